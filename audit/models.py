@@ -1,0 +1,143 @@
+"""The append-only ledger and the base class that puts every domain model on it."""
+
+from __future__ import annotations
+
+from django.db import models, transaction
+from simple_history.models import HistoricalRecords
+
+
+class LedgerEntryQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise PermissionError("The audit ledger is append-only: entries cannot be updated")
+
+    def delete(self):
+        raise PermissionError("The audit ledger is append-only: entries cannot be deleted")
+
+
+class LedgerEntry(models.Model):
+    """One link of the hash chain. `header` holds the exact bytes hashed; `body` the data,
+    committed by its SHA-256 inside the header (so a body can be redacted later while the
+    chain still verifies). Unique `prev_hash` makes a fork fail loudly."""
+
+    seq = models.BigIntegerField(primary_key=True)
+    ts = models.DateTimeField(db_index=True)
+    actor_type = models.CharField(max_length=16)
+    actor_id = models.CharField(max_length=64, db_index=True)
+    actor_label = models.CharField(max_length=150)
+    action = models.CharField(max_length=64, db_index=True)
+    object_type = models.CharField(max_length=100)
+    object_id = models.CharField(max_length=64)
+    correlation_id = models.CharField(max_length=64, db_index=True)
+    header = models.BinaryField()
+    body = models.BinaryField(null=True)
+    prev_hash = models.CharField(max_length=64, unique=True)
+    hash = models.CharField(max_length=64, unique=True)
+
+    objects = LedgerEntryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["seq"]
+        indexes = [models.Index(fields=["object_type", "object_id", "seq"])]
+        verbose_name_plural = "ledger entries"
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} {self.object_type}:{self.object_id}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise PermissionError("The audit ledger is append-only: entries cannot be updated")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("The audit ledger is append-only: entries cannot be deleted")
+
+
+class AuditedQuerySet(models.QuerySet):
+    """Bulk paths record history (and so ledger entries) for every row they touch."""
+
+    def _actor_user_and_reason(self):
+        from audit.history import history_defaults
+
+        return history_defaults()
+
+    def update(self, **kwargs):
+        with transaction.atomic(using=self.db):
+            pks = list(self.values_list("pk", flat=True))
+            count = super().update(**kwargs)
+            if pks:
+                objs = list(self.model._base_manager.using(self.db).filter(pk__in=pks))
+                _record_bulk_history(self.model, objs, update=True)
+        return count
+
+    update.queryset_only = True
+
+    def delete(self):
+        with transaction.atomic(using=self.db):
+            total, per_model = 0, {}
+            for obj in self.select_for_update() if self.db != "sqlite" else self:
+                count, detail = obj.delete()
+                total += count
+                for label, n in detail.items():
+                    per_model[label] = per_model.get(label, 0) + n
+        return total, per_model
+
+    delete.queryset_only = True
+
+    def bulk_create(self, objs, *args, **kwargs):
+        with transaction.atomic(using=self.db):
+            created = super().bulk_create(objs, *args, **kwargs)
+            if any(obj.pk is None for obj in created):
+                raise RuntimeError(
+                    "bulk_create on an audited model must return primary keys "
+                    "(ignore_conflicts is not supported)"
+                )
+            _record_bulk_history(self.model, created, update=False)
+        return created
+
+    def bulk_update(self, objs, fields, *args, **kwargs):
+        with transaction.atomic(using=self.db):
+            count = super().bulk_update(objs, fields, *args, **kwargs)
+            _record_bulk_history(self.model, list(objs), update=True)
+        return count
+
+
+def _record_bulk_history(model, objs, *, update: bool) -> None:
+    from audit.history import history_defaults, ledger_for_history_rows
+
+    if not objs:
+        return
+    user, reason = history_defaults()
+    rows = model.history.bulk_history_create(
+        objs, update=update, default_user=user, default_change_reason=reason
+    )
+    ledger_for_history_rows(model, rows)
+
+
+class AuditedManager(models.Manager.from_queryset(AuditedQuerySet)):
+    pass
+
+
+class AuditedModel(models.Model):
+    """Base of every domain model: each change is versioned by django-simple-history and
+    sealed into the ledger in the same transaction as the change itself."""
+
+    history = HistoricalRecords(inherit=True, get_user=lambda **kw: _history_user(**kw))
+
+    objects = AuditedManager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        with transaction.atomic(using=kwargs.get("using") or self._state.db or "default"):
+            super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        with transaction.atomic(using=kwargs.get("using") or self._state.db or "default"):
+            return super().delete(*args, **kwargs)
+
+
+def _history_user(**kwargs):
+    from audit.history import context_user
+
+    return context_user()

@@ -1,0 +1,61 @@
+"""Writing to the ledger. Every entry is appended under one chain lock, inside the
+caller's transaction, so an entry exists exactly when the change it records exists."""
+
+from __future__ import annotations
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from audit.chain import GENESIS_PREV_HASH, canonical_bytes, entry_hash, entry_header, sha256_hex
+from audit.context import effective_context
+from audit.models import LedgerEntry
+
+# Arbitrary constant identifying the ledger's chain lock among PostgreSQL advisory locks.
+CHAIN_LOCK_KEY = 0x5649_4749_4C  # "VIGIL"
+
+
+def _lock_chain() -> None:
+    """Serialise appends: held until the surrounding transaction commits or rolls back.
+    On SQLite the IMMEDIATE transaction mode already holds the single write lock."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
+
+
+def ledger_append_many(items: list[tuple[str, str, str, dict]]) -> list[LedgerEntry]:
+    """Append (action, object_type, object_id, data) items as consecutive entries."""
+    if not items:
+        return []
+    ctx = effective_context()
+    actor = ctx.resolve_actor()
+    with transaction.atomic():
+        _lock_chain()
+        head = LedgerEntry.objects.order_by("-seq").values_list("seq", "hash").first()
+        seq, prev = (head[0], head[1]) if head else (0, GENESIS_PREV_HASH)
+        now = timezone.now()
+        entries = []
+        for action, object_type, object_id, data in items:
+            seq += 1
+            body = canonical_bytes(data)
+            header = entry_header(
+                seq=seq, ts=now, actor_type=actor.type, actor_id=actor.id,
+                actor_label=actor.label, action=action, object_type=object_type,
+                object_id=str(object_id), correlation_id=ctx.correlation_id,
+                body_sha256=sha256_hex(body), prev_hash=prev,
+            )
+            digest = entry_hash(header)
+            entries.append(LedgerEntry(
+                seq=seq, ts=now, actor_type=actor.type, actor_id=actor.id,
+                actor_label=actor.label, action=action, object_type=object_type,
+                object_id=str(object_id), correlation_id=ctx.correlation_id,
+                header=header, body=body, prev_hash=prev, hash=digest,
+            ))
+            prev = digest
+        LedgerEntry.objects.bulk_create(entries)
+    return entries
+
+
+def audit_record(*, action: str, object_type: str, object_id: str, data: dict) -> LedgerEntry:
+    """Record an event that is not a row change (a query, an external call, an export, a
+    decision). Call it inside the transaction of the change it documents."""
+    return ledger_append_many([(action, object_type, str(object_id), data)])[0]

@@ -1,0 +1,34 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from config import views
+from config.accounts.forms import PortalLoginForm
+
+handler403 = "config.views.permission_denied"
+handler404 = "config.views.not_found"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("login/", auth_views.LoginView.as_view(
+        authentication_form=PortalLoginForm, redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("cases/", include("cases.urls")),
+    path("screening/", include("screening.urls")),
+    path("lists/", include("screening.lists.urls")),
+    path("monitoring/", include("monitoring.urls")),
+    path("enrichment/", include("enrichment.urls")),
+    path("audit/", include("audit.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/v1/", include("cases.api.urls")),
+    path("api/v1/", include("screening.api.urls")),
+    path("api/v1/", include("screening.lists.api.urls")),
+    path("api/v1/", include("monitoring.api.urls")),
+    path("api/v1/", include("enrichment.api.urls")),
+    path("api/v1/", include("audit.api.urls")),
+]

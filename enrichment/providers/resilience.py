@@ -1,0 +1,208 @@
+"""Rate limiting, circuit breaking and retry timing for provider calls.
+
+These are process-local, thread-safe primitives. A provider's published limit (GLEIF:
+60 requests a minute per user) is the budget for the whole deployment, so callers that
+run several worker processes divide it between them (see ``RateLimiter.per_process``).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+Clock = Callable[[], float]
+Sleeper = Callable[[float], None]
+
+
+class RateLimiter:
+    """Token bucket: ``rate_per_minute`` sustained, ``burst`` tokens at most.
+
+    ``acquire`` blocks until a token is free, so callers are paced instead of being
+    answered 429 by the provider. ``max_wait`` bounds the wait; beyond it the call
+    raises ``TimeoutError`` rather than hold a worker for minutes.
+    """
+
+    def __init__(
+        self,
+        rate_per_minute: float,
+        *,
+        burst: int | None = None,
+        clock: Clock = time.monotonic,
+        sleep: Sleeper = time.sleep,
+    ) -> None:
+        if rate_per_minute <= 0:
+            raise ValueError("rate_per_minute must be positive")
+        self.rate_per_second = rate_per_minute / 60.0
+        self.capacity = float(burst if burst is not None else max(1, int(rate_per_minute // 60)))
+        self._tokens = self.capacity
+        self._clock = clock
+        self._sleep = sleep
+        self._updated = clock()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def per_process(cls, rate_per_minute: float, processes: int, **kwargs) -> RateLimiter:
+        """Share one provider budget evenly between ``processes`` worker processes."""
+        return cls(rate_per_minute / max(1, processes), **kwargs)
+
+    def _refill(self, now: float) -> None:
+        elapsed = max(0.0, now - self._updated)
+        self._tokens = min(self.capacity, self._tokens + elapsed * self.rate_per_second)
+        self._updated = now
+
+    def acquire(self, *, max_wait: float = 120.0) -> float:
+        """Take one token, sleeping as needed; return the seconds waited."""
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = self._clock()
+                self._refill(now)
+                if self._tokens >= 1.0:
+                    self._tokens -= 1.0
+                    return waited
+                needed = (1.0 - self._tokens) / self.rate_per_second
+            if waited + needed > max_wait:
+                raise TimeoutError(f"rate limit wait {waited + needed:.1f}s exceeds {max_wait}s")
+            self._sleep(needed)
+            waited += needed
+
+
+class BreakerState:
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class CircuitBreaker:
+    """Fail fast while a provider is down; probe again after ``reset_timeout`` seconds.
+
+    The breaker opens when, among the last ``window`` attempts (at least ``min_calls``),
+    the share of transient failures reaches ``failure_ratio``. A ratio rather than a
+    run of consecutive failures keeps random faults (a 30 % fault rate) from tripping it
+    while a real outage (close to 100 %) trips it within ``min_calls`` attempts.
+    After ``reset_timeout`` one probe call is let through (half-open): success closes
+    the breaker, failure opens it again for another ``reset_timeout``.
+    """
+
+    def __init__(
+        self,
+        *,
+        window: int = 20,
+        min_calls: int = 10,
+        failure_ratio: float = 0.75,
+        reset_timeout: float = 10.0,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.window = window
+        self.min_calls = min_calls
+        self.failure_ratio = failure_ratio
+        self.reset_timeout = reset_timeout
+        self._clock = clock
+        self._results: deque[bool] = deque(maxlen=window)
+        self._state = BreakerState.CLOSED
+        self._opened_at = 0.0
+        self._probe_in_flight = False
+        self._lock = threading.Lock()
+
+    @property
+    def state(self) -> str:
+        with self._lock:
+            return self._current_state()
+
+    def _current_state(self) -> str:
+        if self._state == BreakerState.OPEN and self._clock() - self._opened_at >= self.reset_timeout:
+            self._state = BreakerState.HALF_OPEN
+            self._probe_in_flight = False
+        return self._state
+
+    def allow(self) -> bool:
+        """May a call go out now? In half-open state only one probe at a time."""
+        with self._lock:
+            state = self._current_state()
+            if state == BreakerState.CLOSED:
+                return True
+            if state == BreakerState.HALF_OPEN and not self._probe_in_flight:
+                self._probe_in_flight = True
+                return True
+            return False
+
+    def record_success(self) -> None:
+        with self._lock:
+            if self._state != BreakerState.CLOSED:
+                self._state = BreakerState.CLOSED
+                self._results.clear()
+            self._probe_in_flight = False
+            self._results.append(True)
+
+    def record_failure(self) -> None:
+        with self._lock:
+            state = self._current_state()
+            self._probe_in_flight = False
+            if state == BreakerState.HALF_OPEN:
+                self._trip()
+                return
+            self._results.append(False)
+            failures = self._results.count(False)
+            if (
+                len(self._results) >= self.min_calls
+                and failures / len(self._results) >= self.failure_ratio
+            ):
+                self._trip()
+
+    def _trip(self) -> None:
+        self._state = BreakerState.OPEN
+        self._opened_at = self._clock()
+        self._results.clear()
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter, bounded by ``max_delay``.
+
+    ``max_retry_after`` caps how long a provider's Retry-After may hold a worker; a
+    longer demand ends the call (the run fails cleanly and can be retried later).
+    """
+
+    max_attempts: int = 4
+    base_delay: float = 0.2
+    max_delay: float = 5.0
+    max_retry_after: float = 30.0
+
+    def backoff(self, attempt: int, rng: random.Random | None = None) -> float:
+        """Delay before attempt ``attempt + 1`` (``attempt`` counts from 1)."""
+        ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        return (rng or random).uniform(0, ceiling)
+
+    def delay(
+        self, attempt: int, retry_after: float | None, rng: random.Random | None = None
+    ) -> float:
+        """Jittered backoff, but never shorter than the provider's Retry-After."""
+        jittered = self.backoff(attempt, rng)
+        if retry_after is None:
+            return jittered
+        return max(retry_after, jittered)
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP-date); None if absent/bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    current = now or datetime.now(UTC)
+    return max(0.0, (when - current).total_seconds())

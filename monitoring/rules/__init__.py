@@ -1,0 +1,1 @@
+"""Pure transaction-monitoring rules: schema, typologies, engine and traces (no Django)."""

@@ -1,0 +1,1 @@
+"""Sanctions lists: parse, version, diff and serve OFAC, UN, UK and EU lists."""

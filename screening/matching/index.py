@@ -1,0 +1,198 @@
+"""In-memory matcher index over listed names, with candidate retrieval.
+
+Business rule: a query is compared in detail only with the listed names that share at
+least one sufficiently similar token with it (same token, same variant key, one edit away,
+same sound, same consonant skeleton, or a glued/split form), never with every listed name.
+Token weights come from how rare a token is on the lists: a rare surname is strong evidence,
+a common first name or particle is weak.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from screening.lists.records import ListedEntity
+from screening.matching.normalize import (
+    INITIAL,
+    NORMAL,
+    ORG_FORM,
+    PARTICLE,
+    NameForm,
+    normalize_name,
+    skeleton,
+)
+from screening.matching.similarity import phonetic_key, token_similarity
+
+MIN_TOKEN_SIMILARITY = 0.75
+ROLE_FACTORS: dict[str, float] = {NORMAL: 1.0, PARTICLE: 0.25, ORG_FORM: 0.15, INITIAL: 0.35}
+
+
+@dataclass(frozen=True, slots=True)
+class NameRow:
+    """One reading of one listed name, as indexed."""
+
+    entity: int  # position in MatcherIndex.entities
+    name_index: int  # position in the entity's names
+    form: NameForm
+    vocab: tuple[int, ...]  # vocab id per token
+    glued: tuple[int, ...]  # vocab id per adjacent token pair, glued
+
+
+def _deletes(token: str) -> list[str]:
+    return [token[:i] + token[i + 1:] for i in range(len(token))]
+
+
+def _grams(token: str) -> set[str]:
+    padded = f"^{token}$"
+    return {padded[i:i + 3] for i in range(len(padded) - 2)}
+
+
+class MatcherIndex:
+    """Token, phonetic, skeleton and n-gram keys over every name of the given entities."""
+
+    def __init__(self, entities: Iterable[ListedEntity]) -> None:
+        self.entities: list[ListedEntity] = []
+        self.rows: list[NameRow] = []
+        self.vocab: dict[str, int] = {}
+        self.tokens: list[str] = []
+        postings: list[list[int]] = []
+        df: list[int] = []
+
+        def vid(token: str) -> int:
+            v = self.vocab.get(token)
+            if v is None:
+                v = len(self.tokens)
+                self.vocab[token] = v
+                self.tokens.append(token)
+                postings.append([])
+                df.append(0)
+            return v
+
+        for entity in entities:
+            e = len(self.entities)
+            self.entities.append(entity)
+            for ni, listed in enumerate(entity.names):
+                normalized = normalize_name(listed.name)
+                for form in normalized.forms:
+                    r = len(self.rows)
+                    vocab = tuple(vid(t) for t in form.tokens)
+                    glued = tuple(vid(a + b) for a, b in zip(form.tokens, form.tokens[1:],
+                                                               strict=False))
+                    for v in set(vocab):
+                        postings[v].append(r)
+                        df[v] += 1
+                    for v in set(glued) - set(vocab):
+                        postings[v].append(r)
+                    self.rows.append(NameRow(e, ni, form, vocab, glued))
+
+        n_rows = max(len(self.rows), 1)
+        self.postings: list[array] = [array("i", p) for p in postings]
+        # idf: log-scaled rarity; glued pseudo-tokens (df 0) get the rare-token weight.
+        self.idf: list[float] = [
+            math.log(1.0 + n_rows / (d if d else 1.0)) for d in df
+        ]
+        self.max_idf = math.log(1.0 + n_rows)
+        self.row_weights: list[tuple[float, ...]] = [
+            tuple(self.listed_weight(v, role) for v, role in zip(row.vocab, row.form.roles,
+                                                                 strict=True))
+            for row in self.rows
+        ]
+        self._deletes: dict[str, list[int]] = defaultdict(list)
+        self._phonetic: dict[str, list[int]] = defaultdict(list)
+        self._skeleton: dict[str, list[int]] = defaultdict(list)
+        self._grams: dict[str, list[int]] = defaultdict(list)
+        for v, token in enumerate(self.tokens):
+            if not token.isalpha():
+                continue
+            if len(token) >= 4:
+                for d in _deletes(token):
+                    self._deletes[d].append(v)
+            key = phonetic_key(token)
+            if key:
+                self._phonetic[key].append(v)
+            sk = skeleton(token)
+            if sk:
+                self._skeleton[sk].append(v)
+            if len(token) >= 5:
+                for g in _grams(token):
+                    self._grams[g].append(v)
+        self._lookup_cache: dict[tuple[str, bool], dict[int, float]] = {}
+
+    # ------------------------------------------------------------------ token lookup
+
+    def lookup(self, token: str, abjad: bool = False) -> dict[int, float]:
+        """Vocabulary tokens similar to `token` (vocab id -> similarity >= minimum)."""
+        key = (token, abjad)
+        cached = self._lookup_cache.get(key)
+        if cached is not None:
+            return cached
+        found: set[int] = set()
+        exact = self.vocab.get(token)
+        if exact is not None:
+            found.add(exact)
+        if token.isalpha() and len(token) >= 2:
+            if abjad:
+                found.update(self._skeleton.get(skeleton(token), ()))
+            if len(token) >= 4:
+                found.update(self._deletes.get(token, ()))
+                for d in _deletes(token):
+                    found.update(self._deletes.get(d, ()))
+                    v = self.vocab.get(d)
+                    if v is not None:
+                        found.add(v)
+            elif len(token) >= 3:
+                for d in _deletes(token):
+                    v = self.vocab.get(d)
+                    if v is not None:
+                        found.add(v)
+            pk = phonetic_key(token)
+            if pk:
+                found.update(self._phonetic.get(pk, ()))
+            if len(found) <= 1 and len(token) >= 6:
+                # Typos beyond one edit: fall back to shared character trigrams.
+                counts: dict[int, int] = defaultdict(int)
+                grams = _grams(token)
+                for g in grams:
+                    for v in self._grams.get(g, ()):
+                        counts[v] += 1
+                need = max(3, int(len(grams) * 0.5))
+                found.update(v for v, c in counts.items() if c >= need)
+        result: dict[int, float] = {}
+        for v in found:
+            sim = token_similarity(token, self.tokens[v], abjad)
+            if sim >= MIN_TOKEN_SIMILARITY:
+                result[v] = sim
+        if len(self._lookup_cache) > 300_000:
+            self._lookup_cache.clear()
+        self._lookup_cache[key] = result
+        return result
+
+    def token_weight(self, token: str, role: str, matches: dict[int, float]) -> float:
+        """Weight of a query token: rarity of what it matches, scaled by its role."""
+        v = self.vocab.get(token)
+        if v is not None:
+            idf = self.idf[v]
+        elif matches:
+            best = max(matches, key=matches.__getitem__)
+            idf = self.idf[best]
+        else:
+            idf = self.max_idf
+        return idf * ROLE_FACTORS.get(role, 1.0)
+
+    def listed_weight(self, v: int, role: str) -> float:
+        return self.idf[v] * ROLE_FACTORS.get(role, 1.0)
+
+    # ------------------------------------------------------------------ stats
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "entities": len(self.entities),
+            "name_rows": len(self.rows),
+            "vocabulary": len(self.tokens),
+            "delete_keys": len(self._deletes),
+            "phonetic_keys": len(self._phonetic),
+        }

@@ -1,0 +1,336 @@
+"""Name normalisation: any script, any punctuation, to comparable ASCII tokens.
+
+Business rule: a listed party must be found however a customer record spells it, so both
+sides of a comparison go through exactly this function. Each token keeps its role
+(normal, particle, organisation form) so scoring can weigh it, and the steps applied are
+recorded for the explanation.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from anyascii import anyascii
+
+from screening.matching.tables import (
+    ABJAD_SCRIPTS,
+    HONORIFICS,
+    ORG_FORMS,
+    PARTICLES,
+    VARIANTS,
+)
+
+MAX_NAME_LENGTH = 500
+
+NORMAL = "n"
+PARTICLE = "p"
+ORG_FORM = "o"
+INITIAL = "i"
+
+
+class NameInputError(ValueError):
+    """A name that cannot be screened (empty, too long, only symbols)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NameForm:
+    """One reading of a name: folded tokens plus, per token, its role and whether it
+    came from an abjad script (compared by consonant skeleton)."""
+
+    tokens: tuple[str, ...]
+    roles: tuple[str, ...]
+    abjad: tuple[bool, ...]
+    reading: str = "latin"  # latin | pinyin | korean | japanese | abjad ...
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.tokens)
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizedName:
+    """A name after normalisation: one or more readings (CJK names have several)."""
+
+    original: str
+    forms: tuple[NameForm, ...]
+    scripts: tuple[str, ...] = ()
+    steps: tuple[str, ...] = field(default=())
+
+    @property
+    def primary(self) -> NameForm:
+        return self.forms[0]
+
+    @property
+    def text(self) -> str:
+        return self.forms[0].text if self.forms else ""
+
+
+# ---------------------------------------------------------------------------- folding
+
+
+def _generic_fold(token: str) -> str:
+    """Fold spelling differences that transliteration systems disagree on."""
+    t = token
+    if t.startswith("YE") and len(t) > 3:
+        t = "E" + t[2:]
+    for a, b in (("PH", "F"), ("CK", "K"), ("Q", "K"), ("DJ", "J"), ("KH", "H"),
+                 ("W", "V"), ("OU", "U"), ("OO", "U"), ("EE", "I"), ("EO", "O"),
+                 ("AE", "E"), ("Y", "I"), ("IE", "I"), ("TCH", "CH"), ("TSCH", "CH"),
+                 ("SCH", "SH"), ("SZ", "S"), ("CZ", "CH")):
+        if a in t:
+            t = t.replace(a, b)
+    t = re.sub(r"(.)\1+", r"\1", t)
+    if len(t) > 3 and t.endswith("H") and t[-2] in "AEIOU":
+        t = t[:-1]
+    return t or token
+
+
+_FOLDED_VARIANTS: dict[str, str] = {}
+for _variant, _canonical in VARIANTS.items():
+    _FOLDED_VARIANTS[_generic_fold(_variant)] = _generic_fold(_canonical)
+
+
+@lru_cache(maxsize=200_000)
+def fold_token(token: str) -> str:
+    """Canonical comparison key of one uppercase ASCII token (variant tables first)."""
+    canonical = VARIANTS.get(token)
+    if canonical is not None:
+        return _generic_fold(canonical)
+    g = _generic_fold(token)
+    return _FOLDED_VARIANTS.get(g, g)
+
+
+@lru_cache(maxsize=200_000)
+def skeleton(token: str) -> str:
+    """Consonant skeleton: what an abjad romanisation (Arabic, Hebrew) keeps."""
+    s = re.sub(r"[AEIOUYW]", "", token)
+    s = re.sub(r"(.)\1+", r"\1", s)
+    if len(s) > 2 and s.endswith("H"):
+        s = s[:-1]
+    return s
+
+
+# ---------------------------------------------------------------------------- scripts
+
+
+def _char_script(ch: str) -> str:
+    if ch < "\u0250":
+        return "Latn" if ch.isalpha() else ""
+    try:
+        name = unicodedata.name(ch)
+    except ValueError:
+        return ""
+    head = name.split(" ", 1)[0]
+    return {
+        "CYRILLIC": "Cyrl", "GREEK": "Grek", "ARABIC": "Arab", "HEBREW": "Hebr",
+        "CJK": "Hani", "HANGUL": "Hang", "HIRAGANA": "Hira", "KATAKANA": "Kana",
+        "THAI": "Thai", "DEVANAGARI": "Deva", "ARMENIAN": "Armn", "GEORGIAN": "Geor",
+        "SYRIAC": "Syrc", "THAANA": "Thaa", "BENGALI": "Beng", "TAMIL": "Taml",
+        "ETHIOPIC": "Ethi", "LATIN": "Latn",
+    }.get(head, "Zyyy" if ch.isalpha() else "")
+
+
+def scripts_of(text: str) -> tuple[str, ...]:
+    """Scripts present in a text, in order of first appearance."""
+    seen: dict[str, None] = {}
+    for ch in text:
+        s = _char_script(ch)
+        if s:
+            seen.setdefault(s, None)
+    return tuple(seen)
+
+
+_kakasi = None
+
+
+def _japanese_reading(text: str) -> list[str] | None:
+    """Hepburn reading of Japanese text (kanji names read the Japanese way)."""
+    global _kakasi
+    try:
+        if _kakasi is None:
+            import pykakasi  # optional: only CJK input needs it
+
+            _kakasi = pykakasi.kakasi()
+        # Hepburn long vowels are usually written short in names (TAROU -> TARO).
+        return [
+            part["hepburn"].replace("ou", "o").replace("uu", "u")
+            for part in _kakasi.convert(text)
+            if part["hepburn"].strip()
+        ]
+    except Exception:  # noqa: BLE001 - a missing reading only loses one variant
+        return None
+
+
+# ---------------------------------------------------------------------------- cleaning
+
+_CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "So", "Sk"})
+_INITIAL_DOT = re.compile(r"(?<![A-Za-z])([A-Za-z])\.(?=[A-Za-z](?:\.|\b))")
+_APOSTROPHES = re.compile(r"['’‘`´ʼʻ]")
+_NON_ALNUM = re.compile(r"[^A-Za-z0-9]+")
+
+
+def clean_text(text: str) -> str:
+    """NFKC, drop control characters, emoji and symbols, squeeze whitespace."""
+    text = unicodedata.normalize("NFKC", text)
+    out = []
+    for ch in text:
+        cat = unicodedata.category(ch)
+        if cat in _CONTROL_CATEGORIES:
+            out.append(" " if ch in "\t\n\r" else "")
+        elif cat.startswith("Z"):
+            out.append(" ")
+        else:
+            out.append(ch)
+    return " ".join("".join(out).split())
+
+
+def validate_name(text: object, *, max_length: int = MAX_NAME_LENGTH) -> str:
+    """Reject input that cannot be screened, with a message naming the problem."""
+    if not isinstance(text, str):
+        raise NameInputError("name must be a string")
+    if len(text) > max_length:
+        raise NameInputError(f"name is too long ({len(text)} characters, maximum {max_length})")
+    cleaned = clean_text(text)
+    if not cleaned:
+        raise NameInputError("name is empty")
+    if not any(ch.isalnum() for ch in cleaned):
+        raise NameInputError("name has no letters or digits")
+    return cleaned
+
+
+def _reorder_last_first(text: str) -> tuple[str, bool]:
+    """'PUTIN, Vladimir' -> 'Vladimir PUTIN' (only when the tail is not a legal form)."""
+    if text.count(",") != 1:
+        return text, False
+    last, first = (p.strip() for p in text.split(","))
+    if not last or not first:
+        return text, False
+    first_words = _NON_ALNUM.sub(" ", anyascii(first).upper()).split()
+    if not first_words or len(first_words) > 5 or all(w in ORG_FORMS for w in first_words):
+        return text, False
+    return f"{first} {last}", True
+
+
+def _ascii_words(text: str) -> list[str]:
+    text = _INITIAL_DOT.sub(r"\1", text)  # J.P. -> JP, S.A. -> SA
+    text = _APOSTROPHES.sub("", text)
+    return _NON_ALNUM.sub(" ", text.upper()).split()
+
+
+# ---------------------------------------------------------------------------- readings
+
+
+def _split_script_runs(word: str) -> list[tuple[str, str]]:
+    runs: list[tuple[str, str]] = []
+    for ch in word:
+        s = _char_script(ch) or "Zyyy"
+        if s in ("Zyyy",) and runs:
+            s = runs[-1][0]
+        if runs and runs[-1][0] == s:
+            runs[-1] = (s, runs[-1][1] + ch)
+        else:
+            runs.append((s, ch))
+    return runs
+
+
+def _romanise(word: str, *, cjk_mode: str) -> list[tuple[str, bool]]:
+    """ASCII words of one raw word, each flagged True when from an abjad script."""
+    out: list[tuple[str, bool]] = []
+    for script, run in _split_script_runs(word):
+        if script == "Hang":
+            # Korean: one syllable per block; given names are written split or glued.
+            out.extend((w, False) for ch in run for w in _ascii_words(anyascii(ch)))
+        elif script == "Hani" or script in ("Hira", "Kana"):
+            if cjk_mode == "japanese":
+                reading = _japanese_reading(run)
+                if reading:
+                    out.extend((w, False) for r in reading for w in _ascii_words(r))
+                    continue
+            syllables = [anyascii(ch) for ch in run]
+            if cjk_mode == "pinyin" and script == "Hani" and 2 <= len(syllables) <= 4:
+                # Chinese convention: surname, then the given name glued (XI JINPING).
+                out.append((_ascii_words(syllables[0])[0] if _ascii_words(syllables[0])
+                            else syllables[0], False))
+                out.append(("".join(w for s in syllables[1:] for w in _ascii_words(s)), False))
+            else:
+                out.extend((w, False) for s in syllables for w in _ascii_words(s))
+        else:
+            abjad = script in ABJAD_SCRIPTS
+            out.extend((w, abjad) for w in _ascii_words(anyascii(run)))
+    return [(w, a) for w, a in out if w]
+
+
+def _tokens_to_form(words: list[tuple[str, bool]], reading: str) -> tuple[NameForm, list[str]]:
+    steps: list[str] = []
+    # ABD AL RAHMAN / ABD-AL-RAHMAN -> ABDUL RAHMAN (one Arabic compound, many spellings)
+    merged: list[tuple[str, bool]] = []
+    i = 0
+    while i < len(words):
+        w, a = words[i]
+        if w == "ABD" and i + 1 < len(words) and words[i + 1][0] in ("AL", "EL", "UL", "AR",
+                                                                         "AS", "AN", "ER"):
+            merged.append(("ABDUL", a))
+            i += 2
+            steps.append("abd_al_merged")
+            continue
+        merged.append((w, a))
+        i += 1
+    kept = [(w, a) for w, a in merged if w not in HONORIFICS]
+    if kept and len(kept) < len(merged):
+        steps.append("honorifics_dropped")
+        merged = kept
+    tokens: list[str] = []
+    roles: list[str] = []
+    abjad: list[bool] = []
+    for w, a in merged:
+        if w in ORG_FORMS:
+            role = ORG_FORM
+        elif w in PARTICLES:
+            role = PARTICLE
+        elif len(w) == 1 and w.isalpha():
+            role = INITIAL
+        else:
+            role = NORMAL
+        tokens.append(w if w.isdigit() else fold_token(w))
+        roles.append(role)
+        abjad.append(a)
+    return NameForm(tuple(tokens), tuple(roles), tuple(abjad), reading), steps
+
+
+@lru_cache(maxsize=100_000)
+def normalize_name(text: str) -> NormalizedName:
+    """Normalise a name (query or listed) into one or more comparable readings.
+
+    Never raises on odd input: callers validate with `validate_name` first when they
+    want a clear error instead of an empty result.
+    """
+    cleaned = clean_text(text)
+    steps: list[str] = []
+    reordered, did = _reorder_last_first(cleaned)
+    if did:
+        steps.append("last_first_reordered")
+    scripts = scripts_of(reordered)
+    has_cjk = any(s in ("Hani", "Hira", "Kana") for s in scripts)
+    modes = ["pinyin", "japanese"] if has_cjk else ["default"]
+    forms: list[NameForm] = []
+    seen: set[tuple[str, ...]] = set()
+    for mode in modes:
+        words: list[tuple[str, bool]] = []
+        for raw in reordered.split():
+            words.extend(_romanise(raw, cjk_mode=mode))
+        if not words:
+            continue
+        reading = mode if mode != "default" else (
+            "abjad" if any(a for _, a in words) else "latin")
+        form, form_steps = _tokens_to_form(words, reading)
+        if form.tokens and form.tokens not in seen:
+            seen.add(form.tokens)
+            forms.append(form)
+            steps.extend(s for s in form_steps if s not in steps)
+    if any(s not in ("Latn",) for s in scripts):
+        steps.append("transliterated")
+    return NormalizedName(original=text, forms=tuple(forms), scripts=scripts,
+                          steps=tuple(steps))

@@ -1,0 +1,58 @@
+"""Token similarity: how alike two folded name tokens are, 0..1.
+
+Business rule: typos, transliteration drift and sound-alike spellings count as near
+matches; an initial counts as a partial match of the word it abbreviates; digits must match
+exactly (identifiers, vessel numbers), because a different number is a different party.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import jellyfish
+from rapidfuzz.distance import Indel, JaroWinkler
+
+from screening.matching.normalize import skeleton
+
+INITIAL_SIMILARITY = 0.8
+PHONETIC_FLOOR = 0.88
+ABJAD_CAP = 0.95
+
+
+@lru_cache(maxsize=500_000)
+def phonetic_key(token: str) -> str:
+    """Metaphone key of a folded token ('' for very short or numeric tokens)."""
+    if len(token) < 3 or not token.isalpha():
+        return ""
+    return jellyfish.metaphone(token)
+
+
+@lru_cache(maxsize=1_000_000)
+def token_similarity(query: str, listed: str, abjad: bool = False) -> float:
+    """Similarity of a query token with a listed token (both folded), 0..1."""
+    if query == listed:
+        return 1.0
+    if not query or not listed:
+        return 0.0
+    if not (query.isalpha() and listed.isalpha()):
+        return 0.0
+    if abjad:
+        sq, sl = skeleton(query), skeleton(listed)
+        if not sq or not sl:
+            return 0.0
+        if sq == sl:
+            return ABJAD_CAP
+        if min(len(sq), len(sl)) < 2:
+            return 0.0
+        return ABJAD_CAP * Indel.normalized_similarity(sq, sl)
+    if len(query) == 1 or len(listed) == 1:
+        short, long_ = (query, listed) if len(query) == 1 else (listed, query)
+        return INITIAL_SIMILARITY if long_.startswith(short) else 0.0
+    ratio = Indel.normalized_similarity(query, listed)
+    jw = JaroWinkler.normalized_similarity(query, listed)
+    sim = max(ratio, (ratio + jw) / 2)
+    if sim < PHONETIC_FLOOR:
+        pq = phonetic_key(query)
+        if pq and pq == phonetic_key(listed):
+            sim = PHONETIC_FLOOR
+    return sim
