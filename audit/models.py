@@ -141,3 +141,107 @@ def _history_user(**kwargs):
     from audit.history import context_user
 
     return context_user()
+
+
+class DigestKind(models.TextChoices):
+    HOURLY = "hourly", "Hourly"
+    DAILY = "daily", "Daily"
+
+
+class Digest(models.Model):
+    """A signed statement sealing a range of the ledger (sequence range, head hash, count,
+    RFC 6962 Merkle root). Signed with a key kept outside the database and also written to
+    the append-only digest directory, so the database alone cannot rewrite history.
+    Each kind forms its own contiguous series; rows are insert-only (database triggers)."""
+
+    kind = models.CharField(max_length=16, choices=DigestKind.choices)
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField(db_index=True)
+    first_seq = models.BigIntegerField()
+    last_seq = models.BigIntegerField()
+    count = models.BigIntegerField()
+    first_prev_hash = models.CharField(max_length=64)
+    head_hash = models.CharField(max_length=64)
+    merkle_root = models.CharField(max_length=64)
+    prev_digest_sha256 = models.CharField(max_length=64)
+    document = models.BinaryField(help_text="exact canonical bytes that were signed")
+    signature = models.CharField(max_length=128)
+    key_id = models.CharField(max_length=16)
+    file_name = models.CharField(max_length=200)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-last_seq", "kind"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "first_seq"], name="audit_digest_kind_first"),
+            models.UniqueConstraint(
+                fields=["kind", "prev_digest_sha256"], name="audit_digest_kind_prev"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} digest {self.first_seq}..{self.last_seq}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise PermissionError("Digests are insert-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("Digests are insert-only")
+
+
+class VerificationStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    PASSED = "passed", "Passed"
+    FAILED = "failed", "Damage found"
+    ERROR = "error", "Could not complete"
+
+
+class VerificationMode(models.TextChoices):
+    FULL = "full", "Full"
+    INCREMENTAL = "incremental", "Incremental (from the last digest)"
+
+
+class VerificationRun(models.Model):
+    """One run of the ledger verifier (chain, digests, reconciliation). Operational
+    record, not business data: auditors may start one; its result is sealed in the ledger."""
+
+    mode = models.CharField(max_length=16, choices=VerificationMode.choices,
+                            default=VerificationMode.FULL)
+    status = models.CharField(max_length=16, choices=VerificationStatus.choices,
+                              default=VerificationStatus.QUEUED, db_index=True)
+    requested_by = models.CharField(max_length=150, blank=True)
+    correlation_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    total = models.BigIntegerField(default=0)
+    checked = models.BigIntegerField(default=0)
+    start_seq = models.BigIntegerField(default=1)
+    head_seq = models.BigIntegerField(null=True, blank=True)
+    head_hash = models.CharField(max_length=64, blank=True)
+    first_bad_seq = models.BigIntegerField(null=True, blank=True)
+    damage_kind = models.CharField(max_length=32, blank=True)
+    problems = models.JSONField(default=list, blank=True)
+    reconciliation = models.JSONField(default=dict, blank=True)
+    digests_checked = models.IntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"verification #{self.pk} {self.status}"
+
+    @property
+    def progress_percent(self) -> int:
+        if self.status in {VerificationStatus.PASSED, VerificationStatus.FAILED}:
+            return 100
+        return int(100 * self.checked / self.total) if self.total else 0
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {VerificationStatus.PASSED, VerificationStatus.FAILED,
+                               VerificationStatus.ERROR}

@@ -172,7 +172,7 @@ def _inject(b: _Builder, typology: str, n: int, start: dt.datetime, days: int) -
             add(ts=t0 - dt.timedelta(days=100 - d), amount=b.money(20, 120), direction="out",
                 channel="card", cp_name=rng.choice(MERCHANTS))
         for i in range(8):
-            add(ts=t0 + dt.timedelta(hours=5 * i), amount=b.money(200, 900), direction="out",
+            add(ts=t0 + dt.timedelta(hours=5 * i), amount=b.money(1500, 2500), direction="out",
                 channel="card", cp_name=rng.choice(MERCHANTS))
     elif typology == "high_risk_jurisdiction":
         add(ts=t0, amount=b.money(2000, 9000), direction="out", channel="wire",

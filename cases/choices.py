@@ -30,3 +30,41 @@ class Disposition(models.TextChoices):
 class EntityType(models.TextChoices):
     PERSON = "person", "Person"
     ORGANISATION = "organisation", "Organisation"
+
+
+class EvidenceKind(models.TextChoices):
+    SCREENING_MATCH = "screening_match", "Screening match"
+    ALERT = "alert", "Monitoring alert"
+    ENRICHMENT_RUN = "enrichment_run", "Enrichment run"
+    LIST_IMPORT = "list_import", "List import"
+
+
+class MatchResolution(models.TextChoices):
+    UNRESOLVED = "", "Unresolved"
+    FALSE_POSITIVE = "false_positive", "False positive"
+    TRUE_MATCH = "true_match", "True match"
+
+
+class DecisionKind(models.TextChoices):
+    """What a person decided on a case; the UI shows who decided what."""
+
+    CLOSE = "close", "Closed"
+    SUBMIT = "submit", "Submitted for approval"
+    APPROVE = "approve", "Approved closure"
+    REJECT = "reject", "Sent back"
+    REOPEN = "reopen", "Reopened"
+    ESCALATE = "escalate", "Escalated"
+    MATCH_RESOLVE = "match_resolve", "Resolved a match"
+    BULK_CLOSE = "bulk_close", "Closed in bulk"
+
+
+class SarActivityCategory(models.TextChoices):
+    """FinCEN SAR Part II activity categories (abridged)."""
+
+    STRUCTURING = "structuring", "Structuring"
+    TERRORIST_FINANCING = "terrorist_financing", "Terrorist financing"
+    FRAUD = "fraud", "Fraud"
+    MONEY_LAUNDERING = "money_laundering", "Money laundering"
+    SANCTIONS = "sanctions", "Sanctions evasion"
+    IDENTIFICATION = "identification", "Identification / documentation"
+    OTHER = "other", "Other suspicious activity"

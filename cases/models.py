@@ -5,9 +5,18 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from audit.models import AuditedModel
-from cases.choices import OPEN_STATES, CaseSource, CaseState, Disposition, EntityType
+from cases.choices import (
+    OPEN_STATES,
+    CaseSource,
+    CaseState,
+    DecisionKind,
+    Disposition,
+    EntityType,
+    MatchResolution,
+)
 
 
 class Customer(AuditedModel):
@@ -49,10 +58,24 @@ class Case(AuditedModel):
                                  on_delete=models.PROTECT, related_name="assigned_cases")
     disposition = models.CharField(max_length=20, choices=Disposition.choices, blank=True)
     rationale = models.TextField(blank=True)
-    opened_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    opened_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     version = models.PositiveIntegerField(default=1)
+    # Who worked the case to its decision, and who signed it off (four-eyes: never equal
+    # when the rules require approval).
+    investigator = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                     on_delete=models.PROTECT, related_name="investigated_cases")
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.PROTECT, related_name="decided_cases")
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    # SAR clock: 30 days from detection, 60 when no suspect is identified (31 CFR 1020.320).
+    detected_at = models.DateTimeField(default=timezone.now)
+    suspect_identified = models.BooleanField(default=True)
+    due_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    review_due_at = models.DateTimeField(null=True, blank=True)
+    # Lower-cased reference, title, customer, list entities and rules: one column to search.
+    search_text = models.TextField(blank=True, default="")
 
     class Meta:
         ordering = ["-priority", "opened_at"]
@@ -63,7 +86,11 @@ class Case(AuditedModel):
                 name="case_one_open_per_dedupe_key",
             )
         ]
-        indexes = [models.Index(fields=["state", "-priority", "opened_at"])]
+        indexes = [
+            models.Index(fields=["state", "-priority", "opened_at"]),
+            models.Index(fields=["assignee", "state", "-priority", "opened_at"]),
+            models.Index(fields=["source", "state", "-priority", "opened_at"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.reference} {self.title}"
@@ -71,6 +98,10 @@ class Case(AuditedModel):
     @property
     def is_open(self) -> bool:
         return self.state != CaseState.CLOSED
+
+    @property
+    def is_overdue(self) -> bool:
+        return self.is_open and self.due_at is not None and self.due_at < timezone.now()
 
 
 class CaseEvidence(AuditedModel):
@@ -80,7 +111,13 @@ class CaseEvidence(AuditedModel):
     kind = models.CharField(max_length=32)
     object_id = models.CharField(max_length=64)
     summary = models.JSONField(default=dict)
-    added_at = models.DateTimeField(auto_now_add=True)
+    added_at = models.DateTimeField(default=timezone.now)
+    resolution = models.CharField(max_length=20, choices=MatchResolution.choices, blank=True,
+                                  default="")
+    resolution_note = models.TextField(blank=True)
+    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                    on_delete=models.PROTECT, related_name="+")
+    resolved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["added_at", "pk"]
@@ -88,3 +125,77 @@ class CaseEvidence(AuditedModel):
             models.UniqueConstraint(fields=["case", "kind", "object_id"],
                                     name="case_evidence_once"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.object_id}"
+
+
+class CaseComment(AuditedModel):
+    """A note on a case. Comments are never edited: a correction is another comment."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="comments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                               related_name="+")
+    body = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+
+def _attachment_path(instance: CaseAttachment, filename: str) -> str:
+    # Stored by content hash: the name the user gave never reaches the filesystem.
+    return f"cases/attachments/{instance.sha256[:2]}/{instance.sha256}"
+
+
+class CaseAttachment(AuditedModel):
+    """A document attached to a case, kept with its SHA-256 so its integrity can be proven."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="attachments")
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                    related_name="+")
+    file = models.FileField(upload_to=_attachment_path, max_length=200)
+    filename = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "sha256"], name="case_attachment_once"),
+        ]
+
+
+class CaseDecision(AuditedModel):
+    """Who decided what on a case: the four-eyes record the case page shows."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="decisions")
+    kind = models.CharField(max_length=20, choices=DecisionKind.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                              related_name="+")
+    disposition = models.CharField(max_length=20, choices=Disposition.choices, blank=True)
+    rationale = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+
+class SarDraft(AuditedModel):
+    """The FinCEN-SAR-shaped draft an analyst prepares for a true-match case."""
+
+    case = models.OneToOneField(Case, on_delete=models.PROTECT, related_name="sar")
+    subject_name = models.CharField(max_length=300)
+    subject_id = models.CharField(max_length=64, blank=True)
+    subject_dob = models.CharField(max_length=10, blank=True)
+    subject_country = models.CharField(max_length=2, blank=True)
+    amount = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3, default="USD")
+    activity_start = models.DateField(null=True, blank=True)
+    activity_end = models.DateField(null=True, blank=True)
+    categories = models.JSONField(default=list, blank=True)
+    narrative = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    exported_at = models.DateTimeField(null=True, blank=True)

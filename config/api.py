@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
-from rest_framework import exceptions, generics, views
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, generics, serializers, views
 from rest_framework.response import Response
 
 from audit.context import Actor, current_context
+from config.accounts.roles import Role, user_roles
 from config.pagination import StandardPagination
 from config.permissions import IntegrationRateThrottle, RolePermission
 
@@ -93,3 +95,26 @@ def error_response(*, status: int, code: str, message: str, fields: dict | None 
 
 __all__ = ["ApiView", "ListApiView", "RetrieveApiView", "RolePermission",
            "IntegrationRateThrottle", "StandardPagination", "error_response"]
+
+
+class WhoAmISerializer(serializers.Serializer):
+    username = serializers.CharField()
+    roles = serializers.ListField(child=serializers.CharField())
+    api_client = serializers.CharField(allow_null=True)
+    request_id = serializers.CharField(allow_null=True)
+
+
+class WhoAmIApi(ApiView):
+    """Who the caller is: user, roles and API client. Any authenticated role."""
+
+    read_roles = frozenset(Role.values)
+
+    @extend_schema(responses=WhoAmISerializer, summary="The authenticated caller")
+    def get(self, request):
+        client = getattr(request.user, "_vigil_api_client", None)
+        return Response({
+            "username": request.user.get_username(),
+            "roles": sorted(user_roles(request.user)),
+            "api_client": client.name if client else None,
+            "request_id": getattr(request._request, "request_id", None),
+        })

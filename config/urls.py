@@ -2,9 +2,11 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
 
 from config import views
 from config.accounts.forms import PortalLoginForm
+from config.api import WhoAmIApi
 
 handler403 = "config.views.permission_denied"
 handler404 = "config.views.not_found"
@@ -23,8 +25,13 @@ urlpatterns = [
     path("monitoring/", include("monitoring.urls")),
     path("enrichment/", include("enrichment.urls")),
     path("audit/", include("audit.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The schema and its docs are public: they describe the API, they expose no data.
+    path("api/schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]),
+         name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema",
+                                                     permission_classes=[AllowAny]),
+         name="api-docs"),
+    path("api/v1/me", WhoAmIApi.as_view(), name="api-me"),
     path("api/v1/", include("cases.api.urls")),
     path("api/v1/", include("screening.api.urls")),
     path("api/v1/", include("screening.lists.api.urls")),

@@ -14,7 +14,7 @@ Fault kinds: ``latency`` (extra ``latency_ms``), ``timeout`` (sleep ``timeout_s`
 without answering), ``malformed`` (truncated JSON), ``content_type`` (HTML page),
 ``empty`` (200 without body), ``bad_shape`` (valid JSON, wrong document), and for GLEIF
 searches the pagination edge cases ``page_overflow`` (lastPage one too high),
-``page_shift`` (a record repeated across pages) and ``page_total_drift`` (total changes).
+``page_shift`` (records move up a place: one is repeated across pages) and ``page_total_drift`` (total changes).
 No Django here: ``python manage.py run_stub_providers`` and tests import it directly.
 """
 
@@ -293,7 +293,8 @@ def premier_profile(company: DemoCompany) -> dict[str, Any]:
             "fsrScore": {"modelCode": "000223", "modelTitle": "Financial Stability Risk",
                          "score": 1 + (i * 13) % 100, "percentileRanking": 1 + (i * 13) % 100,
                          "riskClass": {"code": 3, "definition": "MEDIUM"}},
-            "commercialScoreFactors": [{"code": "025", "definition": "Number of active tradelines"}],
+            "commercialScoreFactors": [
+                {"code": "025", "definition": "Number of active tradelines"}],
             "fsrScoreFactors": [], "commercialScoreTrends": [], "fsrScoreTrends": [],
         },
         "businessFacts": {"fileEstablishedDate": "2001-05-01", "yearsInBusiness": 3 + i % 40,
@@ -408,6 +409,7 @@ class _Dropped(Exception):
 
 class StubHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # one small JSON answer per request: send it now
     server_version = "VigilStub/1.0"
     state: StubState  # set on the server class
 
@@ -600,8 +602,10 @@ class StubHandler(BaseHTTPRequestHandler):
         last_page = max(1, -(-total // size))
         start = (number - 1) * size
         page = found[start:start + size]
-        if fault == "page_shift" and number > 1 and start > 0:
-            page = [found[start - 1], *page[:-1]] if page else [found[start - 1]]
+        if fault == "page_shift" and number > 1:
+            # A record before this page disappeared since the previous page was served:
+            # everything moves up one place, so this page repeats the last one's tail.
+            page = found[start - 1:start - 1 + size]
         if fault == "page_overflow":
             last_page += 1
             total += size

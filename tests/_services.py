@@ -36,6 +36,8 @@ os.environ.setdefault("REDIS_URL", DEFAULT_REDIS_URL)
 # Tests call tasks in process unless a test starts a real worker on purpose.
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+# Each test process keeps its own cache (cleared between tests in conftest).
+os.environ.setdefault("CACHE_URL", "locmem://")
 
 MISSING: dict[str, str] = {}
 if os.environ["DATABASE_URL"].startswith("postgres"):

@@ -257,7 +257,8 @@ class ExperianClient:
             raise self._malformed(response, f"commercialScore.score out of range: {score}")
         ofac = summary.get("ofacMatchWarning")
         ofac_code = ofac.get("code") if isinstance(ofac, dict) else None
-        facts = results.get("businessFacts") if isinstance(results.get("businessFacts"), dict) else {}
+        facts = results.get("businessFacts")
+        facts = facts if isinstance(facts, dict) else {}
         risk = commercial.get("riskClass")
         return CreditReport(
             provider=self.name,

@@ -102,7 +102,9 @@ def select_registry_match(
     """
     wanted_reg = normalise_registration(registration_number)
     if wanted_reg:
-        by_reg = [e for e in entities if normalise_registration(e.registration_number) == wanted_reg]
+        by_reg = [
+            e for e in entities if normalise_registration(e.registration_number) == wanted_reg
+        ]
         if len(by_reg) == 1:
             return by_reg[0]
         if len(by_reg) > 1:
@@ -176,7 +178,9 @@ class GleifClient:
             pagination = ((response.data.get("meta") or {}).get("pagination")) or {}
             reported_last = pagination.get("lastPage", 1)
             if not isinstance(reported_last, int) or reported_last < 1:
-                raise self._malformed(response, "meta.pagination.lastPage is not a positive integer")
+                raise self._malformed(
+                    response, "meta.pagination.lastPage is not a positive integer"
+                )
             if page == 1:
                 last_page = reported_last
             if not data:

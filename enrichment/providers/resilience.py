@@ -116,7 +116,8 @@ class CircuitBreaker:
             return self._current_state()
 
     def _current_state(self) -> str:
-        if self._state == BreakerState.OPEN and self._clock() - self._opened_at >= self.reset_timeout:
+        elapsed = self._clock() - self._opened_at
+        if self._state == BreakerState.OPEN and elapsed >= self.reset_timeout:
             self._state = BreakerState.HALF_OPEN
             self._probe_in_flight = False
         return self._state

@@ -28,21 +28,40 @@ class EvaluationResult:
     reports: list[CtrReport] = field(default_factory=list)
 
 
-def history_range(
-    transactions: Sequence[TransactionEvent], rules: Iterable[RuleConfig]
-) -> tuple[dt.timedelta, dt.timedelta]:
-    """How far before the earliest and after the latest new txn history must be loaded."""
-    back = forward = dt.timedelta()
+@dataclass(frozen=True, slots=True)
+class HistoryNeeds:
+    """What history a batch needs, relative to its earliest/latest new transaction."""
+
+    rows_back: dt.timedelta  # full rows this far before the earliest new txn
+    counts_back: dt.timedelta  # (time, amount) pairs this far back
+    forward: dt.timedelta  # and this far after the latest (anchors re-evaluated)
+    first_seen: bool  # whether rules need each account's first transaction ever
+
+
+def history_needs(rules: Iterable[RuleConfig]) -> HistoryNeeds:
+    """The history window that covers every anchor any rule may evaluate."""
+    rows = counts = forward = dt.timedelta()
+    first_seen = False
     for rule in rules:
         typology = TYPOLOGIES[rule.typology]
         if not typology.uses_history:
             continue
-        reach = typology.reach(rule.params)
         # Anchors up to `reach` after a txn are re-evaluated and read `lookback` before
         # themselves, which is never earlier than lookback before the txn.
-        back = max(back, typology.lookback(rule.params))
-        forward = max(forward, reach)
-    return back, forward
+        rows = max(rows, typology.lookback(rule.params))
+        if typology.count_lookback is not None:
+            counts = max(counts, typology.count_lookback(rule.params))
+            first_seen = True
+        forward = max(forward, typology.reach(rule.params))
+    return HistoryNeeds(rows, max(rows, counts), forward, first_seen)
+
+
+def history_range(
+    transactions: Sequence[TransactionEvent], rules: Iterable[RuleConfig]
+) -> tuple[dt.timedelta, dt.timedelta]:
+    """(back, forward): the widest history any rule needs around the new transactions."""
+    needs = history_needs(rules)
+    return needs.counts_back, needs.forward
 
 
 def anchors_for(

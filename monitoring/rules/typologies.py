@@ -53,6 +53,7 @@ class Typology:
     lookback: Callable[[Mapping[str, Any]], dt.timedelta]
     reach: Callable[[Mapping[str, Any]], dt.timedelta]
     evaluate: Evaluator
+    count_lookback: Callable[[Mapping[str, Any]], dt.timedelta] | None = None
     produces: str = "alert"  # alert | report
     basis: str = ""
     uses_history: bool = True
@@ -323,12 +324,13 @@ def evaluate_velocity(rule, anchor, history, ctx):
 # --- T4b spike against the account's own baseline --------------------------------------
 
 T4B_DEFAULTS = {"recent_days": 3, "baseline_days": 180, "multiplier": "2", "min_count": 3,
-                "min_baseline_count": 3, "min_baseline_days": 30}
+                "min_baseline_count": 3, "min_baseline_days": 30, "min_recent_total": "10000"}
 
 
 def evaluate_spike(rule, anchor, history, ctx):
     """Daily count or sum over the last 3 days > 2x the daily average of the prior 180
-    days (at least 3 recent txns, and a baseline to compare with); fires at the crossing."""
+    days (at least 3 recent txns totalling >= min_recent_total, and >= 30 days of baseline);
+    fires at the crossing. The materiality floor keeps pay days from looking like spikes."""
     p = rule.params
     recent_days, base_days = int(p["recent_days"]), int(p["baseline_days"])
     recent_start = anchor.timestamp - DAY * recent_days
@@ -346,6 +348,8 @@ def evaluate_spike(rule, anchor, history, ctx):
 
     def hit(count: int, total: Decimal) -> tuple[bool, bool]:
         if count < int(p["min_count"]) or b_count < int(p["min_baseline_count"]):
+            return False, False
+        if total < _num(p, "min_recent_total"):
             return False, False
         by_count = D(count) / recent_days > multiplier * D(b_count) / base_days
         by_sum = total / recent_days > multiplier * b_sum / base_days
@@ -365,6 +369,8 @@ def evaluate_spike(rule, anchor, history, ctx):
             Comparison(f"amount/day last {recent_days}d", _money(r_sum / recent_days), ">",
                        _money(multiplier * b_sum / base_days), by_sum),
             Comparison(f"txns last {recent_days}d", r_count, ">=", int(p["min_count"]), True),
+            Comparison(f"total last {recent_days}d", _money(r_sum), ">=", p["min_recent_total"],
+                       True),
         ],
         contributing=history.between(recent_start, anchor.timestamp),
         decision="alert: activity spike against the account's own baseline",
@@ -447,13 +453,14 @@ def evaluate_dormant(rule, anchor, history, ctx):
     start = anchor.timestamp - DAY * int(p["window_days"])
     window = history.between(start, anchor.timestamp)
 
+    dormant = DAY * int(p["dormant_days"])
+
     def hit(txs: list[TransactionEvent]) -> tuple[bool, Decimal, Decimal, dt.datetime | None]:
         if not txs:
             return False, D(0), D(0), None
         first = txs[0].timestamp
-        prior = history.between(first - DAY * int(p["dormant_days"]), first,
-                                start_inclusive=True)
-        prior = [t for t in prior if t.timestamp < first]
+        prior, _ = history.count_sum(first - dormant, first, start_inclusive=True,
+                                     end_inclusive=False)
         existed = history.first_seen is not None and history.first_seen < first
         largest = max(t.amount for t in txs)
         total = sum((t.amount for t in txs), D(0))
@@ -461,13 +468,11 @@ def evaluate_dormant(rule, anchor, history, ctx):
         return (existed and not prior and amount_hit), largest, total, first
 
     fired, largest, total, first = hit(window)
-    if not fired:
+    if not fired or first is None:
         return None
     if hit([t for t in window if t.key != anchor.key])[0]:
         return None  # the condition already held before this transaction
-    previous = history.between(history.first_seen - DAY, first, start_inclusive=True)
-    previous = [t for t in previous if t.timestamp < first]
-    last_before = previous[-1].timestamp if previous else history.first_seen
+    last_before = history.last_before(first)
     idle_days = (first - last_before).days if last_before else None
     return _finding(
         rule, anchor, history, start=start,
@@ -607,10 +612,12 @@ TYPOLOGIES: dict[str, Typology] = {
                  _hours("window_hours"), _hours("window_hours"), evaluate_velocity,
                  basis="Tazama rule 901 pattern"),
         Typology("velocity_spike", "T4b", "Velocity spike against own baseline", T4B_DEFAULTS,
-                 "medium", lambda p: DAY * (int(p["recent_days"]) + int(p["baseline_days"])),
+                 "medium", _days("recent_days"),
                  # A late txn can only create a spike inside the recent window; as baseline
                  # it lowers the ratio, and alerts are never retracted.
-                 _days("recent_days"), evaluate_spike, basis="Ballerine HVHAI"),
+                 _days("recent_days"), evaluate_spike, basis="Ballerine HVHAI",
+                 count_lookback=lambda p: DAY * (int(p["recent_days"])
+                                                 + int(p["baseline_days"]))),
         Typology("high_risk_jurisdiction", "T5", "High-risk jurisdiction (FATF)", T5_DEFAULTS,
                  "high", _zero, _zero, evaluate_jurisdiction, basis="FATF public statements",
                  uses_history=False),
@@ -618,8 +625,10 @@ TYPOLOGIES: dict[str, Typology] = {
                  _days("window_days"), _days("window_days"), evaluate_round_amounts,
                  basis="FFIEC App. F"),
         Typology("dormant_reactivation", "T7", "Dormant account reactivation", T7_DEFAULTS,
-                 "medium", lambda p: DAY * (int(p["window_days"]) + int(p["dormant_days"])),
-                 _days("window_days"), evaluate_dormant, basis="Ballerine DORMANT; FFIEC"),
+                 "medium", _days("window_days"), _days("window_days"), evaluate_dormant,
+                 basis="Ballerine DORMANT; FFIEC",
+                 count_lookback=lambda p: DAY * (int(p["window_days"])
+                                                 + int(p["dormant_days"]))),
         Typology("ctr", "T8", "Large cash: CTR report queue", T8_DEFAULTS, "low",
                  lambda p: DAY, lambda p: DAY, evaluate_ctr, produces="report",
                  basis="31 CFR 1010.311/.313"),

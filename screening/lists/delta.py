@@ -15,8 +15,17 @@ from .records import ListedEntity
 
 #: Fields compared field by field in deltas (identity and storage ids excluded).
 CONTENT_FIELDS = (
-    "entity_type", "names", "programs", "remarks", "dates_of_birth", "places_of_birth",
-    "nationalities", "countries", "addresses", "identifiers", "extra",
+    "entity_type",
+    "names",
+    "programs",
+    "remarks",
+    "dates_of_birth",
+    "places_of_birth",
+    "nationalities",
+    "countries",
+    "addresses",
+    "identifiers",
+    "extra",
 )
 
 
@@ -80,7 +89,11 @@ class Delta:
 
     @property
     def counts(self) -> dict[str, int]:
-        return {"added": len(self.added), "removed": len(self.removed), "changed": len(self.changed)}
+        return {
+            "added": len(self.added),
+            "removed": len(self.removed),
+            "changed": len(self.changed),
+        }
 
 
 def compute_delta(

@@ -15,6 +15,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
+
 from screening.lists.records import ListedEntity
 from screening.matching.normalize import (
     INITIAL,
@@ -28,6 +30,7 @@ from screening.matching.normalize import (
 from screening.matching.similarity import phonetic_key, token_similarity
 
 MIN_TOKEN_SIMILARITY = 0.75
+BOUND_WIDTH = 8  # tokens per row kept in the vectorised score bound
 ROLE_FACTORS: dict[str, float] = {NORMAL: 1.0, PARTICLE: 0.25, ORG_FORM: 0.15, INITIAL: 0.35}
 
 
@@ -35,6 +38,7 @@ ROLE_FACTORS: dict[str, float] = {NORMAL: 1.0, PARTICLE: 0.25, ORG_FORM: 0.15, I
 class NameRow:
     """One reading of one listed name, as indexed."""
 
+    rid: int  # position in MatcherIndex.rows
     entity: int  # position in MatcherIndex.entities
     name_index: int  # position in the entity's names
     form: NameForm
@@ -61,6 +65,7 @@ class MatcherIndex:
         self.tokens: list[str] = []
         postings: list[list[int]] = []
         df: list[int] = []
+        real: set[int] = set()
 
         def vid(token: str) -> int:
             v = self.vocab.get(token)
@@ -82,12 +87,13 @@ class MatcherIndex:
                     vocab = tuple(vid(t) for t in form.tokens)
                     glued = tuple(vid(a + b) for a, b in zip(form.tokens, form.tokens[1:],
                                                                strict=False))
+                    real.update(vocab)
                     for v in set(vocab):
                         postings[v].append(r)
                         df[v] += 1
                     for v in set(glued) - set(vocab):
                         postings[v].append(r)
-                    self.rows.append(NameRow(e, ni, form, vocab, glued))
+                    self.rows.append(NameRow(r, e, ni, form, vocab, glued))
 
         n_rows = max(len(self.rows), 1)
         self.postings: list[array] = [array("i", p) for p in postings]
@@ -108,6 +114,12 @@ class MatcherIndex:
         for v, token in enumerate(self.tokens):
             if not token.isalpha():
                 continue
+            if v not in real:
+                # Glued pairs are found by exact key or sound only (keeps the index small).
+                key = phonetic_key(token)
+                if key:
+                    self._phonetic[key].append(v)
+                continue
             if len(token) >= 4:
                 for d in _deletes(token):
                     self._deletes[d].append(v)
@@ -121,6 +133,28 @@ class MatcherIndex:
                 for g in _grams(token):
                     self._grams[g].append(v)
         self._lookup_cache: dict[tuple[str, bool], dict[int, float]] = {}
+        self._build_bound_arrays()
+
+    def _build_bound_arrays(self) -> None:
+        """Per-row token ids and weights as fixed-width arrays, so a score upper bound
+        can be computed for thousands of candidate rows at once."""
+        n, k = len(self.rows), BOUND_WIDTH
+        pad = len(self.tokens)  # index of an always-zero similarity slot
+        self.row_vocab = np.full((max(n, 1), k), pad, dtype=np.int32)
+        self.row_w = np.zeros((max(n, 1), k), dtype=np.float32)
+        self.row_w_min = np.zeros((max(n, 1), k), dtype=np.float32)  # smallest denominator
+        self.row_glued = np.full((max(n, 1), k), pad, dtype=np.int32)
+        self.row_long = np.zeros(max(n, 1), dtype=bool)  # too wide: bound gives up (1.0)
+        for r, row in enumerate(self.rows):
+            w = self.row_weights[r]
+            m = len(w)
+            self.row_long[r] = m > k
+            for j in range(min(m, k)):
+                self.row_vocab[r, j] = row.vocab[j]
+                self.row_w[r, j] = w[j]
+                self.row_w_min[r, j] = w[j] * (0.5 if 0 < j < m - 1 else 1.0)
+            for j in range(min(len(row.glued), k)):
+                self.row_glued[r, j] = row.glued[j]
 
     # ------------------------------------------------------------------ token lookup
 

@@ -170,6 +170,7 @@ _CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "So", "Sk"})
 _INITIAL_DOT = re.compile(r"(?<![A-Za-z])([A-Za-z])\.(?=[A-Za-z](?:\.|\b))")
 _APOSTROPHES = re.compile(r"['’‘`´ʼʻ]")
 _NON_ALNUM = re.compile(r"[^A-Za-z0-9]+")
+_ASCII_CONTROLS = {c: " " for c in range(32)} | {127: " "}
 
 
 def clean_text(text: str) -> str:
@@ -307,8 +308,21 @@ def normalize_name(text: str) -> NormalizedName:
     Never raises on odd input: callers validate with `validate_name` first when they
     want a clear error instead of an empty result.
     """
-    cleaned = clean_text(text)
     steps: list[str] = []
+    if text.isascii():
+        # Fast path (most listed and customer names): no script handling needed.
+        cleaned = " ".join(text.translate(_ASCII_CONTROLS).split())
+        reordered, did = _reorder_last_first(cleaned)
+        if did:
+            steps.append("last_first_reordered")
+        words = [(w, False) for w in _ascii_words(reordered)]
+        if not words:
+            return NormalizedName(original=text, forms=(), scripts=(), steps=tuple(steps))
+        form, form_steps = _tokens_to_form(words, "latin")
+        steps.extend(form_steps)
+        return NormalizedName(original=text, forms=(form,) if form.tokens else (),
+                              scripts=("Latn",), steps=tuple(steps))
+    cleaned = clean_text(text)
     reordered, did = _reorder_last_first(cleaned)
     if did:
         steps.append("last_first_reordered")

@@ -15,7 +15,8 @@ from rapidfuzz.distance import Indel, JaroWinkler
 from screening.matching.normalize import skeleton
 
 INITIAL_SIMILARITY = 0.8
-PHONETIC_FLOOR = 0.88
+PHONETIC_FLOOR = 0.86
+PHONETIC_MIN_RATIO = 0.6  # sounding alike only rescues tokens that are already close
 ABJAD_CAP = 0.95
 
 
@@ -51,7 +52,7 @@ def token_similarity(query: str, listed: str, abjad: bool = False) -> float:
     ratio = Indel.normalized_similarity(query, listed)
     jw = JaroWinkler.normalized_similarity(query, listed)
     sim = max(ratio, (ratio + jw) / 2)
-    if sim < PHONETIC_FLOOR:
+    if PHONETIC_MIN_RATIO <= sim < PHONETIC_FLOOR:
         pq = phonetic_key(query)
         if pq and pq == phonetic_key(listed):
             sim = PHONETIC_FLOOR

@@ -21,7 +21,11 @@ from .un import parse_un
 SOURCES = ("ofac-sdn", "ofac-cons", "un", "uk", "eu")
 
 __all__ = [
-    "SOURCES", "ListParseError", "ParsedList", "detect_format", "parse_list",
+    "SOURCES",
+    "ListParseError",
+    "ParsedList",
+    "detect_format",
+    "parse_list",
 ]
 
 
@@ -29,11 +33,15 @@ def detect_format(source: str, path: str | os.PathLike[str]) -> str:
     """Which parser to use for `path` of list `source` (by folder, extension and first bytes)."""
     p = Path(path)
     if source not in SOURCES:
-        raise ListParseError(display_name(p), "", f"unknown list source {source!r}; one of {', '.join(SOURCES)}")
+        raise ListParseError(
+            display_name(p), "", f"unknown list source {source!r}; one of {', '.join(SOURCES)}"
+        )
     if p.is_dir():
         if source.startswith("ofac"):
             return "ofac-csv"
-        raise ListParseError(display_name(p), "", f"a folder is only accepted for OFAC CSV sets, not {source}")
+        raise ListParseError(
+            display_name(p), "", f"a folder is only accepted for OFAC CSV sets, not {source}"
+        )
     with open_limited(p, max_bytes=DEFAULT_MAX_BYTES * 8) as fh:
         head = fh.read(4096)
     is_xml = head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")

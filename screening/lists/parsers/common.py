@@ -90,8 +90,13 @@ def parse_date(value: str) -> tuple[str, ...]:
     m = re.fullmatch(r"(\d{1,2}|dd|00)[/.](\d{1,2}|mm|00)[/.](\d{4})", v)
     if m:
         day, month, year = m.groups()
-        return (_iso(year, month if month.isdigit() and int(month) else None,
-                     day if day.isdigit() and int(day) else None),)
+        return (
+            _iso(
+                year,
+                month if month.isdigit() and int(month) else None,
+                day if day.isdigit() and int(day) else None,
+            ),
+        )
     m = re.fullmatch(r"(?:(\d{1,2}) )?([a-z]{3})[a-z]*\.? (\d{4})", v)
     if m and m.group(2) in _MONTHS:
         return (_iso(m.group(3), str(_MONTHS[m.group(2)]), m.group(1)),)

@@ -23,8 +23,17 @@ from .safexml import child, child_text, children, display_name, stream
 from .source import DEFAULT_MAX_BYTES
 
 _REFERENCE_TAGS = (
-    "AliasType", "PartySubType", "PartyType", "FeatureType", "NamePartType", "IDRegDocType",
-    "Country", "AreaCode", "LocPartType", "SanctionsType", "DetailReference",
+    "AliasType",
+    "PartySubType",
+    "PartyType",
+    "FeatureType",
+    "NamePartType",
+    "IDRegDocType",
+    "Country",
+    "AreaCode",
+    "LocPartType",
+    "SanctionsType",
+    "DetailReference",
 )
 _ALIAS_KINDS = {"A.K.A.": "aka", "F.K.A.": "fka", "N.K.A.": "nka", "Name": "aka"}
 _ROOT = ["Sanctions"]
@@ -55,30 +64,41 @@ def _first_pass(path, max_bytes: int) -> tuple[_Tables, dt.date | None]:
     tables = _Tables()
     published: dt.date | None = None
     for tag, elem in stream(
-        path, ["Location", "IDRegDocument", "SanctionsEntry", *_REFERENCE_TAGS],
-        root_tags=_ROOT, header_tags=["DateOfIssue"], max_bytes=max_bytes,
+        path,
+        ["Location", "IDRegDocument", "SanctionsEntry", *_REFERENCE_TAGS],
+        root_tags=_ROOT,
+        header_tags=["DateOfIssue"],
+        max_bytes=max_bytes,
     ):
         if tag == "DateOfIssue":
             try:
                 published = dt.date(
-                    int(child_text(elem, "Year")), int(child_text(elem, "Month")), int(child_text(elem, "Day"))
+                    int(child_text(elem, "Year")),
+                    int(child_text(elem, "Month")),
+                    int(child_text(elem, "Day")),
                 )
             except ValueError:
-                raise ListParseError(display_name(path), "element <DateOfIssue>", "unreadable date") from None
+                raise ListParseError(
+                    display_name(path), "element <DateOfIssue>", "unreadable date"
+                ) from None
         elif tag in _REFERENCE_TAGS:
             tables.ref[tag][elem.get("ID", "")] = elem
         elif tag == "Location":
             tables.locations[elem.get("ID", "")] = _location(elem, tables)
         elif tag == "IDRegDocument":
-            tables.documents[elem.get("IdentityID", "")].append((
-                tables.label("IDRegDocType", elem.get("IDRegDocTypeID")),
-                child_text(elem, "IDRegistrationNo"),
-                tables.label("Country", elem.get("IssuedBy-CountryID")),
-            ))
+            tables.documents[elem.get("IdentityID", "")].append(
+                (
+                    tables.label("IDRegDocType", elem.get("IDRegDocTypeID")),
+                    child_text(elem, "IDRegistrationNo"),
+                    tables.label("Country", elem.get("IssuedBy-CountryID")),
+                )
+            )
         elif tag == "SanctionsEntry":
             for measure in children(elem, "SanctionsMeasure"):
                 if tables.label("SanctionsType", measure.get("SanctionsTypeID")) == "Program":
-                    tables.programs[elem.get("ProfileID", "")].append(child_text(measure, "Comment"))
+                    tables.programs[elem.get("ProfileID", "")].append(
+                        child_text(measure, "Comment")
+                    )
     return tables, published
 
 
@@ -95,15 +115,25 @@ def _location(elem: Element, tables: _Tables) -> dict:
         country = tables.label("Country", loc_country.get("CountryID"))
     if not country:
         area = child(elem, "LocationAreaCode")
-        area_elem = tables.ref["AreaCode"].get(area.get("AreaCodeID", "")) if area is not None else None
+        area_elem = (
+            tables.ref["AreaCode"].get(area.get("AreaCodeID", "")) if area is not None else None
+        )
         country = area_elem.get("Description", "") if area_elem is not None else ""
     if country.lower() == "undetermined":
         country = ""
     city = ", ".join(v for v in (*parts["CITY"], *parts["STATE/PROVINCE"]) if v)
     city = " ".join(v for v in (city, *parts["POSTAL CODE"]) if v)
     street = ", ".join(v for v in (*parts["ADDRESS1"], *parts["ADDRESS2"], *parts["ADDRESS3"]) if v)
-    return {k: clean(v) for k, v in (("street", street), ("city", city), ("country", country),
-                                       ("region", ", ".join(parts["REGION"]))) if v}
+    return {
+        k: clean(v)
+        for k, v in (
+            ("street", street),
+            ("city", city),
+            ("country", country),
+            ("region", ", ".join(parts["REGION"])),
+        )
+        if v
+    }
 
 
 def _entities(parsed: ParsedList, path, max_bytes: int) -> Iterator[ListedEntity]:
@@ -130,16 +160,24 @@ def _documented_name(alias: Element, groups: dict[str, str]) -> str:
     return clean(" ".join(v for v in (last, first, rest) if v))
 
 
-def _party(elem: Element, tables: _Tables, list_code: str, name: str, position: int) -> ListedEntity:
+def _party(
+    elem: Element, tables: _Tables, list_code: str, name: str, position: int
+) -> ListedEntity:
     uid = elem.get("FixedRef", "")
     profile = child(elem, "Profile")
     if not uid or profile is None:
-        raise ListParseError(name, f"<DistinctParty> #{position}", "party without FixedRef or <Profile>")
+        raise ListParseError(
+            name, f"<DistinctParty> #{position}", "party without FixedRef or <Profile>"
+        )
     subtype = tables.ref["PartySubType"].get(profile.get("PartySubTypeID", ""))
     sub_label = clean(subtype.text) if subtype is not None else ""
-    party_type = tables.label("PartyType", subtype.get("PartyTypeID") if subtype is not None else None)
+    party_type = tables.label(
+        "PartyType", subtype.get("PartyTypeID") if subtype is not None else None
+    )
     etype = {"Vessel": "vessel", "Aircraft": "aircraft"}.get(sub_label) or {
-        "Individual": "person", "Entity": "organisation"}.get(party_type, "unknown")
+        "Individual": "person",
+        "Entity": "organisation",
+    }.get(party_type, "unknown")
     names: list[ListedName] = []
     ids: list[tuple[str, str]] = []
     countries: list[str] = []
@@ -148,7 +186,9 @@ def _party(elem: Element, tables: _Tables, list_code: str, name: str, position: 
         box = child(identity, "NamePartGroups")
         for master in children(box, "MasterNamePartGroup") if box is not None else ():
             for group in children(master, "NamePartGroup"):
-                groups[group.get("ID", "")] = tables.label("NamePartType", group.get("NamePartTypeID"))
+                groups[group.get("ID", "")] = tables.label(
+                    "NamePartType", group.get("NamePartTypeID")
+                )
         for alias in children(identity, "Alias"):
             full = _documented_name(alias, groups)
             if not full:
@@ -161,8 +201,11 @@ def _party(elem: Element, tables: _Tables, list_code: str, name: str, position: 
                 kind = _ALIAS_KINDS.get(tables.label("AliasType", alias.get("AliasTypeID")), "aka")
             names.append(ListedName(full, kind, script_of(full)))
         for label, number, country in tables.documents.get(identity.get("ID", ""), []):
-            ident = identifier(label, number) if label in ID_LABELS else (
-                ("other_id", clean(number)) if number else None)
+            ident = (
+                identifier(label, number)
+                if label in ID_LABELS
+                else (("other_id", clean(number)) if number else None)
+            )
             if ident:
                 ids.append(ident)
                 countries.append(country)
@@ -176,7 +219,9 @@ def _party(elem: Element, tables: _Tables, list_code: str, name: str, position: 
             detail = child(version, "VersionDetail")
             detail_text = clean(detail.text) if detail is not None and detail.text else ""
             loc = child(version, "VersionLocation")
-            location = tables.locations.get(loc.get("LocationID", ""), {}) if loc is not None else {}
+            location = (
+                tables.locations.get(loc.get("LocationID", ""), {}) if loc is not None else {}
+            )
             if ftype == "Birthdate":
                 dobs.extend(_period(child(version, "DatePeriod")))
             elif ftype == "Place of Birth":
@@ -193,14 +238,23 @@ def _party(elem: Element, tables: _Tables, list_code: str, name: str, position: 
                     ids.append(ident)
             elif detail_text or location:
                 extra.setdefault("features", []).append(
-                    f"{ftype} {detail_text or location.get('country', '')}".strip())
+                    f"{ftype} {detail_text or location.get('country', '')}".strip()
+                )
     comment = child_text(elem, "Comment")
     return ListedEntity(
-        list_code=list_code, uid=uid, entity_type=etype, names=uniq(names),
-        programs=uniq(tables.programs.get(profile.get("ID", ""), [])), remarks=clean(comment),
-        dates_of_birth=uniq(dobs), places_of_birth=uniq(pobs), nationalities=uniq(nats),
+        list_code=list_code,
+        uid=uid,
+        entity_type=etype,
+        names=uniq(names),
+        programs=uniq(tables.programs.get(profile.get("ID", ""), [])),
+        remarks=clean(comment),
+        dates_of_birth=uniq(dobs),
+        places_of_birth=uniq(pobs),
+        nationalities=uniq(nats),
         countries=uniq([a.get("country", "") for a in addresses] + countries),
-        addresses=tuple(addresses), identifiers=uniq(ids), extra=extra,
+        addresses=tuple(addresses),
+        identifiers=uniq(ids),
+        extra=extra,
     )
 
 

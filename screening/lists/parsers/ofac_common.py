@@ -128,9 +128,9 @@ def split_remarks(remarks: str) -> list[str]:
     while i < len(text):
         ch = text[i]
         # An alias quote opens after "a.k.a. " and closes before "; " or end.
-        if ch == "'" and (not quoted and text[max(0, i - 7):i].endswith(".k.a. ")):
+        if ch == "'" and (not quoted and text[max(0, i - 7) : i].endswith(".k.a. ")):
             quoted = True
-        elif ch == "'" and quoted and (text[i + 1:i + 3] == "; " or i + 1 == len(text)):
+        elif ch == "'" and quoted and (text[i + 1 : i + 3] == "; " or i + 1 == len(text)):
             quoted = False
         if not quoted and text.startswith("; ", i):
             parts.append("".join(buf).strip())
@@ -147,8 +147,15 @@ def split_remarks(remarks: str) -> list[str]:
 def parse_remarks(remarks: str) -> dict:
     """Structured facts found in an OFAC CSV `Remarks` field (DOB, POB, IDs, weak aliases...)."""
     out: dict = {
-        "dobs": [], "pobs": [], "nationalities": [], "citizenships": [], "ids": [],
-        "countries": [], "aliases": [], "linked_to": [], "gender": "",
+        "dobs": [],
+        "pobs": [],
+        "nationalities": [],
+        "citizenships": [],
+        "ids": [],
+        "countries": [],
+        "aliases": [],
+        "linked_to": [],
+        "gender": "",
     }
     for part in split_remarks(remarks):
         p = part.removeprefix("alt. ")
@@ -169,7 +176,7 @@ def parse_remarks(remarks: str) -> dict:
         else:
             for label in _LABELS_LONGEST_FIRST:
                 if p.startswith(label + " "):
-                    number, country = split_country(p[len(label) + 1:])
+                    number, country = split_country(p[len(label) + 1 :])
                     ident = identifier(label, number)
                     if ident:
                         out["ids"].append(ident)

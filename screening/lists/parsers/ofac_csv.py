@@ -101,13 +101,26 @@ def _entities(files: dict[str, Path], list_code: str, max_bytes: int) -> Iterato
         for _, (ent, _alt, kind, name, _rem) in rows(files["alt"], 5, max_bytes=max_bytes):
             if name:
                 aliases[ent].append(
-                    ListedName(name=clean(name), kind=_ALIAS_KINDS.get(kind.lower(), "aka"),
-                               script=script_of(name))
+                    ListedName(
+                        name=name.strip(),
+                        kind=_ALIAS_KINDS.get(kind.lower(), "aka"),
+                        script=script_of(name),
+                    )
                 )
     if "add" in files:
-        for _, (ent, _num, street, city, country, rem) in rows(files["add"], 6, max_bytes=max_bytes):
-            addr = {k: clean(v) for k, v in (("street", street), ("city", city),
-                                               ("country", country), ("remarks", rem)) if v}
+        for _, (ent, _num, street, city, country, rem) in rows(
+            files["add"], 6, max_bytes=max_bytes
+        ):
+            addr = {
+                k: clean(v)
+                for k, v in (
+                    ("street", street),
+                    ("city", city),
+                    ("country", country),
+                    ("remarks", rem),
+                )
+                if v
+            }
             if addr:
                 addresses[ent].append(addr)
     if "comments" in files:
@@ -117,25 +130,49 @@ def _entities(files: dict[str, Path], list_code: str, max_bytes: int) -> Iterato
         ent, name, sdn_type, program, title, call_sign, vtype, tonnage, grt, flag, owner, rem = row
         if not ent.isdigit() or not name:
             raise ListParseError(
-                display_name(files["primary"]), f"line {line}",
+                display_name(files["primary"]),
+                f"line {line}",
                 f"ent_num {ent!r} / name {name!r} missing or not a number",
             )
         yield build_entity(
-            list_code=list_code, uid=ent, name=name, sdn_type=sdn_type, program=program,
-            title=title, remarks=rem + comments.get(ent, ""), aliases=aliases.get(ent, []),
+            list_code=list_code,
+            uid=ent,
+            name=name,
+            sdn_type=sdn_type,
+            program=program,
+            title=title,
+            remarks=rem + comments.get(ent, ""),
+            aliases=aliases.get(ent, []),
             addresses=addresses.get(ent, []),
-            vessel={"call_sign": call_sign, "type": vtype, "tonnage": tonnage, "grt": grt,
-                    "flag": flag, "owner": owner},
+            vessel={
+                "call_sign": call_sign,
+                "type": vtype,
+                "tonnage": tonnage,
+                "grt": grt,
+                "flag": flag,
+                "owner": owner,
+            },
         )
 
 
 def build_entity(
-    *, list_code: str, uid: str, name: str, sdn_type: str, program: str, title: str,
-    remarks: str, aliases: list[ListedName], addresses: list[dict], vessel: dict,
+    *,
+    list_code: str,
+    uid: str,
+    name: str,
+    sdn_type: str,
+    program: str,
+    title: str,
+    remarks: str,
+    aliases: list[ListedName],
+    addresses: list[dict],
+    vessel: dict,
 ) -> ListedEntity:
     """One SDN row plus its joined rows -> `ListedEntity` (remarks mined for facts)."""
     facts = parse_remarks(remarks)
-    names = [ListedName(name=clean(name), kind="primary", script=script_of(name))]
+    # Names and remarks are kept as published (only trimmed): a spacing correction by OFAC
+    # is a change to the record and shows up in the delta.
+    names = [ListedName(name=name.strip(), kind="primary", script=script_of(name))]
     names += aliases
     names += [ListedName(name=a, kind="weak", script=script_of(a)) for a in facts["aliases"]]
     ids = list(facts["ids"])
@@ -160,7 +197,7 @@ def build_entity(
         entity_type=entity_type(sdn_type),
         names=uniq(names),
         programs=programs(program),
-        remarks=clean(remarks),
+        remarks=remarks.strip(),
         dates_of_birth=uniq(facts["dobs"]),
         places_of_birth=uniq(facts["pobs"]),
         nationalities=uniq(facts["nationalities"] + facts["citizenships"]),

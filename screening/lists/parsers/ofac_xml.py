@@ -41,14 +41,18 @@ def _entities(parsed: ParsedList, path, max_bytes: int) -> Iterator[ListedEntity
     name = display_name(path)
     count = 0
     for tag, elem in stream(
-        path, ["sdnEntry"], root_tags=["sdnList"], header_tags=["publshInformation"],
+        path,
+        ["sdnEntry"],
+        root_tags=["sdnList"],
+        header_tags=["publshInformation"],
         max_bytes=max_bytes,
     ):
         if tag == "publshInformation":
             published = child_text(elem, "Publish_Date")
             if published:
                 try:
-                    parsed.publication_date = dt.datetime.strptime(published, "%m/%d/%Y").date()
+                    month, day, year = (int(x) for x in published.split("/"))
+                    parsed.publication_date = dt.date(year, month, day)
                 except ValueError:
                     raise ListParseError(
                         name, "element <Publish_Date>", f"unreadable date {published!r}"
@@ -64,9 +68,7 @@ def _entry(elem: Element, list_code: str, name: str, position: int) -> ListedEnt
     uid = child_text(elem, "uid")
     primary = _full_name(elem)
     if not uid or not primary:
-        raise ListParseError(
-            name, f"<sdnEntry> #{position}", "entry without <uid> or <lastName>"
-        )
+        raise ListParseError(name, f"<sdnEntry> #{position}", "entry without <uid> or <lastName>")
     aliases = []
     for aka in _items(elem, "akaList", "aka"):
         alias = _full_name(aka)
@@ -75,27 +77,49 @@ def _entry(elem: Element, list_code: str, name: str, position: int) -> ListedEnt
         kind = _AKA_KINDS.get(child_text(aka, "type"), "aka")
         if child_text(aka, "category") == "weak":
             kind = "weak"
-        aliases.append(ListedName(name=clean(alias.replace('"', "'")), kind=kind, script=script_of(alias)))
+        aliases.append(
+            ListedName(name=alias.replace('"', "'").strip(), kind=kind, script=script_of(alias))
+        )
     addresses = []
     for add in _items(elem, "addressList", "address"):
         street = ", ".join(v for v in (child_text(add, f"address{i}") for i in (1, 2, 3)) if v)
         # The CSV writes "city, state postal"; compose the same so both formats agree.
-        city = ", ".join(v for v in (child_text(add, "city"), child_text(add, "stateOrProvince")) if v)
+        city = ", ".join(
+            v for v in (child_text(add, "city"), child_text(add, "stateOrProvince")) if v
+        )
         city = " ".join(v for v in (city, child_text(add, "postalCode")) if v)
         # The CSV edition writes double quotes as single ones.
-        addr = {k: clean(v.replace('"', "'")) for k, v in (("street", street), ("city", city),
-                                           ("country", child_text(add, "country"))) if v}
+        addr = {
+            k: clean(v.replace('"', "'"))
+            for k, v in (
+                ("street", street),
+                ("city", city),
+                ("country", child_text(add, "country")),
+            )
+            if v
+        }
         if addr:
             addresses.append(addr)
     entity = build_entity(
-        list_code=list_code, uid=uid, name=primary, sdn_type=child_text(elem, "sdnType"),
+        list_code=list_code,
+        uid=uid,
+        name=primary,
+        sdn_type=child_text(elem, "sdnType"),
         program="] [".join((p.text or "").strip() for p in _items(elem, "programList", "program")),
-        title=child_text(elem, "title"), remarks=child_text(elem, "remarks"), aliases=aliases,
-        addresses=addresses, vessel=_vessel(elem),
+        title=child_text(elem, "title"),
+        remarks=child_text(elem, "remarks"),
+        aliases=aliases,
+        addresses=addresses,
+        vessel=_vessel(elem),
     )
-    dobs = [d for i in _items(elem, "dateOfBirthList", "dateOfBirthItem")
-            for d in _dates(child_text(i, "dateOfBirth"))]
-    pobs = [child_text(i, "placeOfBirth") for i in _items(elem, "placeOfBirthList", "placeOfBirthItem")]
+    dobs = [
+        d
+        for i in _items(elem, "dateOfBirthList", "dateOfBirthItem")
+        for d in _dates(child_text(i, "dateOfBirth"))
+    ]
+    pobs = [
+        child_text(i, "placeOfBirth") for i in _items(elem, "placeOfBirthList", "placeOfBirthItem")
+    ]
     nats = [child_text(i, "country") for i in _items(elem, "nationalityList", "nationality")]
     nats += [child_text(i, "country") for i in _items(elem, "citizenshipList", "citizenship")]
     ids, notes, countries = [], [], []
@@ -113,8 +137,12 @@ def _entry(elem: Element, list_code: str, name: str, position: int) -> ListedEnt
     if notes:
         extra["notes"] = notes
     return ListedEntity(
-        list_code=entity.list_code, uid=entity.uid, entity_type=entity.entity_type,
-        names=entity.names, programs=entity.programs, remarks=entity.remarks,
+        list_code=entity.list_code,
+        uid=entity.uid,
+        entity_type=entity.entity_type,
+        names=entity.names,
+        programs=entity.programs,
+        remarks=entity.remarks,
         dates_of_birth=uniq(list(entity.dates_of_birth) + dobs),
         places_of_birth=uniq(list(entity.places_of_birth) + [clean(p) for p in pobs]),
         nationalities=uniq(list(entity.nationalities) + nats),
@@ -140,7 +168,10 @@ def _vessel(elem: Element) -> dict:
     if info is None:
         return {}
     return {
-        "call_sign": child_text(info, "callSign"), "type": child_text(info, "vesselType"),
-        "tonnage": child_text(info, "tonnage"), "grt": child_text(info, "grossRegisteredTonnage"),
-        "flag": child_text(info, "vesselFlag"), "owner": child_text(info, "vesselOwner"),
+        "call_sign": child_text(info, "callSign"),
+        "type": child_text(info, "vesselType"),
+        "tonnage": child_text(info, "tonnage"),
+        "grt": child_text(info, "grossRegisteredTonnage"),
+        "flag": child_text(info, "vesselFlag"),
+        "owner": child_text(info, "vesselOwner"),
     }

@@ -11,9 +11,13 @@ import os
 from collections.abc import Iterable, Iterator
 from xml.etree.ElementTree import Element, ParseError
 
-from defusedxml import DefusedXmlException, DTDForbidden, EntitiesForbidden
+from defusedxml import (
+    DefusedXmlException,
+    DTDForbidden,
+    EntitiesForbidden,
+    ExternalReferenceForbidden,
+)
 from defusedxml import ElementTree as SafeET
-from defusedxml import ExternalReferenceForbidden
 
 from .errors import ListParseError
 from .source import DEFAULT_MAX_BYTES, display_name, open_limited
@@ -83,7 +87,9 @@ def stream(
                         raise ListParseError(
                             name,
                             f"element <{tag}>",
-                            "unexpected document element; expected <%s>" % "> or <".join(sorted(roots)),
+                            "unexpected document element; expected <{}>".format(
+                                "> or <".join(sorted(roots))
+                            ),
                         )
                     if tag in wanted:
                         yield tag, elem  # root attributes (dates) are complete at start
@@ -113,7 +119,9 @@ def stream(
         raise ListParseError(name, f"line {line}, column {col + 1}", problem) from None
     except DTDForbidden:
         raise ListParseError(
-            name, "DOCTYPE", "DTD declarations are refused (entity expansion / external entity risk)"
+            name,
+            "DOCTYPE",
+            "DTD declarations are refused (entity expansion / external entity risk)",
         ) from None
     except EntitiesForbidden as exc:
         raise ListParseError(

@@ -40,7 +40,9 @@ class LimitedReader(io.RawIOBase):
         self._count += n
         if self._count > self._limit:
             raise ListParseError(
-                self._name, f"byte {self._limit}", f"file exceeds the size limit of {self._limit:,} bytes"
+                self._name,
+                f"byte {self._limit}",
+                f"file exceeds the size limit of {self._limit:,} bytes",
             )
         buffer[:n] = data
         return n
@@ -66,7 +68,9 @@ def open_limited(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_B
     if size == 0:
         raise ListParseError(name, "", "file is empty")
     if size > max_bytes:
-        raise ListParseError(name, "", f"file is {size:,} bytes, over the size limit of {max_bytes:,}")
+        raise ListParseError(
+            name, "", f"file is {size:,} bytes, over the size limit of {max_bytes:,}"
+        )
     raw: BinaryIO = open(path, "rb")  # noqa: SIM115 - closed by the caller via the wrapper
     if str(path).endswith(".gz"):
         raw = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
@@ -104,6 +108,6 @@ def iter_text_lines(
                 raise ListParseError(
                     name,
                     f"line {lineno}",
-                    f"bytes {raw[exc.start:exc.end]!r} at column {exc.start + 1} are not valid "
+                    f"bytes {raw[exc.start : exc.end]!r} at column {exc.start + 1} are not valid "
                     f"{expected} (wrong encoding?)",
                 ) from None

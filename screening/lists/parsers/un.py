@@ -35,15 +35,22 @@ def _entities(parsed: ParsedList, path, max_bytes: int) -> Iterator[ListedEntity
     name = display_name(path)
     position = 0
     for tag, elem in stream(
-        path, ["INDIVIDUAL", "ENTITY"], root_tags=["CONSOLIDATED_LIST"],
-        header_tags=["CONSOLIDATED_LIST"], max_bytes=max_bytes,
+        path,
+        ["INDIVIDUAL", "ENTITY"],
+        root_tags=["CONSOLIDATED_LIST"],
+        header_tags=["CONSOLIDATED_LIST"],
+        max_bytes=max_bytes,
     ):
         if tag == "CONSOLIDATED_LIST":
             generated = elem.get("dateGenerated", "")
             try:
-                parsed.publication_date = dt.date.fromisoformat(generated[:10]) if generated else None
+                parsed.publication_date = (
+                    dt.date.fromisoformat(generated[:10]) if generated else None
+                )
             except ValueError:
-                raise ListParseError(name, "attribute dateGenerated", f"unreadable date {generated!r}") from None
+                raise ListParseError(
+                    name, "attribute dateGenerated", f"unreadable date {generated!r}"
+                ) from None
             continue
         position += 1
         yield _record(elem, tag, parsed.list_code, name, position)
@@ -59,10 +66,14 @@ def _values(elem: Element, tag: str) -> list[str]:
 
 def _record(elem: Element, tag: str, list_code: str, name: str, position: int) -> ListedEntity:
     uid = child_text(elem, "DATAID")
-    parts = [child_text(elem, t) for t in ("FIRST_NAME", "SECOND_NAME", "THIRD_NAME", "FOURTH_NAME")]
+    parts = [
+        child_text(elem, t) for t in ("FIRST_NAME", "SECOND_NAME", "THIRD_NAME", "FOURTH_NAME")
+    ]
     primary = clean(" ".join(p for p in parts if p))
     if not uid or not primary:
-        raise ListParseError(name, f"<{tag}> #{position}", "record without <DATAID> or <FIRST_NAME>")
+        raise ListParseError(
+            name, f"<{tag}> #{position}", "record without <DATAID> or <FIRST_NAME>"
+        )
     names = [ListedName(primary, "primary", script_of(primary))]
     original = child_text(elem, "NAME_ORIGINAL_SCRIPT")
     if original:
@@ -78,14 +89,18 @@ def _record(elem: Element, tag: str, list_code: str, name: str, position: int) -
             dobs.extend(parse_date(child_text(dob, t)))
     pobs = []
     for pob in children(elem, "INDIVIDUAL_PLACE_OF_BIRTH"):
-        place = ", ".join(v for v in (child_text(pob, t) for t in ("CITY", "STATE_PROVINCE", "COUNTRY")) if v)
+        place = ", ".join(
+            v for v in (child_text(pob, t) for t in ("CITY", "STATE_PROVINCE", "COUNTRY")) if v
+        )
         if place:
             pobs.append(clean(place))
     addresses = []
     for add in children(elem, f"{tag}_ADDRESS"):
         addr = {
             "street": child_text(add, "STREET"),
-            "city": " ".join(v for v in (child_text(add, t) for t in ("CITY", "STATE_PROVINCE", "ZIP_CODE")) if v),
+            "city": " ".join(
+                v for v in (child_text(add, t) for t in ("CITY", "STATE_PROVINCE", "ZIP_CODE")) if v
+            ),
             "country": child_text(add, "COUNTRY"),
             "remarks": child_text(add, "NOTE"),
         }
@@ -99,16 +114,20 @@ def _record(elem: Element, tag: str, list_code: str, name: str, position: int) -
         if number:
             kind = _DOC_KINDS.get(child_text(doc, "TYPE_OF_DOCUMENT").lower(), "other_id")
             ids.append((kind, clean(number)))
-            id_countries.append(child_text(doc, "ISSUING_COUNTRY") or child_text(doc, "COUNTRY_OF_ISSUE"))
+            id_countries.append(
+                child_text(doc, "ISSUING_COUNTRY") or child_text(doc, "COUNTRY_OF_ISSUE")
+            )
     nationalities = _values(elem, "NATIONALITY")
     extra: dict = {
-        k: v for k, v in (
+        k: v
+        for k, v in (
             ("reference_number", child_text(elem, "REFERENCE_NUMBER")),
             ("listed_on", child_text(elem, "LISTED_ON")),
             ("gender", child_text(elem, "GENDER")),
             ("designation", _values(elem, "DESIGNATION")),
             ("title", _values(elem, "TITLE")),
-        ) if v
+        )
+        if v
     }
     return ListedEntity(
         list_code=list_code,

@@ -1,0 +1,64 @@
+"""Load the demo data `make run` shows: users per role, real lists, customers, cases,
+transactions and applications. Safe to re-run: each part loads once."""
+
+from __future__ import annotations
+
+import importlib
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from audit.context import Actor, audit_context
+from audit.models import LedgerEntry
+from audit.services import audit_record
+from config.accounts.services import demo_users_create
+
+# (name, module, function) in dependency order; parts whose app does not provide the
+# loader yet are reported and skipped.
+DEMO_PARTS = [
+    ("lists", "screening.lists.services", "demo_lists_load"),
+    ("cases", "cases.services", "demo_cases_load"),
+    ("screening", "screening.services", "demo_screening_load"),
+    ("monitoring", "monitoring.services", "demo_monitoring_load"),
+    ("enrichment", "enrichment.services", "demo_enrichment_load"),
+]
+
+
+class Command(BaseCommand):
+    help = "Load demo users and demo data (idempotent)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--only", nargs="*", help="Load only these parts.")
+
+    def handle(self, *args, only=None, **options):
+        actor = Actor.system("load_demo")
+        with audit_context(actor=actor):
+            users = demo_users_create()
+            for name, module_name, function_name in DEMO_PARTS:
+                if only and name not in only:
+                    continue
+                if LedgerEntry.objects.filter(action="demo.loaded", object_type="demo",
+                                              object_id=name).exists():
+                    self.stdout.write(f"demo {name}: already loaded")
+                    continue
+                try:
+                    loader = getattr(importlib.import_module(module_name), function_name)
+                except (ImportError, AttributeError):
+                    self.stdout.write(f"demo {name}: not available yet, skipped")
+                    continue
+                started = time.monotonic()
+                try:
+                    summary = loader(actor=actor)
+                except Exception as exc:
+                    raise CommandError(f"demo {name} failed: {exc}") from exc
+                with transaction.atomic():
+                    audit_record(action="demo.loaded", object_type="demo", object_id=name,
+                                 data={"summary": summary if isinstance(summary, dict) else {}})
+                took = time.monotonic() - started
+                self.stdout.write(f"demo {name}: loaded in {took:.1f}s {summary or ''}")
+        self.stdout.write("")
+        self.stdout.write("Demo users (log in at http://127.0.0.1:8000/login/):")
+        for username, role, password in users:
+            self.stdout.write(f"  {username:<10} {role:<10} password: {password}")
+        self.stdout.write("API token for integrations: python manage.py create_api_client NAME")

@@ -1,0 +1,275 @@
+"""The matcher: candidate retrieval, scoring, qualifiers and explanations in one call.
+
+Business rule: a query returns every listed entity whose best name scores at or above the
+threshold that applies (per list and per use), best first, each with its explanation and
+the OFAC-parity score; identical input against the same index and configuration always
+gives the same result (so a logged query can be reproduced).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from screening.lists.records import ListedEntity
+from screening.matching.index import MatcherIndex
+from screening.matching.normalize import NormalizedName, normalize_name
+from screening.matching.ofac import ofac_score
+from screening.matching.scoring import (
+    COUNTRY_MATCH,
+    DOB_EXACT,
+    IDENTIFIER_MATCH,
+    MIDDLE_FACTOR,
+    QUERY_SHARE,
+    Alignment,
+    QueryForm,
+    align,
+    explain,
+    qualifier_effects,
+)
+
+ALGORITHM_VERSION = "vigil-match/1.0"
+DEFAULT_THRESHOLD = 85.0
+VECTOR_BOUND_MIN_ROWS = 48  # below this many candidates, aligning directly is cheaper
+
+
+@dataclass(frozen=True)
+class MatcherConfig:
+    """Thresholds and limits of the matcher; logged with every query."""
+
+    threshold: float = DEFAULT_THRESHOLD
+    # Per use: payments screening runs stricter (fewer alerts on a hot path).
+    use_thresholds: dict[str, float] = field(
+        default_factory=lambda: {"onboarding": DEFAULT_THRESHOLD, "payments": 88.0})
+    # Per list overrides (list_code -> threshold), e.g. {"un": 83.0}.
+    list_thresholds: dict[str, float] = field(default_factory=dict)
+    max_results: int = 20
+
+    def threshold_for(self, list_code: str, use: str = "onboarding") -> float:
+        """List override first, then the use's threshold, then the default."""
+        if list_code in self.list_thresholds:
+            return self.list_thresholds[list_code]
+        return self.use_thresholds.get(use, self.threshold)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def fingerprint(self) -> str:
+        raw = json.dumps({"algorithm": ALGORITHM_VERSION, **self.as_dict()}, sort_keys=True)
+        return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One listed entity matched by a query."""
+
+    entity: ListedEntity
+    score: float
+    name_score: float
+    ofac_score: float
+    matched_name: str
+    matched_name_kind: str
+    explanation: dict
+
+    def as_dict(self) -> dict:
+        e = self.entity
+        return {
+            "list": e.list_code,
+            "entity_uid": e.uid,
+            "entity_id": e.entity_id,
+            "entity_type": e.entity_type,
+            "primary_name": e.primary_name,
+            "programs": list(e.programs),
+            "score": round(self.score, 1),
+            "name_score": round(self.name_score, 1),
+            "ofac_score": round(self.ofac_score, 1),
+            "matched_name": self.matched_name,
+            "matched_name_kind": self.matched_name_kind,
+            "content_hash": e.content_hash,
+            "explanation": self.explanation,
+        }
+
+
+class Matcher:
+    """An index plus a configuration; safe to share between threads for reading."""
+
+    def __init__(self, entities: Iterable[ListedEntity],
+                 config: MatcherConfig | None = None) -> None:
+        self.index = MatcherIndex(entities)
+        self.config = config or MatcherConfig()
+        self.list_codes: set[str] = {e.list_code for e in self.index.entities}
+
+    # ------------------------------------------------------------------ retrieval
+
+    def candidates(self, forms: list[QueryForm], min_query_coverage: float) -> set[int]:
+        """Rows that can still reach `min_query_coverage` (prefix filtering: a row must
+        match at least one of the heaviest query tokens whose weight the others cannot
+        make up for)."""
+        index = self.index
+        rows: set[int] = set()
+        for q in forms:
+            order = sorted(range(len(q.weights)), key=lambda i: -q.weights[i])
+            potential = [
+                q.weights[i] * (max(q.matches[i].values()) if q.matches[i] else
+                                (0.8 if q.form.roles[i] == "i" else 0.0))
+                for i in range(len(q.weights))
+            ]
+            w_min = sum(w * (MIDDLE_FACTOR if 0 < i < len(q.weights) - 1 else 1.0)
+                        for i, w in enumerate(q.weights))
+            need = min_query_coverage * w_min
+            rest = sum(potential)
+            for i in order:
+                if rest < need - 1e-9:
+                    break
+                for v in q.matches[i]:
+                    rows.update(index.postings[v])
+                rest -= potential[i]
+            for gm in q.glued:
+                for v in gm:
+                    rows.update(index.postings[v])
+        return rows
+
+    def _bound_filter(self, q: QueryForm, rows: set[int], name_floor: float) -> list[int]:
+        """Drop rows whose name-score upper bound is below the floor (vectorised).
+
+        The bound relaxes the one-to-one alignment: every token takes its best partner,
+        and unmatched middle tokens get the smaller weight; so it never under-estimates.
+        """
+        index = self.index
+        cand = np.fromiter(rows, dtype=np.int64, count=len(rows))
+        rv = index.row_vocab[cand]
+        rg = index.row_glued[cand]
+        n, k = rv.shape
+        listed_max = np.zeros((n, k), dtype=np.float32)
+        q_max = np.zeros((len(q.weights), n), dtype=np.float32)
+
+        def sims(matches: dict[int, float], ids: np.ndarray) -> np.ndarray:
+            if not matches:
+                return np.zeros(ids.shape, dtype=np.float32)
+            keys = np.fromiter(matches.keys(), dtype=np.int32, count=len(matches))
+            vals = np.fromiter(matches.values(), dtype=np.float32, count=len(matches))
+            order = np.argsort(keys)
+            keys, vals = keys[order], vals[order]
+            pos = np.searchsorted(keys, ids).clip(0, len(keys) - 1)
+            return np.where(keys[pos] == ids, vals[pos], np.float32(0.0))
+
+        for i, m in enumerate(q.matches):
+            if q.form.roles[i] == "i":
+                q_max[i] = 0.8
+                listed_max = np.maximum(listed_max, 0.8)
+                continue
+            s_tok = sims(m, rv)
+            s_glu = sims(m, rg)
+            q_max[i] = np.maximum(s_tok.max(axis=1), s_glu.max(axis=1))
+            listed_max = np.maximum(listed_max, s_tok)
+            listed_max = np.maximum(listed_max, s_glu)
+            listed_max[:, 1:] = np.maximum(listed_max[:, 1:], s_glu[:, :-1])
+        for i, gm in enumerate(q.glued):
+            if not gm:
+                continue
+            s_pair = sims(gm, rv)
+            best_pair = s_pair.max(axis=1)
+            q_max[i] = np.maximum(q_max[i], best_pair)
+            q_max[i + 1] = np.maximum(q_max[i + 1], best_pair)
+            listed_max = np.maximum(listed_max, s_pair)
+        w = np.asarray(q.weights, dtype=np.float32)
+        nq = len(w)
+        w_min = w.copy()
+        if nq > 2:
+            w_min[1:-1] *= MIDDLE_FACTOR
+        qcov = np.minimum(1.0, (w[:, None] * q_max).sum(axis=0) / max(float(w_min.sum()), 1e-9))
+        rw = index.row_w[cand]
+        denom = index.row_w_min[cand].sum(axis=1)
+        ncov = np.minimum(1.0, (rw * listed_max).sum(axis=1) / np.maximum(denom, 1e-9))
+        ncov = np.where(index.row_long[cand], 1.0, ncov)
+        bound = 100.0 * (QUERY_SHARE * qcov + (1.0 - QUERY_SHARE) * ncov)
+        return cand[bound >= name_floor - 1e-6].tolist()
+
+    # ------------------------------------------------------------------ search
+
+    def search(
+        self,
+        name: str,
+        *,
+        dob: str | None = None,
+        country: str | None = None,
+        entity_type: str | None = None,
+        identifiers: tuple[tuple[str, str], ...] = (),
+        lists: Iterable[str] | None = None,
+        threshold: float | None = None,
+        use: str = "onboarding",
+        limit: int | None = None,
+        normalized: NormalizedName | None = None,
+    ) -> list[Match]:
+        """Ranked matches at or above the applicable threshold, with explanations."""
+        cfg = self.config
+        index = self.index
+        nn = normalized or normalize_name(name)
+        list_set = set(lists) if lists else None
+        if threshold is not None:
+            floor = threshold
+        else:
+            codes = list_set or self.list_codes or {""}
+            floor = min(cfg.threshold_for(c, use) for c in codes)
+        # Only qualifiers actually supplied can lift a weak name match over the threshold.
+        bonus = ((DOB_EXACT if dob else 0.0) + (COUNTRY_MATCH if country else 0.0)
+                 + (IDENTIFIER_MATCH if identifiers else 0.0))
+        name_floor = floor - bonus
+        min_qcov = max(0.0, (name_floor / 100.0 - (1.0 - QUERY_SHARE)) / QUERY_SHARE)
+        forms = [QueryForm.prepare(index, f) for f in nn.forms]
+        best: dict[int, Alignment] = {}
+        for q in forms:
+            rows = self.candidates([q], min_qcov)
+            if list_set is not None:
+                rows = {r for r in rows
+                        if index.entities[index.rows[r].entity].list_code in list_set}
+            if len(rows) >= VECTOR_BOUND_MIN_ROWS:
+                rows = self._bound_filter(q, rows, name_floor)
+            for rid in rows:
+                row = index.rows[rid]
+                a = align(index, q, row)
+                if a.name_score < name_floor:
+                    continue
+                cur = best.get(row.entity)
+                if cur is None or a.name_score > cur.name_score:
+                    best[row.entity] = a
+        results: list[Match] = []
+        for e, a in best.items():
+            entity = index.entities[e]
+            effects = qualifier_effects(entity, dob=dob, country=country,
+                                        entity_type=entity_type, identifiers=identifiers)
+            score = max(0.0, min(100.0, a.name_score + sum(x["effect"] for x in effects)))
+            limit_score = threshold if threshold is not None else cfg.threshold_for(
+                entity.list_code, use)
+            if score < limit_score:
+                continue
+            assert a.row is not None
+            listed = entity.names[a.row.name_index]
+            results.append(Match(
+                entity=entity,
+                score=score,
+                name_score=a.name_score,
+                ofac_score=ofac_score(name, listed.name),
+                matched_name=listed.name,
+                matched_name_kind=listed.kind,
+                explanation=explain(index, a, effects, score, nn.steps),
+            ))
+        results.sort(key=lambda m: (-m.score, m.entity.list_code, m.entity.uid))
+        return results[: (limit or cfg.max_results)]
+
+    def best_name_score(self, name: str, entity_position: int) -> float:
+        """Best name score of one indexed entity for a query, without retrieval (used by
+        the quality harness to measure the retrieval stage's recall)."""
+        index = self.index
+        forms = [QueryForm.prepare(index, f) for f in normalize_name(name).forms]
+        best = 0.0
+        for row in index.rows:
+            if row.entity != entity_position:
+                continue
+            for q in forms:
+                best = max(best, align(index, q, row).name_score)
+        return best
