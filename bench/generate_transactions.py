@@ -142,7 +142,8 @@ def _inject(b: _Builder, typology: str, n: int, start: dt.datetime, days: int) -
     account, customer = f"INJ-{typology[:10].upper()}-{n:03d}", f"CINJ-{typology[:10]}-{n:03d}"
     label = Label(typology, account, customer)
     # Leave the first days for warm-up history where a rule needs it.
-    t0 = start + dt.timedelta(days=rng.randint(max(1, days // 2), max(1, days - 8)),
+    first_day = max(1, days // 2)
+    t0 = start + dt.timedelta(days=rng.randint(first_day, max(first_day, days - 8)),
                               hours=rng.randint(8, 12))
     ids = label.transaction_ids
 

@@ -107,3 +107,9 @@ class CaseFilterSet(django_filters.FilterSet):
             return queryset
         overdue = Q(state__in=OPEN_STATES, due_at__lt=timezone.now())
         return queryset.filter(overdue) if value else queryset.exclude(overdue)
+
+    class Meta:
+        from cases.models import Case
+
+        model = Case
+        fields: list[str] = []

@@ -14,7 +14,8 @@ Fault kinds: ``latency`` (extra ``latency_ms``), ``timeout`` (sleep ``timeout_s`
 without answering), ``malformed`` (truncated JSON), ``content_type`` (HTML page),
 ``empty`` (200 without body), ``bad_shape`` (valid JSON, wrong document), and for GLEIF
 searches the pagination edge cases ``page_overflow`` (lastPage one too high),
-``page_shift`` (records move up a place: one is repeated across pages) and ``page_total_drift`` (total changes).
+``page_shift`` (records move up a place: one is repeated
+across pages) and ``page_total_drift`` (total changes).
 No Django here: ``python manage.py run_stub_providers`` and tests import it directly.
 """
 

@@ -35,7 +35,9 @@ class LimitedReader(io.RawIOBase):
         try:
             data = self._raw.read(len(buffer))
         except (EOFError, gzip.BadGzipFile, OSError) as exc:
-            raise ListParseError(self._name, "", f"compressed file is corrupt or truncated ({exc})")
+            raise ListParseError(
+                self._name, "", f"compressed file is corrupt or truncated ({exc})"
+            ) from None
         n = len(data)
         self._count += n
         if self._count > self._limit:

@@ -1,0 +1,295 @@
+"""Verification of the whole audit trail: chain, digests (database vs. archive) and
+reconciliation. Used by `verify_audit`, the API, the portal button and the Celery task."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from audit.archive import ArchivedDigest, archive_read
+from audit.chain import (
+    GENESIS_PREV_HASH,
+    ROW_FIELDS,
+    ChainReport,
+    ChainVerifier,
+    Damage,
+    DigestAnchor,
+    Problem,
+)
+from audit.context import audit_context, effective_context
+from audit.keys import signing_key
+from audit.models import (
+    Digest,
+    LedgerEntry,
+    VerificationMode,
+    VerificationRun,
+    VerificationStatus,
+)
+from audit.reconciliation import reconcile_all
+from audit.signing import verify_signature
+
+PROGRESS_EVERY = 50_000
+BATCH = 20_000
+
+
+@dataclass
+class VerificationResult:
+    """Outcome of one verification: chain report plus digest and reconciliation findings."""
+
+    mode: str
+    start_seq: int
+    chain: ChainReport
+    digest_problems: list[Problem] = field(default_factory=list)
+    reconciliation: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[Problem]:
+        return sorted(self.digest_problems + self.chain.problems, key=lambda p: p.seq)
+
+    @property
+    def reconciliation_ok(self) -> bool:
+        return all(r["ok"] for r in self.reconciliation)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and self.reconciliation_ok
+
+    def summary(self) -> str:
+        first = self.problems[0] if self.problems else None
+        if first:
+            return f"DAMAGED: first bad seq {first.seq}: {first.kind}: {first.detail}"
+        if not self.reconciliation_ok:
+            bad = [r for r in self.reconciliation if not r["ok"]]
+            return "DAMAGED: reconciliation: " + "; ".join(
+                ex for r in bad for ex in (r["examples"] or [r["model"]])[:2])
+        return (f"INTACT: entries {self.chain.first_seq}..{self.chain.last_seq} "
+                f"({self.chain.checked} checked, {self.chain.digests_checked} digests)")
+
+
+# -- digests: database rows vs. the archive -----------------------------------------------
+
+def _anchors_and_digest_problems() -> tuple[list[DigestAnchor], list[Problem]]:
+    key = signing_key()
+    archived, file_problems = archive_read(key.public_key_bytes)
+    problems = [Problem(0, Damage.DIGEST_MISMATCH, p) for p in file_problems]
+    by_name: dict[str, ArchivedDigest] = {a.name: a for a in archived}
+    db_names = set()
+    for digest in Digest.objects.order_by("last_seq"):
+        db_names.add(digest.file_name)
+        doc_bytes = bytes(digest.document)
+        try:
+            doc = json.loads(doc_bytes)
+        except ValueError:
+            doc = {}
+        columns = {"kind": digest.kind, "first_seq": digest.first_seq,
+                   "last_seq": digest.last_seq, "count": digest.count,
+                   "head_hash": digest.head_hash, "merkle_root": digest.merkle_root,
+                   "first_prev_hash": digest.first_prev_hash,
+                   "prev_digest_sha256": digest.prev_digest_sha256}
+        sig_ok = verify_signature(key.public_key_bytes, doc_bytes,
+                                  bytes.fromhex(digest.signature)
+                                  if len(digest.signature) == 128 else b"")
+        if not sig_ok or any(doc.get(k) != v for k, v in columns.items()):
+            problems.append(Problem(digest.first_seq, Damage.DIGEST_MISMATCH,
+                                    f"stored digest {digest.file_name} was altered in the "
+                                    "database (signature or columns)"))
+        archived_copy = by_name.get(digest.file_name)
+        if archived_copy is not None and archived_copy.document != doc:
+            problems.append(Problem(digest.first_seq, Damage.DIGEST_MISMATCH,
+                                    f"digest {digest.file_name} differs from its archived copy"))
+    for name, copy in by_name.items():
+        if name not in db_names:
+            problems.append(Problem(copy.document["first_seq"], Damage.DIGEST_MISMATCH,
+                                    f"archived digest {name} is missing from the database "
+                                    "(database restored or digest deleted)"))
+    # The archive is the trusted source; database rows only add what was not yet written.
+    anchors = {}
+    for copy in archived:
+        d = copy.document
+        if d["count"] > 0:
+            anchors[copy.name] = DigestAnchor(d["first_seq"], d["last_seq"], d["head_hash"],
+                                              d["merkle_root"], copy.name)
+    problems.extend(_series_problems([a.document for a in archived]))
+    return list(anchors.values()), problems
+
+
+def _series_problems(documents: list[dict]) -> list[Problem]:
+    """Each kind's digests must chain: contiguous ranges, each naming its predecessor."""
+    problems = []
+    for kind in {d["kind"] for d in documents}:
+        series = sorted((d for d in documents if d["kind"] == kind), key=lambda d: d["first_seq"])
+        prev = None
+        for doc in series:
+            if prev is None:
+                expected_first, expected_hash = 1, "0" * 64
+            else:
+                expected_first = prev["last_seq"] + 1
+                expected_hash = hashlib.sha256(_canonical(prev)).hexdigest()
+            if doc["first_seq"] != expected_first or doc["prev_digest_sha256"] != expected_hash:
+                problems.append(Problem(doc["first_seq"], Damage.DIGEST_MISMATCH,
+                                        f"{kind} digest series broken before seq "
+                                        f"{doc['first_seq']} (a digest is missing)"))
+            prev = doc
+    return problems
+
+
+def _canonical(doc: dict) -> bytes:
+    from audit.chain import canonical_bytes
+
+    return canonical_bytes(doc)
+
+
+# -- streaming the ledger -----------------------------------------------------------------
+
+def _pg_rows(start_seq: int) -> Iterator[list[tuple]]:
+    # A named (server-side) psycopg cursor: Django's ORM costs more per row than the
+    # verifier itself, and 1M rows must stream in seconds without holding them in memory.
+    columns = ", ".join(ROW_FIELDS)
+    with transaction.atomic():
+        connection.ensure_connection()
+        raw = connection.connection
+        with raw.cursor(name=f"vigil_verify_{id(raw)}") as cursor:
+            cursor.itersize = BATCH
+            cursor.execute(
+                f"SELECT {columns} FROM audit_ledgerentry WHERE seq >= %s ORDER BY seq",
+                [start_seq])
+            while True:
+                rows = cursor.fetchmany(BATCH)
+                if not rows:
+                    return
+                yield rows
+
+
+def _orm_rows(start_seq: int) -> Iterator[list[tuple]]:
+    start = start_seq
+    while True:
+        batch = list(LedgerEntry.objects.filter(seq__gte=start).order_by("seq")
+                     .values_list(*ROW_FIELDS)[:BATCH])
+        if not batch:
+            return
+        yield batch
+        start = batch[-1][0] + 1
+
+
+def ledger_row_batches(start_seq: int = 1) -> Iterator[list[tuple]]:
+    if connection.vendor == "postgresql":
+        return _pg_rows(start_seq)
+    return _orm_rows(start_seq)
+
+
+def verify_ledger(
+    *,
+    mode: str = VerificationMode.FULL,
+    reconcile: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> VerificationResult:
+    """Recompute the chain (full, or from the last archived digest), check every digest
+    against the archive, and reconcile current rows with their history."""
+    anchors, digest_problems = _anchors_and_digest_problems()
+    start_seq, prev_hash = 1, GENESIS_PREV_HASH
+    if mode == VerificationMode.INCREMENTAL and anchors:
+        last = max(anchors, key=lambda a: a.last_seq)
+        start_seq, prev_hash = last.last_seq + 1, last.head_hash
+        # The boundary entry itself must still be the one the digest sealed.
+        boundary = LedgerEntry.objects.filter(seq=last.last_seq).values_list(
+            "hash", flat=True).first()
+        if boundary != last.head_hash:
+            digest_problems.append(Problem(last.last_seq, Damage.DIGEST_MISMATCH,
+                                           f"entry {last.last_seq} differs from the head of "
+                                           f"digest {last.label}"))
+    total = LedgerEntry.objects.filter(seq__gte=start_seq).count()
+    verifier = ChainVerifier(start_seq=start_seq, prev_hash=prev_hash, anchors=anchors)
+    done = 0
+    next_progress = PROGRESS_EVERY
+    for batch in ledger_row_batches(start_seq):
+        verifier.feed(batch)
+        done += len(batch)
+        if progress and done >= next_progress:
+            progress(done, total)
+            next_progress = done + PROGRESS_EVERY
+    report = verifier.finish()
+    if progress:
+        progress(done, max(total, done))
+    result = VerificationResult(mode=mode, start_seq=start_seq, chain=report,
+                                digest_problems=digest_problems)
+    if reconcile:
+        result.reconciliation = [r.as_dict() for r in reconcile_all()]
+    return result
+
+
+# -- runs (Celery task, API, portal button) -------------------------------------------------
+
+def verification_run_request(*, mode: str = VerificationMode.FULL) -> VerificationRun:
+    """Queue a verification run (anyone with a read role may: it changes no business data)
+    and start it after commit."""
+    from audit.tasks import verification_run_execute
+
+    ctx = effective_context()
+    actor = ctx.resolve_actor()
+    with transaction.atomic():
+        run = VerificationRun.objects.create(
+            mode=mode, requested_by=f"{actor.type}:{actor.label}"[:150],
+            correlation_id=ctx.correlation_id[:64],
+        )
+        transaction.on_commit(lambda: verification_run_execute.delay(run.pk))
+    return run
+
+
+def verification_run_execute(run_id: int) -> VerificationRun | None:
+    """Run a queued verification once (compare-and-set on the status), recording progress
+    and the result, and sealing the outcome in the ledger."""
+    claimed = VerificationRun.objects.filter(pk=run_id, status=VerificationStatus.QUEUED).update(
+        status=VerificationStatus.RUNNING, started_at=timezone.now())
+    if not claimed:
+        return VerificationRun.objects.filter(pk=run_id).first()
+    run = VerificationRun.objects.get(pk=run_id)
+
+    def progress(done: int, total: int) -> None:
+        VerificationRun.objects.filter(pk=run_id).update(checked=done, total=total)
+
+    try:
+        result = verify_ledger(mode=run.mode, progress=progress)
+    except Exception as exc:  # record any failure on the run row, then re-raise
+        VerificationRun.objects.filter(pk=run_id).update(
+            status=VerificationStatus.ERROR, error=f"{type(exc).__name__}: {exc}"[:2000],
+            finished_at=timezone.now())
+        raise
+    return _record_result(run_id, result)
+
+
+def _record_result(run_id: int, result: VerificationResult) -> VerificationRun:
+    first = result.problems[0] if result.problems else None
+    fields = {
+        "status": VerificationStatus.PASSED if result.ok else VerificationStatus.FAILED,
+        "finished_at": timezone.now(),
+        "checked": result.chain.checked,
+        "total": result.chain.checked,
+        "start_seq": result.start_seq,
+        "head_seq": result.chain.last_seq,
+        "head_hash": result.chain.head_hash or "",
+        "first_bad_seq": first.seq if first else None,
+        "damage_kind": str(first.kind) if first else (
+            "" if result.reconciliation_ok else "reconciliation"),
+        "problems": [p.as_dict() for p in result.problems],
+        "reconciliation": {"models": result.reconciliation},
+        "digests_checked": result.chain.digests_checked,
+    }
+    from audit.services import audit_record
+
+    with transaction.atomic(), audit_context(actor=effective_context().resolve_actor()):
+        VerificationRun.objects.filter(pk=run_id).update(**fields)
+        audit_record(
+            action="audit.verify", object_type="audit.verificationrun", object_id=str(run_id),
+            data={"status": fields["status"], "mode": result.mode,
+                  "start_seq": result.start_seq, "head_seq": fields["head_seq"],
+                  "head_hash": fields["head_hash"], "first_bad_seq": fields["first_bad_seq"],
+                  "damage_kind": fields["damage_kind"], "checked": fields["checked"]},
+        )
+    return VerificationRun.objects.get(pk=run_id)
+

@@ -1,0 +1,417 @@
+"""Every state change of loan applications and enrichment runs goes through here."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import logging
+import uuid
+from contextlib import nullcontext
+from datetime import timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from audit.context import Actor, audit_context
+from audit.services import audit_record, ledger_append_many
+from cases.choices import CaseSource
+from cases.services import case_open, customer_upsert
+from enrichment.choices import ACTIVE_RUN_STATUSES, EnrichmentStatus, RunStatus
+from enrichment.clients import provider_clients
+from enrichment.conf import enrichment_settings
+from enrichment.document import (
+    SCHEMA_VERSION,
+    DocumentInvalid,
+    build_document,
+    compute_patches,
+    validate_document,
+)
+from enrichment.models import (
+    DataPatch,
+    EnrichmentDocument,
+    EnrichmentRun,
+    LoanApplication,
+    Principal,
+)
+from enrichment.pipeline import (
+    STEP_DIRECT_PARENT,
+    STEP_ULTIMATE_PARENT,
+    ApplicantInput,
+    EnrichmentPipeline,
+)
+from enrichment.providers.errors import (
+    MalformedResponse,
+    ProviderError,
+    ProviderRejected,
+)
+from enrichment.providers.http import canonical_json
+from enrichment.store import RUN_OBJECT_TYPE, DatabaseStepStore
+
+logger = logging.getLogger(__name__)
+
+APPLICATION_FIELDS = ("legal_name", "registration_number", "lei", "country", "address_line",
+                      "city", "region", "postal_code", "tax_id", "requested_amount",
+                      "currency", "purpose")
+PRINCIPAL_FIELDS = ("full_name", "date_of_birth", "nationality", "role", "ownership_percent")
+
+
+def _actor_scope(actor: Actor | None):
+    return audit_context(actor=actor) if actor else nullcontext()
+
+
+def _next_reference() -> str:
+    last = LoanApplication.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    return f"LA-{last + 1:06d}"
+
+
+def application_create(*, data: dict[str, Any], principals: list[dict[str, Any]],
+                       created_by=None, actor: Actor | None = None) -> LoanApplication:
+    """Register a loan application with its principals (validated input only).
+
+    The applicant business is also registered as a customer so screening and cases can
+    refer to it."""
+    unknown = set(data) - set(APPLICATION_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown application fields: {sorted(unknown)}")
+    with _actor_scope(actor):
+        for _attempt in range(3):
+            try:
+                with transaction.atomic():
+                    reference = _next_reference()
+                    customer = customer_upsert(
+                        external_id=f"loan:{reference}", name=data["legal_name"],
+                        country=data.get("country", ""), entity_type="organisation",
+                        data={"registration_number": data.get("registration_number", ""),
+                              "lei": data.get("lei", "")},
+                    )
+                    application = LoanApplication.objects.create(
+                        reference=reference, customer=customer, created_by=created_by,
+                        **{k: v for k, v in data.items() if v is not None},
+                    )
+                    for item in principals:
+                        Principal.objects.create(application=application, **{
+                            k: v for k, v in item.items() if k in PRINCIPAL_FIELDS})
+                    return application
+            except IntegrityError:
+                # Two creators took the same reference; take the next one.
+                continue
+        raise RuntimeError("could not allocate an application reference")
+
+
+def enrichment_run_request(*, application: LoanApplication, idempotency_key: str | None = None,
+                           requested_by: str = "", actor: Actor | None = None
+                           ) -> tuple[EnrichmentRun, bool]:
+    """Start an enrichment run, or return the run this request already started.
+
+    The same idempotency key always returns the same run (never a second one); while a
+    run of the application is pending or running, a new request returns that run. The
+    task is queued only after the run row commits."""
+    from enrichment.tasks import enrichment_run_task
+
+    key = idempotency_key or f"{application.reference}:{uuid.uuid4().hex}"
+    with _actor_scope(actor), transaction.atomic():
+        existing = EnrichmentRun.objects.filter(idempotency_key=key).first()
+        if existing is not None:
+            if existing.application_id != application.pk:
+                raise ValueError("idempotency key already used for another application")
+            return existing, False
+        locked = LoanApplication.objects.select_for_update().get(pk=application.pk)
+        active = locked.runs.filter(status__in=ACTIVE_RUN_STATUSES).first()
+        if active is not None:
+            return active, False
+        try:
+            with transaction.atomic():
+                run = EnrichmentRun.objects.create(application=locked, idempotency_key=key,
+                                                   requested_by=requested_by[:150])
+        except IntegrityError:
+            run = EnrichmentRun.objects.get(idempotency_key=key)
+            return run, False
+        if locked.enrichment_status != EnrichmentStatus.ENRICHING:
+            locked.enrichment_status = EnrichmentStatus.ENRICHING
+            locked.save(update_fields=["enrichment_status", "updated_at"])
+        run_id = run.pk
+        transaction.on_commit(lambda: enrichment_run_task.delay(run_id))
+        return run, True
+
+
+def _last_progress(run: EnrichmentRun):
+    progress = run.steps.aggregate(created=Max("created_at"), finished=Max("finished_at"))
+    moments = [m for m in (run.started_at, run.created_at, progress["created"],
+                           progress["finished"]) if m is not None]
+    return max(moments)
+
+
+def _claim(run_id: int, *, task_id: str, reclaim_after: float) -> EnrichmentRun | None:
+    """Take the run for this worker: pending, or running but silent for ``reclaim_after``
+    seconds (its worker died). Returns None when the run is finished or busy elsewhere."""
+    with transaction.atomic():
+        run = (EnrichmentRun.objects.select_for_update(skip_locked=True)
+               .filter(pk=run_id).first())
+        if run is None or run.status not in ACTIVE_RUN_STATUSES:
+            return None
+        if run.status == RunStatus.RUNNING and (
+                timezone.now() - _last_progress(run)).total_seconds() < reclaim_after:
+            return None
+        run.status = RunStatus.RUNNING
+        run.attempts += 1
+        run.started_at = timezone.now()
+        run.task_id = (task_id or "")[:64]
+        run.save(update_fields=["status", "attempts", "started_at", "task_id"])
+        return run
+
+
+def applicant_input(application: LoanApplication) -> ApplicantInput:
+    return ApplicantInput(
+        application_id=application.reference, legal_name=application.legal_name,
+        country=application.country, registration_number=application.registration_number,
+        lei=application.lei, street=application.address_line, city=application.city,
+        region=application.region, postal_code=application.postal_code,
+        tax_id=application.tax_id,
+    )
+
+
+def enrichment_run_execute(*, run_id: int, task_id: str = "",
+                           reclaim_after: float | None = None) -> EnrichmentRun | None:
+    """Run (or resume) an enrichment run to a final state: succeeded with every patch
+    applied in one transaction, or failed with the full error and nothing applied."""
+    config = enrichment_settings()
+    run = _claim(run_id, task_id=task_id,
+                 reclaim_after=config.stale_run_seconds if reclaim_after is None
+                 else reclaim_after)
+    if run is None:
+        return EnrichmentRun.objects.filter(pk=run_id).first()
+    application = run.application
+    registry, bureau = provider_clients(config)
+    store = DatabaseStepStore(run, reuse_days=config.bureau_reuse_days)
+    pipeline = EnrichmentPipeline(registry=registry, bureau=bureau, store=store)
+    try:
+        steps = pipeline.run(applicant_input(application))
+        return _finish_success(run.pk, steps, registry.name, bureau.name)
+    except ProviderError as error:
+        needs_case = error.needs_human or isinstance(error, MalformedResponse | ProviderRejected)
+        return _finish_failure(run.pk, error.as_dict(), needs_case=needs_case)
+    except DocumentInvalid as error:
+        return _finish_failure(run.pk, {"code": "document_invalid", "message": str(error),
+                                        "errors": error.errors, "needs_human": True},
+                               needs_case=True)
+    except Exception as error:  # noqa: BLE001 - a run never stays "running" forever
+        logger.exception("enrichment run %s crashed", run_id)
+        return _finish_failure(run.pk, {"code": "internal_error",
+                                        "message": f"{type(error).__name__}: {error}"},
+                               needs_case=False)
+
+
+def _screening_function():
+    """The screening engine's entry point when the screening app provides it."""
+    try:
+        from screening.services import screening_search
+    except ImportError:
+        return None
+    return screening_search
+
+
+def _call_screening(search, **candidate_kwargs: Any) -> tuple[int, float | None]:
+    """Call the screening engine with the keyword arguments it accepts; (hits, top score)."""
+    parameters = inspect.signature(search).parameters
+    accepts_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+    kwargs = {k: v for k, v in candidate_kwargs.items() if accepts_any or k in parameters}
+    result = search(**kwargs)
+    hits = result
+    for attribute in ("hits", "matches", "results"):
+        if isinstance(result, dict) and attribute in result:
+            hits = result[attribute]
+            break
+        if hasattr(result, attribute):
+            hits = getattr(result, attribute)
+            break
+    hits = list(hits or [])
+    scores = []
+    for hit in hits:
+        score = hit.get("score") if isinstance(hit, dict) else getattr(hit, "score", None)
+        if isinstance(score, int | float):
+            scores.append(float(score))
+    return len(hits), (max(scores) if scores else None)
+
+
+def _screen(application: LoanApplication, steps: dict[str, dict[str, Any]]
+            ) -> dict[str, Any]:
+    """Screen applicant, principals and registry parents (when the engine exists)."""
+    search = _screening_function()
+    if search is None:
+        return {"status": "not_available", "subjects": []}
+    subjects: list[tuple[str, str, dict[str, Any]]] = [
+        ("applicant", application.legal_name,
+         {"entity_type": "organisation", "country": application.country}),
+    ]
+    for principal in application.principals.all():
+        subjects.append(("principal", principal.full_name, {
+            "entity_type": "person", "dob": principal.date_of_birth.isoformat(),
+            "date_of_birth": principal.date_of_birth.isoformat(),
+            "country": principal.nationality}))
+    for role, key in (("direct_parent", STEP_DIRECT_PARENT),
+                      ("ultimate_parent", STEP_ULTIMATE_PARENT)):
+        entity = (steps.get(key) or {}).get("entity")
+        if entity:
+            subjects.append((role, entity["legal_name"],
+                             {"entity_type": "organisation", "country": entity["country"]}))
+    out = []
+    for role, name, extra in subjects:
+        hits, top = _call_screening(
+            search, name=name, query=name, subject_type="loan_application",
+            subject_id=application.reference, customer=application.customer,
+            source="enrichment", **extra)
+        out.append({"role": role, "name": name, "hits": hits, "top_score": top,
+                    "case_id": None})
+    return {"status": "screened", "subjects": out}
+
+
+def _patch_value(value: Any) -> Any:
+    return "" if value is None else value
+
+
+def _finish_success(run_id: int, steps: dict[str, dict[str, Any]], registry_name: str,
+                    bureau_name: str) -> EnrichmentRun:
+    with transaction.atomic():
+        run = EnrichmentRun.objects.select_for_update().get(pk=run_id)
+        if run.status != RunStatus.RUNNING:
+            return run  # finished by another worker meanwhile
+        application = LoanApplication.objects.select_for_update().get(pk=run.application_id)
+        screening = _screen(application, steps)
+        now = timezone.now()
+        document = build_document(
+            application_id=application.reference, run_id=str(run.pk),
+            idempotency_key=run.idempotency_key, generated_at=now.isoformat(), steps=steps,
+            registry_provider=registry_name, bureau_provider=bureau_name, screening=screening,
+        )
+        _open_cases(run, application, document)
+        validate_document(document)
+        current = {}
+        for attribute in ("lei", "registered_name", "registered_address",
+                          "registry_entity_status", "registry_registration_status",
+                          "direct_parent_lei", "ultimate_parent_lei", "credit_score",
+                          "credit_risk_class", "bureau_ofac_match"):
+            value = getattr(application, attribute)
+            current[attribute] = None if value == "" else value
+        patches = compute_patches(current, document)
+        for patch in patches:
+            setattr(application, patch.field, _patch_value(patch.after))
+        application.enrichment_status = EnrichmentStatus.ENRICHED
+        application.enriched_at = now
+        application.save(update_fields=[p.field for p in patches] + [
+            "enrichment_status", "enriched_at", "updated_at"])
+        DataPatch.objects.bulk_create([
+            DataPatch(run=run, application=application, field=p.field, path=p.path,
+                      before=p.before, after=p.after, source=p.source)
+            for p in patches
+        ])
+        body = canonical_json(document)
+        digest = hashlib.sha256(body).hexdigest()
+        EnrichmentDocument.objects.create(run=run, application=application,
+                                          schema_version=SCHEMA_VERSION, document=document,
+                                          sha256=digest)
+        ledger_append_many([
+            ("enrichment.patch", "enrichment.loanapplication", str(application.pk),
+             {"run": run.pk, "field": p.field, "path": p.path, "before": p.before,
+              "after": p.after, "source": p.source})
+            for p in patches
+        ] + [(
+            "enrichment.document", RUN_OBJECT_TYPE, str(run.pk),
+            {"application": application.reference, "sha256": digest,
+             "schema_version": SCHEMA_VERSION, "patches": len(patches),
+             "registry_match": document["business"]["match"]["status"],
+             "bureau_match": document["credit"]["match"]["status"]},
+        )])
+        run.status = RunStatus.SUCCEEDED
+        run.finished_at = now
+        run.duration_ms = int((now - run.started_at).total_seconds() * 1000)
+        run.error = None
+        run.save(update_fields=["status", "finished_at", "duration_ms", "error",
+                                "case_reference"])
+        return run
+
+
+def _open_cases(run: EnrichmentRun, application: LoanApplication,
+                document: dict[str, Any]) -> None:
+    """Screening hits and the bureau's own OFAC flag need a human: open (or add to) a case
+    linked to the application, in the same transaction as the results."""
+    reasons = []
+    for subject in document["screening"]["subjects"]:
+        if subject["hits"]:
+            reasons.append(f"screening: {subject['role']} {subject['name']} "
+                           f"({subject['hits']} hit(s))")
+    ofac = document["credit"].get("ofac_match")
+    if ofac and ofac["value"]:
+        reasons.append("credit bureau reports an OFAC match warning")
+    if not reasons:
+        return
+    case = case_open(
+        source=CaseSource.SCREENING if any(r.startswith("screening") for r in reasons)
+        else CaseSource.ENRICHMENT,
+        title=f"Loan application {application.reference}: possible sanctions exposure",
+        subject_type="loan_application", subject_id=application.reference,
+        dedupe_key=f"enrichment:{application.reference}:screening",
+        customer=application.customer, priority=80, summary="; ".join(reasons),
+        evidence={"kind": "enrichment_run", "object_id": str(run.pk),
+                  "summary": {"reasons": reasons, "application": application.reference}},
+    )
+    for subject in document["screening"]["subjects"]:
+        if subject["hits"]:
+            subject["case_id"] = case.reference
+    run.case_reference = case.reference
+
+
+def _finish_failure(run_id: int, error: dict[str, Any], *, needs_case: bool
+                    ) -> EnrichmentRun:
+    with transaction.atomic():
+        run = EnrichmentRun.objects.select_for_update().get(pk=run_id)
+        if run.status != RunStatus.RUNNING:
+            return run
+        application = LoanApplication.objects.select_for_update().get(pk=run.application_id)
+        now = timezone.now()
+        if needs_case:
+            case = case_open(
+                source=CaseSource.ENRICHMENT,
+                title=f"Enrichment of {application.reference} needs review: "
+                      f"{error.get('code', 'error')}",
+                subject_type="loan_application", subject_id=application.reference,
+                dedupe_key=f"enrichment:{application.reference}:failure",
+                customer=application.customer, priority=60,
+                summary=str(error.get("message", ""))[:2000],
+                evidence={"kind": "enrichment_run", "object_id": str(run.pk),
+                          "summary": error},
+            )
+            run.case_reference = case.reference
+        # A failed run applies nothing; an application enriched earlier keeps its data.
+        application.enrichment_status = (EnrichmentStatus.ENRICHED if application.enriched_at
+                                         else EnrichmentStatus.FAILED)
+        application.save(update_fields=["enrichment_status", "updated_at"])
+        run.status = RunStatus.FAILED
+        run.error = error
+        run.finished_at = now
+        run.duration_ms = int((now - run.started_at).total_seconds() * 1000)
+        run.save(update_fields=["status", "error", "finished_at", "duration_ms",
+                                "case_reference"])
+        audit_record(action="enrichment.run_failed", object_type=RUN_OBJECT_TYPE,
+                     object_id=str(run.pk), data={"application": application.reference,
+                                                  "error": error,
+                                                  "case": run.case_reference})
+        return run
+
+
+def enrichment_runs_resume_stale(*, older_than_seconds: float | None = None) -> list[int]:
+    """Re-queue runs whose worker died (pending or running with no progress for
+    ``older_than_seconds``); the run resumes from its last saved step."""
+    from enrichment.tasks import enrichment_run_task
+
+    threshold = older_than_seconds if older_than_seconds is not None else (
+        enrichment_settings().stale_run_seconds)
+    cutoff = timezone.now() - timedelta(seconds=threshold)
+    queued = []
+    for run in EnrichmentRun.objects.filter(status__in=ACTIVE_RUN_STATUSES,
+                                            created_at__lt=cutoff):
+        if _last_progress(run) < cutoff:
+            enrichment_run_task.delay(run.pk, reclaim_after=threshold)
+            queued.append(run.pk)
+    return queued

@@ -1,0 +1,501 @@
+"""Every change to lists goes through a service here: imports, activation, refresh.
+
+Business rules: a version is built completely inside one transaction and becomes active
+only after validation (record counts within a sanity band of the active version); the same
+file twice is a no-op; a refused or suspicious import leaves the previous version active,
+records the error on the source and opens a LISTS case.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+from collections import Counter
+from collections.abc import Iterable
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from audit.context import Actor, audit_context
+from audit.services import audit_record
+from screening.lists.choices import ChangeKind, ListCode, VersionStatus
+from screening.lists.delta import CONTENT_FIELDS, compute_delta, field_diff, with_hash
+from screening.lists.folding import fold
+from screening.lists.models import Entity, EntityChange, EntityName, ListSource, ListVersion
+from screening.lists.parsers import ListParseError, parse_list
+from screening.lists.parsers.source import DEFAULT_MAX_BYTES
+from screening.lists.records import ListedEntity
+from screening.lists.signals import list_version_activated
+
+IMPORTER_VERSION = "1.0.0"
+BATCH_SIZE = 2000
+FIXTURES = Path(settings.BASE_DIR) / "fixtures" / "sanctions"
+
+#: Official download URLs (overridable with settings.LISTS_SOURCE_URLS). The legacy XML
+#: files carry everything (aliases, addresses, IDs) in one file per list.
+DEFAULT_SOURCE_URLS = {
+    ListCode.OFAC_SDN: "https://sanctionslistservice.ofac.treas.gov/api/PublicationPreview/exports/SDN.XML",
+    ListCode.OFAC_CONS: "https://sanctionslistservice.ofac.treas.gov/api/PublicationPreview/exports/CONSOLIDATED.XML",
+    ListCode.UN: "https://scsanctions.un.org/resources/xml/en/consolidated.xml",
+    ListCode.UK: "https://sanctionslist.fcdo.gov.uk/docs/UK-Sanctions-List.xml",
+    ListCode.EU: "",  # the EU file needs a personal token: configure LISTS_SOURCE_URLS["eu"]
+}
+
+
+class ListImportError(Exception):
+    """An import was refused; the message names the file, place and problem."""
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    version: ListVersion
+    created: bool  # False: the same file was imported before (no-op)
+    activated: bool
+
+
+def _setting(name: str, default):
+    return getattr(settings, name, default)
+
+
+def source_url(code: str) -> str:
+    """Configured download URL of a list (settings.LISTS_SOURCE_URLS overrides defaults)."""
+    return _setting("LISTS_SOURCE_URLS", {}).get(code, DEFAULT_SOURCE_URLS.get(code, ""))
+
+
+@transaction.atomic
+def list_source_ensure(*, code: str) -> ListSource:
+    """The source row of a list, created on first use with its official URL."""
+    if code not in ListCode.values:
+        raise ListImportError(f"unknown list source {code!r}; one of {', '.join(ListCode.values)}")
+    source = ListSource.objects.filter(code=code).first()
+    if source is None:
+        source = ListSource.objects.create(
+            code=code, name=ListCode(code).label, url=source_url(code)
+        )
+    return source
+
+
+def file_fingerprint(path: str | os.PathLike[str]) -> tuple[str, int, str]:
+    """(sha256, size, display name) of a file, or of a CSV-set folder (files in name order)."""
+    p = Path(path)
+    if not p.exists():
+        raise ListImportError(f"{p}: no such file or folder")
+    files = sorted(f for f in p.iterdir() if f.is_file()) if p.is_dir() else [p]
+    digest, size = hashlib.sha256(), 0
+    for f in files:
+        if p.is_dir():
+            digest.update(f.name.encode() + b"\0")
+        with f.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+                size += len(block)
+    return digest.hexdigest(), size, p.name
+
+
+def _entity_row(version: ListVersion, e: ListedEntity) -> Entity:
+    return Entity(
+        version=version,
+        uid=e.uid,
+        entity_type=e.entity_type,
+        primary_name=e.primary_name[:500],
+        names=[[n.name, n.kind, n.script] for n in e.names],
+        programs=list(e.programs),
+        remarks=e.remarks,
+        dates_of_birth=list(e.dates_of_birth),
+        places_of_birth=list(e.places_of_birth),
+        nationalities=list(e.nationalities),
+        countries=list(e.countries),
+        addresses=[dict(a) for a in e.addresses],
+        identifiers=[list(i) for i in e.identifiers],
+        extra=e.extra,
+        content_hash=e.content_hash,
+    )
+
+
+def _insert_entities(
+    version: ListVersion, entities: Iterable[ListedEntity]
+) -> tuple[int, int, Counter]:
+    """Insert entity and name rows in batches; returns (entities, names, counts by type)."""
+    count, names, by_type = 0, 0, Counter()
+    batch: list[Entity] = []
+
+    def flush() -> int:
+        Entity.objects.bulk_create(batch)
+        rows = [
+            EntityName(
+                entity=row,
+                version=version,
+                name=n[0][:500],
+                kind=n[1],
+                script=n[2],
+                folded=fold(n[0])[:500],
+            )
+            for row in batch
+            for n in row.names
+        ]
+        EntityName.objects.bulk_create(rows, batch_size=BATCH_SIZE)
+        batch.clear()
+        return len(rows)
+
+    for entity in entities:
+        entity = with_hash(entity)
+        batch.append(_entity_row(version, entity))
+        by_type[entity.entity_type] += 1
+        count += 1
+        if len(batch) >= BATCH_SIZE:
+            names += flush()
+    if batch:
+        names += flush()
+    return count, names, by_type
+
+
+def _content(row: dict) -> dict:
+    return {f: row[f] for f in CONTENT_FIELDS}
+
+
+def _record_delta(version: ListVersion, previous: ListVersion | None) -> dict[str, int]:
+    """Store the version's delta against `previous` as EntityChange rows; returns counts."""
+    new = {
+        u: (h, pk)
+        for u, h, pk in Entity.objects.filter(version=version).values_list(
+            "uid", "content_hash", "pk"
+        )
+    }
+    old = (
+        {}
+        if previous is None
+        else {
+            u: (h, pk)
+            for u, h, pk in Entity.objects.filter(version=previous).values_list(
+                "uid", "content_hash", "pk"
+            )
+        }
+    )
+    delta = compute_delta({u: v[0] for u, v in old.items()}, {u: v[0] for u, v in new.items()})
+    diffs: dict[str, dict] = {}
+    changed = list(delta.changed)
+    for start in range(0, len(changed), 500):
+        chunk = changed[start : start + 500]
+        before = {
+            r["uid"]: r
+            for r in Entity.objects.filter(version=previous, uid__in=chunk).values(
+                "uid", *CONTENT_FIELDS
+            )
+        }
+        after = {
+            r["uid"]: r
+            for r in Entity.objects.filter(version=version, uid__in=chunk).values(
+                "uid", *CONTENT_FIELDS
+            )
+        }
+        for uid in chunk:
+            diffs[uid] = field_diff(_content(before[uid]), _content(after[uid]))
+    if previous is not None:
+        rows = [
+            EntityChange(version=version, uid=u, kind=ChangeKind.ADDED, new_entity_id=new[u][1])
+            for u in delta.added
+        ]
+        rows += [
+            EntityChange(version=version, uid=u, kind=ChangeKind.REMOVED, old_entity_id=old[u][1])
+            for u in delta.removed
+        ]
+        rows += [
+            EntityChange(
+                version=version,
+                uid=u,
+                kind=ChangeKind.CHANGED,
+                old_entity_id=old[u][1],
+                new_entity_id=new[u][1],
+                diff=diffs[u],
+            )
+            for u in changed
+        ]
+        EntityChange.objects.bulk_create(rows, batch_size=BATCH_SIZE)
+    return delta.counts
+
+
+def _sanity_problem(version: ListVersion, previous: ListVersion | None, counts: dict) -> str:
+    """Why a complete, well-formed version is still too suspicious to activate ('' if fine).
+
+    A real list moves by a few percent between publications; a sharp drop usually means a
+    partial or wrong file, a jump a wrong list. Bounds: settings.LISTS_SANITY_MAX_DROP and
+    LISTS_SANITY_MAX_GROWTH (fractions of the active version's count).
+    """
+    if previous is None or previous.entity_count == 0:
+        return ""
+    max_drop = float(_setting("LISTS_SANITY_MAX_DROP", 0.10))
+    max_growth = float(_setting("LISTS_SANITY_MAX_GROWTH", 0.50))
+    before, after = previous.entity_count, version.entity_count
+    if after < before * (1 - max_drop):
+        return (
+            f"record count fell from {before:,} to {after:,} "
+            f"(more than {max_drop:.0%} below the active version)"
+        )
+    if after > before * (1 + max_growth):
+        return (
+            f"record count rose from {before:,} to {after:,} "
+            f"(more than {max_growth:.0%} above the active version)"
+        )
+    if counts["removed"] > before * max_drop:
+        return (
+            f"{counts['removed']:,} of {before:,} entries removed "
+            f"(more than {max_drop:.0%} of the active version)"
+        )
+    return ""
+
+
+def _alert(*, source: ListSource, title: str, message: str, object_id: str, summary: dict) -> None:
+    """Raise a visible alert: a LISTS case (deduplicated per source while open)."""
+    from cases.choices import CaseSource
+    from cases.services import case_open
+
+    case_open(
+        source=CaseSource.LISTS,
+        title=title,
+        subject_type="list_source",
+        subject_id=source.code,
+        dedupe_key=f"lists:{source.code}:import",
+        priority=70,
+        summary=message,
+        evidence={"kind": "list_import", "object_id": object_id, "summary": summary},
+    )
+
+
+def list_import(
+    *,
+    source: str,
+    path: str | os.PathLike[str],
+    actor: Actor | None = None,
+    fetched_at: dt.datetime | None = None,
+    max_bytes: int | None = None,
+) -> ImportOutcome:
+    """Import a list file (or OFAC CSV folder) as a new version of `source`.
+
+    Idempotent by SHA-256: a file imported before returns its version unchanged. The
+    version is activated in the same transaction only when it passes validation; a parse
+    error rolls everything back and raises `ListImportError` after recording the error.
+    """
+    with audit_context(actor=actor) if actor else nullcontext():
+        src = list_source_ensure(code=source)
+        try:
+            sha256, size, name = file_fingerprint(path)
+        except ListImportError as exc:
+            _import_refused(src, str(exc), sha256="")
+            raise
+        existing = ListVersion.objects.filter(source=src, sha256=sha256).first()
+        if existing is not None:
+            return ImportOutcome(version=existing, created=False, activated=False)
+        try:
+            return _import_new(
+                src,
+                path,
+                sha256=sha256,
+                size=size,
+                name=name,
+                fetched_at=fetched_at or timezone.now(),
+                max_bytes=max_bytes or int(_setting("LISTS_MAX_FILE_BYTES", DEFAULT_MAX_BYTES)),
+            )
+        except (ListParseError, ListImportError) as exc:
+            _import_refused(src, str(exc), sha256=sha256)
+            raise ListImportError(str(exc)) from exc
+        except IntegrityError as exc:
+            if ListVersion.objects.filter(source=src, sha256=sha256).exists():
+                # A concurrent import of the same file won: same outcome as a no-op.
+                return ImportOutcome(
+                    version=ListVersion.objects.get(source=src, sha256=sha256),
+                    created=False,
+                    activated=False,
+                )
+            message = f"{name}: duplicate entry id in file ({exc})"
+            _import_refused(src, message, sha256=sha256)
+            raise ListImportError(message) from exc
+
+
+@transaction.atomic
+def _import_new(
+    src: ListSource,
+    path,
+    *,
+    sha256: str,
+    size: int,
+    name: str,
+    fetched_at: dt.datetime,
+    max_bytes: int,
+) -> ImportOutcome:
+    src = ListSource.objects.select_for_update().get(pk=src.pk)
+    parsed = parse_list(src.code, path, max_bytes=max_bytes)
+    version = ListVersion.objects.create(
+        source=src,
+        sha256=sha256,
+        size=size,
+        file_name=name,
+        format=parsed.format,
+        fetched_at=fetched_at,
+        importer_version=IMPORTER_VERSION,
+    )
+    count, names, by_type = _insert_entities(version, parsed.entities)
+    if count == 0:
+        raise ListImportError(f"{name}: file has no records")
+    if parsed.declared_count is not None and parsed.declared_count != count:
+        raise ListImportError(
+            f"{name}: header declares {parsed.declared_count:,} records but {count:,} were read "
+            "(truncated or inconsistent file)"
+        )
+    previous = ListVersion.objects.filter(source=src, is_active=True).first()
+    version.entity_count, version.name_count = count, names
+    version.counts_by_type = dict(sorted(by_type.items()))
+    version.declared_count = parsed.declared_count
+    version.publication_date = parsed.publication_date
+    version.previous = previous
+    counts = _record_delta(version, previous)
+    version.added_count, version.removed_count, version.changed_count = (
+        counts["added"],
+        counts["removed"],
+        counts["changed"],
+    )
+    problem = _sanity_problem(version, previous, counts)
+    version.imported_at = timezone.now()
+    if problem:
+        version.status, version.status_reason = VersionStatus.HELD, problem
+    else:
+        version.status, version.is_active = VersionStatus.ACTIVE, True
+        if previous is not None:
+            previous.is_active, previous.status = False, VersionStatus.SUPERSEDED
+            previous.save(update_fields=["is_active", "status"])
+    version.save(
+        update_fields=[
+            "entity_count",
+            "name_count",
+            "counts_by_type",
+            "declared_count",
+            "publication_date",
+            "previous",
+            "added_count",
+            "removed_count",
+            "changed_count",
+            "imported_at",
+            "status",
+            "status_reason",
+            "is_active",
+        ]
+    )
+    summary = {
+        "source": src.code,
+        "file": name,
+        "sha256": sha256,
+        "size": size,
+        "format": parsed.format,
+        "publication_date": str(parsed.publication_date or ""),
+        "entities": count,
+        "names": names,
+        "declared_count": parsed.declared_count,
+        "by_type": version.counts_by_type,
+        "delta": counts,
+        "previous_version_id": previous.pk if previous else None,
+        "status": version.status,
+        "reason": problem,
+        "importer_version": IMPORTER_VERSION,
+    }
+    audit_record(
+        action="lists.version_imported",
+        object_type="lists.listversion",
+        object_id=str(version.pk),
+        data=summary,
+    )
+    if problem:
+        src.last_error, src.last_error_at = f"Version #{version.pk} held: {problem}", timezone.now()
+        src.save(update_fields=["last_error", "last_error_at"])
+        _alert(
+            source=src,
+            title=f"{src.name}: new version held for review",
+            message=f"{name}: {problem}. The previous version stays active.",
+            object_id=str(version.pk),
+            summary=summary,
+        )
+    else:
+        if src.last_error:
+            src.last_error = ""
+            src.save(update_fields=["last_error"])
+        transaction.on_commit(
+            lambda: list_version_activated.send(
+                sender=ListVersion,
+                version_id=version.pk,
+                source=src.code,
+                previous_version_id=previous.pk if previous else None,
+            )
+        )
+    return ImportOutcome(version=version, created=True, activated=not problem)
+
+
+@transaction.atomic
+def _import_refused(src: ListSource, message: str, *, sha256: str) -> None:
+    """Record a refused import on the source, the audit trail and a LISTS case."""
+    src = ListSource.objects.select_for_update().get(pk=src.pk)
+    src.last_error, src.last_error_at = message[:2000], timezone.now()
+    src.save(update_fields=["last_error", "last_error_at"])
+    summary = {"source": src.code, "sha256": sha256, "error": message[:2000]}
+    audit_record(
+        action="lists.import_refused",
+        object_type="lists.listsource",
+        object_id=str(src.pk),
+        data=summary,
+    )
+    _alert(
+        source=src,
+        title=f"{src.name}: import refused",
+        message=message,
+        object_id=sha256[:16] or "no-file",
+        summary=summary,
+    )
+
+
+@transaction.atomic
+def list_version_activate(
+    *, version_id: int, actor: Actor | None = None, reason: str = ""
+) -> ListVersion:
+    """Activate a held (or older) version by an administrator's decision, atomically."""
+    with audit_context(actor=actor, reason=reason) if actor else nullcontext():
+        version = (
+            ListVersion.objects.select_for_update().select_related("source").get(pk=version_id)
+        )
+        if version.is_active:
+            return version
+        if version.status == VersionStatus.IMPORTING:
+            raise ListImportError(f"version #{version.pk} is not completely imported")
+        previous = (
+            ListVersion.objects.select_for_update()
+            .filter(source=version.source, is_active=True)
+            .first()
+        )
+        if previous is not None:
+            previous.is_active, previous.status = False, VersionStatus.SUPERSEDED
+            previous.save(update_fields=["is_active", "status"])
+        version.is_active, version.status = True, VersionStatus.ACTIVE
+        version.status_reason = reason or version.status_reason
+        version.save(update_fields=["is_active", "status", "status_reason"])
+        transaction.on_commit(
+            lambda: list_version_activated.send(
+                sender=ListVersion,
+                version_id=version.pk,
+                source=version.source.code,
+                previous_version_id=previous.pk if previous else None,
+            )
+        )
+        return version
+
+
+DEMO_FILES = (
+    (ListCode.OFAC_SDN, "ofac-sdn-2024-05-03/sdn.csv.gz"),
+    (ListCode.UN, "un/UN_consolidated_2025-11-18.xml.gz"),
+    (ListCode.UN, "un/UN_consolidated_2026-02-27.xml.gz"),
+)
+
+
+def demo_lists_load(*, actor: Actor) -> list[ImportOutcome]:
+    """Load the shipped real lists (newest SDN capture, two UN publications) idempotently."""
+    return [list_import(source=code, path=FIXTURES / rel, actor=actor) for code, rel in DEMO_FILES]
