@@ -19,6 +19,8 @@ from screening.matching.similarity import token_similarity
 
 QUERY_SHARE = 0.6  # weight of query coverage in the name score; the rest is listed coverage
 MIDDLE_FACTOR = 0.5  # an unmatched middle token counts half (patronymics, second names)
+# Glued/split tokens must be near-identical: concatenations create chance resemblances.
+GLUED_MIN_SIMILARITY = 0.92
 
 # Qualifier effects, in score points (documented in docs/screening.md).
 DOB_EXACT = 5.0
@@ -88,14 +90,14 @@ def align(index: MatcherIndex, q: QueryForm, row: NameRow) -> Alignment:
                 options.append((s, 1, (i,), (j,)))
         for j, v in enumerate(row.glued):
             s = mi.get(v, 0.0)
-            if s >= MIN_TOKEN_SIMILARITY:
+            if s >= GLUED_MIN_SIMILARITY:
                 options.append((s, 2, (i,), (j, j + 1)))
     for i, gm in enumerate(q.glued):
         if not gm:
             continue
         for j, v in enumerate(row.vocab):
             s = gm.get(v, 0.0)
-            if s >= MIN_TOKEN_SIMILARITY:
+            if s >= GLUED_MIN_SIMILARITY:
                 options.append((s, 2, (i, i + 1), (j,)))
     options.sort(key=lambda o: (-o[0], -o[1]))
     q_sim = [0.0] * len(qt)

@@ -1,0 +1,750 @@
+"""Every write of the monitoring app: ingestion (the hot path), rules and their
+approval, dead letters, CTR rows, backtests, reference data and the demo feed.
+
+Ingestion is one database transaction per batch: insert the transactions (the
+(source, id) unique key is the idempotency key), evaluate the rules over the stored
+history, insert alerts (unique per rule version and transaction), open or extend cases,
+rewrite CTR rows and seal the batch into the ledger. A batch that is redelivered or
+replayed finds its transactions already stored and changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from audit.context import Actor, audit_context
+from audit.services import audit_record
+from cases.choices import CaseSource
+from cases.models import Customer
+from cases.services import case_open
+from monitoring.choices import (
+    BacktestStatus,
+    CtrStatus,
+    DeadLetterStatus,
+    RuleVersionStatus,
+)
+from monitoring.models import (
+    Alert,
+    Backtest,
+    CtrReport,
+    DeadLetter,
+    JurisdictionList,
+    Rule,
+    RuleVersion,
+    Transaction,
+)
+from monitoring.rules.engine import evaluate_account, evaluate_transactions, history_needs
+from monitoring.rules.findings import EvalContext, Finding, RuleConfig, ScreenFn
+from monitoring.rules.findings import CtrReport as CtrFinding
+from monitoring.rules.history import AccountHistory
+from monitoring.rules.jurisdictions import (
+    DEFAULT_FATF_VERSIONS,
+    JurisdictionLists,
+    JurisdictionListVersion,
+)
+from monitoring.rules.schema import TransactionEvent
+from monitoring.rules.trace import build_trace, tx_ref
+from monitoring.rules.typologies import TYPOLOGIES, ParameterError, validate_params
+
+logger = logging.getLogger(__name__)
+
+_TX_COLUMNS = (
+    "source", "external_id", "timestamp", "account_id", "customer_id", "amount", "currency",
+    "direction", "channel", "counterparty_name", "counterparty_account",
+    "counterparty_country", "origin_country", "extra", "received_at", "stream_entry_id",
+)
+_INSERT_CHUNK = 1000
+
+
+class RuleError(ValueError):
+    """A rule change is not allowed; `errors` maps fields to problems."""
+
+    def __init__(self, errors: dict[str, str]):
+        self.errors = errors
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+
+
+@dataclass
+class IngestResult:
+    """What one batch did. `alert_ids` are the alerts created by this call only."""
+
+    received: int = 0
+    inserted: int = 0
+    duplicates: int = 0
+    alert_ids: list[int] = field(default_factory=list)
+    reports_written: int = 0
+    cases_touched: int = 0
+
+
+# --- reference data and rule configs -----------------------------------------------------
+
+
+def jurisdiction_lists() -> JurisdictionLists:
+    """The FATF list versions stored in the database (the defaults if none are)."""
+    rows = list(JurisdictionList.objects.all())
+    if not rows:
+        return JurisdictionLists(DEFAULT_FATF_VERSIONS)
+    return JurisdictionLists(
+        JurisdictionListVersion(
+            version=r.version, effective_from=r.effective_from,
+            call_for_action=frozenset(r.call_for_action),
+            increased_monitoring=frozenset(r.increased_monitoring), source=r.source,
+        )
+        for r in rows
+    )
+
+
+def rule_config(version: RuleVersion) -> RuleConfig:
+    return RuleConfig(code=version.rule.code, typology=version.rule.typology,
+                      version=version.version, params=version.params,
+                      severity=version.severity, version_id=version.pk)
+
+
+def active_rule_configs() -> list[RuleConfig]:
+    """The approved version of every enabled rule: what the stream evaluates."""
+    versions = (RuleVersion.objects.select_related("rule")
+                .filter(rule__enabled=True, rule__active_version_id=models_f("pk"))
+                .order_by("rule__code"))
+    return [rule_config(v) for v in versions]
+
+
+def models_f(name: str):
+    from django.db.models import F
+
+    return F(name)
+
+
+@functools.lru_cache(maxsize=1)
+def _configured_screen() -> ScreenFn | None:
+    path = getattr(settings, "MONITORING_SCREEN_FUNCTION", "") or (
+        "screening.services.screen_counterparty")
+    try:
+        function = import_string(path)
+    except ImportError:
+        logger.warning("counterparty screening unavailable (%s): sanctions rule is inert", path)
+        return None
+    return functools.lru_cache(maxsize=50_000)(
+        lambda name, country: tuple(function(name, country)))
+
+
+def default_screen() -> ScreenFn | None:
+    """The screening engine as the sanctions rule calls it, cached per name and country
+    (counterparty names repeat; lists change rarely and a restart clears the cache)."""
+    cached = _configured_screen()
+    if cached is None:
+        return None
+    return lambda name, country: list(cached(name, country))
+
+
+@transaction.atomic
+def monitoring_seed_defaults(*, actor: Actor | None = None) -> int:
+    """Create the shipped rules (one per typology, version 1 active with the documented
+    defaults) and the FATF list versions, where missing. Returns how many were created."""
+    created = 0
+    with audit_context(actor=actor or Actor.system("monitoring.seed"),
+                       reason="seed default monitoring rules"):
+        for item in DEFAULT_FATF_VERSIONS:
+            _, made = JurisdictionList.objects.get_or_create(
+                version=item.version,
+                defaults={"effective_from": item.effective_from,
+                          "call_for_action": sorted(item.call_for_action),
+                          "increased_monitoring": sorted(item.increased_monitoring),
+                          "source": item.source})
+            created += made
+        for key, typology in TYPOLOGIES.items():
+            if Rule.objects.filter(code=typology.code).exists():
+                continue
+            rule = Rule.objects.create(code=typology.code, typology=key, title=typology.title)
+            version = RuleVersion.objects.create(
+                rule=rule, version=1, params=dict(typology.defaults),
+                severity=typology.default_severity, status=RuleVersionStatus.ACTIVE,
+                note="Shipped defaults (docs/monitoring.md)", approved_at=timezone.now())
+            rule.active_version = version
+            rule.save(update_fields=["active_version"])
+            created += 1
+    return created
+
+
+# --- rules: edit, approve ---------------------------------------------------------------
+
+
+@transaction.atomic
+def rule_version_create(*, rule: Rule, params: dict[str, Any], severity: str, note: str = "",
+                        actor_user) -> RuleVersion:
+    """Propose new parameters for a rule: a draft that changes nothing until approved."""
+    try:
+        merged = validate_params(rule.typology, params)
+    except ParameterError as exc:
+        raise RuleError({f"params.{k}": v for k, v in exc.errors.items()}) from None
+    if severity not in ("low", "medium", "high", "critical"):
+        raise RuleError({"severity": "must be low, medium, high or critical"})
+    rule = Rule.objects.select_for_update().get(pk=rule.pk)
+    last = rule.versions.order_by("-version").values_list("version", flat=True).first() or 0
+    with audit_context(user=actor_user, reason=note[:100]):
+        return RuleVersion.objects.create(rule=rule, version=last + 1, params=merged,
+                                          severity=severity, note=note, created_by=actor_user)
+
+
+@transaction.atomic
+def rule_version_approve(*, version: RuleVersion, actor_user) -> RuleVersion:
+    """Activate a draft. Four eyes: the approver must not be its author."""
+    version = RuleVersion.objects.select_for_update().select_related("rule").get(pk=version.pk)
+    if version.status != RuleVersionStatus.DRAFT:
+        raise RuleError({"status": f"only drafts can be approved (this one is {version.status})"})
+    if version.created_by_id is not None and version.created_by_id == actor_user.pk:
+        raise RuleError({"approved_by": "the author of a version cannot approve it"})
+    rule = Rule.objects.select_for_update().get(pk=version.rule_id)
+    with audit_context(user=actor_user, reason=f"approve {rule.code} v{version.version}"):
+        if rule.active_version_id:
+            previous = RuleVersion.objects.get(pk=rule.active_version_id)
+            previous.status = RuleVersionStatus.SUPERSEDED
+            previous.save(update_fields=["status"])
+        version.status = RuleVersionStatus.ACTIVE
+        version.approved_by = actor_user
+        version.approved_at = timezone.now()
+        version.save(update_fields=["status", "approved_by", "approved_at"])
+        rule.active_version = version
+        rule.save(update_fields=["active_version"])
+    return version
+
+
+@transaction.atomic
+def rule_version_reject(*, version: RuleVersion, actor_user, note: str = "") -> RuleVersion:
+    """Refuse a draft (the author may also withdraw their own)."""
+    version = RuleVersion.objects.select_for_update().get(pk=version.pk)
+    if version.status != RuleVersionStatus.DRAFT:
+        raise RuleError({"status": "only drafts can be rejected"})
+    with audit_context(user=actor_user, reason=note[:100] or "reject rule version"):
+        version.status = RuleVersionStatus.REJECTED
+        version.save(update_fields=["status"])
+    return version
+
+
+@transaction.atomic
+def rule_set_enabled(*, rule: Rule, enabled: bool, actor_user) -> Rule:
+    """Switch a rule on or off (takes effect on the next batch)."""
+    rule = Rule.objects.select_for_update().get(pk=rule.pk)
+    if rule.enabled != enabled:
+        with audit_context(user=actor_user):
+            rule.enabled = enabled
+            rule.save(update_fields=["enabled"])
+    return rule
+
+
+# --- ingestion: the hot path --------------------------------------------------------------
+
+
+def _lock_accounts(accounts: Iterable[str]) -> None:
+    """Serialise batches touching the same account (consumers in parallel): a batch must
+    see every committed transaction of its accounts, or two halves of a pattern processed
+    concurrently would each miss the other. Sorted order prevents deadlocks."""
+    if connection.vendor != "postgresql":
+        return  # SQLite: the IMMEDIATE transaction already serialises writers
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(a, 7301)) "
+            "FROM (SELECT DISTINCT unnest(%s::text[]) AS a ORDER BY 1) AS s",
+            [sorted(set(accounts))],
+        )
+
+
+def _insert_transactions(
+    events: Sequence[TransactionEvent], stream_ids: Sequence[str]
+) -> dict[tuple[str, str], int]:
+    """Insert, skipping those already stored; returns {key: pk} of the rows inserted."""
+    now = timezone.now()
+    table = Transaction._meta.db_table
+    inserted: dict[tuple[str, str], int] = {}
+    with connection.cursor() as cursor:
+        for start in range(0, len(events), _INSERT_CHUNK):
+            chunk = events[start : start + _INSERT_CHUNK]
+            params: list[Any] = []
+            for event, entry_id in zip(chunk, stream_ids[start : start + _INSERT_CHUNK],
+                                       strict=True):
+                params.extend((
+                    event.source, event.id, event.timestamp, event.account_id,
+                    event.customer_id, event.amount, event.currency, event.direction,
+                    event.channel, event.counterparty_name, event.counterparty_account,
+                    event.counterparty_country, event.origin_country,
+                    json.dumps(event.extra, default=str), now, entry_id,
+                ))
+            row = "(" + ",".join(["%s"] * len(_TX_COLUMNS)) + ")"
+            cursor.execute(
+                f"INSERT INTO {table} ({','.join(_TX_COLUMNS)}) VALUES "  # noqa: S608
+                + ",".join([row] * len(chunk))
+                + " ON CONFLICT (source, external_id) DO NOTHING"
+                " RETURNING id, source, external_id",
+                params,
+            )
+            for pk, source, external_id in cursor.fetchall():
+                inserted[(source, external_id)] = pk
+    return inserted
+
+
+def _row_event(row: Sequence[Any]) -> TransactionEvent:
+    extra = row[13]
+    if isinstance(extra, str):
+        extra = json.loads(extra)
+    return TransactionEvent(
+        id=row[2], source=row[1], timestamp=row[3], account_id=row[4], customer_id=row[5],
+        amount=row[6], currency=row[7], direction=row[8], channel=row[9],
+        counterparty_name=row[10], counterparty_account=row[11], counterparty_country=row[12],
+        origin_country=row[14], extra=extra or {},
+    )
+
+
+def load_histories(
+    accounts: Sequence[str],
+    *,
+    rows_from: dt.datetime,
+    counts_from: dt.datetime,
+    until: dt.datetime,
+    with_first_seen: bool,
+) -> tuple[dict[str, AccountHistory], dict[tuple[str, str], int]]:
+    """Stored history of `accounts`: full rows from `rows_from`, (time, amount) pairs
+    from `counts_from`, both up to `until`; plus {key: pk} of the rows."""
+    table = Transaction._meta.db_table
+    rows_by_account: dict[str, list[TransactionEvent]] = {a: [] for a in accounts}
+    pks: dict[tuple[str, str], int] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, source, external_id, timestamp, account_id, customer_id, amount, "
+            "currency, direction, channel, counterparty_name, counterparty_account, "
+            f"counterparty_country, extra, origin_country FROM {table} "  # noqa: S608
+            "WHERE account_id = ANY(%s) AND timestamp >= %s AND timestamp <= %s",
+            [list(accounts), rows_from, until],
+        )
+        for row in cursor.fetchall():
+            event = _row_event(row)
+            rows_by_account[event.account_id].append(event)
+            pks[event.key] = row[0]
+        amounts: dict[str, list[tuple[dt.datetime, Decimal]]] | None = None
+        if counts_from < rows_from:
+            amounts = {a: [] for a in accounts}
+            cursor.execute(
+                f"SELECT account_id, timestamp, amount FROM {table} "  # noqa: S608
+                "WHERE account_id = ANY(%s) AND timestamp >= %s AND timestamp <= %s",
+                [list(accounts), counts_from, until],
+            )
+            for account_id, ts, amount in cursor.fetchall():
+                amounts[account_id].append((ts, amount))
+        first_seen: dict[str, dt.datetime] = {}
+        if with_first_seen:
+            # One index probe per account (min over the (account_id, timestamp) index).
+            cursor.execute(
+                f"SELECT a, (SELECT min(timestamp) FROM {table} t "  # noqa: S608
+                "WHERE t.account_id = a) FROM unnest(%s::text[]) AS a",
+                [list(accounts)],
+            )
+            first_seen = {a: ts for a, ts in cursor.fetchall() if ts is not None}
+    histories = {
+        account: AccountHistory(
+            account, rows_by_account[account], first_seen=first_seen.get(account),
+            amounts=amounts[account] if amounts is not None else None, rows_from=rows_from,
+        )
+        for account in accounts
+    }
+    return histories, pks
+
+
+def _window_bucket(finding: Finding) -> str:
+    """Start of the typology window the alert falls in: alerts of one customer and rule
+    in the same window join one case."""
+    typology = TYPOLOGIES[finding.rule.typology]
+    length = max(typology.lookback(finding.rule.params), dt.timedelta(days=1))
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    index = (finding.anchor.timestamp - epoch) // length
+    return (epoch + index * length).date().isoformat()
+
+
+def _insert_alerts(findings: Sequence[Finding], pks: dict[tuple[str, str], int]):
+    table = Alert._meta.db_table
+    now = timezone.now()
+    created: list[tuple[int, Finding]] = []
+    by_key = {}
+    params: list[Any] = []
+    for finding in findings:
+        key = (finding.rule.version_id, pks[finding.anchor.key])
+        if key in by_key:
+            continue
+        by_key[key] = finding
+        params.extend((
+            finding.rule.version_id, finding.rule.code, finding.rule.typology, key[1],
+            finding.anchor.account_id, finding.anchor.customer_id, finding.severity,
+            finding.priority, finding.anchor.timestamp,
+            json.dumps(build_trace(finding), default=str), now,
+        ))
+    if not by_key:
+        return created
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (rule_version_id, rule_code, typology, transaction_id, "  # noqa: S608
+            "account_id, customer_id, severity, priority, transaction_time, trace, created_at)"
+            " VALUES " + ",".join(["(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"] * len(by_key))
+            + " ON CONFLICT (rule_version_id, transaction_id) DO NOTHING"
+            " RETURNING id, rule_version_id, transaction_id",
+            params,
+        )
+        for alert_id, version_id, tx_id in cursor.fetchall():
+            created.append((alert_id, by_key[(version_id, tx_id)]))
+    return created
+
+
+def _open_cases(created: list[tuple[int, Finding]]) -> int:
+    if not created:
+        return 0
+    customers = {
+        c.external_id: c
+        for c in Customer.objects.filter(
+            external_id__in={f.anchor.customer_id for _, f in created})
+    }
+    links: dict[int, list[int]] = {}
+    for alert_id, finding in sorted(created, key=lambda item: item[0]):
+        customer_id = finding.anchor.customer_id
+        typology = TYPOLOGIES[finding.rule.typology]
+        case = case_open(
+            source=CaseSource.MONITORING,
+            title=f"{typology.title}: customer {customer_id}"[:300],
+            subject_type="customer",
+            subject_id=customer_id,
+            dedupe_key=f"monitoring:{customer_id}:{finding.rule.code}:{_window_bucket(finding)}",
+            customer=customers.get(customer_id),
+            priority=finding.priority,
+            summary=finding.decision,
+            evidence={"kind": "alert", "object_id": str(alert_id), "summary": {
+                "rule": f"{finding.rule.code} v{finding.rule.version}",
+                "severity": finding.severity, "priority": finding.priority,
+                "transaction": tx_ref(finding.anchor), "account_id": finding.anchor.account_id,
+                "amount": str(finding.anchor.amount), "decision": finding.decision}},
+        )
+        links.setdefault(case.pk, []).append(alert_id)
+    for case_id, alert_ids in links.items():
+        Alert.objects.filter(pk__in=alert_ids).update(case_id=case_id)
+    return len(links)
+
+
+def _write_reports(reports: Sequence[CtrFinding], rules: Sequence[RuleConfig]) -> int:
+    if not reports:
+        return 0
+    version_ids = {(r.code, r.version): r.version_id for r in rules}
+    existing = {
+        (r.account_id, r.business_day): r
+        for r in CtrReport.objects.select_for_update().filter(
+            account_id__in={r.account_id for r in reports},
+            business_day__in={r.business_day for r in reports})
+    }
+    written = 0
+    for report in reports:
+        refs = [f"{s}:{i}" for s, i in report.transaction_keys]
+        row = existing.get(report.key)
+        values = {"cash_in": report.cash_in, "cash_out": report.cash_out,
+                  "transaction_count": len(refs), "transaction_refs": refs[:200]}
+        if row is None:
+            CtrReport.objects.create(
+                account_id=report.account_id, customer_id=report.customer_id,
+                business_day=report.business_day,
+                rule_version_id=version_ids[(report.rule_code, report.rule_version)], **values)
+            written += 1
+        elif any(getattr(row, k) != v for k, v in values.items()):
+            for k, v in values.items():
+                setattr(row, k, v)
+            row.updated_at = timezone.now()
+            row.save(update_fields=[*values, "updated_at"])
+            written += 1
+    return written
+
+
+def transactions_ingest(
+    *,
+    events: Sequence[TransactionEvent],
+    stream_ids: Sequence[str] | None = None,
+    rules: Sequence[RuleConfig] | None = None,
+    context: EvalContext | None = None,
+    actor: Actor | None = None,
+) -> IngestResult:
+    """Store and evaluate one batch, all or nothing (see module docstring).
+
+    Safe to retry: transactions already stored are skipped, and so is every effect that
+    depends on them; alerts are unique per (rule version, transaction)."""
+    result = IngestResult(received=len(events))
+    unique: dict[tuple[str, str], tuple[TransactionEvent, str]] = {}
+    for event, entry_id in zip(events, stream_ids or [""] * len(events), strict=True):
+        unique.setdefault(event.key, (event, entry_id))
+    batch = [pair[0] for pair in unique.values()]
+    with audit_context(actor=actor) if actor else _keep_context(), transaction.atomic():
+        if not batch:
+            return result
+        _lock_accounts(e.account_id for e in batch)
+        inserted = _insert_transactions(batch, [pair[1] for pair in unique.values()])
+        new = [e for e in batch if e.key in inserted]
+        result.inserted = len(new)
+        result.duplicates = len(events) - len(new)
+        if not new:
+            return result
+        rules = list(rules) if rules is not None else active_rule_configs()
+        if context is None:
+            context = EvalContext(screen=default_screen(), jurisdictions=jurisdiction_lists())
+        findings: list[Finding] = []
+        reports: list[CtrFinding] = []
+        if rules:
+            needs = history_needs(rules)
+            earliest = min(e.timestamp for e in new)
+            latest = max(e.timestamp for e in new)
+            histories, pks = load_histories(
+                sorted({e.account_id for e in new}),
+                rows_from=earliest - needs.rows_back,
+                counts_from=earliest - needs.counts_back,
+                until=latest + needs.forward,
+                with_first_seen=needs.first_seen,
+            )
+            evaluation = evaluate_transactions(new, histories, rules, context)
+            findings, reports = evaluation.findings, evaluation.reports
+            created = _insert_alerts(findings, pks)
+            result.alert_ids = [alert_id for alert_id, _ in created]
+            result.cases_touched = _open_cases(created)
+            result.reports_written = _write_reports(reports, rules)
+        digest = hashlib.sha256(
+            "\n".join(f"{s}:{i}" for s, i in sorted(inserted)).encode()).hexdigest()
+        audit_record(
+            action="monitoring.transactions_ingested",
+            object_type="monitoring.batch",
+            object_id=digest[:32],
+            data={
+                "received": result.received, "inserted": result.inserted,
+                "duplicates": result.duplicates, "keys_sha256": digest,
+                "stream_entries": [unique[k][1] for k in list(inserted)[:1]]
+                + [unique[k][1] for k in list(inserted)[-1:]],
+                "alerts": result.alert_ids[:200], "alert_count": len(result.alert_ids),
+                "reports_written": result.reports_written,
+                "rules": sorted(f"{r.code}v{r.version}" for r in rules),
+            },
+        )
+    return result
+
+
+class _keep_context:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+# --- dead letters -------------------------------------------------------------------------
+
+
+@transaction.atomic
+def dead_letter_record(*, stream: str, entry_id: str, payload: str, reason: str,
+                       errors: dict[str, str] | None = None) -> DeadLetter:
+    """Keep a malformed or failing stream entry with its reason (once per entry)."""
+    letter = DeadLetter.objects.filter(stream=stream, entry_id=entry_id).first()
+    if letter is not None:
+        return letter
+    return DeadLetter.objects.create(stream=stream, entry_id=entry_id, payload=payload[:65536],
+                                     reason=reason[:500], errors=errors or {})
+
+
+@transaction.atomic
+def dead_letter_replay(*, letter: DeadLetter, actor_user, redis_client,
+                       payload: str | None = None) -> DeadLetter:
+    """Put a dead letter back on its stream (optionally corrected) and mark it replayed.
+    The XADD happens after commit so a rolled-back replay adds nothing."""
+    letter = DeadLetter.objects.select_for_update().get(pk=letter.pk)
+    if letter.status != DeadLetterStatus.OPEN:
+        raise RuleError({"status": f"this dead letter is already {letter.status}"})
+    body = letter.payload if payload is None else payload
+    entry_id = redis_client.xadd(letter.stream, {"data": body})
+    if isinstance(entry_id, bytes):
+        entry_id = entry_id.decode()
+    with audit_context(user=actor_user, reason="replay dead letter"):
+        letter.status = DeadLetterStatus.REPLAYED
+        letter.replayed_at = timezone.now()
+        letter.replayed_entry_id = entry_id
+        letter.save(update_fields=["status", "replayed_at", "replayed_entry_id"])
+        if payload is not None and payload != letter.payload:
+            audit_record(action="monitoring.dead_letter_corrected",
+                         object_type="monitoring.deadletter", object_id=str(letter.pk),
+                         data={"before_sha256": hashlib.sha256(letter.payload.encode())
+                               .hexdigest(), "after": payload[:2000]})
+    return letter
+
+
+@transaction.atomic
+def dead_letter_discard(*, letter: DeadLetter, actor_user) -> DeadLetter:
+    """Close a dead letter that must not be processed."""
+    letter = DeadLetter.objects.select_for_update().get(pk=letter.pk)
+    if letter.status != DeadLetterStatus.OPEN:
+        raise RuleError({"status": f"this dead letter is already {letter.status}"})
+    with audit_context(user=actor_user, reason="discard dead letter"):
+        letter.status = DeadLetterStatus.DISCARDED
+        letter.save(update_fields=["status"])
+    return letter
+
+
+@transaction.atomic
+def ctr_mark_filed(*, report: CtrReport, actor_user) -> CtrReport:
+    """Record that the CTR for this account-day was filed."""
+    report = CtrReport.objects.select_for_update().get(pk=report.pk)
+    with audit_context(user=actor_user, reason="CTR filed"):
+        report.status = CtrStatus.FILED
+        report.updated_at = timezone.now()
+        report.save(update_fields=["status", "updated_at"])
+    return report
+
+
+# --- backtest -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def backtest_request(*, version: RuleVersion, actor_user, since: dt.datetime | None = None,
+                     until: dt.datetime | None = None) -> Backtest:
+    """Queue a backtest of a rule version; the task runs after commit."""
+    from monitoring.tasks import backtest_run_task
+
+    with audit_context(user=actor_user, reason="backtest"):
+        run = Backtest.objects.create(rule_version=version, since=since, until=until,
+                                      requested_by=actor_user)
+    transaction.on_commit(lambda: backtest_run_task.delay(run.pk))
+    return run
+
+
+def backtest_execute(*, backtest_id: int, chunk_accounts: int = 500,
+                     screen: ScreenFn | None = None) -> Backtest:
+    """Evaluate the version over stored history, account by account (memory stays bounded
+    by one chunk of accounts); stores counts, per-customer totals and a sample. Raises no
+    alert and opens no case."""
+    with transaction.atomic():
+        run = Backtest.objects.select_for_update().get(pk=backtest_id)
+        if run.status not in (BacktestStatus.QUEUED, BacktestStatus.FAILED):
+            return run  # already running or done: a redelivered task does nothing
+        run.status = BacktestStatus.RUNNING
+        run.started_at = timezone.now()
+        run.save(update_fields=["status", "started_at"])
+    try:
+        outcome = _backtest(run, chunk_accounts=chunk_accounts, screen=screen)
+    except Exception as exc:
+        with transaction.atomic():
+            run.status = BacktestStatus.FAILED
+            run.error = f"{type(exc).__name__}: {exc}"[:2000]
+            run.finished_at = timezone.now()
+            run.save(update_fields=["status", "error", "finished_at"])
+        raise
+    with transaction.atomic():
+        for name, value in outcome.items():
+            setattr(run, name, value)
+        run.status = BacktestStatus.DONE
+        run.finished_at = timezone.now()
+        run.save(update_fields=[*outcome, "status", "finished_at"])
+    return run
+
+
+def _backtest(run: Backtest, *, chunk_accounts: int, screen: ScreenFn | None) -> dict:
+    version = RuleVersion.objects.select_related("rule").get(pk=run.rule_version_id)
+    config = rule_config(version)
+    context = EvalContext(screen=screen if screen is not None else default_screen(),
+                          jurisdictions=jurisdiction_lists())
+    table = Transaction._meta.db_table
+    where, params = [], []
+    if run.since:
+        where.append("timestamp >= %s")
+        params.append(run.since)
+    if run.until:
+        where.append("timestamp <= %s")
+        params.append(run.until)
+    clause = (" WHERE " + " AND ".join(where)) if where else ""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT DISTINCT account_id FROM {table}{clause} ORDER BY 1",  # noqa: S608
+                       params)
+        accounts = [r[0] for r in cursor.fetchall()]
+    alerts = reports = scanned = 0
+    per_customer: dict[str, list] = {}
+    sample: list[dict] = []
+    for start in range(0, len(accounts), chunk_accounts):
+        chunk = accounts[start : start + chunk_accounts]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id, source, external_id, timestamp, account_id, customer_id, amount, "
+                "currency, direction, channel, counterparty_name, counterparty_account, "
+                f"counterparty_country, extra, origin_country FROM {table} "  # noqa: S608
+                "WHERE account_id = ANY(%s)" + (" AND " + " AND ".join(where) if where else ""),
+                [chunk, *params],
+            )
+            rows = cursor.fetchall()
+        by_account: dict[str, list[TransactionEvent]] = {}
+        for row in rows:
+            event = _row_event(row)
+            by_account.setdefault(event.account_id, []).append(event)
+        scanned += len(rows)
+        for account_id, events in by_account.items():
+            result = evaluate_account(AccountHistory(account_id, events), [config], context)
+            for finding in result.findings:
+                alerts += 1
+                entry = per_customer.setdefault(finding.anchor.customer_id, [0, Decimal(0)])
+                entry[0] += 1
+                entry[1] += finding.anchor.amount
+                if len(sample) < 50:
+                    sample.append({"transaction": tx_ref(finding.anchor),
+                                   "customer_id": finding.anchor.customer_id,
+                                   "account_id": account_id,
+                                   "timestamp": finding.anchor.timestamp.isoformat(),
+                                   "severity": finding.severity,
+                                   "decision": finding.decision})
+            reports += len(result.reports)
+    top = sorted(per_customer.items(), key=lambda item: (-item[1][0], item[0]))[:100]
+    return {
+        "transactions_scanned": scanned,
+        "accounts_scanned": len(accounts),
+        "alert_count": alerts,
+        "report_count": reports,
+        "by_customer": [{"customer_id": c, "alerts": n, "amount": str(a)} for c, (n, a) in top],
+        "sample_alerts": sample,
+    }
+
+
+# --- demo ---------------------------------------------------------------------------------
+
+
+def demo_monitoring_load(*, actor: Actor, accounts: int = 150, days: int = 60,
+                         batch_size: int = 500, seed: int = 7) -> IngestResult:
+    """Feed the labelled synthetic generator through the ingestion path in process, so
+    alerts, CTR rows and cases appear in the demo (embedded default, no Redis needed)."""
+    from bench.generate_transactions import generate
+    from monitoring.rules.schema import validate_event
+
+    monitoring_seed_defaults(actor=actor)
+    feed = generate(seed=seed, accounts=accounts, days=days, instances=2,
+                    late_fraction=0.01, source="demo")
+    total = IngestResult()
+    with audit_context(actor=actor, reason="demo monitoring feed"):
+        rules = active_rule_configs()
+        context = EvalContext(screen=default_screen(), jurisdictions=jurisdiction_lists())
+        for start in range(0, len(feed.events), batch_size):
+            events = [validate_event(e) for e in feed.events[start : start + batch_size]]
+            part = transactions_ingest(events=events, rules=rules, context=context)
+            total.received += part.received
+            total.inserted += part.inserted
+            total.duplicates += part.duplicates
+            total.alert_ids.extend(part.alert_ids)
+            total.reports_written += part.reports_written
+            total.cases_touched += part.cases_touched
+    return total
+
+
+def stream_entry_ids(entries: Iterable[tuple[str, Any]]) -> list[str]:
+    return [e[0] for e in entries]
+
+
+ScreenFactory = Callable[[], ScreenFn | None]
