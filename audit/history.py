@@ -7,6 +7,7 @@ the save (AuditedModel wraps save/delete in `atomic`)."""
 from __future__ import annotations
 
 from django.db.models.fields.files import FieldFile
+from django.db.models.signals import m2m_changed
 from django.dispatch import receiver
 from simple_history.signals import post_create_historical_record, pre_create_historical_record
 
@@ -63,3 +64,17 @@ def _set_reason(sender, instance, history_instance, **kwargs):
 @receiver(post_create_historical_record)
 def _seal_history_row(sender, instance, history_instance, **kwargs):
     ledger_for_history_rows(type(instance)._meta.concrete_model, [history_instance])
+
+
+@receiver(m2m_changed)
+def _refuse_unaudited_m2m(sender, instance, action, **kwargs):
+    """An auto-created m2m table has no history: refuse changes through it on an audited
+    model (declare an AuditedModel `through=` model instead, whose rows are versioned)."""
+    from audit.models import AuditedModel
+
+    if (action.startswith("pre_") and sender._meta.auto_created
+            and isinstance(instance, AuditedModel)):
+        raise PermissionError(
+            f"{type(instance).__name__}: many-to-many changes through an auto-created table "
+            "escape the audit trail; use an audited through model"
+        )

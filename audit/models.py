@@ -96,7 +96,10 @@ class AuditedQuerySet(models.QuerySet):
 
     def bulk_update(self, objs, fields, *args, **kwargs):
         with transaction.atomic(using=self.db):
-            count = super().bulk_update(objs, fields, *args, **kwargs)
+            # Django's bulk_update calls filter().update() internally; run it on a plain
+            # QuerySet so the rows are versioned once (below), not twice.
+            plain = models.QuerySet(model=self.model, using=self.db)
+            count = plain.bulk_update(objs, fields, *args, **kwargs)
             _record_bulk_history(self.model, list(objs), update=True)
         return count
 

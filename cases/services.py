@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass
 
+import structlog
 from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
@@ -43,6 +44,8 @@ from cases.models import (
     SarDraft,
 )
 from config.accounts.roles import APPROVE_ROLES, WORK_ROLES, can_write
+
+logger = structlog.get_logger("vigil.cases")
 
 
 class CaseError(Exception):
@@ -194,7 +197,10 @@ def case_open(
                         opened_at=now, detected_at=now,
                         due_at=deadlines.sar_due_at(detected_at=now, suspect_identified=True),
                     )
-                    case.search_text = _search_text(case, [])
+                    # Index the triggering evidence now: one history row for the opening.
+                    pending = [CaseEvidence(summary=evidence.get("summary") or {})] if (
+                        evidence) else []
+                    case.search_text = _search_text(case, pending)
                     case.save()
             except IntegrityError:
                 # A concurrent opener won the race for this dedupe key (or the reference).
@@ -213,8 +219,7 @@ def case_open(
                 item = CaseEvidence.objects.create(case=case, kind=evidence["kind"],
                                                    object_id=str(evidence["object_id"]),
                                                    summary=evidence.get("summary") or {})
-                text = _search_text(case, [item])
-                extra = text[len(_search_text(case, [])):].strip()
+                extra = _search_text(case, [item])[len(_search_text(case, [])):].strip()
                 if extra and extra not in case.search_text:
                     case.search_text = f"{case.search_text} {extra}"[:4000]
                     case.save(update_fields=["search_text"])
@@ -508,7 +513,7 @@ def _whitelist_hook():
 
 
 def _call_whitelist(hook, *, case: Case, evidence: CaseEvidence, actor_user: User,
-                    note: str) -> bool:
+                    note: str) -> bool | str:
     """Feed the screening whitelist (this entity is not this customer). The screening app
     owns the function; pass only the keyword arguments its signature accepts."""
     summary = evidence.summary or {}
@@ -517,14 +522,20 @@ def _call_whitelist(hook, *, case: Case, evidence: CaseEvidence, actor_user: Use
         if case.customer_id else case.subject_id,
         "list_code": summary.get("list", ""), "list": summary.get("list", ""),
         "entity_uid": summary.get("entity_uid", ""), "reason": note, "note": note,
-        "actor": Actor.user(actor_user), "actor_user": actor_user,
+        "actor": Actor.user(actor_user), "actor_user": actor_user, "reviewer": actor_user,
+        "content_hash": summary.get("content_hash", ""),
         "match_id": evidence.object_id, "case": case,
     }
     params = inspect.signature(hook).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        hook(**offered)
-    else:
-        hook(**{k: v for k, v in offered.items() if k in params})
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        offered = {k: v for k, v in offered.items() if k in params}
+    try:
+        # A savepoint: a refusal by the screening app must not undo the case decision.
+        with transaction.atomic():
+            hook(**offered)
+    except Exception as exc:  # the other app's errors vary; the decision records them
+        logger.warning("case.whitelist_failed", case=case.reference, error=str(exc)[:300])
+        return f"not whitelisted: {exc}"[:300]
     return True
 
 
@@ -550,7 +561,7 @@ def case_match_resolve(*, evidence: CaseEvidence, actor_user: User, expected_ver
         evidence.save(update_fields=["resolution", "resolution_note", "resolved_by",
                                      "resolved_at"])
         _save(case, [])
-        whitelisted = False
+        whitelisted: bool | str = False
         hook = _whitelist_hook()
         if resolution == MatchResolution.FALSE_POSITIVE and hook is not None:
             whitelisted = _call_whitelist(hook, case=case, evidence=evidence,
@@ -687,3 +698,10 @@ def case_sar_export(*, case: Case, actor_user: User, fmt: str) -> tuple[bytes, s
                            "bytes": len(content), "actor": actor_user.get_username()})
         ctype = "application/json" if fmt == "json" else "text/csv"
         return content, ctype, f"SAR-{draft.case.reference}.{fmt}"
+
+
+def demo_cases_load(*, actor: Actor | None = None) -> int:
+    """Load the demo customers and cases for `make run` (idempotent)."""
+    from cases.demo import demo_cases_load as load
+
+    return load(actor=actor)

@@ -47,7 +47,7 @@ def _error(request, exc: services.CaseError) -> None:
 @require_GET
 def index(request):
     """The inbox: queues by source, my cases, filters and search, sorted by priority/age."""
-    filterset = CaseFilterSet(request.GET or None, queryset=case_list(user=request.user),
+    filterset = CaseFilterSet(request.GET, queryset=case_list(user=request.user),
                               request=request)
     queryset = filterset.qs if filterset.is_valid() else case_list(user=request.user).none()
     try:
@@ -132,10 +132,15 @@ def bulk(request):
     return redirect("cases:index")
 
 
-def _evidence_view(item: CaseEvidence) -> dict:
-    summary = item.summary or {}
+def _evidence_view(item: CaseEvidence, case: Case) -> dict:
+    summary = dict(item.summary or {})
     view = {"item": item, "kind": item.kind, "summary": summary}
     if item.kind == EvidenceKind.SCREENING_MATCH:
+        if not summary.get("query_name") and case.customer_id:
+            # Hits of a stored customer are screened under the customer's own name.
+            summary["query_name"] = case.customer.name
+            summary.setdefault("query_dob", case.customer.dob)
+            summary.setdefault("query_country", case.customer.country)
         view["names"] = compare_names(summary.get("query_name", ""),
                                       summary.get("matched_name", ""))
     elif item.kind == EvidenceKind.ALERT:
@@ -171,7 +176,7 @@ def detail(request, pk: int):
     SAR draft and the audit timeline."""
     case = case_get(user=request.user, pk=pk)
     return render(request, "cases/detail.html", {
-        "case": case, "evidence": [_evidence_view(e) for e in case_evidence(case=case)],
+        "case": case, "evidence": [_evidence_view(e, case) for e in case_evidence(case=case)],
         "decisions": list(case.decisions.select_related("actor")),
         "comments": list(case.comments.select_related("author")),
         "attachments": list(case.attachments.select_related("uploaded_by")),

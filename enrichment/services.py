@@ -20,7 +20,7 @@ from cases.choices import CaseSource
 from cases.services import case_open, customer_upsert
 from enrichment.choices import ACTIVE_RUN_STATUSES, EnrichmentStatus, RunStatus
 from enrichment.clients import provider_clients
-from enrichment.conf import enrichment_settings
+from enrichment.conf import EnrichmentSettings, enrichment_settings
 from enrichment.document import (
     SCHEMA_VERSION,
     DocumentInvalid,
@@ -101,8 +101,8 @@ def application_create(*, data: dict[str, Any], principals: list[dict[str, Any]]
 
 
 def enrichment_run_request(*, application: LoanApplication, idempotency_key: str | None = None,
-                           requested_by: str = "", actor: Actor | None = None
-                           ) -> tuple[EnrichmentRun, bool]:
+                           requested_by: str = "", actor: Actor | None = None,
+                           queue: bool = True) -> tuple[EnrichmentRun, bool]:
     """Start an enrichment run, or return the run this request already started.
 
     The same idempotency key always returns the same run (never a second one); while a
@@ -132,8 +132,23 @@ def enrichment_run_request(*, application: LoanApplication, idempotency_key: str
             locked.enrichment_status = EnrichmentStatus.ENRICHING
             locked.save(update_fields=["enrichment_status", "updated_at"])
         run_id = run.pk
-        transaction.on_commit(lambda: enrichment_run_task.delay(run_id))
+        if queue:
+            transaction.on_commit(lambda: enrichment_run_task.delay(run_id))
         return run, True
+
+
+def _case_open(**kwargs: Any):
+    """``cases.services.case_open``, retried when a concurrent opener took the same case
+    reference (it allocates references from the highest id, which races across workers).
+    Each try runs in its own savepoint, so a failed one leaves nothing behind."""
+    for attempt in range(5):
+        try:
+            with transaction.atomic():
+                return case_open(**kwargs)
+        except IntegrityError:
+            if attempt == 4:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _last_progress(run: EnrichmentRun):
@@ -173,10 +188,11 @@ def applicant_input(application: LoanApplication) -> ApplicantInput:
 
 
 def enrichment_run_execute(*, run_id: int, task_id: str = "",
-                           reclaim_after: float | None = None) -> EnrichmentRun | None:
+                           reclaim_after: float | None = None,
+                           config: EnrichmentSettings | None = None) -> EnrichmentRun | None:
     """Run (or resume) an enrichment run to a final state: succeeded with every patch
     applied in one transaction, or failed with the full error and nothing applied."""
-    config = enrichment_settings()
+    config = config or enrichment_settings()
     run = _claim(run_id, task_id=task_id,
                  reclaim_after=config.stale_run_seconds if reclaim_after is None
                  else reclaim_after)
@@ -188,7 +204,7 @@ def enrichment_run_execute(*, run_id: int, task_id: str = "",
     pipeline = EnrichmentPipeline(registry=registry, bureau=bureau, store=store)
     try:
         steps = pipeline.run(applicant_input(application))
-        return _finish_success(run.pk, steps, registry.name, bureau.name)
+        return _finish_success(run.pk, steps, registry.name, bureau.name, store)
     except ProviderError as error:
         needs_case = error.needs_human or isinstance(error, MalformedResponse | ProviderRejected)
         return _finish_failure(run.pk, error.as_dict(), needs_case=needs_case)
@@ -213,11 +229,18 @@ def _screening_function():
 
 
 def _call_screening(search, **candidate_kwargs: Any) -> tuple[int, float | None]:
-    """Call the screening engine with the keyword arguments it accepts; (hits, top score)."""
+    """Call the screening engine with the keyword arguments it accepts; (hits, top score).
+
+    ``screening.services.screening_search`` returns a logged ScreeningQuery (hit_count,
+    top_score); other shapes (a list of hits, or an object/dict holding ``hits``) are
+    read too so a change of the engine's return type does not break enrichment."""
     parameters = inspect.signature(search).parameters
     accepts_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
     kwargs = {k: v for k, v in candidate_kwargs.items() if accepts_any or k in parameters}
     result = search(**kwargs)
+    if hasattr(result, "hit_count"):
+        top = getattr(result, "top_score", None)
+        return int(result.hit_count), (float(top) if result.hit_count and top else None)
     hits = result
     for attribute in ("hits", "matches", "results"):
         if isinstance(result, dict) and attribute in result:
@@ -241,15 +264,18 @@ def _screen(application: LoanApplication, steps: dict[str, dict[str, Any]]
     search = _screening_function()
     if search is None:
         return {"status": "not_available", "subjects": []}
+    # Only the applicant is screened as the customer: the engine opens its own
+    # customer cases (and applies the customer's whitelist) for it. Principals and
+    # parents are screened without a customer; their hits open the enrichment case.
     subjects: list[tuple[str, str, dict[str, Any]]] = [
         ("applicant", application.legal_name,
-         {"entity_type": "organisation", "country": application.country}),
+         {"entity_type": "organisation", "country": application.country,
+          "customer": application.customer}),
     ]
     for principal in application.principals.all():
         subjects.append(("principal", principal.full_name, {
             "entity_type": "person", "dob": principal.date_of_birth.isoformat(),
-            "date_of_birth": principal.date_of_birth.isoformat(),
-            "country": principal.nationality}))
+            "country": principal.nationality or None}))
     for role, key in (("direct_parent", STEP_DIRECT_PARENT),
                       ("ultimate_parent", STEP_ULTIMATE_PARENT)):
         entity = (steps.get(key) or {}).get("entity")
@@ -258,10 +284,7 @@ def _screen(application: LoanApplication, steps: dict[str, dict[str, Any]]
                              {"entity_type": "organisation", "country": entity["country"]}))
     out = []
     for role, name, extra in subjects:
-        hits, top = _call_screening(
-            search, name=name, query=name, subject_type="loan_application",
-            subject_id=application.reference, customer=application.customer,
-            source="enrichment", **extra)
+        hits, top = _call_screening(search, name=name, use="onboarding", actor=None, **extra)
         out.append({"role": role, "name": name, "hits": hits, "top_score": top,
                     "case_id": None})
     return {"status": "screened", "subjects": out}
@@ -272,11 +295,12 @@ def _patch_value(value: Any) -> Any:
 
 
 def _finish_success(run_id: int, steps: dict[str, dict[str, Any]], registry_name: str,
-                    bureau_name: str) -> EnrichmentRun:
+                    bureau_name: str, store: DatabaseStepStore) -> EnrichmentRun:
     with transaction.atomic():
         run = EnrichmentRun.objects.select_for_update().get(pk=run_id)
         if run.status != RunStatus.RUNNING:
             return run  # finished by another worker meanwhile
+        store.flush()
         application = LoanApplication.objects.select_for_update().get(pk=run.application_id)
         screening = _screen(application, steps)
         now = timezone.now()
@@ -346,7 +370,7 @@ def _open_cases(run: EnrichmentRun, application: LoanApplication,
         reasons.append("credit bureau reports an OFAC match warning")
     if not reasons:
         return
-    case = case_open(
+    case = _case_open(
         source=CaseSource.SCREENING if any(r.startswith("screening") for r in reasons)
         else CaseSource.ENRICHMENT,
         title=f"Loan application {application.reference}: possible sanctions exposure",
@@ -371,7 +395,7 @@ def _finish_failure(run_id: int, error: dict[str, Any], *, needs_case: bool
         application = LoanApplication.objects.select_for_update().get(pk=run.application_id)
         now = timezone.now()
         if needs_case:
-            case = case_open(
+            case = _case_open(
                 source=CaseSource.ENRICHMENT,
                 title=f"Enrichment of {application.reference} needs review: "
                       f"{error.get('code', 'error')}",
@@ -415,3 +439,50 @@ def enrichment_runs_resume_stale(*, older_than_seconds: float | None = None) -> 
             enrichment_run_task.delay(run.pk, reclaim_after=threshold)
             queued.append(run.pk)
     return queued
+
+
+DEMO_COMPANIES = (0, 1, 2, 3, 4, 5, 6, 7, 40, 57, 63, 102, 24, 49)
+DEMO_PRINCIPALS = (("Maria Keller", "1975-04-02", "DE"), ("James O'Connor", "1968-11-23", "IE"),
+                   ("Aiko Tanaka", "1982-07-14", "JP"), ("Pierre Laurent", "1959-01-30", "FR"),
+                   ("Emily Carter", "1990-09-05", "US"))
+
+
+def demo_enrichment_load(*, actor: Actor) -> list[LoanApplication]:
+    """Register a demo set of loan applications and enrich them against an in-process
+    stub (for ``make run``). Safe to run again: existing demo applications are reused
+    and a run with the same idempotency key is not repeated."""
+    import dataclasses
+    import datetime as dt
+
+    from enrichment.stubs import StubProviders, demo_company
+
+    applications = []
+    with audit_context(actor=actor, reason="demo data"), StubProviders() as stub:
+        config = dataclasses.replace(
+            enrichment_settings(), gleif_base_url=stub.gleif_base_url,
+            experian_base_url=stub.experian_base_url,
+            experian_token_url=stub.experian_token_url, gleif_rate_per_minute=6000)
+        for position, index in enumerate(DEMO_COMPANIES):
+            company = demo_company(index)
+            application = LoanApplication.objects.filter(
+                legal_name=company.legal_name,
+                registration_number=company.registration_number).first()
+            if application is None:
+                name, dob, nationality = DEMO_PRINCIPALS[position % len(DEMO_PRINCIPALS)]
+                application = application_create(data={
+                    "legal_name": company.legal_name,
+                    "registration_number": company.registration_number,
+                    "country": company.country, "address_line": company.street,
+                    "city": company.city, "postal_code": company.postal_code,
+                    "requested_amount": 50_000 + 25_000 * position, "currency": "USD",
+                    "purpose": "Working capital (demo)",
+                }, principals=[{"full_name": name, "date_of_birth": dt.date.fromisoformat(dob),
+                                "nationality": nationality, "role": "owner",
+                                "ownership_percent": 75}])
+            run, created = enrichment_run_request(
+                application=application, idempotency_key=f"demo:{company.registration_number}",
+                requested_by="demo", queue=False)
+            if created or run.status in ACTIVE_RUN_STATUSES:
+                enrichment_run_execute(run_id=run.pk, reclaim_after=0, config=config)
+            applications.append(application)
+    return applications

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from audit.services import ledger_append_many
@@ -38,9 +38,9 @@ def call_ledger_item(run: EnrichmentRun, step: str, record: CallRecord
     })
 
 
-def save_calls(run: EnrichmentRun, step: str, records: list[CallRecord]) -> None:
-    """Store and audit call records (inside the caller's transaction)."""
-    if not records:
+def save_calls(run: EnrichmentRun, calls: list[tuple[str, CallRecord]]) -> None:
+    """Store and audit (step, call record) pairs (inside the caller's transaction)."""
+    if not calls:
         return
     ProviderCall.objects.bulk_create([
         ProviderCall(
@@ -52,21 +52,34 @@ def save_calls(run: EnrichmentRun, step: str, records: list[CallRecord]) -> None
             response_body=r.response_excerpt[:BODY_LIMIT], content_type=r.content_type[:100],
             retry_after=r.retry_after,
         )
-        for r in records
+        for step, r in calls
     ])
-    ledger_append_many([call_ledger_item(run, step, r) for r in records])
+    ledger_append_many([call_ledger_item(run, step, r) for step, r in calls])
 
 
 class DatabaseStepStore:
-    """:class:`enrichment.pipeline.StepStore` on ProviderStep/ProviderCall rows."""
+    """:class:`enrichment.pipeline.StepStore` on ProviderStep/ProviderCall rows.
+
+    Finished read-only steps are buffered and written together (with their calls and
+    ledger entries) in the next transaction the run makes anyway: the intent before the
+    billable pull, a failure, or the final transaction. Commits dominate the cost of a
+    run; a worker killed before a flush only repeats idempotent reads on resume. The
+    billable step is never buffered: its intent commits before the request is sent."""
 
     def __init__(self, run: EnrichmentRun, *, reuse_days: float) -> None:
         self.run = run
         self.reuse_days = reuse_days
+        self._pending: list[tuple[str, str, dict[str, Any], list[CallRecord]]] = []
+        self._buffered: dict[str, dict[str, Any]] = {}
+        self._sent: set[str] = set()
+        # A first attempt has nothing saved yet: skip the per-step lookups.
+        self._fresh = not ProviderStep.objects.filter(run=run).exists()
 
     def load(self, key: str, *, fingerprint: str, shared: bool) -> dict[str, Any] | None:
-        step = ProviderStep.objects.filter(run=self.run, key=key,
-                                           status=StepStatus.SUCCEEDED).first()
+        if key in self._buffered:
+            return self._buffered[key]
+        step = None if self._fresh else ProviderStep.objects.filter(
+            run=self.run, key=key, status=StepStatus.SUCCEEDED).first()
         if step is not None:
             return step.result
         if not shared or self.reuse_days <= 0:
@@ -80,18 +93,47 @@ class DatabaseStepStore:
         if earlier is None:
             return None
         with transaction.atomic():
-            ProviderStep.objects.update_or_create(
-                run=self.run, key=key,
-                defaults={"fingerprint": fingerprint, "status": StepStatus.SUCCEEDED,
-                          "result": earlier.result, "finished_at": timezone.now()},
-            )
+            self.flush()
+            self._write_step(key, fingerprint, StepStatus.SUCCEEDED, earlier.result)
             ledger_append_many([("enrichment.step_reused", RUN_OBJECT_TYPE, str(self.run.pk),
                                  {"step": key, "fingerprint": fingerprint,
                                   "from_run": earlier.run_id})])
         return earlier.result
 
+    def _write_step(self, key: str, fingerprint: str, status: str,
+                    result: dict[str, Any] | None) -> None:
+        updated = ProviderStep.objects.filter(run=self.run, key=key).update(
+            fingerprint=fingerprint, status=status, result=result,
+            finished_at=None if status == StepStatus.SENT else timezone.now())
+        if not updated:
+            ProviderStep.objects.create(
+                run=self.run, key=key, fingerprint=fingerprint, status=status, result=result,
+                finished_at=None if status == StepStatus.SENT else timezone.now())
+
+    def flush(self) -> None:
+        """Write buffered steps, their calls and ledger entries (inside the caller's
+        transaction)."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        existing = set(ProviderStep.objects.filter(
+            run=self.run, key__in=[p[0] for p in pending]).values_list("key", flat=True))
+        now = timezone.now()
+        for key, fingerprint, result, _records in pending:
+            if key in existing:
+                self._write_step(key, fingerprint, StepStatus.SUCCEEDED, result)
+        ProviderStep.objects.bulk_create([
+            ProviderStep(run=self.run, key=key, fingerprint=fingerprint,
+                         status=StepStatus.SUCCEEDED, result=result, finished_at=now)
+            for key, fingerprint, result, _records in pending if key not in existing
+        ])
+        save_calls(self.run, [(key, r) for key, _fp, _res, records in pending
+                              for r in records])
+        self._buffered.clear()
+
     def begin(self, key: str, *, fingerprint: str) -> None:
         with transaction.atomic():
+            self.flush()
             pending = (ProviderStep.objects.select_for_update()
                        .filter(fingerprint=fingerprint,
                                status__in=[StepStatus.SENT, StepStatus.UNKNOWN]).first())
@@ -101,37 +143,28 @@ class DatabaseStepStore:
                     "outcome; it is not sent again until a human reconciles it with the "
                     "provider", provider=key.split(".")[0],
                 )
-            try:
-                with transaction.atomic():
-                    ProviderStep.objects.update_or_create(
-                        run=self.run, key=key,
-                        defaults={"fingerprint": fingerprint, "status": StepStatus.SENT,
-                                  "result": None, "finished_at": None},
-                    )
-            except IntegrityError as exc:  # pragma: no cover - concurrent claim of a run
-                raise UnknownOutcome(f"concurrent {key} request for run {self.run.pk}") from exc
+            self._write_step(key, fingerprint, StepStatus.SENT, None)
+        self._sent.add(key)
 
     def save(self, key: str, *, fingerprint: str, result: dict[str, Any],
              records: list[CallRecord]) -> None:
-        with transaction.atomic():
-            ProviderStep.objects.update_or_create(
-                run=self.run, key=key,
-                defaults={"fingerprint": fingerprint, "status": StepStatus.SUCCEEDED,
-                          "result": result, "finished_at": timezone.now()},
-            )
-            save_calls(self.run, key, records)
+        if key in self._sent:
+            # The outcome of a guarded (billable) step commits at once.
+            with transaction.atomic():
+                self.flush()
+                self._write_step(key, fingerprint, StepStatus.SUCCEEDED, result)
+                save_calls(self.run, [(key, r) for r in records])
+            return
+        self._pending.append((key, fingerprint, result, records))
+        self._buffered[key] = result
 
     def fail(self, key: str, *, fingerprint: str, error: ProviderError) -> None:
         status = StepStatus.UNKNOWN if isinstance(error, UnknownOutcome) else StepStatus.FAILED
         with transaction.atomic():
+            self.flush()
             # A step that failed before anything was sent leaves no row; an intent that
             # ended in an unknown outcome stays blocking (status unknown).
             if status == StepStatus.UNKNOWN or ProviderStep.objects.filter(
                     run=self.run, key=key).exists():
-                ProviderStep.objects.update_or_create(
-                    run=self.run, key=key,
-                    defaults={"fingerprint": fingerprint, "status": status,
-                              "result": {"error": error.as_dict()},
-                              "finished_at": timezone.now()},
-                )
-            save_calls(self.run, key, error.records)
+                self._write_step(key, fingerprint, status, {"error": error.as_dict()})
+            save_calls(self.run, [(key, r) for r in error.records])

@@ -1,8 +1,114 @@
-from django.shortcuts import render
+"""Portal pages: application list, form, application page with enrichment timeline and
+document diff, run page, and the enrich button."""
 
-from config.accounts.roles import READ_ROLES, role_required
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from config.accounts.roles import READ_ROLES, WORK_ROLES, can_write, role_required
+from enrichment import selectors, services
+from enrichment.api.serializers import ApplicationInputSerializer
+from enrichment.choices import ACTIVE_RUN_STATUSES
+from enrichment.filtersets import LoanApplicationFilterSet
+from enrichment.forms import ApplicationForm, PrincipalFormSet, payload_from_post
 
 
 @role_required(*READ_ROLES)
 def index(request):
-    return render(request, "enrichment/index.html")
+    filterset = LoanApplicationFilterSet(
+        request.GET, queryset=selectors.application_list(user=request.user))
+    page = Paginator(filterset.qs, 25).get_page(request.GET.get("page"))
+    return render(request, "enrichment/index.html", {
+        "filterset": filterset, "page": page,
+        "can_write": can_write(request.user, WORK_ROLES),
+    })
+
+
+@role_required(*WORK_ROLES, write=True)
+def application_new(request):
+    errors: dict = {}
+    if request.method == "POST":
+        form = ApplicationForm(request.POST)
+        formset = PrincipalFormSet(request.POST)
+        serializer = ApplicationInputSerializer(data=payload_from_post(request.POST))
+        if serializer.is_valid():
+            data = dict(serializer.validated_data)
+            principals = [dict(p) for p in data.pop("principals")]
+            application = services.application_create(data=data, principals=principals,
+                                                       created_by=request.user)
+            messages.success(request, f"Application {application.reference} registered.")
+            return redirect("enrichment:application_detail", pk=application.pk)
+        errors = serializer.errors
+        messages.error(request, "The application was not saved: please correct the "
+                                "fields marked below.")
+    else:
+        form = ApplicationForm()
+        formset = PrincipalFormSet()
+    principal_errors = errors.get("principals") if isinstance(errors, dict) else None
+    return render(request, "enrichment/application_form.html", {
+        "form": form, "formset": formset, "errors": errors,
+        "principal_errors": principal_errors if isinstance(principal_errors, list) else [],
+        "principal_message": principal_errors if isinstance(principal_errors, dict) else None,
+    }, status=400 if errors else 200)
+
+
+@role_required(*READ_ROLES)
+def application_detail(request, pk: int):
+    application = selectors.application_get(user=request.user, pk=pk)
+    runs = list(selectors.run_list_for_application(application=application))
+    documents = selectors.application_documents(application=application)
+    latest = documents[0] if documents else None
+    return render(request, "enrichment/application_detail.html", {
+        "application": application, "runs": runs,
+        "active": any(r.status in ACTIVE_RUN_STATUSES for r in runs),
+        "document": latest,
+        "document_json": json.dumps(latest.document, indent=2, ensure_ascii=False)
+        if latest else "",
+        "diff": selectors.document_diff_latest(application=application),
+        "has_previous": len(documents) > 1,
+        "can_write": can_write(request.user, WORK_ROLES),
+    })
+
+
+@role_required(*READ_ROLES)
+def application_runs_partial(request, pk: int):
+    """htmx: the run table, polled while a run is active."""
+    application = selectors.application_get(user=request.user, pk=pk)
+    runs = list(selectors.run_list_for_application(application=application))
+    return render(request, "enrichment/partials/runs.html", {
+        "application": application, "runs": runs,
+        "active": any(r.status in ACTIVE_RUN_STATUSES for r in runs),
+    })
+
+
+@require_POST
+@role_required(*WORK_ROLES, write=True)
+def application_enrich(request, pk: int):
+    application = selectors.application_get(user=request.user, pk=pk)
+    run, created = services.enrichment_run_request(
+        application=application, requested_by=request.user.get_username(),
+        idempotency_key=request.POST.get("idempotency_key") or None)
+    if created:
+        messages.success(request, f"Enrichment run {run.pk} started.")
+    else:
+        messages.info(request, f"Enrichment run {run.pk} is already in progress.")
+    return redirect("enrichment:application_detail", pk=application.pk)
+
+
+@role_required(*READ_ROLES)
+def run_detail(request, pk: int):
+    run = selectors.run_get(user=request.user, pk=pk)
+    document = getattr(run, "document", None) if hasattr(run, "document") else None
+    return render(request, "enrichment/run_detail.html", {
+        "run": run, "application": run.application,
+        "timeline": selectors.run_timeline(run=run),
+        "error_json": json.dumps(run.error, indent=2) if run.error else "",
+        "document_json": json.dumps(document.document, indent=2, ensure_ascii=False)
+        if document else "",
+        "ledger_count": selectors.run_ledger_entries(run=run).count(),
+    })

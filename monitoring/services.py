@@ -15,13 +15,15 @@ import functools
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -46,9 +48,14 @@ from monitoring.models import (
     RuleVersion,
     Transaction,
 )
-from monitoring.rules.engine import evaluate_account, evaluate_transactions, history_needs
-from monitoring.rules.findings import EvalContext, Finding, RuleConfig, ScreenFn
+from monitoring.rules.engine import (
+    evaluate_account,
+    evaluate_transactions,
+    history_needs,
+    rows_lookback,
+)
 from monitoring.rules.findings import CtrReport as CtrFinding
+from monitoring.rules.findings import EvalContext, Finding, RuleConfig, ScreenFn
 from monitoring.rules.history import AccountHistory
 from monitoring.rules.jurisdictions import (
     DEFAULT_FATF_VERSIONS,
@@ -67,6 +74,11 @@ _TX_COLUMNS = (
     "counterparty_country", "origin_country", "extra", "received_at", "stream_entry_id",
 )
 _INSERT_CHUNK = 1000
+_SELECT_TX = (
+    "SELECT id, source, external_id, timestamp, account_id, customer_id, amount, currency, "
+    "direction, channel, counterparty_name, counterparty_account, counterparty_country, "
+    "extra, origin_country FROM monitoring_transaction "
+)
 
 
 class RuleError(ValueError):
@@ -116,15 +128,9 @@ def rule_config(version: RuleVersion) -> RuleConfig:
 def active_rule_configs() -> list[RuleConfig]:
     """The approved version of every enabled rule: what the stream evaluates."""
     versions = (RuleVersion.objects.select_related("rule")
-                .filter(rule__enabled=True, rule__active_version_id=models_f("pk"))
+                .filter(rule__enabled=True, rule__active_version_id=F("pk"))
                 .order_by("rule__code"))
     return [rule_config(v) for v in versions]
-
-
-def models_f(name: str):
-    from django.db.models import F
-
-    return F(name)
 
 
 @functools.lru_cache(maxsize=1)
@@ -261,36 +267,37 @@ def _lock_accounts(accounts: Iterable[str]) -> None:
         )
 
 
+_TX_TYPES = ("text", "text", "timestamptz", "text", "text", "numeric", "text", "text", "text",
+             "text", "text", "text", "text", "jsonb", "timestamptz", "text")
+
+
 def _insert_transactions(
     events: Sequence[TransactionEvent], stream_ids: Sequence[str]
 ) -> dict[tuple[str, str], int]:
-    """Insert, skipping those already stored; returns {key: pk} of the rows inserted."""
+    """Insert, skipping those already stored; returns {key: pk} of the rows inserted.
+    One statement with array parameters (unnest): cheap to plan whatever the batch size."""
     now = timezone.now()
-    table = Transaction._meta.db_table
+    columns: list[list[Any]] = [[] for _ in _TX_COLUMNS]
+    for event, entry_id in zip(events, stream_ids, strict=True):
+        values = (
+            event.source, event.id, event.timestamp, event.account_id, event.customer_id,
+            event.amount, event.currency, event.direction, event.channel,
+            event.counterparty_name, event.counterparty_account, event.counterparty_country,
+            event.origin_country, json.dumps(event.extra, default=str), now, entry_id,
+        )
+        for column, value in zip(columns, values, strict=True):
+            column.append(value)
+    arrays = ", ".join(f"%s::{kind}[]" for kind in _TX_TYPES)
     inserted: dict[tuple[str, str], int] = {}
     with connection.cursor() as cursor:
-        for start in range(0, len(events), _INSERT_CHUNK):
-            chunk = events[start : start + _INSERT_CHUNK]
-            params: list[Any] = []
-            for event, entry_id in zip(chunk, stream_ids[start : start + _INSERT_CHUNK],
-                                       strict=True):
-                params.extend((
-                    event.source, event.id, event.timestamp, event.account_id,
-                    event.customer_id, event.amount, event.currency, event.direction,
-                    event.channel, event.counterparty_name, event.counterparty_account,
-                    event.counterparty_country, event.origin_country,
-                    json.dumps(event.extra, default=str), now, entry_id,
-                ))
-            row = "(" + ",".join(["%s"] * len(_TX_COLUMNS)) + ")"
-            cursor.execute(
-                f"INSERT INTO {table} ({','.join(_TX_COLUMNS)}) VALUES "  # noqa: S608
-                + ",".join([row] * len(chunk))
-                + " ON CONFLICT (source, external_id) DO NOTHING"
-                " RETURNING id, source, external_id",
-                params,
-            )
-            for pk, source, external_id in cursor.fetchall():
-                inserted[(source, external_id)] = pk
+        cursor.execute(
+            f"INSERT INTO monitoring_transaction ({','.join(_TX_COLUMNS)}) "  # noqa: S608
+            f"SELECT * FROM unnest({arrays}) "
+            "ON CONFLICT (source, external_id) DO NOTHING RETURNING id, source, external_id",
+            columns,
+        )
+        for pk, source, external_id in cursor.fetchall():
+            inserted[(source, external_id)] = pk
     return inserted
 
 
@@ -307,53 +314,64 @@ def _row_event(row: Sequence[Any]) -> TransactionEvent:
 
 
 def load_histories(
-    accounts: Sequence[str],
-    *,
-    rows_from: dt.datetime,
-    counts_from: dt.datetime,
-    until: dt.datetime,
-    with_first_seen: bool,
+    new: Sequence[TransactionEvent],
+    rules: Sequence[RuleConfig],
 ) -> tuple[dict[str, AccountHistory], dict[tuple[str, str], int]]:
-    """Stored history of `accounts`: full rows from `rows_from`, (time, amount) pairs
-    from `counts_from`, both up to `until`; plus {key: pk} of the rows."""
-    table = Transaction._meta.db_table
-    rows_by_account: dict[str, list[TransactionEvent]] = {a: [] for a in accounts}
-    pks: dict[tuple[str, str], int] = {}
+    """Stored history of the accounts of `new` (already inserted): full rows as far back as
+    each account's rules need, (time, amount) pairs for long windows, each account's first
+    transaction; plus {key: pk} of the loaded rows. Four queries whatever the batch size."""
+    needs = history_needs(rules)
+    by_account: dict[str, list[TransactionEvent]] = {}
+    for event in new:
+        by_account.setdefault(event.account_id, []).append(event)
+    accounts = sorted(by_account)
+    until = max(e.timestamp for e in new) + needs.forward
     with connection.cursor() as cursor:
+        # Index probes per account: first transaction ever, and latest (late-batch check).
         cursor.execute(
-            "SELECT id, source, external_id, timestamp, account_id, customer_id, amount, "
-            "currency, direction, channel, counterparty_name, counterparty_account, "
-            f"counterparty_country, extra, origin_country FROM {table} "  # noqa: S608
-            "WHERE account_id = ANY(%s) AND timestamp >= %s AND timestamp <= %s",
-            [list(accounts), rows_from, until],
+            "SELECT a, (SELECT min(timestamp) FROM monitoring_transaction t WHERE t.account_id = a), "
+            "(SELECT max(timestamp) FROM monitoring_transaction t WHERE t.account_id = a) "
+            "FROM unnest(%s::text[]) AS a",
+            [accounts],
         )
+        bounds = {a: (first, last) for a, first, last in cursor.fetchall()}
+        rows_from: dict[str, dt.datetime] = {}
+        for account, events in by_account.items():
+            earliest = min(e.timestamp for e in events)
+            late = bounds[account][1] is not None and bounds[account][1] > earliest
+            rows_from[account] = earliest - rows_lookback(events, rules, late=late)
+        cursor.execute(
+            "SELECT t.id, t.source, t.external_id, t.timestamp, t.account_id, t.customer_id, "
+            "t.amount, t.currency, t.direction, t.channel, t.counterparty_name, "
+            "t.counterparty_account, t.counterparty_country, t.extra, t.origin_country "
+            "FROM unnest(%s::text[], %s::timestamptz[]) AS q(a, lo) JOIN monitoring_transaction t "
+            "ON t.account_id = q.a AND t.timestamp >= q.lo AND t.timestamp <= %s",
+            [accounts, [rows_from[a] for a in accounts], until],
+        )
+        rows_by_account: dict[str, list[TransactionEvent]] = {a: [] for a in accounts}
+        pks: dict[tuple[str, str], int] = {}
         for row in cursor.fetchall():
             event = _row_event(row)
             rows_by_account[event.account_id].append(event)
             pks[event.key] = row[0]
-        amounts: dict[str, list[tuple[dt.datetime, Decimal]]] | None = None
-        if counts_from < rows_from:
-            amounts = {a: [] for a in accounts}
+        amounts: dict[str, list[tuple[dt.datetime, Decimal]]] = {}
+        if needs.counts_back > dt.timedelta():
+            counts_from = {a: min(e.timestamp for e in by_account[a]) - needs.counts_back
+                           for a in accounts}
             cursor.execute(
-                f"SELECT account_id, timestamp, amount FROM {table} "  # noqa: S608
-                "WHERE account_id = ANY(%s) AND timestamp >= %s AND timestamp <= %s",
-                [list(accounts), counts_from, until],
+                "SELECT t.account_id, t.timestamp, t.amount FROM unnest(%s::text[], "
+                "%s::timestamptz[]) AS q(a, lo) JOIN monitoring_transaction t "
+                "ON t.account_id = q.a AND t.timestamp >= q.lo AND t.timestamp <= %s",
+                [accounts, [counts_from[a] for a in accounts], until],
             )
             for account_id, ts, amount in cursor.fetchall():
-                amounts[account_id].append((ts, amount))
-        first_seen: dict[str, dt.datetime] = {}
-        if with_first_seen:
-            # One index probe per account (min over the (account_id, timestamp) index).
-            cursor.execute(
-                f"SELECT a, (SELECT min(timestamp) FROM {table} t "  # noqa: S608
-                "WHERE t.account_id = a) FROM unnest(%s::text[]) AS a",
-                [list(accounts)],
-            )
-            first_seen = {a: ts for a, ts in cursor.fetchall() if ts is not None}
+                amounts.setdefault(account_id, []).append((ts, amount))
     histories = {
         account: AccountHistory(
-            account, rows_by_account[account], first_seen=first_seen.get(account),
-            amounts=amounts[account] if amounts is not None else None, rows_from=rows_from,
+            account, rows_by_account[account],
+            first_seen=bounds[account][0] if needs.first_seen else None,
+            amounts=amounts.get(account, []) if needs.counts_back > dt.timedelta() else None,
+            rows_from=rows_from[account],
         )
         for account in accounts
     }
@@ -391,8 +409,9 @@ def _insert_alerts(findings: Sequence[Finding], pks: dict[tuple[str, str], int])
         return created
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (rule_version_id, rule_code, typology, transaction_id, "  # noqa: S608
-            "account_id, customer_id, severity, priority, transaction_time, trace, created_at)"
+            f"INSERT INTO {table} (rule_version_id, rule_code, typology, "  # noqa: S608
+            "transaction_id, account_id, customer_id, severity, priority, transaction_time, "
+            "trace, created_at)"
             " VALUES " + ",".join(["(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"] * len(by_key))
             + " ON CONFLICT (rule_version_id, transaction_id) DO NOTHING"
             " RETURNING id, rule_version_id, transaction_id",
@@ -484,7 +503,7 @@ def transactions_ingest(
     for event, entry_id in zip(events, stream_ids or [""] * len(events), strict=True):
         unique.setdefault(event.key, (event, entry_id))
     batch = [pair[0] for pair in unique.values()]
-    with audit_context(actor=actor) if actor else _keep_context(), transaction.atomic():
+    with audit_context(actor=actor) if actor else nullcontext(), transaction.atomic():
         if not batch:
             return result
         _lock_accounts(e.account_id for e in batch)
@@ -500,16 +519,7 @@ def transactions_ingest(
         findings: list[Finding] = []
         reports: list[CtrFinding] = []
         if rules:
-            needs = history_needs(rules)
-            earliest = min(e.timestamp for e in new)
-            latest = max(e.timestamp for e in new)
-            histories, pks = load_histories(
-                sorted({e.account_id for e in new}),
-                rows_from=earliest - needs.rows_back,
-                counts_from=earliest - needs.counts_back,
-                until=latest + needs.forward,
-                with_first_seen=needs.first_seen,
-            )
+            histories, pks = load_histories(new, rules)
             evaluation = evaluate_transactions(new, histories, rules, context)
             findings, reports = evaluation.findings, evaluation.reports
             created = _insert_alerts(findings, pks)
@@ -533,14 +543,6 @@ def transactions_ingest(
             },
         )
     return result
-
-
-class _keep_context:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 # --- dead letters -------------------------------------------------------------------------
@@ -676,10 +678,8 @@ def _backtest(run: Backtest, *, chunk_accounts: int, screen: ScreenFn | None) ->
         chunk = accounts[start : start + chunk_accounts]
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT id, source, external_id, timestamp, account_id, customer_id, amount, "
-                "currency, direction, channel, counterparty_name, counterparty_account, "
-                f"counterparty_country, extra, origin_country FROM {table} "  # noqa: S608
-                "WHERE account_id = ANY(%s)" + (" AND " + " AND ".join(where) if where else ""),
+                _SELECT_TX + "WHERE account_id = ANY(%s)"
+                + "".join(f" AND {w}" for w in where),
                 [chunk, *params],
             )
             rows = cursor.fetchall()
@@ -741,10 +741,3 @@ def demo_monitoring_load(*, actor: Actor, accounts: int = 150, days: int = 60,
             total.reports_written += part.reports_written
             total.cases_touched += part.cases_touched
     return total
-
-
-def stream_entry_ids(entries: Iterable[tuple[str, Any]]) -> list[str]:
-    return [e[0] for e in entries]
-
-
-ScreenFactory = Callable[[], ScreenFn | None]

@@ -1,0 +1,134 @@
+"""Screening records: the append-only query log, batch runs and the whitelist."""
+
+from __future__ import annotations
+
+import pgtrigger
+from django.conf import settings
+from django.db import models
+
+from audit.models import AuditedModel
+from screening.choices import BatchStatus, QueryOrigin, ScreeningUse
+
+
+class BatchRun(AuditedModel):
+    """One batch screening of an uploaded customer file: progress, status and error.
+
+    Resumable: rows are processed in order and `processed` only moves forward together
+    with the queries of the chunk it covers (same transaction)."""
+
+    file_name = models.CharField(max_length=255)
+    sha256 = models.CharField(max_length=64)
+    size = models.BigIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=BatchStatus.choices,
+                              default=BatchStatus.PENDING)
+    use = models.CharField(max_length=16, choices=ScreeningUse.choices,
+                           default=ScreeningUse.ONBOARDING)
+    threshold = models.FloatField(null=True, blank=True)
+    lists = models.JSONField(default=list, blank=True)
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    hit_rows = models.PositiveIntegerField(default=0)
+    match_count = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.PROTECT, related_name="+")
+    actor_label = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"batch #{self.pk} {self.file_name} ({self.status})"
+
+    @property
+    def progress_percent(self) -> int:
+        return int(100 * self.processed / self.total) if self.total else 0
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (BatchStatus.SUCCEEDED, BatchStatus.FAILED)
+
+
+class BatchInput(models.Model):
+    """The validated input rows of a batch (kept so a run can resume after a crash)."""
+
+    batch = models.OneToOneField(BatchRun, on_delete=models.CASCADE, related_name="input")
+    rows = models.JSONField(default=list)
+
+    def __str__(self) -> str:
+        return f"input of batch #{self.batch_id}"
+
+
+class ScreeningQuery(models.Model):
+    """One screening query as it was run: who, what, against which list versions, with
+    which algorithm and configuration, and what it returned. Append-only (a database
+    trigger refuses updates and deletes), so any past result can be reproduced."""
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    origin = models.CharField(max_length=8, choices=QueryOrigin.choices,
+                              default=QueryOrigin.SINGLE)
+    use = models.CharField(max_length=16, choices=ScreeningUse.choices,
+                           default=ScreeningUse.ONBOARDING)
+    actor_type = models.CharField(max_length=16)
+    actor_id = models.CharField(max_length=64, blank=True)
+    actor_label = models.CharField(max_length=150, blank=True)
+    correlation_id = models.CharField(max_length=64, blank=True)
+    batch = models.ForeignKey(BatchRun, null=True, blank=True, on_delete=models.PROTECT,
+                              related_name="queries")
+    row_number = models.PositiveIntegerField(null=True, blank=True)
+    customer = models.ForeignKey("cases.Customer", null=True, blank=True,
+                                 on_delete=models.PROTECT, related_name="screening_queries")
+    input = models.JSONField()
+    normalized = models.CharField(max_length=1000, blank=True)
+    list_versions = models.JSONField(default=dict)
+    algorithm_version = models.CharField(max_length=32)
+    config = models.JSONField(default=dict)
+    threshold = models.FloatField()
+    results = models.JSONField(default=list)
+    suppressed = models.JSONField(default=list, blank=True)
+    hit_count = models.PositiveIntegerField(default=0)
+    top_score = models.FloatField(default=0.0)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["batch", "row_number"])]
+        triggers = [
+            pgtrigger.Protect(name="screening_query_append_only",
+                              operation=pgtrigger.Update | pgtrigger.Delete),
+        ]
+
+    def __str__(self) -> str:
+        return f"query #{self.pk} {self.input.get('name', '')!r}"
+
+
+class Whitelist(AuditedModel):
+    """A reviewed false positive: this customer is not this listed entity, as long as the
+    entity's content stays the same (its content hash). A changed entity reopens it."""
+
+    customer = models.ForeignKey("cases.Customer", on_delete=models.PROTECT,
+                                 related_name="screening_whitelist")
+    list_code = models.CharField(max_length=16)
+    entity_uid = models.CharField(max_length=64)
+    content_hash = models.CharField(max_length=64)
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                 related_name="+")
+    reason = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    active = models.BooleanField(default=True)
+    reopened_at = models.DateTimeField(null=True, blank=True)
+    reopened_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "list_code", "entity_uid",
+                                            "content_hash"],
+                                    condition=models.Q(active=True),
+                                    name="screening_whitelist_one_active"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} not {self.list_code}:{self.entity_uid}"

@@ -1,8 +1,123 @@
-from django.shortcuts import render
+"""Portal pages: search with explanations, batch upload with htmx progress, query log."""
 
-from config.accounts.roles import READ_ROLES, role_required
+from __future__ import annotations
+
+import io
+import json
+
+from django.conf import settings
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+
+from audit.context import Actor
+from config.accounts.roles import READ_ROLES, WORK_ROLES, can_write, role_required
+from screening import selectors
+from screening.forms import BatchUploadForm, SearchForm
+from screening.models import BatchRun, ScreeningQuery
+from screening.services import (
+    ScreeningInputError,
+    batch_report_write,
+    screening_batch_start,
+    screening_search,
+)
 
 
 @role_required(*READ_ROLES)
 def index(request):
-    return render(request, "screening/index.html")
+    """Search form (work roles) and the latest queries and batches."""
+    form = SearchForm(request.GET or None)
+    return render(request, "screening/index.html", {
+        "form": form, "can_write": can_write(request.user, WORK_ROLES),
+        "batches": selectors.batch_list(user=request.user)[:10],
+    })
+
+
+@role_required(*WORK_ROLES, write=True)
+def search(request):
+    """Run a search and show the ranked matches with their explanations."""
+    if request.method != "POST":
+        return redirect("screening:index")
+    form = SearchForm(request.POST)
+    query = None
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            query = screening_search(
+                name=data["name"], dob=data["dob"] or None, country=data["country"] or None,
+                entity_type=data["entity_type"] or None, lists=data["lists"] or None,
+                threshold=data["threshold"], use=data["use"],
+                actor=Actor.from_user(request.user))
+        except ScreeningInputError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, str(exc))
+    status = 200 if query is not None or form.is_valid() else 400
+    return render(request, "screening/index.html", {
+        "form": form, "query": query, "can_write": True,
+        "batches": selectors.batch_list(user=request.user)[:10],
+    }, status=status)
+
+
+@role_required(*READ_ROLES)
+def query_list(request):
+    """The append-only query log."""
+    page = Paginator(selectors.query_list(user=request.user), 50).get_page(request.GET.get("page"))
+    return render(request, "screening/query_list.html", {"page": page})
+
+
+@role_required(*READ_ROLES)
+def query_detail(request, pk: int):
+    try:
+        query = selectors.query_get(user=request.user, pk=pk)
+    except ScreeningQuery.DoesNotExist:
+        raise Http404 from None
+    return render(request, "screening/query_detail.html", {
+        "query": query, "config_json": json.dumps(query.config, indent=2)})
+
+
+@role_required(*WORK_ROLES, write=True)
+def batch_upload(request):
+    """Upload a customer CSV; the batch runs in the background."""
+    form = BatchUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        f = form.cleaned_data["file"]
+        max_bytes = int(getattr(settings, "SCREENING_BATCH_MAX_BYTES", 50 * 2**20))
+        if f.size > max_bytes:
+            form.add_error("file", f"file is too large ({f.size:,} bytes, maximum {max_bytes:,})")
+        else:
+            try:
+                batch = screening_batch_start(
+                    file_name=f.name, data=f.read(), threshold=form.cleaned_data["threshold"],
+                    use=form.cleaned_data["use"], actor=Actor.from_user(request.user),
+                    user=request.user)
+                return redirect("screening:batch_detail", pk=batch.pk)
+            except ScreeningInputError as exc:
+                form.add_error("file", str(exc))
+    return render(request, "screening/batch_upload.html", {"form": form},
+                  status=400 if form.errors else 200)
+
+
+def _batch(request, pk: int) -> BatchRun:
+    try:
+        return selectors.batch_get(user=request.user, pk=pk)
+    except BatchRun.DoesNotExist:
+        raise Http404 from None
+
+
+@role_required(*READ_ROLES)
+def batch_detail(request, pk: int):
+    batch = _batch(request, pk)
+    template = ("screening/partials/batch_progress.html" if request.htmx
+                else "screening/batch_detail.html")
+    return render(request, template, {"batch": batch})
+
+
+@role_required(*READ_ROLES)
+def batch_report(request, pk: int):
+    batch = _batch(request, pk)
+    fmt = "json" if request.GET.get("format") == "json" else "csv"
+    buf = io.StringIO()
+    batch_report_write(batch, buf, fmt=fmt)
+    resp = HttpResponse(buf.getvalue(),
+                        content_type="application/json" if fmt == "json" else "text/csv")
+    resp["Content-Disposition"] = f'attachment; filename="screening-batch-{batch.pk}.{fmt}"'
+    return resp

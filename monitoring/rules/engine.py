@@ -56,6 +56,23 @@ def history_needs(rules: Iterable[RuleConfig]) -> HistoryNeeds:
     return HistoryNeeds(rows, max(rows, counts), forward, first_seen)
 
 
+def rows_lookback(
+    transactions: Iterable[TransactionEvent], rules: Iterable[RuleConfig], *, late: bool
+) -> dt.timedelta:
+    """Full-row history one account needs for these new transactions. A late batch (stored
+    txns exist after it) re-evaluates later anchors of any kind, so it needs every rule's
+    lookback; otherwise only rules for which some new txn can be an anchor count."""
+    back = dt.timedelta()
+    transactions = list(transactions)
+    for rule in rules:
+        typology = TYPOLOGIES[rule.typology]
+        if not typology.uses_history:
+            continue
+        if late or any(typology.anchor_filter(rule.params, t) for t in transactions):
+            back = max(back, typology.lookback(rule.params))
+    return back
+
+
 def history_range(
     transactions: Sequence[TransactionEvent], rules: Iterable[RuleConfig]
 ) -> tuple[dt.timedelta, dt.timedelta]:
@@ -96,6 +113,8 @@ def evaluate_transactions(
                 if anchor.key in seen:
                     continue
                 seen.add(anchor.key)
+                if not typology.anchor_filter(rule.params, anchor):
+                    continue
                 outcome = typology.evaluate(rule, anchor, history, context)
                 if outcome is None:
                     continue

@@ -54,6 +54,10 @@ class Typology:
     reach: Callable[[Mapping[str, Any]], dt.timedelta]
     evaluate: Evaluator
     count_lookback: Callable[[Mapping[str, Any]], dt.timedelta] | None = None
+    # Cheap necessary condition for a txn to be an anchor (the evaluator checks it again):
+    # lets the engine skip evaluations and the loader skip long history it cannot need.
+    anchor_filter: Callable[[Mapping[str, Any], TransactionEvent], bool] = (
+        lambda p, t: True)
     produces: str = "alert"  # alert | report
     basis: str = ""
     uses_history: bool = True
@@ -595,19 +599,39 @@ def _zero(p: Mapping) -> dt.timedelta:
     return dt.timedelta()
 
 
+def _structuring_anchor(p: Mapping, t: TransactionEvent) -> bool:
+    return t.channel in p["channels"] and _num(p, "band_min") <= t.amount < _num(p, "band_max")
+
+
+def _funnel_anchor(p: Mapping, t: TransactionEvent) -> bool:
+    return t.direction == "out" or t.amount < _num(p, "per_tx_max")
+
+
+def _round_anchor(p: Mapping, t: TransactionEvent) -> bool:
+    return (t.channel in p["channels"] and t.amount >= _num(p, "min_amount")
+            and t.amount % _num(p, "modulus") == 0)
+
+
+def _similar_anchor(p: Mapping, t: TransactionEvent) -> bool:
+    return t.direction == "out" and t.amount >= _num(p, "min_amount")
+
+
 TYPOLOGIES: dict[str, Typology] = {
     t.key: t
     for t in (
         Typology("structuring", "T1", "Structuring below the CTR threshold", T1_DEFAULTS,
                  "high", _days("week_days"), _days("week_days"), evaluate_structuring,
-                 basis="31 USC 5324; 31 CFR 1010.311; FFIEC App. F"),
+                 basis="31 USC 5324; 31 CFR 1010.311; FFIEC App. F",
+                 anchor_filter=_structuring_anchor),
         Typology("funnel", "T2", "Many-to-one funnel (smurfing)", T2_DEFAULTS, "medium",
                  lambda p: DAY * int(p["window_days"]) + HOUR * int(p["outflow_hours"]),
                  lambda p: DAY * int(p["window_days"]) + HOUR * int(p["outflow_hours"]),
-                 evaluate_funnel, basis="FFIEC App. F"),
+                 evaluate_funnel, basis="FFIEC App. F",
+                 anchor_filter=_funnel_anchor),
         Typology("pass_through", "T3", "Rapid pass-through", T3_DEFAULTS, "high",
                  _hours("window_hours"), _hours("window_hours"), evaluate_pass_through,
-                 basis="Tazama rule 026; FFIEC App. F"),
+                 basis="Tazama rule 026; FFIEC App. F",
+                 anchor_filter=lambda p, t: t.direction == "out"),
         Typology("velocity", "T4a", "Absolute velocity", T4A_DEFAULTS, "medium",
                  _hours("window_hours"), _hours("window_hours"), evaluate_velocity,
                  basis="Tazama rule 901 pattern"),
@@ -623,7 +647,8 @@ TYPOLOGIES: dict[str, Typology] = {
                  uses_history=False),
         Typology("round_amounts", "T6", "Round amounts", T6_DEFAULTS, "low",
                  _days("window_days"), _days("window_days"), evaluate_round_amounts,
-                 basis="FFIEC App. F"),
+                 basis="FFIEC App. F",
+                 anchor_filter=_round_anchor),
         Typology("dormant_reactivation", "T7", "Dormant account reactivation", T7_DEFAULTS,
                  "medium", _days("window_days"), _days("window_days"), evaluate_dormant,
                  basis="Ballerine DORMANT; FFIEC",
@@ -631,10 +656,12 @@ TYPOLOGIES: dict[str, Typology] = {
                                                  + int(p["dormant_days"]))),
         Typology("ctr", "T8", "Large cash: CTR report queue", T8_DEFAULTS, "low",
                  lambda p: DAY, lambda p: DAY, evaluate_ctr, produces="report",
-                 basis="31 CFR 1010.311/.313"),
+                 basis="31 CFR 1010.311/.313",
+                 anchor_filter=lambda p, t: t.channel in p["channels"]),
         Typology("similar_amounts", "T9", "Repeated similar amounts", T9_DEFAULTS, "low",
                  _days("lookback_days"), _days("lookback_days"), evaluate_similar_amounts,
-                 basis="Tazama rule 006"),
+                 basis="Tazama rule 006",
+                 anchor_filter=_similar_anchor),
         Typology("counterparty_sanctions", "SAN", "Counterparty sanctions hit",
                  SANCTIONS_DEFAULTS, "critical", _zero, _zero, evaluate_sanctions,
                  basis="OFAC/UN/UK/EU lists via the screening engine", uses_history=False),

@@ -120,16 +120,11 @@ class Entity(InsertOnlyModel):
     uid = models.CharField(max_length=64)
     entity_type = models.CharField(max_length=16, choices=EntityType.choices)
     primary_name = models.CharField(max_length=500)
-    names = models.JSONField(default=list)  # [[name, kind, script], ...]
-    programs = models.JSONField(default=list)
-    remarks = models.TextField(blank=True)
-    dates_of_birth = models.JSONField(default=list)
-    places_of_birth = models.JSONField(default=list)
-    nationalities = models.JSONField(default=list)
-    countries = models.JSONField(default=list)
-    addresses = models.JSONField(default=list)
-    identifiers = models.JSONField(default=list)  # [[kind, value], ...]
-    extra = models.JSONField(default=dict)
+    # The published content as `screening.lists.delta.entity_content` gives it: names
+    # ([[name, kind, script]]), programs, remarks, dates/places of birth, nationalities,
+    # countries, addresses, identifiers ([[kind, value]]) and extra. One JSON document per
+    # row keeps imports fast; searchable names are also in EntityName.
+    content = models.JSONField(default=dict)
     content_hash = models.CharField(max_length=64)
 
     class Meta:

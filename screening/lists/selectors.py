@@ -16,23 +16,7 @@ from screening.lists.folding import fold
 from screening.lists.models import Entity, EntityChange, EntityName, ListSource, ListVersion
 from screening.lists.records import ListedEntity, ListedName
 
-_ENTITY_FIELDS = (
-    "pk",
-    "version_id",
-    "uid",
-    "entity_type",
-    "names",
-    "programs",
-    "remarks",
-    "dates_of_birth",
-    "places_of_birth",
-    "nationalities",
-    "countries",
-    "addresses",
-    "identifiers",
-    "extra",
-    "content_hash",
-)
+_ENTITY_FIELDS = ("pk", "version_id", "uid", "entity_type", "content", "content_hash")
 
 
 def active_versions() -> list[ListVersion]:
@@ -43,37 +27,21 @@ def active_versions() -> list[ListVersion]:
 
 
 def _to_record(row: tuple, list_code: str) -> ListedEntity:
-    (
-        pk,
-        version_id,
-        uid,
-        etype,
-        names,
-        programs,
-        remarks,
-        dobs,
-        pobs,
-        nats,
-        countries,
-        addresses,
-        identifiers,
-        extra,
-        content_hash,
-    ) = row
+    pk, version_id, uid, entity_type, c, content_hash = row
     return ListedEntity(
         list_code=list_code,
         uid=uid,
-        entity_type=etype,
-        names=tuple(ListedName(n[0], n[1], n[2]) for n in names),
-        programs=tuple(programs),
-        remarks=remarks,
-        dates_of_birth=tuple(dobs),
-        places_of_birth=tuple(pobs),
-        nationalities=tuple(nats),
-        countries=tuple(countries),
-        addresses=tuple(addresses),
-        identifiers=tuple(tuple(i) for i in identifiers),
-        extra=extra,
+        entity_type=entity_type,
+        names=tuple(ListedName(n[0], n[1], n[2]) for n in c["names"]),
+        programs=tuple(c["programs"]),
+        remarks=c["remarks"],
+        dates_of_birth=tuple(c["dates_of_birth"]),
+        places_of_birth=tuple(c["places_of_birth"]),
+        nationalities=tuple(c["nationalities"]),
+        countries=tuple(c["countries"]),
+        addresses=tuple(c["addresses"]),
+        identifiers=tuple(tuple(i) for i in c["identifiers"]),
+        extra=c["extra"],
         entity_id=pk,
         version_id=version_id,
         content_hash=content_hash,
@@ -214,8 +182,11 @@ def entity_search(
         qs = qs.filter(entity_type=entity_type)
     folded = fold(query)
     if folded:
-        names = (EntityName.objects.filter(version_id=version_id) if version_id
-                 else EntityName.objects.filter(version__is_active=True))
+        names = (
+            EntityName.objects.filter(version_id=version_id)
+            if version_id
+            else EntityName.objects.filter(version__is_active=True)
+        )
         for word in folded.split()[:6]:
             names = names.filter(folded__contains=word)
         qs = qs.filter(Q(pk__in=names.values("entity_id")) | Q(uid=query.strip()))

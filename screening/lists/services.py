@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
 from collections import Counter
 from collections.abc import Iterable
@@ -18,13 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from audit.context import Actor, audit_context
 from audit.services import audit_record
 from screening.lists.choices import ChangeKind, ListCode, VersionStatus
-from screening.lists.delta import CONTENT_FIELDS, compute_delta, field_diff, with_hash
+from screening.lists.delta import compute_delta, entity_content, field_diff, with_hash
 from screening.lists.folding import fold
 from screening.lists.models import Entity, EntityChange, EntityName, ListSource, ListVersion
 from screening.lists.parsers import ListParseError, parse_list
@@ -97,24 +98,91 @@ def file_fingerprint(path: str | os.PathLike[str]) -> tuple[str, int, str]:
     return digest.hexdigest(), size, p.name
 
 
-def _entity_row(version: ListVersion, e: ListedEntity) -> Entity:
-    return Entity(
-        version=version,
-        uid=e.uid,
-        entity_type=e.entity_type,
-        primary_name=e.primary_name[:500],
-        names=[[n.name, n.kind, n.script] for n in e.names],
-        programs=list(e.programs),
-        remarks=e.remarks,
-        dates_of_birth=list(e.dates_of_birth),
-        places_of_birth=list(e.places_of_birth),
-        nationalities=list(e.nationalities),
-        countries=list(e.countries),
-        addresses=[dict(a) for a in e.addresses],
-        identifiers=[list(i) for i in e.identifiers],
-        extra=e.extra,
-        content_hash=e.content_hash,
-    )
+_ENTITY_COLUMNS = (
+    "id",
+    "version_id",
+    "uid",
+    "entity_type",
+    "primary_name",
+    "content",
+    "content_hash",
+)
+_NAME_COLUMNS = ("entity_id", "version_id", "name", "kind", "script", "folded")
+
+
+def _reserve_ids(model, n: int) -> list[int]:
+    """Take `n` ids from the table's identity sequence (PostgreSQL), for COPY with ids."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [model._meta.db_table, n],
+        )
+        return [r[0] for r in cursor.fetchall()]
+
+
+def _copy_rows(model, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """PostgreSQL COPY: an order of magnitude faster than INSERT for reference data."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    cols = ", ".join(connection.ops.quote_name(c) for c in columns)
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:  # noqa: S608
+            for row in rows:
+                copy.write_row(row)
+
+
+def _write_batch(version: ListVersion, batch: list[ListedEntity]) -> int:
+    """Insert one batch of entities and their names; returns the number of names."""
+    contents = []
+    for e in batch:
+        content = entity_content(e)
+        del content["entity_type"]
+        contents.append(content)
+    if connection.vendor == "postgresql":
+        ids = _reserve_ids(Entity, len(batch))
+        _copy_rows(
+            Entity,
+            _ENTITY_COLUMNS,
+            [
+                (
+                    pk,
+                    version.pk,
+                    e.uid,
+                    e.entity_type,
+                    e.primary_name[:500],
+                    json.dumps(c, ensure_ascii=False),
+                    e.content_hash,
+                )
+                for pk, e, c in zip(ids, batch, contents, strict=True)
+            ],
+        )
+    else:
+        rows = Entity.objects.bulk_create(
+            [
+                Entity(
+                    version=version,
+                    uid=e.uid,
+                    entity_type=e.entity_type,
+                    primary_name=e.primary_name[:500],
+                    content=c,
+                    content_hash=e.content_hash,
+                )
+                for e, c in zip(batch, contents, strict=True)
+            ]
+        )
+        ids = [r.pk for r in rows]
+    names = [
+        (pk, version.pk, n.name[:500], n.kind, n.script, fold(n.name)[:500])
+        for pk, e in zip(ids, batch, strict=True)
+        for n in e.names
+    ]
+    if connection.vendor == "postgresql":
+        _copy_rows(EntityName, _NAME_COLUMNS, names)
+    else:
+        EntityName.objects.bulk_create(
+            [EntityName(**dict(zip(_NAME_COLUMNS, n, strict=True))) for n in names],
+            batch_size=BATCH_SIZE,
+        )
+    return len(names)
 
 
 def _insert_entities(
@@ -122,40 +190,21 @@ def _insert_entities(
 ) -> tuple[int, int, Counter]:
     """Insert entity and name rows in batches; returns (entities, names, counts by type)."""
     count, names, by_type = 0, 0, Counter()
-    batch: list[Entity] = []
-
-    def flush() -> int:
-        Entity.objects.bulk_create(batch)
-        rows = [
-            EntityName(
-                entity=row,
-                version=version,
-                name=n[0][:500],
-                kind=n[1],
-                script=n[2],
-                folded=fold(n[0])[:500],
-            )
-            for row in batch
-            for n in row.names
-        ]
-        EntityName.objects.bulk_create(rows, batch_size=BATCH_SIZE)
-        batch.clear()
-        return len(rows)
-
+    batch: list[ListedEntity] = []
     for entity in entities:
-        entity = with_hash(entity)
-        batch.append(_entity_row(version, entity))
+        batch.append(with_hash(entity))
         by_type[entity.entity_type] += 1
         count += 1
         if len(batch) >= BATCH_SIZE:
-            names += flush()
+            names += _write_batch(version, batch)
+            batch.clear()
     if batch:
-        names += flush()
+        names += _write_batch(version, batch)
     return count, names, by_type
 
 
-def _content(row: dict) -> dict:
-    return {f: row[f] for f in CONTENT_FIELDS}
+def _content(entity_type: str, content: dict) -> dict:
+    return {"entity_type": entity_type, **content}
 
 
 def _record_delta(version: ListVersion, previous: ListVersion | None) -> dict[str, int]:
@@ -182,19 +231,19 @@ def _record_delta(version: ListVersion, previous: ListVersion | None) -> dict[st
     for start in range(0, len(changed), 500):
         chunk = changed[start : start + 500]
         before = {
-            r["uid"]: r
-            for r in Entity.objects.filter(version=previous, uid__in=chunk).values(
-                "uid", *CONTENT_FIELDS
+            u: _content(t, c)
+            for u, t, c in Entity.objects.filter(version=previous, uid__in=chunk).values_list(
+                "uid", "entity_type", "content"
             )
         }
         after = {
-            r["uid"]: r
-            for r in Entity.objects.filter(version=version, uid__in=chunk).values(
-                "uid", *CONTENT_FIELDS
+            u: _content(t, c)
+            for u, t, c in Entity.objects.filter(version=version, uid__in=chunk).values_list(
+                "uid", "entity_type", "content"
             )
         }
         for uid in chunk:
-            diffs[uid] = field_diff(_content(before[uid]), _content(after[uid]))
+            diffs[uid] = field_diff(before[uid], after[uid])
     if previous is not None:
         rows = [
             EntityChange(version=version, uid=u, kind=ChangeKind.ADDED, new_entity_id=new[u][1])

@@ -102,6 +102,8 @@ class Matcher:
         self.index = MatcherIndex(entities)
         self.config = config or MatcherConfig()
         self.list_codes: set[str] = {e.list_code for e in self.index.entities}
+        # +1: the padding id of short rows always reads similarity 0.
+        self._sim_buffer = np.zeros(len(self.index.tokens) + 1, dtype=np.float32)
 
     # ------------------------------------------------------------------ retrieval
 
@@ -147,15 +149,17 @@ class Matcher:
         listed_max = np.zeros((n, k), dtype=np.float32)
         q_max = np.zeros((len(q.weights), n), dtype=np.float32)
 
+        buf = self._sim_buffer
+
         def sims(matches: dict[int, float], ids: np.ndarray) -> np.ndarray:
+            # Dense lookup table over the vocabulary, filled and cleared per token.
             if not matches:
                 return np.zeros(ids.shape, dtype=np.float32)
-            keys = np.fromiter(matches.keys(), dtype=np.int32, count=len(matches))
-            vals = np.fromiter(matches.values(), dtype=np.float32, count=len(matches))
-            order = np.argsort(keys)
-            keys, vals = keys[order], vals[order]
-            pos = np.searchsorted(keys, ids).clip(0, len(keys) - 1)
-            return np.where(keys[pos] == ids, vals[pos], np.float32(0.0))
+            keys = np.fromiter(matches.keys(), dtype=np.int64, count=len(matches))
+            buf[keys] = np.fromiter(matches.values(), dtype=np.float32, count=len(matches))
+            out = buf[ids]
+            buf[keys] = 0.0
+            return out
 
         for i, m in enumerate(q.matches):
             if q.form.roles[i] == "i":

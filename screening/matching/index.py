@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 
@@ -186,13 +187,11 @@ class MatcherIndex:
             pk = phonetic_key(token)
             if pk:
                 found.update(self._phonetic.get(pk, ()))
-            if len(found) <= 1 and len(token) >= 6:
+            if not found and len(token) >= 6:
                 # Typos beyond one edit: fall back to shared character trigrams.
-                counts: dict[int, int] = defaultdict(int)
                 grams = _grams(token)
-                for g in grams:
-                    for v in self._grams.get(g, ()):
-                        counts[v] += 1
+                lists = [p for g in grams if (p := self._grams.get(g)) and len(p) <= 400]
+                counts = Counter(chain.from_iterable(lists))
                 need = max(3, int(len(grams) * 0.5))
                 found.update(v for v, c in counts.items() if c >= need)
         result: dict[int, float] = {}

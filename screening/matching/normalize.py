@@ -76,7 +76,7 @@ def _generic_fold(token: str) -> str:
     t = token
     if t.startswith("YE") and len(t) > 3:
         t = "E" + t[2:]
-    for a, b in (("PH", "F"), ("CK", "K"), ("Q", "K"), ("DJ", "J"), ("KH", "H"),
+    for a, b in (("DZH", "J"), ("PH", "F"), ("CK", "K"), ("Q", "K"), ("DJ", "J"), ("KH", "H"),
                  ("W", "V"), ("OU", "U"), ("OO", "U"), ("EE", "I"), ("EO", "O"),
                  ("AE", "E"), ("Y", "I"), ("IE", "I"), ("TCH", "CH"), ("TSCH", "CH"),
                  ("SCH", "SH"), ("SZ", "S"), ("CZ", "CH")):
@@ -103,10 +103,16 @@ def fold_token(token: str) -> str:
     return _FOLDED_VARIANTS.get(g, g)
 
 
+_SKELETON_CLASSES = str.maketrans({"V": "F", "P": "B", "C": "K", "Q": "K", "W": "",
+                                    "A": "", "E": "", "I": "", "O": "", "U": "", "Y": ""})
+
+
 @lru_cache(maxsize=200_000)
 def skeleton(token: str) -> str:
-    """Consonant skeleton: what an abjad romanisation (Arabic, Hebrew) keeps."""
-    s = re.sub(r"[AEIOUYW]", "", token)
+    """Consonant skeleton: what an abjad romanisation (Arabic, Hebrew) keeps. Consonants
+    that abjads do not distinguish share a class (V/F, P/B, C/Q/K)."""
+    s = token.replace("KH", "H").replace("DZH", "J").replace("ZH", "J")
+    s = s.translate(_SKELETON_CLASSES)
     s = re.sub(r"(.)\1+", r"\1", s)
     if len(s) > 2 and s.endswith("H"):
         s = s[:-1]
@@ -194,11 +200,12 @@ def validate_name(text: object, *, max_length: int = MAX_NAME_LENGTH) -> str:
         raise NameInputError("name must be a string")
     if len(text) > max_length:
         raise NameInputError(f"name is too long ({len(text)} characters, maximum {max_length})")
-    cleaned = clean_text(text)
-    if not cleaned:
+    if not text.strip() or not "".join(ch for ch in text if ch.isprintable()).strip():
         raise NameInputError("name is empty")
+    cleaned = clean_text(text)
     if not any(ch.isalnum() for ch in cleaned):
-        raise NameInputError("name has no letters or digits")
+        raise NameInputError("name has no letters or digits (only symbols, emoji or "
+                             "control characters)")
     return cleaned
 
 
@@ -295,7 +302,8 @@ def _tokens_to_form(words: list[tuple[str, bool]], reading: str) -> tuple[NameFo
             role = INITIAL
         else:
             role = NORMAL
-        tokens.append(w if w.isdigit() else fold_token(w))
+        # Abjad tokens keep their letters: vowel letters (W, Y) matter to the skeleton.
+        tokens.append(w if w.isdigit() or a else fold_token(w))
         roles.append(role)
         abjad.append(a)
     return NameForm(tuple(tokens), tuple(roles), tuple(abjad), reading), steps

@@ -15,6 +15,7 @@ from rapidfuzz.distance import Indel, JaroWinkler
 from screening.matching.normalize import skeleton
 
 INITIAL_SIMILARITY = 0.8
+SHORT_TOKEN = 4
 PHONETIC_FLOOR = 0.86
 PHONETIC_MIN_RATIO = 0.6  # sounding alike only rescues tokens that are already close
 ABJAD_CAP = 0.95
@@ -50,6 +51,9 @@ def token_similarity(query: str, listed: str, abjad: bool = False) -> float:
         short, long_ = (query, listed) if len(query) == 1 else (listed, query)
         return INITIAL_SIMILARITY if long_.startswith(short) else 0.0
     ratio = Indel.normalized_similarity(query, listed)
+    if min(len(query), len(listed)) <= SHORT_TOKEN:
+        # Short tokens resemble each other by chance (FANG/AUNG): one edit at most.
+        return ratio if ratio >= 0.8 else 0.9 * ratio
     jw = JaroWinkler.normalized_similarity(query, listed)
     sim = max(ratio, (ratio + jw) / 2)
     if PHONETIC_MIN_RATIO <= sim < PHONETIC_FLOOR:

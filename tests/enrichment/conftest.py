@@ -53,3 +53,41 @@ def make_clients(stub, *, retry=FAST_RETRY, breaker=None, records=None, read_tim
 @pytest.fixture
 def clients(stub):
     return make_clients(stub)
+
+
+@pytest.fixture
+def enrichment_settings_for_stub(stub, settings):
+    """Point the enrichment settings at the stub with fast retries and no rate limit."""
+    from enrichment.clients import reset_provider_clients
+
+    settings.ENRICHMENT_GLEIF_BASE_URL = stub.gleif_base_url
+    settings.ENRICHMENT_EXPERIAN_BASE_URL = stub.experian_base_url
+    settings.ENRICHMENT_EXPERIAN_TOKEN_URL = stub.experian_token_url
+    settings.ENRICHMENT_GLEIF_RATE_PER_MINUTE = 600_000
+    settings.ENRICHMENT_BUREAU_RATE_PER_MINUTE = 600_000
+    settings.ENRICHMENT_BACKOFF_BASE = 0.01
+    settings.ENRICHMENT_BACKOFF_MAX = 0.05
+    settings.ENRICHMENT_MAX_RETRY_AFTER = 2
+    settings.ENRICHMENT_READ_TIMEOUT = 2
+    reset_provider_clients()
+    yield settings
+    reset_provider_clients()
+
+
+def application_data(index: int, **overrides) -> dict:
+    """Valid application input for demo company ``index``."""
+    from enrichment.stubs import demo_company
+
+    company = demo_company(index)
+    data = {
+        "legal_name": company.legal_name, "registration_number": company.registration_number,
+        "country": company.country, "address_line": company.street, "city": company.city,
+        "postal_code": company.postal_code, "requested_amount": "250000.00",
+        "currency": "USD", "purpose": "Working capital",
+    }
+    data.update(overrides)
+    return data
+
+
+PRINCIPALS = [{"full_name": "Maria Keller", "date_of_birth": "1975-04-02",
+               "nationality": "DE", "role": "owner", "ownership_percent": "60.00"}]

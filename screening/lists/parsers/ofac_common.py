@@ -90,7 +90,10 @@ ID_LABELS: dict[str, str] = {
     "Digital Currency Address - BSC": "crypto",
     "Digital Currency Address - USDC": "crypto",
 }
-_LABELS_LONGEST_FIRST = sorted(ID_LABELS, key=len, reverse=True)
+_LABEL_PREFIX = re.compile(
+    "^(%s) (.+)$" % "|".join(re.escape(k) for k in sorted(ID_LABELS, key=len, reverse=True)),
+    re.S,
+)
 _TRAILING_COUNTRY = re.compile(r"^(.*?)\s*\(([^()]*)\)(?:\s+(?:issued|expires)\b.*)?$")
 _ALIAS = re.compile(r"^([fna])\.k\.a\.,? '(.*)'$", re.S)
 
@@ -122,26 +125,17 @@ def split_remarks(remarks: str) -> list[str]:
     if text.endswith("."):
         text = text[:-1]
     parts: list[str] = []
-    buf: list[str] = []
-    quoted = False
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        # An alias quote opens after "a.k.a. " and closes before "; " or end.
-        if ch == "'" and (not quoted and text[max(0, i - 7) : i].endswith(".k.a. ")):
-            quoted = True
-        elif ch == "'" and quoted and (text[i + 1 : i + 3] == "; " or i + 1 == len(text)):
-            quoted = False
-        if not quoted and text.startswith("; ", i):
-            parts.append("".join(buf).strip())
-            buf = []
-            i += 2
-            continue
-        buf.append(ch)
-        i += 1
-    if buf:
-        parts.append("".join(buf).strip())
-    return [p for p in parts if p]
+    for piece in text.split("; "):
+        # An alias quote opened by "a.k.a. '" may itself contain "; ": glue it back.
+        if parts and _open_alias(parts[-1]):
+            parts[-1] = f"{parts[-1]}; {piece}"
+        else:
+            parts.append(piece)
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _open_alias(part: str) -> bool:
+    return ".k.a. '" in part[:12] and not part.endswith("'")
 
 
 def parse_remarks(remarks: str) -> dict:
@@ -173,16 +167,13 @@ def parse_remarks(remarks: str) -> dict:
             out["linked_to"].append(clean(p[11:]))
         elif (m := _ALIAS.match(p)) is not None:
             out["aliases"].append(clean(m.group(2)))
-        else:
-            for label in _LABELS_LONGEST_FIRST:
-                if p.startswith(label + " "):
-                    number, country = split_country(p[len(label) + 1 :])
-                    ident = identifier(label, number)
-                    if ident:
-                        out["ids"].append(ident)
-                        if country:
-                            out["countries"].append(country)
-                    break
+        elif (m := _LABEL_PREFIX.match(p)) is not None:
+            number, country = split_country(m.group(2))
+            ident = identifier(m.group(1), number)
+            if ident:
+                out["ids"].append(ident)
+                if country:
+                    out["countries"].append(country)
     return out
 
 

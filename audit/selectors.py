@@ -1,0 +1,91 @@
+"""Reads of the audit trail for the auditor portal and the API (read-only)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import QuerySet
+
+from audit.models import Digest, LedgerEntry, VerificationRun
+from config.accounts.roles import Role
+
+#: Who may browse the ledger, object histories, digests and runs, and export evidence.
+#: Bodies hold personal data, so this is narrower than READ_ROLES.
+AUDIT_ROLES = frozenset({Role.AUDITOR, Role.ADMIN, Role.APPROVER})
+
+
+def ledger_entry_list(*, filters: dict[str, Any] | None = None) -> QuerySet[LedgerEntry]:
+    """Entries, newest first, without their (possibly large) bodies."""
+    from audit.filtersets import LedgerEntryFilterSet
+
+    qs = LedgerEntry.objects.defer("body", "header").order_by("-seq")
+    if filters is not None:
+        fs = LedgerEntryFilterSet(filters, queryset=qs)
+        if fs.is_valid():
+            return fs.qs
+        return qs.none()
+    return qs
+
+
+def ledger_entry_get(*, seq: int) -> LedgerEntry:
+    return LedgerEntry.objects.get(seq=seq)
+
+
+def entry_body(entry: LedgerEntry) -> Any:
+    """The entry's data as JSON, or None when it was redacted."""
+    if entry.body is None:
+        return None
+    return json.loads(bytes(entry.body))
+
+
+@dataclass
+class HistoryStep:
+    """One ledger entry about an object, with the fields it changed."""
+
+    entry: LedgerEntry
+    data: Any
+    changes: list[tuple[str, Any, Any]] = field(default_factory=list)
+
+
+def object_history(*, object_type: str, object_id: str, limit: int = 500) -> list[HistoryStep]:
+    """Every entry about one object, oldest first, each with field-level before/after
+    differences computed from consecutive recorded states."""
+    entries = LedgerEntry.objects.filter(object_type=object_type, object_id=str(object_id)
+                                         ).order_by("seq")[:limit]
+    steps: list[HistoryStep] = []
+    previous: dict[str, Any] | None = None
+    for entry in entries:
+        data = entry_body(entry)
+        step = HistoryStep(entry=entry, data=data)
+        state = data.get("state") if isinstance(data, dict) else None
+        if isinstance(state, dict):
+            before = previous or {}
+            for name in sorted(set(before) | set(state)):
+                if name.startswith("history_"):
+                    continue
+                old, new = before.get(name), state.get(name)
+                if entry.action == "delete":
+                    continue
+                if old != new:
+                    step.changes.append((name, old, new))
+            previous = state
+        steps.append(step)
+    return steps
+
+
+def digest_list() -> QuerySet[Digest]:
+    return Digest.objects.defer("document").order_by("-last_seq", "kind")
+
+
+def digest_get(*, pk: int) -> Digest:
+    return Digest.objects.get(pk=pk)
+
+
+def verification_run_list() -> QuerySet[VerificationRun]:
+    return VerificationRun.objects.order_by("-created_at", "-id")
+
+
+def verification_run_get(*, pk: int) -> VerificationRun:
+    return VerificationRun.objects.get(pk=pk)

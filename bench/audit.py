@@ -1,0 +1,296 @@
+"""Audit trail benchmark (PostgreSQL): appends under concurrency, verification speed and
+inclusion proofs, each printed with the ratio to a baseline measured in the same run.
+
+    python bench/audit.py                       # 16 writers x 1,000 appends, 1M verify
+    python bench/audit.py --appends 100000      # the issue's full append figure
+    python bench/audit.py --skip-appends --verify-entries 200000
+
+Uses its own database (default postgres://postgres@127.0.0.1:5432/vigil_audit_bench),
+migrated on first use and emptied between phases. Targets from issue 3:
+  appends >= 1,000/s with 16 writers, zero forks; added p99 latency < 10 ms;
+  verification >= 200,000 entries/s (1M in < 5 s); proof produce+verify < 10 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/vigil_audit_bench"
+
+
+def _setup(database_url: str) -> None:
+    os.environ["DATABASE_URL"] = database_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("VIGIL_ENV", "test")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
+    import django
+
+    django.setup()
+
+
+def _ensure_database(database_url: str) -> None:
+    import psycopg
+
+    name = database_url.rsplit("/", 1)[1]
+    admin = database_url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def _reset_tables() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        # TRUNCATE is not a row event: the append-only triggers allow it (bench DB only).
+        cursor.execute("TRUNCATE audit_ledgerentry, audit_digest, cases_customer, "
+                       "cases_historicalcustomer RESTART IDENTITY CASCADE")
+        cursor.execute("CREATE TABLE IF NOT EXISTS bench_plain_write "
+                       "(id bigserial PRIMARY KEY, writer text, i int, data jsonb)")
+        cursor.execute("TRUNCATE bench_plain_write")
+
+
+# -- writer subprocess ----------------------------------------------------------------------
+
+def writer_main(args) -> None:
+    """One writer process: waits for the start time, does its share, prints latencies."""
+    _setup(args.database_url)
+    from django.db import connection, transaction
+
+    from audit.context import Actor, audit_context
+    from audit.services import audit_record
+
+    connection.ensure_connection()
+    while time.time() < args.start_at:
+        time.sleep(0.001)
+    latencies = []
+    with audit_context(actor=Actor.system(f"bench-writer-{args.writer}")):
+        for i in range(args.count):
+            data = {"writer": args.writer, "i": i, "note": "benchmark append"}
+            t0 = time.perf_counter()
+            if args.mode == "audited":
+                with transaction.atomic():
+                    audit_record(action="bench.append", object_type="bench.item",
+                                 object_id=f"{args.writer}-{i}", data=data)
+            else:
+                with transaction.atomic(), connection.cursor() as cursor:
+                    cursor.execute("INSERT INTO bench_plain_write (writer, i, data) "
+                                   "VALUES (%s, %s, %s)", [args.writer, i, json.dumps(data)])
+            latencies.append(time.perf_counter() - t0)
+    print(json.dumps(latencies))
+
+
+def run_writers(database_url: str, mode: str, writers: int, total: int) -> dict:
+    per = total // writers
+    start_at = time.time() + 4.0  # every process imported Django and connected by then
+    procs = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--writer", str(w), "--count", str(per), "--mode", mode,
+             "--start-at", str(start_at), "--database-url", database_url],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+        for w in range(writers)
+    ]
+    latencies: list[float] = []
+    for proc in procs:
+        out, err = proc.communicate()
+        if proc.returncode != 0:
+            raise SystemExit(f"writer failed: {err[-2000:]}")
+        latencies.extend(json.loads(out.strip().splitlines()[-1]))
+    elapsed = time.time() - start_at
+    latencies.sort()
+    return {
+        "ops": per * writers, "elapsed": elapsed, "rate": per * writers / elapsed,
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))],
+    }
+
+
+def bench_appends(args) -> None:
+    from audit.models import LedgerEntry
+    from audit.verification import verify_ledger
+
+    print(f"== appends: {args.writers} concurrent writer processes, {args.appends} writes each "
+          "mode (PostgreSQL, one transaction per write)")
+    _reset_tables()
+    base = run_writers(args.database_url, "plain", args.writers, args.appends)
+    audited = run_writers(args.database_url, "audited", args.writers, args.appends)
+    seqs = LedgerEntry.objects.count()
+    span = LedgerEntry.objects.order_by("-seq").values_list("seq", flat=True).first()
+    prevs = LedgerEntry.objects.values("prev_hash").distinct().count()
+    forks = seqs - prevs
+    gaps = span - seqs
+    result = verify_ledger(reconcile=False)
+    print(f"baseline (unaudited INSERT):  {base['rate']:9.0f} writes/s   p50 {base['p50_ms']:.2f}"
+          f" ms  p99 {base['p99_ms']:.2f} ms")
+    print(f"audited (ledger append):      {audited['rate']:9.0f} writes/s   p50 "
+          f"{audited['p50_ms']:.2f} ms  p99 {audited['p99_ms']:.2f} ms")
+    print(f"ratio audited/baseline throughput: {audited['rate'] / base['rate']:.2f}")
+    print(f"added p99 latency per audited write: {audited['p99_ms'] - base['p99_ms']:.2f} ms"
+          "  (target < 10 ms)")
+    print(f"appends/s: {audited['rate']:.0f} (target >= 1,000); entries {seqs}, forks {forks}, "
+          f"gaps {gaps}; chain verifies: {result.chain.ok}")
+
+
+# -- verification -----------------------------------------------------------------------------
+
+def _generate_rows(n: int):
+    from audit.chain import (
+        GENESIS_PREV_HASH,
+        canonical_bytes,
+        entry_hash,
+        entry_header,
+        sha256_hex,
+    )
+
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    prev = GENESIS_PREV_HASH
+    for seq in range(1, n + 1):
+        ts = t0 + dt.timedelta(milliseconds=seq * 7)
+        body = canonical_bytes({"history_id": seq, "history_type": "~", "reason": "",
+                                "state": {"id": seq % 5000, "name": f"Customer {seq % 5000}",
+                                          "country": "GB", "priority": seq % 100}})
+        meta = ("user", str(seq % 40), f"analyst{seq % 40}", "update", "cases.case",
+                str(seq % 5000), f"req-{seq // 3:x}")
+        header = entry_header(seq=seq, ts=ts, actor_type=meta[0], actor_id=meta[1],
+                              actor_label=meta[2], action=meta[3], object_type=meta[4],
+                              object_id=meta[5], correlation_id=meta[6],
+                              body_sha256=sha256_hex(body), prev_hash=prev)
+        digest = entry_hash(header)
+        yield (seq, ts, *meta, header, body, prev, digest)
+        prev = digest
+
+
+def _load_rows(n: int) -> list[tuple]:
+    from django.db import connection
+
+    rows = list(_generate_rows(n))
+    _reset_tables()
+    connection.ensure_connection()
+    raw = connection.connection
+    with raw.cursor() as cursor, cursor.copy(
+        "COPY audit_ledgerentry (seq, ts, actor_type, actor_id, actor_label, action, "
+        "object_type, object_id, correlation_id, header, body, prev_hash, hash) FROM STDIN"
+    ) as copy:
+        for row in rows:
+            copy.write_row(row)
+    raw.commit()
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE audit_ledgerentry")
+    return rows
+
+
+def bench_verification(args) -> list[tuple]:
+    from django.db import connection
+
+    from audit.chain import ChainVerifier
+    from audit.verification import ledger_row_batches, verify_ledger
+
+    n = args.verify_entries
+    print(f"\n== verification over {n:,} entries")
+    t = time.perf_counter()
+    rows = _load_rows(n)
+    print(f"(generated and loaded with COPY in {time.perf_counter() - t:.1f} s)")
+
+    t = time.perf_counter()
+    fetched = sum(len(b) for b in ledger_row_batches(1))
+    read_s = time.perf_counter() - t
+    t = time.perf_counter()
+    result = verify_ledger(reconcile=False)
+    full_s = time.perf_counter() - t
+    t = time.perf_counter()
+    verifier = ChainVerifier()
+    verifier.feed(rows)
+    pure = verifier.finish()
+    pure_s = time.perf_counter() - t
+    assert fetched == n and result.chain.checked == n and result.chain.ok and pure.ok
+    print(f"baseline (stream rows from PostgreSQL, no checks): {n / read_s:10,.0f} rows/s "
+          f"({read_s:.2f} s)")
+    print(f"verify_audit chain from PostgreSQL:                 {n / full_s:10,.0f} entries/s "
+          f"({full_s:.2f} s)  (target >= 200,000/s, 1M < 5 s)")
+    print(f"verifier alone (rows in memory):                    {n / pure_s:10,.0f} entries/s "
+          f"({pure_s:.2f} s)")
+    print(f"ratio verify/stream-only: {read_s / full_s:.2f}")
+    connection.close()
+    return rows
+
+
+def bench_proofs(rows: list[tuple], samples: int) -> None:
+    from audit import merkle
+    from audit.chain import merkle_leaf_data
+
+    n = len(rows)
+    print(f"\n== inclusion proofs among {n:,} entries ({samples} random entries)")
+    t = time.perf_counter()
+    leaves = [merkle.leaf_hash(merkle_leaf_data(r[12])) for r in rows]
+    tree = merkle.MerkleTree(leaves)
+    build_s = time.perf_counter() - t
+    root = tree.root
+    times = []
+    for index in random.Random(7).sample(range(n), samples):
+        t = time.perf_counter()
+        proof = tree.inclusion_proof(index)
+        ok = merkle.verify_inclusion(leaves[index], index, n, proof, root)
+        times.append(time.perf_counter() - t)
+        assert ok
+    times.sort()
+    t = time.perf_counter()
+    naive_root = merkle.root_from_leaf_hashes(leaves)
+    naive_s = time.perf_counter() - t
+    assert naive_root == root
+    mean_ms = 1000 * statistics.mean(times)
+    print(f"tree levels built once per digest in {build_s:.2f} s (cached afterwards)")
+    print(f"proof produce+verify: mean {mean_ms:.3f} ms, p99 "
+          f"{1000 * times[int(0.99 * (len(times) - 1))]:.3f} ms, max {1000 * times[-1]:.3f} ms"
+          "  (target < 10 ms)")
+    print(f"baseline (recompute the root without the cached levels): {1000 * naive_s:.0f} ms; "
+          f"ratio {naive_s / statistics.mean(times):,.0f}x faster")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL",
+                                                                 DEFAULT_DB))
+    parser.add_argument("--writers", type=int, default=16)
+    parser.add_argument("--appends", type=int, default=16_000, help="total writes per mode")
+    parser.add_argument("--verify-entries", type=int, default=1_000_000)
+    parser.add_argument("--proof-samples", type=int, default=1000)
+    parser.add_argument("--skip-appends", action="store_true")
+    parser.add_argument("--skip-verification", action="store_true")
+    # writer subprocess mode
+    parser.add_argument("--writer", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--mode", choices=["audited", "plain"], help=argparse.SUPPRESS)
+    parser.add_argument("--start-at", type=float, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.writer is not None:
+        writer_main(args)
+        return
+    _ensure_database(args.database_url)
+    _setup(args.database_url)
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    print(f"Vigil audit benchmark on {args.database_url} ({os.cpu_count()} CPUs)")
+    if not args.skip_appends:
+        bench_appends(args)
+    if not args.skip_verification:
+        rows = bench_verification(args)
+        bench_proofs(rows, args.proof_samples)
+        _reset_tables()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""Reads of the monitoring app, scoped to what the caller may see.
+
+Every read role (analyst, approver, auditor, admin) sees all monitoring data; integration
+clients see alerts only. Anyone else sees nothing (their querysets are empty, so detail
+lookups are 404)."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from config.accounts.roles import READ_ROLES, Role, has_role
+from monitoring.models import Alert, Backtest, CtrReport, DeadLetter, Rule, RuleVersion
+
+ALERT_READ_ROLES = READ_ROLES | {Role.INTEGRATION}
+
+
+def alert_list(*, user) -> QuerySet[Alert]:
+    """Alerts, newest first, with what list pages and the API show."""
+    if not has_role(user, *ALERT_READ_ROLES):
+        return Alert.objects.none()
+    return Alert.objects.select_related("rule_version", "transaction", "case")
+
+
+def alert_get(*, user, alert_id: int) -> Alert:
+    """One alert with its trace (raises Alert.DoesNotExist when not visible)."""
+    return alert_list(user=user).get(pk=alert_id)
+
+
+def rule_list(*, user) -> QuerySet[Rule]:
+    if not has_role(user, *READ_ROLES):
+        return Rule.objects.none()
+    return Rule.objects.select_related("active_version").prefetch_related("versions")
+
+
+def rule_version_list(*, user, rule: Rule) -> QuerySet[RuleVersion]:
+    if not has_role(user, *READ_ROLES):
+        return RuleVersion.objects.none()
+    return rule.versions.select_related("created_by", "approved_by").order_by("-version")
+
+
+def dead_letter_list(*, user) -> QuerySet[DeadLetter]:
+    if not has_role(user, *READ_ROLES):
+        return DeadLetter.objects.none()
+    return DeadLetter.objects.all()
+
+
+def ctr_report_list(*, user) -> QuerySet[CtrReport]:
+    if not has_role(user, *READ_ROLES):
+        return CtrReport.objects.none()
+    return CtrReport.objects.select_related("rule_version__rule")
+
+
+def backtest_list(*, user) -> QuerySet[Backtest]:
+    if not has_role(user, *READ_ROLES):
+        return Backtest.objects.none()
+    return Backtest.objects.select_related("rule_version__rule", "requested_by")

@@ -1,0 +1,64 @@
+"""Input and output serializers of the screening API (one pair per operation)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from screening.models import BatchRun, ScreeningQuery
+
+
+class StrictSerializer(serializers.Serializer):
+    """Rejects unknown fields instead of silently ignoring them."""
+
+    def to_internal_value(self, data):
+        if hasattr(data, "keys"):
+            unknown = set(data.keys()) - set(self.fields)
+            if unknown:
+                raise serializers.ValidationError(
+                    {k: ["Unknown field."] for k in sorted(unknown)})
+        return super().to_internal_value(data)
+
+
+class ScreeningSearchInputSerializer(StrictSerializer):
+    name = serializers.CharField(trim_whitespace=False, allow_blank=True)
+    dob = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    country = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    entity_type = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    lists = serializers.ListField(child=serializers.CharField(), required=False,
+                                  allow_null=True)
+    threshold = serializers.FloatField(required=False, allow_null=True, min_value=0,
+                                       max_value=100)
+    use = serializers.ChoiceField(choices=["onboarding", "payments"], required=False,
+                                  default="onboarding")
+    customer_id = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+
+
+class ScreeningQueryOutputSerializer(serializers.ModelSerializer):
+    query_id = serializers.IntegerField(source="pk")
+    matches = serializers.JSONField(source="results")
+
+    class Meta:
+        model = ScreeningQuery
+        fields = ["query_id", "created_at", "input", "normalized", "list_versions",
+                  "algorithm_version", "threshold", "hit_count", "top_score", "matches",
+                  "suppressed"]
+
+
+class BatchCreateInputSerializer(StrictSerializer):
+    file = serializers.FileField()
+    threshold = serializers.FloatField(required=False, allow_null=True, min_value=0,
+                                       max_value=100)
+    lists = serializers.CharField(required=False, allow_blank=True)
+    use = serializers.ChoiceField(choices=["onboarding", "payments"], required=False,
+                                  default="onboarding")
+
+
+class BatchOutputSerializer(serializers.ModelSerializer):
+    batch_id = serializers.IntegerField(source="pk")
+    progress_percent = serializers.IntegerField()
+
+    class Meta:
+        model = BatchRun
+        fields = ["batch_id", "file_name", "sha256", "status", "use", "threshold", "lists",
+                  "total", "processed", "progress_percent", "hit_rows", "match_count",
+                  "error", "created_at", "started_at", "finished_at"]

@@ -1,0 +1,597 @@
+"""Every state change of the screening engine: queries, batches, whitelist, re-screening.
+
+Each unit of work commits whole or not at all: a query's log row, its audit entry and the
+cases it opens share one transaction; a batch commits chunk by chunk together with its
+progress, so a crashed run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from audit.context import Actor, audit_context, current_context
+from audit.services import audit_record
+from cases.choices import CaseSource
+from cases.models import Customer
+from cases.services import case_open, customer_upsert
+from screening.choices import BatchStatus, QueryOrigin, ScreeningUse
+from screening.lists.parsers import SOURCES
+from screening.matcher_cache import CachedMatcher, current_matcher, matcher_config
+from screening.matching.engine import ALGORITHM_VERSION, Match, Matcher
+from screening.matching.normalize import NameInputError, normalize_name, validate_name
+from screening.models import BatchInput, BatchRun, ScreeningQuery, Whitelist
+
+ENTITY_TYPES = ("person", "organisation", "vessel", "aircraft")
+_DOB = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+_COUNTRY = re.compile(r"^[A-Za-z]{2}$")
+REPORT_COLUMNS = ("input_id", "input_name", "score", "list", "entity_uid", "matched_name",
+                  "matched_name_kind", "entity_type", "programs", "explanation",
+                  "name_score", "ofac_score", "query_id")
+
+
+class ScreeningInputError(ValueError):
+    """Input that cannot be screened; `field` names the offending field when known."""
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class ScreeningInput:
+    """Validated query input."""
+
+    name: str
+    dob: str | None = None
+    country: str | None = None
+    entity_type: str | None = None
+    lists: tuple[str, ...] | None = None
+    threshold: float | None = None
+    use: str = ScreeningUse.ONBOARDING
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "dob": self.dob, "country": self.country,
+                "entity_type": self.entity_type,
+                "lists": list(self.lists) if self.lists else None,
+                "threshold": self.threshold, "use": self.use}
+
+
+def screening_input_clean(
+    *, name: object, dob: object = None, country: object = None, entity_type: object = None,
+    lists: object = None, threshold: object = None, use: object = ScreeningUse.ONBOARDING,
+) -> ScreeningInput:
+    """Validate query input, naming the field and the problem on error."""
+    try:
+        validate_name(name, max_length=int(getattr(settings, "SCREENING_MAX_NAME_LENGTH", 300)))
+    except NameInputError as exc:
+        raise ScreeningInputError(str(exc), field="name") from None
+    assert isinstance(name, str)
+    dob_s = str(dob).strip() if dob not in (None, "") else None
+    if dob_s is not None and not _DOB.match(dob_s):
+        raise ScreeningInputError("dob must be YYYY, YYYY-MM or YYYY-MM-DD", field="dob")
+    country_s = str(country).strip().upper() if country not in (None, "") else None
+    if country_s is not None and not _COUNTRY.match(country_s):
+        raise ScreeningInputError("country must be an ISO 3166 alpha-2 code", field="country")
+    et = str(entity_type).strip().lower() if entity_type not in (None, "") else None
+    if et == "organization":
+        et = "organisation"
+    if et is not None and et not in ENTITY_TYPES:
+        raise ScreeningInputError(f"entity_type must be one of {', '.join(ENTITY_TYPES)}",
+                                  field="entity_type")
+    codes: tuple[str, ...] | None = None
+    if lists not in (None, "", []):
+        raw = lists.split(",") if isinstance(lists, str) else lists
+        if not isinstance(raw, list | tuple):
+            raise ScreeningInputError("lists must be a list of list codes", field="lists")
+        codes = tuple(str(c).strip() for c in raw if str(c).strip())
+        unknown = [c for c in codes if c not in SOURCES]
+        if unknown:
+            raise ScreeningInputError(f"unknown list(s) {', '.join(unknown)}; known: "
+                                      f"{', '.join(SOURCES)}", field="lists")
+    thr: float | None = None
+    if threshold not in (None, ""):
+        try:
+            thr = float(threshold)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise ScreeningInputError("threshold must be a number", field="threshold") from None
+        if not 0 <= thr <= 100:
+            raise ScreeningInputError("threshold must be between 0 and 100", field="threshold")
+    if use not in ScreeningUse.values:
+        raise ScreeningInputError(f"use must be one of {', '.join(ScreeningUse.values)}",
+                                  field="use")
+    return ScreeningInput(name=name, dob=dob_s, country=country_s, entity_type=et,
+                          lists=codes, threshold=thr, use=str(use))
+
+
+def _threshold(cm: CachedMatcher, clean: ScreeningInput) -> float:
+    if clean.threshold is not None:
+        return clean.threshold
+    cfg = cm.matcher.config
+    codes = clean.lists or tuple(cm.versions) or ("",)
+    return min(cfg.threshold_for(c, clean.use) for c in codes)
+
+
+def _match(matcher: Matcher, clean: ScreeningInput) -> list[Match]:
+    return matcher.search(clean.name, dob=clean.dob, country=clean.country,
+                          entity_type=clean.entity_type, lists=clean.lists,
+                          threshold=clean.threshold,
+                          use=clean.use if clean.use != "rescreening" else "onboarding")
+
+
+def _whitelist_split(customer: Customer | None, matches: list[Match]
+                     ) -> tuple[list[Match], list[dict]]:
+    """Drop matches whitelisted for this customer with the entity's *current* content
+    hash; a whitelist entry for an older content of the entity no longer suppresses."""
+    if customer is None or not matches:
+        return matches, []
+    active = {
+        (w.list_code, w.entity_uid): w
+        for w in Whitelist.objects.filter(customer=customer, active=True,
+                                          entity_uid__in=[m.entity.uid for m in matches])
+    }
+    kept: list[Match] = []
+    suppressed: list[dict] = []
+    for m in matches:
+        w = active.get((m.entity.list_code, m.entity.uid))
+        if w is not None and w.content_hash == m.entity.content_hash:
+            suppressed.append({"list": m.entity.list_code, "entity_uid": m.entity.uid,
+                               "score": round(m.score, 1), "whitelist_id": w.pk})
+        else:
+            kept.append(m)
+    return kept, suppressed
+
+
+def _actor_fields() -> dict:
+    ctx = current_context()
+    actor = ctx.resolve_actor() if ctx else Actor.system("screening")
+    return {"actor_type": actor.type, "actor_id": actor.id, "actor_label": actor.label,
+            "correlation_id": (ctx.correlation_id if ctx else "")[:64]}
+
+
+def _query_row(*, clean: ScreeningInput, versions: dict, threshold: float, matches: list[Match],
+               suppressed: list[dict], origin: str, customer: Customer | None,
+               batch: BatchRun | None = None, row_number: int | None = None,
+               actor_fields: dict, config: dict) -> ScreeningQuery:
+    results = [m.as_dict() for m in matches]
+    nn = normalize_name(clean.name)
+    return ScreeningQuery(
+        origin=origin, use=clean.use, batch=batch, row_number=row_number, customer=customer,
+        input=clean.as_dict(), normalized=" | ".join(f.text for f in nn.forms)[:1000],
+        list_versions=versions, algorithm_version=ALGORITHM_VERSION, config=config,
+        threshold=threshold, results=results, suppressed=suppressed,
+        hit_count=len(results), top_score=max((m.score for m in matches), default=0.0),
+        **actor_fields,
+    )
+
+
+def _open_cases(customer: Customer, query: ScreeningQuery, matches: list[Match]) -> None:
+    """One case per customer and listed entity; a new hit adds evidence to the open one."""
+    for m in matches:
+        e = m.entity
+        case_open(
+            source=CaseSource.SCREENING,
+            title=f"Screening hit: {customer.name} ~ {m.matched_name} ({e.list_code} {e.uid})",
+            subject_type="customer",
+            subject_id=customer.external_id,
+            dedupe_key=f"screening:{customer.external_id}:{e.list_code}:{e.uid}",
+            customer=customer,
+            priority=int(round(m.score)),
+            summary=f"{customer.name!r} matched {m.matched_name!r} ({m.matched_name_kind}) "
+                    f"of {e.list_code} {e.uid} with score {m.score:.1f}",
+            evidence={"kind": "screening_match",
+                      "object_id": f"{query.pk}:{e.list_code}:{e.uid}",
+                      "summary": {"query_id": query.pk, "score": round(m.score, 1),
+                                  "list": e.list_code, "entity_uid": e.uid,
+                                  "matched_name": m.matched_name,
+                                  "content_hash": e.content_hash}},
+        )
+
+
+def screening_search(
+    *,
+    name: str,
+    dob: str | None = None,
+    country: str | None = None,
+    entity_type: str | None = None,
+    lists: Iterable[str] | None = None,
+    threshold: float | None = None,
+    use: str = ScreeningUse.ONBOARDING,
+    customer: Customer | None = None,
+    actor: Actor | None,
+) -> ScreeningQuery:
+    """Screen one name against the active lists; log the query (append-only) with its
+    list versions, algorithm and configuration; hits of a customer open or update cases."""
+    clean = screening_input_clean(name=name, dob=dob, country=country,
+                                  entity_type=entity_type,
+                                  lists=list(lists) if lists is not None else None,
+                                  threshold=threshold, use=use)
+    cm = current_matcher()
+    with audit_context(actor=actor) if actor else nullcontext(), transaction.atomic():
+        matches = _match(cm.matcher, clean)
+        kept, suppressed = _whitelist_split(customer, matches)
+        query = _query_row(clean=clean, versions=cm.versions, threshold=_threshold(cm, clean),
+                           matches=kept, suppressed=suppressed, origin=QueryOrigin.SINGLE,
+                           customer=customer, actor_fields=_actor_fields(),
+                           config=cm.matcher.config.as_dict())
+        query.save()
+        audit_record(action="screening.query", object_type="screening.ScreeningQuery",
+                     object_id=str(query.pk),
+                     data={"input": clean.as_dict(), "list_versions": cm.versions,
+                           "algorithm": ALGORITHM_VERSION, "hits": query.hit_count,
+                           "top_score": round(query.top_score, 1),
+                           "customer": customer.external_id if customer else None,
+                           "matches": [[m.entity.list_code, m.entity.uid, round(m.score, 1)]
+                                       for m in kept[:20]]})
+        if customer is not None and kept:
+            _open_cases(customer, query, kept)
+        return query
+
+
+def screening_query_reproduce(*, query: ScreeningQuery) -> list[dict]:
+    """Re-run a logged query against its logged list versions (for audits)."""
+    from screening.matcher_cache import matcher_for_versions
+
+    clean = screening_input_clean(**{k: v for k, v in query.input.items()})
+    matcher = matcher_for_versions(tuple(query.list_versions.values()))
+    return [m.as_dict() for m in _match(matcher, clean)]
+
+
+# ---------------------------------------------------------------------------- batches
+
+
+def _decode(data: bytes) -> str:
+    for enc in ("utf-8-sig", "cp1252"):
+        try:
+            return data.decode(enc)
+        except UnicodeDecodeError:
+            continue
+    raise ScreeningInputError("file is neither UTF-8 nor cp1252 text", field="file")
+
+
+def batch_rows_parse(data: bytes, *, max_rows: int | None = None) -> list[dict]:
+    """Validated rows of a customer CSV (header with `name`, optional `id`, `dob`,
+    `country`, `entity_type`). Any bad row rejects the file, naming line and problem."""
+    max_rows = max_rows or int(getattr(settings, "SCREENING_BATCH_MAX_ROWS", 200_000))
+    if b"\x00" in data[:65536]:
+        raise ScreeningInputError("file is binary, not a CSV text file", field="file")
+    text = _decode(data)
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""))
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise ScreeningInputError(f"malformed CSV header ({exc})", field="file") from None
+    if not header:
+        raise ScreeningInputError("file is empty (a header row with `name` is expected)",
+                                  field="file")
+    cols = [h.strip().lower() for h in header]
+    if "name" not in cols:
+        raise ScreeningInputError(f"CSV has no `name` column (found: {', '.join(cols)[:200]})",
+                                  field="file")
+    idx = {c: cols.index(c) for c in ("id", "name", "dob", "country", "entity_type")
+           if c in cols}
+    rows: list[dict] = []
+    problems: list[str] = []
+    seen_ids: set[str] = set()
+    try:
+        for values in reader:
+            line = reader.line_num
+            if not any(v.strip() for v in values):
+                continue
+            if len(rows) >= max_rows:
+                raise ScreeningInputError(f"too many rows (maximum {max_rows})", field="file")
+            raw = {c: (values[i].strip() if i < len(values) else "") for c, i in idx.items()}
+            try:
+                clean = screening_input_clean(name=raw.get("name", ""), dob=raw.get("dob"),
+                                              country=raw.get("country"),
+                                              entity_type=raw.get("entity_type"))
+            except ScreeningInputError as exc:
+                problems.append(f"line {line}: {exc.field}: {exc}")
+                if len(problems) >= 5:
+                    break
+                continue
+            rid = raw.get("id", "")
+            if rid and rid in seen_ids:
+                problems.append(f"line {line}: id {rid!r} appears twice")
+                continue
+            seen_ids.add(rid)
+            rows.append({"line": line, "id": rid, "name": clean.name, "dob": clean.dob,
+                         "country": clean.country, "entity_type": clean.entity_type})
+    except csv.Error as exc:
+        raise ScreeningInputError(f"malformed CSV at line {reader.line_num} ({exc})",
+                                  field="file") from None
+    if problems:
+        raise ScreeningInputError("; ".join(problems), field="file")
+    if not rows:
+        raise ScreeningInputError("file has no data rows", field="file")
+    return rows
+
+
+def screening_batch_start(
+    *,
+    file_name: str,
+    data: bytes,
+    threshold: float | None = None,
+    lists: Iterable[str] | None = None,
+    use: str = ScreeningUse.ONBOARDING,
+    actor: Actor | None,
+    user=None,
+    enqueue: bool = True,
+) -> BatchRun:
+    """Record a batch and queue its run (`enqueue=False`: the caller runs it, e.g. the
+    CLI). A file that fails validation is recorded as a failed batch with the reason, and
+    ScreeningInputError is raised."""
+    max_bytes = int(getattr(settings, "SCREENING_BATCH_MAX_BYTES", 50 * 2**20))
+    digest = hashlib.sha256(data).hexdigest()
+    opts = screening_input_clean(name="x", lists=list(lists) if lists else None,
+                                 threshold=threshold, use=use)
+    with audit_context(actor=actor) if actor else nullcontext():
+        label = (actor.label if actor else "")[:150]
+        try:
+            if len(data) > max_bytes:
+                raise ScreeningInputError(
+                    f"file is too large ({len(data):,} bytes, maximum {max_bytes:,})",
+                    field="file")
+            rows = batch_rows_parse(data)
+        except ScreeningInputError as exc:
+            with transaction.atomic():
+                failed = BatchRun.objects.create(
+                    file_name=file_name[:255], sha256=digest, size=len(data),
+                    status=BatchStatus.FAILED, use=opts.use, threshold=opts.threshold,
+                    lists=list(opts.lists or []), error=str(exc)[:2000], created_by=user,
+                    actor_label=label, finished_at=timezone.now())
+                audit_record(action="screening.batch_rejected", object_type="screening.BatchRun",
+                             object_id=str(failed.pk), data={"file": file_name[:255],
+                                                             "sha256": digest,
+                                                             "error": str(exc)[:500]})
+            exc.batch = failed  # type: ignore[attr-defined]
+            raise
+        with transaction.atomic():
+            batch = BatchRun.objects.create(
+                file_name=file_name[:255], sha256=digest, size=len(data), use=opts.use,
+                threshold=opts.threshold, lists=list(opts.lists or []), total=len(rows),
+                created_by=user, actor_label=label)
+            BatchInput.objects.create(batch=batch, rows=rows)
+            audit_record(action="screening.batch_created", object_type="screening.BatchRun",
+                         object_id=str(batch.pk),
+                         data={"file": file_name[:255], "sha256": digest, "rows": len(rows)})
+            if enqueue:
+                from screening.tasks import screening_batch_run_task
+
+                transaction.on_commit(lambda: screening_batch_run_task.delay(batch.pk))
+    return batch
+
+
+def screening_batch_run(*, batch_id: int, chunk_size: int = 500,
+                        progress=None) -> BatchRun | None:
+    """Run (or resume) a batch: chunks of rows are screened, logged and their cases opened
+    in one transaction with the progress counter. Any failure marks the batch failed."""
+    with transaction.atomic():
+        batch = BatchRun.objects.select_for_update().filter(pk=batch_id).first()
+        if batch is None or batch.is_finished:
+            return batch
+        if batch.status != BatchStatus.RUNNING:
+            batch.status = BatchStatus.RUNNING
+            batch.started_at = batch.started_at or timezone.now()
+            batch.save(update_fields=["status", "started_at"])
+    try:
+        rows = BatchInput.objects.get(batch_id=batch_id).rows
+        cm = current_matcher()
+        cfg = cm.matcher.config.as_dict()
+        actor_fields = _actor_fields()
+        start = batch.processed
+        if progress is not None:
+            progress(start, batch.total)
+        for lo in range(start, len(rows), chunk_size):
+            chunk = rows[lo:lo + chunk_size]
+            with transaction.atomic():
+                locked = BatchRun.objects.select_for_update().get(pk=batch_id)
+                if locked.processed != lo:  # another worker advanced it: stop quietly
+                    return locked
+                queries: list[ScreeningQuery] = []
+                hits: list[tuple[Customer, int, list[Match]]] = []
+                matches_total = hit_rows = 0
+                for offset, row in enumerate(chunk):
+                    clean = ScreeningInput(name=row["name"], dob=row["dob"],
+                                           country=row["country"],
+                                           entity_type=row["entity_type"],
+                                           lists=tuple(locked.lists) or None,
+                                           threshold=locked.threshold, use=locked.use)
+                    matches = _match(cm.matcher, clean)
+                    customer = None
+                    if row["id"] and matches:
+                        customer = customer_upsert(
+                            external_id=row["id"], name=row["name"], dob=row["dob"] or "",
+                            country=row["country"] or "",
+                            entity_type="organisation" if row["entity_type"] == "organisation"
+                            else "person")
+                    kept, suppressed = _whitelist_split(customer, matches)
+                    queries.append(_query_row(
+                        clean=clean, versions=cm.versions, threshold=_threshold(cm, clean),
+                        matches=kept, suppressed=suppressed, origin=QueryOrigin.BATCH,
+                        customer=customer, batch=locked, row_number=lo + offset + 1,
+                        actor_fields=actor_fields, config=cfg))
+                    if kept:
+                        hit_rows += 1
+                        matches_total += len(kept)
+                        if customer is not None:
+                            hits.append((customer, len(queries) - 1, kept))
+                created = ScreeningQuery.objects.bulk_create(queries)
+                for customer, i, kept in hits:
+                    _open_cases(customer, created[i], kept)
+                locked.processed = lo + len(chunk)
+                locked.hit_rows += hit_rows
+                locked.match_count += matches_total
+                locked.save(update_fields=["processed", "hit_rows", "match_count"])
+                audit_record(action="screening.batch_chunk", object_type="screening.BatchRun",
+                             object_id=str(batch_id),
+                             data={"rows": [lo + 1, lo + len(chunk)], "hit_rows": hit_rows,
+                                   "matches": matches_total, "list_versions": cm.versions,
+                                   "first_query": created[0].pk if created else None})
+            if progress is not None:
+                progress(lo + len(chunk), batch.total)
+        with transaction.atomic():
+            done = BatchRun.objects.select_for_update().get(pk=batch_id)
+            done.status = BatchStatus.SUCCEEDED
+            done.finished_at = timezone.now()
+            done.save(update_fields=["status", "finished_at"])
+            return done
+    except Exception as exc:
+        screening_batch_fail(batch_id=batch_id, error=f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def screening_batch_fail(*, batch_id: int, error: str) -> None:
+    """Mark a batch failed with the reason (rows already committed stay, and resuming
+    is possible by resetting the status)."""
+    with transaction.atomic():
+        batch = BatchRun.objects.select_for_update().get(pk=batch_id)
+        batch.status = BatchStatus.FAILED
+        batch.error = error[:2000]
+        batch.finished_at = timezone.now()
+        batch.save(update_fields=["status", "error", "finished_at"])
+
+
+def batch_report_rows(batch: BatchRun) -> Iterator[dict]:
+    """One report row per match at or above the threshold, in input order."""
+    queries = (ScreeningQuery.objects.filter(batch=batch, hit_count__gt=0)
+               .order_by("row_number").values_list("pk", "input", "results", "row_number"))
+    ids = {i + 1: r.get("id", "") for i, r in enumerate(batch.input.rows)}
+    for pk, inp, results, row_number in queries.iterator(chunk_size=1000):
+        for m in results:
+            yield {
+                "input_id": ids.get(row_number, ""), "input_name": inp.get("name", ""),
+                "score": m["score"], "list": m["list"], "entity_uid": m["entity_uid"],
+                "matched_name": m["matched_name"], "matched_name_kind": m["matched_name_kind"],
+                "entity_type": m["entity_type"], "programs": ";".join(m["programs"]),
+                "explanation": json.dumps(m["explanation"], ensure_ascii=False,
+                                          sort_keys=True),
+                "name_score": m["name_score"], "ofac_score": m["ofac_score"], "query_id": pk,
+            }
+
+
+def batch_report_write(batch: BatchRun, fh, *, fmt: str = "csv") -> int:
+    """Write the report to a text file handle; returns the number of match rows."""
+    n = 0
+    if fmt == "json":
+        fh.write("[")
+        for row in batch_report_rows(batch):
+            row = {**row, "explanation": json.loads(row["explanation"])}
+            fh.write(("," if n else "") + "\n" + json.dumps(row, ensure_ascii=False))
+            n += 1
+        fh.write("\n]\n")
+        return n
+    writer = csv.DictWriter(fh, fieldnames=REPORT_COLUMNS)
+    writer.writeheader()
+    for row in batch_report_rows(batch):
+        writer.writerow(row)
+        n += 1
+    return n
+
+
+# ---------------------------------------------------------------------------- whitelist
+
+
+@transaction.atomic
+def whitelist_add(*, customer: Customer, list_code: str, entity_uid: str, content_hash: str,
+                  reason: str, reviewer, actor: Actor | None = None) -> Whitelist:
+    """Record a reviewed false positive for this customer and this content of the entity."""
+    if not (reason or "").strip():
+        raise ScreeningInputError("a reason is required", field="reason")
+    if not content_hash:
+        raise ScreeningInputError("the entity's content hash is required", field="content_hash")
+    with audit_context(actor=actor) if actor else nullcontext():
+        existing = Whitelist.objects.filter(customer=customer, list_code=list_code,
+                                            entity_uid=entity_uid, content_hash=content_hash,
+                                            active=True).first()
+        if existing:
+            return existing
+        return Whitelist.objects.create(customer=customer, list_code=list_code,
+                                        entity_uid=entity_uid, content_hash=content_hash,
+                                        reviewer=reviewer, reason=reason.strip())
+
+
+def _whitelist_reopen(customer: Customer, list_code: str, uid: str, new_hash: str) -> None:
+    for w in Whitelist.objects.select_for_update().filter(
+            customer=customer, list_code=list_code, entity_uid=uid, active=True
+    ).exclude(content_hash=new_hash):
+        w.active = False
+        w.reopened_at = timezone.now()
+        w.reopened_reason = "listed entity changed (content hash differs)"
+        w.save(update_fields=["active", "reopened_at", "reopened_reason"])
+
+
+# ---------------------------------------------------------------------------- delta
+
+
+def screening_rescreen_delta(*, version_id: int, actor: Actor | None = None) -> dict:
+    """Screen the stored customer base against only the entities a version added or
+    changed; cases open only for those new or changed hits. Whitelist entries of changed
+    entities are reopened."""
+    from screening.lists.selectors import version_delta
+
+    delta = version_delta(version_id)
+    entities = list(delta.entities_to_rescreen())
+    summary = {"version_id": version_id, "list": delta.list_code, "entities": len(entities),
+               "customers": 0, "hits": 0}
+    if not entities:
+        return summary
+    matcher = Matcher(entities, matcher_config())
+    versions = {delta.list_code: version_id}
+    cfg = matcher.config.as_dict()
+    with audit_context(actor=actor or Actor.system("screening.delta")):
+        actor_fields = _actor_fields()
+        for customer in Customer.objects.order_by("pk").iterator(chunk_size=1000):
+            summary["customers"] += 1
+            try:
+                clean = screening_input_clean(name=customer.name, dob=customer.dob or None,
+                                              country=customer.country or None,
+                                              entity_type=customer.entity_type or None,
+                                              use=ScreeningUse.RESCREENING)
+            except ScreeningInputError:
+                continue
+            matches = _match(matcher, clean)
+            if not matches:
+                continue
+            with transaction.atomic():
+                for m in matches:
+                    _whitelist_reopen(customer, m.entity.list_code, m.entity.uid,
+                                      m.entity.content_hash)
+                kept, suppressed = _whitelist_split(customer, matches)
+                query = _query_row(clean=clean, versions=versions,
+                                   threshold=matcher.config.threshold, matches=kept,
+                                   suppressed=suppressed, origin=QueryOrigin.DELTA,
+                                   customer=customer, actor_fields=actor_fields, config=cfg)
+                query.save()
+                if kept:
+                    summary["hits"] += len(kept)
+                    _open_cases(customer, query, kept)
+        audit_record(action="screening.delta_rescreen", object_type="screening.ListVersion",
+                     object_id=str(version_id), data=summary)
+    return summary
+
+
+def demo_screening_load(*, actor: Actor) -> int:
+    """Screen every stored customer against the active lists (demo data); returns the
+    number of customers screened."""
+    n = 0
+    for customer in Customer.objects.order_by("pk"):
+        try:
+            screening_search(name=customer.name, dob=customer.dob or None,
+                             country=customer.country or None,
+                             entity_type=customer.entity_type or None, customer=customer,
+                             actor=actor)
+        except ScreeningInputError:
+            continue
+        n += 1
+    return n

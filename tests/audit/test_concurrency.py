@@ -1,0 +1,53 @@
+"""Many processes appending at once: one linear chain, zero forks, zero gaps."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from audit.models import LedgerEntry
+from audit.verification import verify_ledger
+from tests.conftest import _db_url_for_subprocess
+
+REPO = Path(__file__).resolve().parents[2]
+WRITER = """
+import django, os, sys
+django.setup()
+from audit.context import Actor, audit_context
+from audit.services import audit_record
+from cases.models import Customer
+n = int(sys.argv[1]); me = sys.argv[2]
+with audit_context(actor=Actor.system(f"writer-{me}")):
+    for i in range(n):
+        if i % 5 == 0:
+            Customer.objects.create(external_id=f"{me}-{i}", name=f"W {me} {i}")
+        else:
+            audit_record(action="test.append", object_type="test.writer", object_id=me,
+                         data={"i": i})
+"""
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_build_one_chain(audit_env):
+    writers, per_writer = 6, 40
+    env = {**os.environ, "DATABASE_URL": _db_url_for_subprocess(),
+           "DJANGO_SETTINGS_MODULE": "config.settings", "VIGIL_ENV": "test"}
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(per_writer), str(w)],
+                              cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
+             for w in range(writers)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, err
+    seqs = list(LedgerEntry.objects.order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(1, writers * per_writer + 1))  # zero gaps
+    prevs = list(LedgerEntry.objects.values_list("prev_hash", flat=True))
+    assert len(set(prevs)) == len(prevs)  # zero forks
+    result = verify_ledger()
+    assert result.ok, result.summary()
+    assert {a for a in LedgerEntry.objects.values_list("actor_label", flat=True).distinct()} == {
+        f"writer-{w}" for w in range(writers)}

@@ -1,0 +1,164 @@
+"""One parametrised test per write path: every path that changes an audited row leaves a
+history row *and* a ledger entry in the same transaction, or is refused."""
+
+from __future__ import annotations
+
+import pytest
+from celery import shared_task
+from django.contrib import admin
+from django.contrib.admin.actions import delete_selected
+from django.contrib.auth.models import User
+from django.contrib.messages.storage.fallback import FallbackStorage
+from django.core.management import call_command
+from django.db import transaction
+from django.db.models.signals import m2m_changed
+from django.test import RequestFactory
+
+from audit.context import audit_context
+from audit.models import LedgerEntry
+from audit.services import audit_record
+from audit.verification import verify_ledger
+from cases.models import Customer
+
+pytestmark = pytest.mark.django_db
+
+
+@shared_task(name="tests.audit.rename_customer")
+def rename_customer(pk: int, name: str) -> None:
+    customer = Customer.objects.get(pk=pk)
+    customer.name = name
+    customer.save(update_fields=["name"])
+
+
+def _save_create(c):
+    Customer.objects.create(external_id="NEW", name="New")
+    return 1, "create"
+
+
+def _save_update(c):
+    c[0].name = "Renamed"
+    c[0].save(update_fields=["name"])
+    return 1, "update"
+
+
+def _delete(c):
+    c[0].delete()
+    return 1, "delete"
+
+
+def _bulk_create(c):
+    Customer.objects.bulk_create([Customer(external_id=f"B{i}", name=f"B{i}") for i in range(3)])
+    return 3, "create"
+
+
+def _bulk_update(c):
+    for x in c[:2]:
+        x.country = "FR"
+    Customer.objects.bulk_update(c[:2], ["country"])
+    return 2, "update"
+
+
+def _queryset_update(c):
+    Customer.objects.filter(pk__in=[x.pk for x in c[:3]]).update(country="DE")
+    return 3, "update"
+
+
+def _queryset_delete(c):
+    Customer.objects.filter(pk__in=[x.pk for x in c[:2]]).delete()
+    return 2, "delete"
+
+
+def _admin_action(c):
+    request = RequestFactory().post("/admin/", {"post": "yes"})
+    request.user = User.objects.create_superuser("root", password="x-Pa55word!long")
+    request.session = {}
+    request._messages = FallbackStorage(request)
+    model_admin = admin.ModelAdmin(Customer, admin.site)
+    delete_selected(model_admin, request, Customer.objects.filter(pk=c[0].pk))
+    return 1, "delete"
+
+
+def _command(c):
+    call_command("shell", command=(
+        "from cases.models import Customer; "
+        f"Customer.objects.filter(pk={c[0].pk}).update(name='by command')"))
+    return 1, "update"
+
+
+def _celery_task(c):
+    rename_customer.delay(c[0].pk, "by task")
+    return 1, "update"
+
+
+WRITE_PATHS = {
+    "save-create": _save_create, "save-update": _save_update, "delete": _delete,
+    "bulk_create": _bulk_create, "bulk_update": _bulk_update,
+    "queryset-update": _queryset_update, "queryset-delete": _queryset_delete,
+    "admin-action": _admin_action, "command": _command, "celery-task": _celery_task,
+}
+
+
+@pytest.mark.parametrize("path", sorted(WRITE_PATHS))
+def test_write_path_records_history_and_ledger(customers, path):
+    history_before = Customer.history.count()
+    seq_before = LedgerEntry.objects.order_by("-seq").values_list("seq", flat=True).first()
+    expected, action = WRITE_PATHS[path](customers)
+    new_history = list(Customer.history.order_by("history_id")[history_before:])
+    new_entries = list(LedgerEntry.objects.filter(seq__gt=seq_before, object_type="cases.customer")
+                       .order_by("seq"))
+    assert len(new_history) == expected
+    assert len(new_entries) == expected
+    assert {e.action for e in new_entries} == {action}
+    assert sorted(e.object_id for e in new_entries) == sorted(str(h.id) for h in new_history)
+    result = verify_ledger()
+    assert result.ok, result.summary()
+
+
+def test_task_entries_name_the_task_as_actor_and_correlation(customers):
+    seq_before = LedgerEntry.objects.order_by("-seq").values_list("seq", flat=True).first()
+    result = rename_customer.delay(customers[1].pk, "by task")
+    entry = LedgerEntry.objects.get(seq=seq_before + 1)
+    assert entry.actor_type == "system" and entry.actor_label == "tests.audit.rename_customer"
+    assert entry.correlation_id == result.id
+
+
+def test_entry_and_change_share_one_transaction(customers):
+    seq_before = LedgerEntry.objects.count()
+    history_before = Customer.history.count()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        customers[0].name = "rolled back"
+        customers[0].save(update_fields=["name"])
+        audit_record(action="screening.query", object_type="screening.query", object_id="1",
+                     data={"q": "x"})
+        raise RuntimeError("abort")
+    assert LedgerEntry.objects.count() == seq_before
+    assert Customer.history.count() == history_before
+
+
+def test_entries_carry_actor_reason_and_before_after(customers, analyst):
+    with audit_context(user=analyst, correlation_id="req-42", reason="KYC refresh"):
+        customers[0].country = "IE"
+        customers[0].save(update_fields=["country"])
+    entry = LedgerEntry.objects.order_by("-seq").first()
+    assert (entry.actor_type, entry.actor_label, entry.correlation_id) == (
+        "user", analyst.username, "req-42")
+    import json
+
+    body = json.loads(bytes(entry.body))
+    assert body["state"]["country"] == "IE" and body["reason"] == "KYC refresh"
+
+
+def test_unaudited_m2m_change_is_refused(customers):
+    with pytest.raises(PermissionError, match="many-to-many"):
+        m2m_changed.send(sender=User.groups.through, instance=customers[0], action="pre_add",
+                         reverse=False, model=User, pk_set={1}, using="default")
+
+
+def test_ledger_rows_cannot_be_changed_through_the_orm(customers):
+    entry = LedgerEntry.objects.first()
+    with pytest.raises(PermissionError):
+        entry.save()
+    with pytest.raises(PermissionError):
+        LedgerEntry.objects.filter(seq=1).update(actor_label="x")
+    with pytest.raises(PermissionError):
+        LedgerEntry.objects.all().delete()

@@ -1,0 +1,109 @@
+"""500 applications over real HTTP with 30 % injected transient faults: every one ends
+fully enriched or cleanly failed; no partial record, no duplicate, every call audited."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.db import connection, connections
+
+from audit.models import LedgerEntry
+from enrichment.choices import RunStatus
+from enrichment.document import PATCH_TARGETS, document_value
+from enrichment.models import (
+    DataPatch,
+    EnrichmentDocument,
+    EnrichmentRun,
+    LoanApplication,
+    ProviderCall,
+)
+from enrichment.services import application_create, enrichment_run_execute, enrichment_run_request
+from enrichment.stubs import demo_company
+
+from .conftest import application_data
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+APPLICATIONS = int(os.environ.get("ENRICHMENT_SCALE_APPLICATIONS", "500"))
+WORKERS = 8
+
+
+def _execute(run_id: int) -> str:
+    try:
+        return enrichment_run_execute(run_id=run_id).status
+    finally:
+        connection.close()  # each worker thread has its own connection
+
+
+def test_500_applications_with_30_percent_faults(enrichment_settings_for_stub, stub, settings):
+    settings.ENRICHMENT_READ_TIMEOUT = 0.3
+    stub.configure(fault_rate=0.3, seed=20261128, retry_after=0, timeout_s=0.4,
+                   fault_kinds=["429", "500", "502", "503", "drop", "timeout", "latency"],
+                   latency_ms=0)
+    runs = []
+    for i in range(APPLICATIONS):
+        application = application_create(
+            data=application_data(i), principals=[
+                {"full_name": f"Principal {i}", "date_of_birth": dt.date(1970, 1, 1)}])
+        run, created = enrichment_run_request(application=application,
+                                              idempotency_key=f"scale-{i}", queue=False)
+        assert created
+        runs.append(run.pk)
+    with ThreadPoolExecutor(WORKERS) as pool:
+        statuses = list(pool.map(_execute, runs))
+    connections.close_all()
+
+    # Every run finished, one way or the other, exactly once per application.
+    assert set(statuses) <= {RunStatus.SUCCEEDED, RunStatus.FAILED}
+    assert EnrichmentRun.objects.count() == APPLICATIONS
+    succeeded = statuses.count(RunStatus.SUCCEEDED)
+    assert succeeded >= APPLICATIONS * 0.5, statuses.count(RunStatus.FAILED)
+    assert EnrichmentDocument.objects.count() == succeeded
+
+    # Zero partial records.
+    for application in LoanApplication.objects.prefetch_related("runs"):
+        run = application.runs.get()
+        if run.status == RunStatus.FAILED:
+            assert run.error["code"] and run.error["message"]
+            assert not DataPatch.objects.filter(run=run).exists()
+            assert not EnrichmentDocument.objects.filter(run=run).exists()
+            assert application.lei == "" and application.registered_name == ""
+            assert application.credit_score is None and application.direct_parent_lei == ""
+            assert application.enrichment_status == "failed"
+        else:
+            document = run.document.document
+            for path, attribute in PATCH_TARGETS.items():
+                present, value, _ = document_value(document, path)
+                if present and value is not None:
+                    assert getattr(application, attribute) == value, (application, path)
+            assert application.enrichment_status == "enriched"
+
+    # Zero duplicates: one billable pull per business at most, one document per run.
+    pulls = stub.stats()["report_pulls"]
+    assert all(count == 1 for count in pulls.values()), pulls
+    assert len(pulls) <= APPLICATIONS
+    bins = {demo_company(i).bin for i in range(APPLICATIONS)}
+    assert set(pulls) <= bins
+
+    # Every call that reached the providers is stored and on the ledger.
+    stats = stub.stats()
+    sent = ProviderCall.objects.exclude(outcome="circuit_open").count()
+    assert sent == stats["requests"]
+    entries = LedgerEntry.objects.filter(action="enrichment.provider_call")
+    assert entries.count() == ProviderCall.objects.count()
+    sample = {json.loads(bytes(e.body))["call_id"] for e in entries}
+    assert {str(c) for c in ProviderCall.objects.values_list("call_id", flat=True)} == sample
+    assert sum(stats["faults"].values()) > APPLICATIONS  # faults really were injected
+    assert ProviderCall.objects.filter(outcome="retry").exists()
+
+    # Asking again with the same keys creates nothing new.
+    for i, application in enumerate(LoanApplication.objects.order_by("pk")[:20]):
+        _, created = enrichment_run_request(application=application,
+                                            idempotency_key=f"scale-{application.pk - 1}"
+                                            if False else application.runs.get().idempotency_key,
+                                            queue=False)
+        assert not created
+    assert EnrichmentRun.objects.count() == APPLICATIONS

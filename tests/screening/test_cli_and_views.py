@@ -1,0 +1,58 @@
+"""CLI and portal page tests."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from screening.models import BatchRun, ScreeningQuery
+
+
+def test_screen_command_writes_the_report(active_list, tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_bytes("id,name,country\r\n1,Usama Bin Laden,SA\r\n2,José Pérez,ES\r\n"
+                    "3,BANCO NACIONAL DE CUBA,\r\n".encode("cp1252"))
+    out = tmp_path / "report.csv"
+    call_command("screen", str(src), "--output", str(out))
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert {r["entity_uid"] for r in rows} >= {"6365", "306"}
+    assert {"input_id", "input_name", "score", "list", "entity_uid", "matched_name",
+            "matched_name_kind", "entity_type", "programs", "explanation"} <= set(rows[0])
+    assert json.loads(rows[0]["explanation"])["format"] == 1
+    assert ScreeningQuery.objects.filter(origin="batch").count() == 3
+    out_json = tmp_path / "report.json"
+    call_command("screen", str(src), "--output", str(out_json), "--format", "json",
+                 "--threshold", "95")
+    data = json.loads(out_json.read_text())
+    assert all(r["score"] >= 95 for r in data)
+
+
+def test_screen_command_rejects_a_csv_without_name(active_list, tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_text("id,fullname\n1,Bob\n")
+    with pytest.raises(CommandError, match="no `name` column"):
+        call_command("screen", str(src), "--output", str(tmp_path / "r.csv"))
+    assert not (tmp_path / "r.csv").exists()
+    assert BatchRun.objects.get().status == "failed"
+
+
+def test_search_page_shows_explanations(portal_as, analyst, active_list):
+    c = portal_as(analyst)
+    assert c.get("/screening/").status_code == 200
+    resp = c.post("/screening/search", {"name": "Osama bin Laden", "use": "onboarding"})
+    assert resp.status_code == 200
+    assert b"BIN LADIN, Usama" in resp.content and b"Similarity" in resp.content
+
+
+def test_auditor_reads_the_log_but_cannot_search(portal_as, auditor, active_list):
+    c = portal_as(auditor)
+    assert c.get("/screening/queries/").status_code == 200
+    assert c.post("/screening/search", {"name": "Kim"}).status_code == 403
+    assert c.get("/screening/batches/new").status_code == 403
+
+
+def test_outsider_gets_403(portal_as, outsider, active_list):
+    assert portal_as(outsider).get("/screening/").status_code == 403

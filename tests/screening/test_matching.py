@@ -1,0 +1,158 @@
+"""Unit tests of the pure matcher (no database)."""
+
+from __future__ import annotations
+
+import pytest
+
+from screening.lists.records import ListedEntity, ListedName
+from screening.matching.engine import DEFAULT_THRESHOLD, Matcher, MatcherConfig
+from screening.matching.normalize import NameInputError, normalize_name, validate_name
+from screening.matching.ofac import ofac_score
+
+
+def _person(uid, *names, dob=(), countries=()):
+    listed = tuple(ListedName(n, "primary" if i == 0 else "aka") for i, n in enumerate(names))
+    return ListedEntity("ofac-sdn", uid, "person", listed, programs=("SDGT",),
+                        dates_of_birth=dob, nationalities=countries)
+
+
+def _org(uid, *names):
+    listed = tuple(ListedName(n, "primary" if i == 0 else "aka") for i, n in enumerate(names))
+    return ListedEntity("ofac-sdn", uid, "organisation", listed, programs=("CUBA",))
+
+
+ENTITIES = [
+    _person("6365", "BIN LADIN, Usama", "BIN LADEN, Osama", dob=("1957-03-10",),
+            countries=("SA",)),
+    _person("20157", "KIM, Jong Un", dob=("1984-01-08",)),
+    _person("100", "PUTIN, Vladimir Vladimirovich", dob=("1952-10-07",), countries=("RU",)),
+    _person("101", "PRIGOZHIN, Yevgeniy Viktorovich"),
+    _person("102", "HUSSEIN, Saddam"),
+    _person("103", "ABD AL-RAHMAN, Atiyah"),
+    _person("104", "MOHAMMED, Ali"),
+    _person("105", "GARCIA LOPEZ, Juan Carlos"),
+    _org("306", "BANCO NACIONAL DE CUBA", "NATIONAL BANK OF CUBA"),
+    _org("6366", "AL QA'IDA", "AL QAEDA"),
+    _org("400", "ROSOBORONEXPORT OAO"),
+]
+# Filler so token weights resemble a real list (common first names are not rare).
+ENTITIES += [_person(str(1000 + i), f"{last}, {first}")
+             for i, (first, last) in enumerate(
+                 (f, lname) for f in ("Ali", "Mohammed", "Juan", "Maria", "Vladimir", "John")
+                 for lname in ("ALPHA", "BRAVO", "CHARLIE", "DELTA", "ECHO", "FOXTROT"))]
+
+
+@pytest.fixture(scope="module")
+def matcher():
+    return Matcher(ENTITIES)
+
+
+def _uids(results):
+    return [m.entity.uid for m in results]
+
+
+@pytest.mark.parametrize("query, uid", [
+    ("Usama Bin Ladin", "6365"),
+    ("osama bin-laden", "6365"),
+    ("Vladimir Putin", "100"),  # missing patronymic
+    ("Vladimr Putin", "100"),  # typo
+    ("PUTIN, Vladimir", "100"),  # LAST, First
+    ("Владимир Путин", "100"),  # Cyrillic
+    ("Evgeny Prigozhin", "101"),  # YEVGENIY/EVGENY
+    ("Saddam Husayn", "102"),  # HUSSEIN/HUSAYN
+    ("Atiyah Abdul Rahman", "103"),  # ABD AL / ABDUL
+    ("김정은", "20157"),  # Hangul
+    ("Kim Jong-un", "20157"),
+    ("Banco Nacional de Cuba S.A.", "306"),  # organisation form as weak token
+    ("ALQAEDA", "6366"),  # glued
+    ("Mr. Juan Carlos García López", "105"),  # honorific, diacritics
+    ("Rosoboronexport", "400"),
+])
+def test_altered_names_find_the_listed_entity(matcher, query, uid):
+    results = matcher.search(query)
+    assert uid in _uids(results), (query, [(m.matched_name, m.score) for m in results])
+    best = next(m for m in results if m.entity.uid == uid)
+    assert best.score >= DEFAULT_THRESHOLD
+
+
+@pytest.mark.parametrize("query", [
+    "John Smith", "Maria Rossi", "Ali", "Acme Trading Ltd", "Vladimir Nabokov",
+    "Juan Perez", "Mohammed Rahimi",
+])
+def test_unrelated_names_do_not_alert(matcher, query):
+    assert matcher.search(query) == [], query
+
+
+def test_common_tokens_weigh_less_than_rare_ones(matcher):
+    rare = matcher.search("Vladimir Putin", threshold=0)[0]
+    common = matcher.search("Vladimir Alpha", threshold=0)
+    assert rare.entity.uid == "100"
+    # sharing only the common first name with PUTIN scores far below
+    putin = [m for m in common if m.entity.uid == "100"]
+    assert not putin or putin[0].score < 70
+
+
+def test_explanation_names_aligned_tokens_and_the_alias_used(matcher):
+    m = next(x for x in matcher.search("National Bank of Cuba") if x.entity.uid == "306")
+    e = m.explanation
+    assert e["format"] == 1
+    assert e["matched_name"] == {"name": "NATIONAL BANK OF CUBA", "kind": "aka", "index": 1,
+                                 "reading": "latin"}
+    assert {"query": "CUBA", "listed": "CUBA", "similarity": 1.0} .items() <= \
+        next(a for a in e["aligned"] if a["query"] == "CUBA").items()
+    assert m.matched_name_kind == "aka"
+
+
+def test_qualifiers_move_the_score_and_say_so(matcher):
+    base = next(m for m in matcher.search("Vladimir Putin") if m.entity.uid == "100")
+    same = next(m for m in matcher.search("Vladimir Putin", dob="1952-10-07", country="RU")
+                if m.entity.uid == "100")
+    other = matcher.search("Vladimir Putin", dob="1990-01-01", threshold=0)
+    other = next(m for m in other if m.entity.uid == "100")
+    assert same.score > base.score or same.score == 100
+    assert other.score < base.score
+    kinds = {q["kind"]: q["effect"] for q in other.explanation["qualifiers"]}
+    assert kinds["dob"] < 0
+    org = matcher.search("Vladimir Putin", entity_type="organisation", threshold=0)
+    org = next(m for m in org if m.entity.uid == "100")
+    assert org.score < base.score
+    assert any(q["kind"] == "entity_type" for q in org.explanation["qualifiers"])
+
+
+def test_thresholds_per_list_and_use():
+    cfg = MatcherConfig(list_thresholds={"un": 80.0})
+    assert cfg.threshold_for("un") == 80.0
+    assert cfg.threshold_for("ofac-sdn", "payments") > cfg.threshold_for("ofac-sdn")
+    m = Matcher(ENTITIES, cfg)
+    assert m.search("Vladimir Putin", lists=["un"]) == []
+    assert _uids(m.search("Vladimir Putin", lists=["ofac-sdn"]))[:1] == ["100"]
+
+
+def test_results_are_deterministic(matcher):
+    a = [m.as_dict() for m in matcher.search("Mohammed Ali")]
+    b = [m.as_dict() for m in matcher.search("Mohammed Ali")]
+    assert a == b and a
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("", "empty"), ("   \x00\x07 ", "empty"), ("😀😀", "no letters"), ("x" * 600, "too long"),
+    (None, "string"),
+])
+def test_bad_names_get_a_clear_error(bad, message):
+    with pytest.raises(NameInputError, match=message):
+        validate_name(bad)
+
+
+def test_normalisation_handles_scripts_and_punctuation():
+    assert normalize_name("PUTIN, Vladimir").text == "VLADIMIR PUTIN"
+    assert normalize_name("J.P. Morgan").text == "JP MORGAN"
+    assert normalize_name("Mohammed").text == normalize_name("MUHAMMAD").text
+    assert normalize_name("Yevgeniy").text == normalize_name("Evgeny").text
+    assert normalize_name("Владимир").text == "VLADIMIR"
+    assert normalize_name("Mr\u200b Bob\tLee\x00").text == normalize_name("Bob Lee").text
+
+
+def test_ofac_parity_score_follows_the_regulators_tool():
+    assert ofac_score("VLADIMIR PUTIN", "PUTIN, Vladimir") == 100
+    assert 85 <= ofac_score("VLADIMIR PUTIN", "VLADIMIR BILIY") <= 95
+    assert ofac_score("GEORGE BUSH", "PUTIN, Vladimir") < 80
