@@ -156,9 +156,10 @@ def _pg_rows(start_seq: int) -> Iterator[list[tuple]]:
         raw = connection.connection
         with raw.cursor(name=f"vigil_verify_{id(raw)}") as cursor:
             cursor.itersize = BATCH
+            # Binary format: bytea and timestamps arrive without text decoding.
             cursor.execute(
                 f"SELECT {columns} FROM audit_ledgerentry WHERE seq >= %s ORDER BY seq",  # noqa: S608 (fixed column list)
-                [start_seq])
+                [start_seq], binary=True)
             while True:
                 rows = cursor.fetchmany(BATCH)
                 if not rows:
@@ -250,8 +251,19 @@ def verification_run_execute(run_id: int) -> VerificationRun | None:
         return VerificationRun.objects.filter(pk=run_id).first()
     run = VerificationRun.objects.get(pk=run_id)
 
+    side = None
+    if connection.vendor == "postgresql":
+        # The ledger streams inside a transaction (server-side cursor); progress goes over a
+        # second, autocommit connection so the portal sees it while the run is going.
+        side = connection.get_new_connection(connection.get_connection_params())
+        side.autocommit = True
+
     def progress(done: int, total: int) -> None:
-        VerificationRun.objects.filter(pk=run_id).update(checked=done, total=total)
+        if side is None:
+            VerificationRun.objects.filter(pk=run_id).update(checked=done, total=total)
+        else:
+            side.execute("UPDATE audit_verificationrun SET checked = %s, total = %s "
+                         "WHERE id = %s", [done, total, run_id])
 
     try:
         result = verify_ledger(mode=run.mode, progress=progress)
@@ -260,6 +272,9 @@ def verification_run_execute(run_id: int) -> VerificationRun | None:
             status=VerificationStatus.ERROR, error=f"{type(exc).__name__}: {exc}"[:2000],
             finished_at=timezone.now())
         raise
+    finally:
+        if side is not None:
+            side.close()
     return _record_result(run_id, result)
 
 

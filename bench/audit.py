@@ -73,8 +73,12 @@ def writer_main(args) -> None:
     from audit.services import audit_record
 
     connection.ensure_connection()
-    while time.time() < args.start_at:
-        time.sleep(0.001)
+    # Ready, then wait for the go signal: start-up of 16 Django processes on a small
+    # machine must not be counted as write time.
+    go = Path(args.sync_dir) / "go"
+    (Path(args.sync_dir) / f"ready-{args.writer}").touch()
+    while not go.exists():
+        time.sleep(0.002)
     latencies = []
     with audit_context(actor=Actor.system(f"bench-writer-{args.writer}")):
         for i in range(args.count):
@@ -89,26 +93,37 @@ def writer_main(args) -> None:
                     cursor.execute("INSERT INTO bench_plain_write (writer, i, data) "
                                    "VALUES (%s, %s, %s)", [args.writer, i, json.dumps(data)])
             latencies.append(time.perf_counter() - t0)
-    print(json.dumps(latencies))
+    print(json.dumps({"end": time.time(), "latencies": latencies}))
 
 
 def run_writers(database_url: str, mode: str, writers: int, total: int) -> dict:
+    import tempfile
+
     per = total // writers
-    start_at = time.time() + 4.0  # every process imported Django and connected by then
+    sync = Path(tempfile.mkdtemp(prefix="vigil-bench-"))
     procs = [
         subprocess.Popen(
             [sys.executable, __file__, "--writer", str(w), "--count", str(per), "--mode", mode,
-             "--start-at", str(start_at), "--database-url", database_url],
+             "--sync-dir", str(sync), "--database-url", database_url],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
         for w in range(writers)
     ]
+    while len(list(sync.glob("ready-*"))) < writers:
+        if any(p.poll() not in (None, 0) for p in procs):
+            raise SystemExit("a writer failed to start: " + procs[0].stderr.read()[-2000:])
+        time.sleep(0.05)
+    start = time.time()
+    (sync / "go").touch()
     latencies: list[float] = []
+    end = start
     for proc in procs:
         out, err = proc.communicate()
         if proc.returncode != 0:
             raise SystemExit(f"writer failed: {err[-2000:]}")
-        latencies.extend(json.loads(out.strip().splitlines()[-1]))
-    elapsed = time.time() - start_at
+        report = json.loads(out.strip().splitlines()[-1])
+        latencies.extend(report["latencies"])
+        end = max(end, report["end"])
+    elapsed = end - start
     latencies.sort()
     return {
         "ops": per * writers, "elapsed": elapsed, "rate": per * writers / elapsed,
@@ -273,7 +288,7 @@ def main() -> None:
     parser.add_argument("--writer", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--mode", choices=["audited", "plain"], help=argparse.SUPPRESS)
-    parser.add_argument("--start-at", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--sync-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.writer is not None:
         writer_main(args)

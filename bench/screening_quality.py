@@ -73,14 +73,21 @@ def _to_script(word: str, table: list[tuple[str, str]], abjad: bool) -> str:
     out = []
     i = 0
     while i < len(w):
-        if abjad and w[i] in "AEIOU":
-            # abjads write long/initial vowels only
+        if abjad and w[i] in "AEIOUY":
+            # abjads write initial, final and long vowels only
+            last = i == len(w) - 1
             if i == 0:
                 out.append("ا")
-            elif w[i] in "IE" and w[i:i + 2] in ("II", "EE"):
+            elif w[i:i + 2] in ("II", "EE", "IY") or (last and w[i] in "IY"):
                 out.append("ي")
+                i += 1
             elif w[i:i + 2] in ("OU", "OO", "UU"):
                 out.append("و")
+                i += 1
+            elif last and w[i] == "A":
+                out.append("ا")
+            elif w[i] == "Y":
+                out.append("ي")
             i += 1
             continue
         for latin, target in table:

@@ -13,7 +13,7 @@ from django.utils import timezone
 from audit.context import Actor, audit_context
 from cases import deadlines, services
 from cases.choices import CaseSource, Disposition, EvidenceKind, MatchResolution
-from cases.models import Case
+from cases.models import Case, CaseEvidence
 
 CUSTOMERS = [
     ("CUST-1001", "Ivan Petrov", "1971-03-14", "RU", "person"),
@@ -67,6 +67,8 @@ def _backdate(case: Case, days: int) -> None:
     opened = timezone.now() - timedelta(days=days)
     due = deadlines.sar_due_at(detected_at=opened, suspect_identified=case.suspect_identified)
     Case.objects.filter(pk=case.pk).update(opened_at=opened, detected_at=opened, due_at=due)
+    # The triggering alert or hit arrived when the case opened (spreads the dashboard).
+    CaseEvidence.objects.filter(case=case).update(added_at=opened)
     case.refresh_from_db()
 
 
@@ -126,7 +128,7 @@ def demo_cases_load(*, actor: Actor | None = None, seed: int = 7) -> int:
             plans.append(("enrichment", case))
         created = len(plans)
         for index, (kind, case) in enumerate(plans):
-            _backdate(case, days=[2, 5, 12, 20, 35, 45, 70][index % 7])
+            _backdate(case, days=[1, 2, 3, 5, 6, 8, 9, 11, 12, 13, 20, 35, 45, 70][index % 14])
             worker = analyst if index % 2 == 0 else analyst2
             step = index % 6
             if step == 0:

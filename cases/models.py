@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
 
 from audit.models import AuditedModel
@@ -90,6 +91,10 @@ class Case(AuditedModel):
             models.Index(fields=["state", "-priority", "opened_at"]),
             models.Index(fields=["assignee", "state", "-priority", "opened_at"]),
             models.Index(fields=["source", "state", "-priority", "opened_at"]),
+            # Queue tab counts read this index only; the open inbox walks the partial one.
+            models.Index(fields=["state", "source"], name="case_state_source"),
+            models.Index(fields=["-priority", "opened_at", "id"],
+                         condition=Q(state__in=OPEN_STATES), name="case_open_queue"),
         ]
 
     def __str__(self) -> str:
@@ -124,6 +129,12 @@ class CaseEvidence(AuditedModel):
         constraints = [
             models.UniqueConstraint(fields=["case", "kind", "object_id"],
                                     name="case_evidence_once"),
+        ]
+        indexes = [
+            # The inbox's rule and list-entity filters, and alerts per rule per day.
+            models.Index(KeyTransform("rule_code", "summary"), name="case_evidence_rule"),
+            models.Index(KeyTransform("entity_uid", "summary"), name="case_evidence_entity"),
+            models.Index(fields=["kind", "added_at"], name="case_evidence_kind_added"),
         ]
 
     def __str__(self) -> str:

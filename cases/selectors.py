@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from django.contrib.auth.models import User
 from django.db.models import Count, Q, QuerySet
@@ -151,8 +151,9 @@ def dashboard_stats(*, now=None, days: int = 14) -> dict:
     breaches = overdue.count()
     due_soon = open_cases.filter(due_at__gte=now, due_at__lt=now + timedelta(days=7)).count()
     since = (now - timedelta(days=days - 1)).date()
+    since_start = datetime.combine(since, time.min, tzinfo=UTC)
     per_rule: dict[str, dict] = defaultdict(dict)
-    rows = (CaseEvidence.objects.filter(kind=EvidenceKind.ALERT, added_at__date__gte=since)
+    rows = (CaseEvidence.objects.filter(kind=EvidenceKind.ALERT, added_at__gte=since_start)
             .annotate(day=TruncDate("added_at")).values_list("summary__rule_code", "day")
             .annotate(n=Count("pk")).order_by())
     for rule, day, n in rows:

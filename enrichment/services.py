@@ -207,16 +207,16 @@ def enrichment_run_execute(*, run_id: int, task_id: str = "",
         return _finish_success(run.pk, steps, registry.name, bureau.name, store)
     except ProviderError as error:
         needs_case = error.needs_human or isinstance(error, MalformedResponse | ProviderRejected)
-        return _finish_failure(run.pk, error.as_dict(), needs_case=needs_case)
+        return _finish_failure(run.pk, error.as_dict(), needs_case=needs_case, store=store)
     except DocumentInvalid as error:
         return _finish_failure(run.pk, {"code": "document_invalid", "message": str(error),
                                         "errors": error.errors, "needs_human": True},
-                               needs_case=True)
+                               needs_case=True, store=store)
     except Exception as error:  # noqa: BLE001 - a run never stays "running" forever
         logger.exception("enrichment run %s crashed", run_id)
         return _finish_failure(run.pk, {"code": "internal_error",
                                         "message": f"{type(error).__name__}: {error}"},
-                               needs_case=False)
+                               needs_case=False, store=store)
 
 
 def _screening_function():
@@ -386,12 +386,16 @@ def _open_cases(run: EnrichmentRun, application: LoanApplication,
     run.case_reference = case.reference
 
 
-def _finish_failure(run_id: int, error: dict[str, Any], *, needs_case: bool
-                    ) -> EnrichmentRun:
+def _finish_failure(run_id: int, error: dict[str, Any], *, needs_case: bool,
+                    store: DatabaseStepStore | None = None) -> EnrichmentRun:
     with transaction.atomic():
         run = EnrichmentRun.objects.select_for_update().get(pk=run_id)
         if run.status != RunStatus.RUNNING:
             return run
+        if store is not None:
+            # Calls made before the failure are audited even when the run fails.
+            store.restore_after_rollback()
+            store.flush()
         application = LoanApplication.objects.select_for_update().get(pk=run.application_id)
         now = timezone.now()
         if needs_case:

@@ -116,6 +116,10 @@ class DatabaseStepStore:
         if not self._pending:
             return
         pending, self._pending = self._pending, []
+        # Until the surrounding transaction commits, these may still be rolled back (a
+        # failed final transaction): keep them so the failure path can write them again.
+        self._unconfirmed = pending
+        transaction.on_commit(self._confirm)
         existing = set(ProviderStep.objects.filter(
             run=self.run, key__in=[p[0] for p in pending]).values_list("key", flat=True))
         now = timezone.now()
@@ -130,6 +134,15 @@ class DatabaseStepStore:
         save_calls(self.run, [(key, r) for key, _fp, _res, records in pending
                               for r in records])
         self._buffered.clear()
+
+    def _confirm(self) -> None:
+        self._unconfirmed = []
+
+    def restore_after_rollback(self) -> None:
+        """Put back steps whose flush was rolled back, so their calls are still audited."""
+        if getattr(self, "_unconfirmed", None):
+            self._pending = self._unconfirmed + self._pending
+            self._unconfirmed = []
 
     def begin(self, key: str, *, fingerprint: str) -> None:
         with transaction.atomic():

@@ -102,14 +102,23 @@ def evaluate_transactions(
     """Run every rule over the new transactions; `histories` must already contain them."""
     context = context or EvalContext()
     result = EvaluationResult()
-    report_keys: dict[tuple, int] = {}
+    report_keys: set[tuple] = set()
+    plans = []
     for rule in rules:
         typology = TYPOLOGIES[rule.typology]
         reach = typology.reach(rule.params) if typology.uses_history else dt.timedelta()
-        seen: set[tuple[str, str]] = set()
-        for tx in transactions:
-            history = histories.get(tx.account_id) or AccountHistory(tx.account_id, [tx])
-            for anchor in anchors_for(tx, history, reach):
+        plans.append((rule, typology, reach, set()))
+    max_reach = max((plan[2] for plan in plans), default=dt.timedelta())
+    for tx in transactions:
+        history = histories.get(tx.account_id) or AccountHistory(tx.account_id, [tx])
+        # Stored txns whose windows this one falls into (non-empty only for late events).
+        later = anchors_for(tx, history, max_reach)[1:] if max_reach else []
+        for rule, typology, reach, seen in plans:
+            anchors = [tx]
+            if later and reach:
+                limit = tx.timestamp + reach
+                anchors.extend(a for a in later if a.timestamp <= limit)
+            for anchor in anchors:
                 if anchor.key in seen:
                     continue
                 seen.add(anchor.key)
@@ -120,10 +129,9 @@ def evaluate_transactions(
                     continue
                 if isinstance(outcome, CtrReport):
                     key = (rule.code, *outcome.key)
-                    if key in report_keys:
-                        continue  # same day already computed from the same history
-                    report_keys[key] = len(result.reports)
-                    result.reports.append(outcome)
+                    if key not in report_keys:  # same day already computed from same history
+                        report_keys.add(key)
+                        result.reports.append(outcome)
                 else:
                     result.findings.append(outcome)
     return result

@@ -26,6 +26,7 @@ from audit.context import Actor, audit_context
 from audit.services import audit_record
 from screening.lists.choices import ChangeKind, ListCode, VersionStatus
 from screening.lists.delta import compute_delta, entity_content, field_diff, with_hash
+from screening.lists.download import DownloadError, DownloadPolicy, download
 from screening.lists.folding import fold
 from screening.lists.models import Entity, EntityChange, EntityName, ListSource, ListVersion
 from screening.lists.parsers import ListParseError, parse_list
@@ -548,3 +549,124 @@ DEMO_FILES = (
 def demo_lists_load(*, actor: Actor) -> list[ImportOutcome]:
     """Load the shipped real lists (newest SDN capture, two UN publications) idempotently."""
     return [list_import(source=code, path=FIXTURES / rel, actor=actor) for code, rel in DEMO_FILES]
+
+
+# --- Refresh from the publishers ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RefreshOutcome:
+    source: str
+    not_modified: bool
+    imported: ImportOutcome | None = None
+    attempts: int = 1
+
+
+def _download_dir() -> Path:
+    path = Path(_setting("LISTS_DOWNLOAD_DIR", Path(settings.BASE_DIR) / "var" / "lists"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def download_policy() -> DownloadPolicy:
+    """Timeouts, retries and size limit of downloads (settings.LISTS_DOWNLOAD_* override)."""
+    return DownloadPolicy(
+        connect_timeout=float(_setting("LISTS_DOWNLOAD_CONNECT_TIMEOUT", 10)),
+        read_timeout=float(_setting("LISTS_DOWNLOAD_READ_TIMEOUT", 60)),
+        attempts=int(_setting("LISTS_DOWNLOAD_ATTEMPTS", 4)),
+        backoff=float(_setting("LISTS_DOWNLOAD_BACKOFF", 2.0)),
+        max_bytes=int(_setting("LISTS_MAX_FILE_BYTES", DEFAULT_MAX_BYTES)),
+    )
+
+
+def list_refresh(
+    *,
+    source: str,
+    actor: Actor | None = None,
+    policy: DownloadPolicy | None = None,
+    sleep=None,
+) -> RefreshOutcome:
+    """Download a list from its configured URL and import it when it changed.
+
+    Conditional GET (ETag/Last-Modified) makes an unchanged list cost one 304; the
+    validators are stored only once the file was imported, so a refused file is fetched
+    again next time. Failures are recorded on the source (the portal shows them).
+    """
+    with audit_context(actor=actor or Actor.system("lists.refresh")):
+        src = list_source_ensure(code=source)
+        url = src.url or source_url(source)
+        if not url:
+            _source_error(src, f"{source}: no download URL configured (LISTS_SOURCE_URLS)")
+            raise ListImportError(f"{source}: no download URL configured (LISTS_SOURCE_URLS)")
+        started = timezone.now()
+        suffix = Path(url.split("?")[0]).suffix.lower()[:5] or ".dat"
+        dest = _download_dir() / f"{source}-{started:%Y%m%dT%H%M%S}{suffix}"
+        kwargs = {"sleep": sleep} if sleep else {}
+        try:
+            result = download(
+                url,
+                dest,
+                etag=src.etag,
+                last_modified=src.last_modified,
+                policy=policy or download_policy(),
+                **kwargs,
+            )
+        except DownloadError as exc:
+            _source_error(src, str(exc))
+            raise ListImportError(str(exc)) from exc
+        if result.not_modified:
+            _source_checked(src, started)
+            return RefreshOutcome(source=source, not_modified=True, attempts=result.attempts)
+        try:
+            imported = list_import(source=source, path=result.path, fetched_at=started)
+        finally:
+            dest.unlink(missing_ok=True)  # the version keeps sha256/size; no file hoarding
+        _source_checked(src, started, etag=result.etag, last_modified=result.last_modified)
+        return RefreshOutcome(
+            source=source, not_modified=False, imported=imported, attempts=result.attempts
+        )
+
+
+@transaction.atomic
+def _source_checked(
+    src: ListSource, when: dt.datetime, *, etag: str | None = None, last_modified: str | None = None
+) -> None:
+    src = ListSource.objects.select_for_update().get(pk=src.pk)
+    src.last_checked_at = src.last_success_at = when
+    fields = ["last_checked_at", "last_success_at"]
+    if etag is not None:
+        src.etag, src.last_modified = etag[:200], (last_modified or "")[:100]
+        fields += ["etag", "last_modified"]
+    src.save(update_fields=fields)
+
+
+@transaction.atomic
+def _source_error(src: ListSource, message: str) -> None:
+    src = ListSource.objects.select_for_update().get(pk=src.pk)
+    src.last_checked_at = src.last_error_at = timezone.now()
+    src.last_error = message[:2000]
+    src.save(update_fields=["last_checked_at", "last_error_at", "last_error"])
+    audit_record(
+        action="lists.refresh_failed",
+        object_type="lists.listsource",
+        object_id=str(src.pk),
+        data={"source": src.code, "error": message[:2000]},
+    )
+
+
+def list_source_update(
+    *, code: str, url: str | None = None, is_enabled: bool | None = None, actor: Actor | None = None
+) -> ListSource:
+    """Change where a list is downloaded from, or stop following it (administrators)."""
+    with audit_context(actor=actor) if actor else nullcontext(), transaction.atomic():
+        src = ListSource.objects.select_for_update().get(pk=list_source_ensure(code=code).pk)
+        fields = []
+        if url is not None and url != src.url:
+            src.url, src.etag, src.last_modified = url, "", ""
+            fields += ["url", "etag", "last_modified"]
+        if is_enabled is not None and is_enabled != src.is_enabled:
+            src.is_enabled = is_enabled
+            fields.append("is_enabled")
+        if fields:
+            src.save(update_fields=fields)
+        return src

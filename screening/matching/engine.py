@@ -135,6 +135,40 @@ class Matcher:
                     rows.update(index.postings[v])
         return rows
 
+    @staticmethod
+    def _query_bound(q: QueryForm, row) -> float:
+        """Upper bound of the query coverage of one row (each query token takes its best
+        partner; unmatched middle tokens the smaller weight)."""
+        n = len(q.weights)
+        best = [0.0] * n
+        for i, mi in enumerate(q.matches):
+            if q.form.roles[i] == "i":
+                best[i] = 0.8
+                continue
+            if not mi:
+                continue
+            b = 0.0
+            for v in row.vocab:
+                x = mi.get(v)
+                if x is not None and x > b:
+                    b = x
+            for v in row.glued:
+                x = mi.get(v)
+                if x is not None and x > b:
+                    b = x
+            best[i] = b
+        for i, gm in enumerate(q.glued):
+            if gm:
+                for v in row.vocab:
+                    x = gm.get(v)
+                    if x is not None:
+                        best[i] = max(best[i], x)
+                        best[i + 1] = max(best[i + 1], x)
+        got = sum(w * b for w, b in zip(q.weights, best, strict=True))
+        w_min = sum(w * (MIDDLE_FACTOR if 0 < i < n - 1 else 1.0)
+                    for i, w in enumerate(q.weights))
+        return got / w_min if w_min else 0.0
+
     def _bound_filter(self, q: QueryForm, rows: set[int], name_floor: float) -> list[int]:
         """Drop rows whose name-score upper bound is below the floor (vectorised).
 
@@ -233,6 +267,8 @@ class Matcher:
                         if index.entities[index.rows[r].entity].list_code in list_set}
             if len(rows) >= VECTOR_BOUND_MIN_ROWS:
                 rows = self._bound_filter(q, rows, name_floor)
+            else:
+                rows = [r for r in rows if self._query_bound(q, index.rows[r]) >= min_qcov]
             for rid in rows:
                 row = index.rows[rid]
                 a = align(index, q, row)

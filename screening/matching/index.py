@@ -189,11 +189,12 @@ class MatcherIndex:
                 found.update(self._phonetic.get(pk, ()))
             if not found and len(token) >= 6:
                 # Typos beyond one edit: fall back to shared character trigrams.
-                grams = _grams(token)
-                lists = [p for g in grams if (p := self._grams.get(g)) and len(p) <= 400]
-                counts = Counter(chain.from_iterable(lists))
-                need = max(3, int(len(grams) * 0.5))
-                found.update(v for v, c in counts.items() if c >= need)
+                # Only the rarest trigrams are consulted (cheap, and discriminating).
+                lists = sorted((p for g in _grams(token) if (p := self._grams.get(g))), key=len)
+                lists = [p for p in lists[:5] if len(p) <= 300]
+                if len(lists) >= 3:
+                    counts = Counter(chain.from_iterable(lists))
+                    found.update(v for v, c in counts.items() if c >= 3)
         result: dict[int, float] = {}
         for v in found:
             sim = token_similarity(token, self.tokens[v], abjad)

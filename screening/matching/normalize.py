@@ -24,6 +24,8 @@ from screening.matching.tables import (
 )
 
 MAX_NAME_LENGTH = 500
+# Particles as abjad romanisation writes them (بن, بنت, ابو, ال, ام).
+ABJAD_PARTICLES = frozenset({"AL", "L", "BN", "BNT", "ABW", "BW", "ABU", "AM", "M", "BIN"})
 
 NORMAL = "n"
 PARTICLE = "p"
@@ -103,20 +105,56 @@ def fold_token(token: str) -> str:
     return _FOLDED_VARIANTS.get(g, g)
 
 
-_SKELETON_CLASSES = str.maketrans({"V": "F", "P": "B", "C": "K", "Q": "K", "W": "",
+_SKELETON_CLASSES = str.maketrans({"V": "", "P": "B", "C": "K", "Q": "K", "W": "",
                                     "A": "", "E": "", "I": "", "O": "", "U": "", "Y": ""})
 
 
 @lru_cache(maxsize=200_000)
 def skeleton(token: str) -> str:
     """Consonant skeleton: what an abjad romanisation (Arabic, Hebrew) keeps. Consonants
-    that abjads do not distinguish share a class (V/F, P/B, C/Q/K)."""
+    that abjads do not distinguish share a class (P/B, C/Q/K; V and W are vowel-like)."""
     s = token.replace("KH", "H").replace("DZH", "J").replace("ZH", "J")
     s = s.translate(_SKELETON_CLASSES)
     s = re.sub(r"(.)\1+", r"\1", s)
     if len(s) > 2 and s.endswith("H"):
         s = s[:-1]
     return s
+
+
+@lru_cache(maxsize=200_000)
+def abjad_query_form(token: str) -> str:
+    """A romanised abjad token as letters written: consonants plus the long vowels
+    (W, Y); alef (A) and hamza carry no comparison value."""
+    t = token.replace("KH", "H").replace("DH", "D").replace("V", "W").replace("Q", "K")
+    t = re.sub(r"[AEIO]", "", t)
+    t = re.sub(r"(.)\1+", r"\1", t)
+    if len(t) > 2 and t.endswith("H"):
+        t = t[:-1]
+    return t
+
+
+_DIPHTHONGS = (("AI", "Y"), ("EI", "Y"), ("AU", "W"), ("AV", "W"))
+_ABJAD_LATIN = str.maketrans({"C": "K", "Q": "K", "P": "B", "G": "J", "X": "K"})
+
+
+@lru_cache(maxsize=200_000)
+def abjad_listed_form(token: str) -> str:
+    """How a folded Latin token would be written in an abjad: short vowels dropped, a
+    final I and diphthongs written as long vowels (ALI -> LY, HUSAIN -> HSYN)."""
+    t = token.replace("V", "W")
+    # Letters abjads lack are written with their nearest consonant.
+    t = t.replace("CH", "SH").translate(_ABJAD_LATIN)
+    for a, b in _DIPHTHONGS:
+        t = t.replace(a, b)
+    final_i = t.endswith("I")
+    t = t[0] + re.sub(r"[AEIOU]", "", t[1:]) if t else t
+    t = re.sub(r"^[AEIOU]", "", t)
+    if final_i:
+        t += "Y"
+    t = re.sub(r"(.)\1+", r"\1", t)
+    if len(t) > 2 and t.endswith("H"):
+        t = t[:-1]
+    return t
 
 
 # ---------------------------------------------------------------------------- scripts
@@ -244,13 +282,24 @@ def _split_script_runs(word: str) -> list[tuple[str, str]]:
     return runs
 
 
-def _romanise(word: str, *, cjk_mode: str) -> list[tuple[str, bool]]:
+def _romanise(word: str, *, cjk_mode: str, single_word: bool = False
+              ) -> list[tuple[str, bool]]:
     """ASCII words of one raw word, each flagged True when from an abjad script."""
     out: list[tuple[str, bool]] = []
     for script, run in _split_script_runs(word):
         if script == "Hang":
-            # Korean: one syllable per block; given names are written split or glued.
-            out.extend((w, False) for ch in run for w in _ascii_words(anyascii(ch)))
+            # Korean: one syllable per block. A lone word is surname + given name (the
+            # given name glued, as lists also write KIM Jongun); in a name of several
+            # words each word is one name part. Syllables are folded before gluing so
+            # that SEONG/SUNG and the like agree.
+            syl = [fold_token(w) for ch in run for w in _ascii_words(anyascii(ch))]
+            if not syl:
+                continue
+            if single_word and len(syl) >= 2:
+                out.append((syl[0], False))
+                out.append(("".join(syl[1:]), False))
+            else:
+                out.append(("".join(syl), False))
         elif script == "Hani" or script in ("Hira", "Kana"):
             if cjk_mode == "japanese":
                 reading = _japanese_reading(run)
@@ -267,6 +316,10 @@ def _romanise(word: str, *, cjk_mode: str) -> list[tuple[str, bool]]:
                 out.extend((w, False) for s in syllables for w in _ascii_words(s))
         else:
             abjad = script in ABJAD_SCRIPTS
+            if script == "Arab" and run.startswith("ال") and len(run) > 3 and run != "الله":
+                # the article is written glued to the word (الخرس -> AL KHRS)
+                out.append(("AL", True))
+                run = run[2:]
             out.extend((w, abjad) for w in _ascii_words(anyascii(run)))
     return [(w, a) for w, a in out if w]
 
@@ -294,7 +347,9 @@ def _tokens_to_form(words: list[tuple[str, bool]], reading: str) -> tuple[NameFo
     roles: list[str] = []
     abjad: list[bool] = []
     for w, a in merged:
-        if w in ORG_FORMS:
+        if a and w in ABJAD_PARTICLES:
+            role = PARTICLE
+        elif w in ORG_FORMS:
             role = ORG_FORM
         elif w in PARTICLES:
             role = PARTICLE
@@ -341,8 +396,9 @@ def normalize_name(text: str) -> NormalizedName:
     seen: set[tuple[str, ...]] = set()
     for mode in modes:
         words: list[tuple[str, bool]] = []
-        for raw in reordered.split():
-            words.extend(_romanise(raw, cjk_mode=mode))
+        raw_words = reordered.split()
+        for raw in raw_words:
+            words.extend(_romanise(raw, cjk_mode=mode, single_word=len(raw_words) == 1))
         if not words:
             continue
         reading = mode if mode != "default" else (

@@ -12,13 +12,14 @@ from functools import lru_cache
 import jellyfish
 from rapidfuzz.distance import Indel, JaroWinkler
 
-from screening.matching.normalize import skeleton
+from screening.matching.normalize import abjad_listed_form, abjad_query_form, skeleton
 
 INITIAL_SIMILARITY = 0.8
 SHORT_TOKEN = 4
 PHONETIC_FLOOR = 0.86
 PHONETIC_MIN_RATIO = 0.6  # sounding alike only rescues tokens that are already close
 ABJAD_CAP = 0.95
+SKELETON_FACTOR = 0.85
 
 
 @lru_cache(maxsize=500_000)
@@ -39,14 +40,18 @@ def token_similarity(query: str, listed: str, abjad: bool = False) -> float:
     if not (query.isalpha() and listed.isalpha()):
         return 0.0
     if abjad:
+        # Compare as both would be written in the abjad (consonants + long vowels).
+        fq, fl = abjad_query_form(query), abjad_listed_form(listed)
+        if not fq or not fl:
+            return 0.0
+        sim = ABJAD_CAP * Indel.normalized_similarity(fq, fl)
         sq, sl = skeleton(query), skeleton(listed)
-        if not sq or not sl:
-            return 0.0
-        if sq == sl:
-            return ABJAD_CAP
-        if min(len(sq), len(sl)) < 2:
-            return 0.0
-        return ABJAD_CAP * Indel.normalized_similarity(sq, sl)
+        if sq and sl:
+            # Long vowels are not always written: the bare consonants, less confidently.
+            sim = max(sim, SKELETON_FACTOR * Indel.normalized_similarity(sq, sl))
+        if min(len(fq), len(fl)) <= 2:
+            sim *= 0.9  # two letters say little
+        return sim
     if len(query) == 1 or len(listed) == 1:
         short, long_ = (query, listed) if len(query) == 1 else (listed, query)
         return INITIAL_SIMILARITY if long_.startswith(short) else 0.0

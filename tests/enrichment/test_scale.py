@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -28,7 +29,7 @@ from .conftest import application_data
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 APPLICATIONS = int(os.environ.get("ENRICHMENT_SCALE_APPLICATIONS", "500"))
-WORKERS = 8
+WORKERS = int(os.environ.get("ENRICHMENT_SCALE_WORKERS", "16"))
 
 
 def _execute(run_id: int) -> str:
@@ -60,7 +61,13 @@ def test_500_applications_with_30_percent_faults(enrichment_settings_for_stub, s
     assert set(statuses) <= {RunStatus.SUCCEEDED, RunStatus.FAILED}
     assert EnrichmentRun.objects.count() == APPLICATIONS
     succeeded = statuses.count(RunStatus.SUCCEEDED)
-    assert succeeded >= APPLICATIONS * 0.5, statuses.count(RunStatus.FAILED)
+    failures = Counter(e["code"] for e in EnrichmentRun.objects.filter(
+        status=RunStatus.FAILED).values_list("error", flat=True))
+    assert "internal_error" not in failures, EnrichmentRun.objects.filter(
+        error__code="internal_error").values_list("error", flat=True)[:3]
+    # Only transient exhaustion or a billable pull of unknown outcome may fail a run.
+    assert set(failures) <= {"provider_unavailable", "unknown_outcome"}, failures
+    assert succeeded >= APPLICATIONS * 0.5, failures
     assert EnrichmentDocument.objects.count() == succeeded
 
     # Zero partial records.
@@ -91,7 +98,7 @@ def test_500_applications_with_30_percent_faults(enrichment_settings_for_stub, s
     # Every call that reached the providers is stored and on the ledger.
     stats = stub.stats()
     sent = ProviderCall.objects.exclude(outcome="circuit_open").count()
-    assert sent == stats["requests"]
+    assert sent == stats["requests"], (sent, stats["requests"], failures)
     entries = LedgerEntry.objects.filter(action="enrichment.provider_call")
     assert entries.count() == ProviderCall.objects.count()
     sample = {json.loads(bytes(e.body))["call_id"] for e in entries}
@@ -100,10 +107,9 @@ def test_500_applications_with_30_percent_faults(enrichment_settings_for_stub, s
     assert ProviderCall.objects.filter(outcome="retry").exists()
 
     # Asking again with the same keys creates nothing new.
-    for i, application in enumerate(LoanApplication.objects.order_by("pk")[:20]):
-        _, created = enrichment_run_request(application=application,
-                                            idempotency_key=f"scale-{application.pk - 1}"
-                                            if False else application.runs.get().idempotency_key,
-                                            queue=False)
+    for application in LoanApplication.objects.order_by("pk")[:20]:
+        _, created = enrichment_run_request(
+            application=application, idempotency_key=application.runs.get().idempotency_key,
+            queue=False)
         assert not created
     assert EnrichmentRun.objects.count() == APPLICATIONS

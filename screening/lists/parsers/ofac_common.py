@@ -90,10 +90,8 @@ ID_LABELS: dict[str, str] = {
     "Digital Currency Address - BSC": "crypto",
     "Digital Currency Address - USDC": "crypto",
 }
-_LABEL_PREFIX = re.compile(
-    "^(%s) (.+)$" % "|".join(re.escape(k) for k in sorted(ID_LABELS, key=len, reverse=True)),
-    re.S,
-)
+_LABEL_ALTERNATION = "|".join(re.escape(k) for k in sorted(ID_LABELS, key=len, reverse=True))
+_LABEL_PREFIX = re.compile(f"^({_LABEL_ALTERNATION}) (.+)$", re.S)
 _TRAILING_COUNTRY = re.compile(r"^(.*?)\s*\(([^()]*)\)(?:\s+(?:issued|expires)\b.*)?$")
 _ALIAS = re.compile(r"^([fna])\.k\.a\.,? '(.*)'$", re.S)
 

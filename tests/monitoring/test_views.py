@@ -1,0 +1,96 @@
+"""Portal pages: who sees them, the trace shown as a table, approval and replay writes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import uuid
+
+import pytest
+import redis
+
+from monitoring.choices import DeadLetterStatus, RuleVersionStatus
+from monitoring.models import Alert, DeadLetter, Rule
+from monitoring.rules.schema import validate_event
+from monitoring.services import dead_letter_record, rule_version_create, transactions_ingest
+from tests.monitoring.conftest import make_event
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+
+
+@pytest.fixture
+def alert(seeded):
+    events = [make_event(account="V1", amount="9500", channel="cash"),
+              make_event(account="V1", amount="9200", channel="cash", at=dt.timedelta(hours=2))]
+    transactions_ingest(events=[validate_event(e) for e in events])
+    return Alert.objects.get(rule_code="T1")
+
+
+@pytest.mark.parametrize("page", ["", "alerts/", "rules/", "dead-letters/", "ctr/"])
+def test_pages_for_readers_and_not_outsiders(alert, portal_as, auditor, outsider, client, page):
+    assert portal_as(auditor).get(f"/monitoring/{page}").status_code == 200
+    assert portal_as(outsider).get(f"/monitoring/{page}").status_code == 403
+    assert client.get(f"/monitoring/{page}").status_code == 302
+
+
+def test_alert_page_shows_trace_table(alert, portal_as, analyst, django_assert_max_num_queries):
+    client = portal_as(analyst)
+    response = client.get(f"/monitoring/alerts/{alert.pk}/")
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "in-band cash txns today" in body and "Observed values against thresholds" in body
+    with django_assert_max_num_queries(12):
+        assert client.get("/monitoring/alerts/", {"account_id": "V1"}).status_code == 200
+    assert client.get("/monitoring/alerts/999999/").status_code == 404
+
+
+def test_approval_from_portal_needs_another_approver(seeded, portal_as, analyst, approver,
+                                                     auditor):
+    rule = Rule.objects.get(code="T9")
+    draft = rule_version_create(rule=rule, params={"tolerance": "0.05"}, severity="low",
+                                actor_user=analyst)
+    url = f"/monitoring/versions/{draft.pk}/approve/"
+    assert portal_as(auditor).post(url, {"decision": "approve"}).status_code == 403
+    assert portal_as(analyst).post(url, {"decision": "approve"}).status_code == 403
+    assert portal_as(approver).post(url, {"decision": "approve"}).status_code == 302
+    draft.refresh_from_db()
+    assert draft.status == RuleVersionStatus.ACTIVE and draft.approved_by == approver
+
+
+def test_draft_created_from_portal(seeded, portal_as, analyst):
+    rule = Rule.objects.get(code="T6")
+    response = portal_as(analyst).post(f"/monitoring/rules/{rule.pk}/versions/", {
+        "params": json.dumps({"min_count": 4}), "severity": "low", "note": "fewer"})
+    assert response.status_code == 302
+    assert rule.versions.get(version=2).params["min_count"] == 4
+    bad = portal_as(analyst).post(f"/monitoring/rules/{rule.pk}/versions/", {
+        "params": "{oops", "severity": "low"}, follow=True)
+    assert "Not valid JSON" in bad.content.decode()
+    assert rule.versions.count() == 2
+
+
+@pytest.mark.redis
+def test_dead_letter_replay_puts_corrected_payload_on_stream(seeded, portal_as, analyst,
+                                                             auditor, settings):
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        pytest.skip("Redis is not available")
+    settings.REDIS_URL = url
+    stream = f"test-dl-{uuid.uuid4().hex[:8]}"
+    letter = dead_letter_record(stream=stream, entry_id="1-0", payload="{bad",
+                                reason="invalid event: data: invalid JSON",
+                                errors={"data": "invalid JSON"})
+    page = f"/monitoring/dead-letters/{letter.pk}/"
+    assert portal_as(auditor).post(page, {"action": "replay", "payload": "{}"}).status_code == 403
+    fixed = json.dumps(make_event())
+    assert portal_as(analyst).post(page, {"action": "replay", "payload": fixed}).status_code == 302
+    letter.refresh_from_db()
+    assert letter.status == DeadLetterStatus.REPLAYED
+    client = redis.Redis.from_url(url)
+    try:
+        entries = client.xrange(stream)
+        assert entries[0][1][b"data"].decode() == fixed
+    finally:
+        client.delete(stream)
+    assert DeadLetter.objects.get(pk=letter.pk).replayed_entry_id
