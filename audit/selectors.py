@@ -9,11 +9,12 @@ from typing import Any
 from django.db.models import QuerySet
 
 from audit.models import Digest, LedgerEntry, VerificationRun
-from config.accounts.roles import Role
+from config.accounts.roles import READ_ROLES
 
-#: Who may browse the ledger, object histories, digests and runs, and export evidence.
-#: Bodies hold personal data, so this is narrower than READ_ROLES.
-AUDIT_ROLES = frozenset({Role.AUDITOR, Role.ADMIN, Role.APPROVER})
+#: Who may browse the ledger, object histories, digests and runs, export evidence and start
+#: a verification: every portal role (the portal shows them the same customers and cases);
+#: integration clients may not.
+AUDIT_ROLES = READ_ROLES
 
 
 def ledger_entry_list(*, filters: dict[str, Any] | None = None) -> QuerySet[LedgerEntry]:

@@ -22,7 +22,6 @@ import argparse
 import datetime as dt
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -121,14 +120,18 @@ def main() -> None:
     parser.add_argument("--database-url", default=os.environ.get("ENRICHMENT_BENCH_DB",
                                                                  DEFAULT_DB))
     parser.add_argument("--redis-url", default=DEFAULT_REDIS)
-    parser.add_argument("--apps", type=int, default=200)
+    parser.add_argument("--apps", type=int, default=200, help="at most 900")
     parser.add_argument("--baseline-apps", type=int, default=40)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--fault-rate", type=float, default=0.3)
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--workers", type=int, default=2,
+                        help="worker processes, each a thread pool of --concurrency")
     args = parser.parse_args()
+    if args.apps > 900:
+        parser.error("--apps is at most 900 (the stub's demo registry)")
 
     _setup(args.database_url, args.redis_url)
     from django.conf import settings
@@ -138,7 +141,7 @@ def main() -> None:
     from enrichment.services import enrichment_run_execute, enrichment_run_request
     from enrichment.stubs import StubProviders
 
-    stub = StubProviders(registry_size=4000).start()
+    stub = StubProviders(registry_size=2000).start()
     stub.configure(latency_ms=args.latency_ms, retry_after=0, timeout_s=1.5)
     provider_env = {
         "ENRICHMENT_GLEIF_BASE_URL": stub.gleif_base_url,
@@ -152,10 +155,13 @@ def main() -> None:
     }
     os.environ.update(provider_env)
     reset_provider_clients()
-    print(f"enrichment bench: stub latency {args.latency_ms} ms/call, worker pool "
-          f"threads x{args.concurrency}, {args.apps} apps/phase, db {settings.DATABASES['default']['NAME']}")
+    print(f"enrichment bench: stub latency {args.latency_ms} ms/call, {args.workers} worker "
+          f"process(es) x {args.concurrency} threads, {args.apps} apps/phase, "
+          f"db {settings.DATABASES['default']['NAME']}")
 
-    offset = int(time.time()) % 1000 * 3  # fresh companies per invocation
+    # Fresh applications every phase; companies repeat across runs of the bench, which is
+    # fine: the bureau report is reused only for the same application.
+    offset = 0
     baseline = None
     if not args.skip_baseline:
         applications = _create(args.baseline_apps, offset, "baseline")
@@ -168,17 +174,22 @@ def main() -> None:
 
     queue = f"enrichment-bench-{os.getpid()}"
     env = {**os.environ, "CELERY_TASK_ALWAYS_EAGER": "0", **provider_env}
-    log = open(Path("/tmp") / f"enrichment-bench-worker-{os.getpid()}.log", "w")  # noqa: SIM115
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=threads",
-         f"--concurrency={args.concurrency}", "-Q", queue, "--loglevel=WARNING",
-         "--without-heartbeat", "--without-mingle", "--without-gossip"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    workers = []
+    for number in range(args.workers):
+        log = open(Path("/tmp") / f"enrichment-bench-worker-{os.getpid()}-{number}.log",  # noqa: SIM115
+                   "w")
+        workers.append(subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=threads",
+             f"--concurrency={args.concurrency}", "-Q", queue, "--loglevel=WARNING",
+             "-n", f"bench{number}@%h", "--without-heartbeat", "--without-mingle",
+             "--without-gossip"],
+            cwd=REPO, env={**env, "ENRICHMENT_WORKER_PROCESSES": str(args.workers)},
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
     app.conf.update(task_always_eager=False, task_default_queue=queue)
     try:
-        warm = _create(4, offset + 3000, "warm-up")
+        warm = _create(4, offset + 60, "warm-up")
         _wait([enrichment_run_request(application=a)[0].pk for a in warm], 120)
-        for phase, rate, base_offset in (("pool", 0.0, 1000), ("faults", args.fault_rate, 2000)):
+        for phase, rate, base_offset in (("pool", 0.0, 100), ("faults", args.fault_rate, 1000)):
             stub.configure(fault_rate=rate, seed=8,
                            fault_kinds=["429", "500", "502", "503", "drop", "timeout"])
             applications = _create(args.apps, offset + base_offset, phase)
@@ -192,11 +203,13 @@ def main() -> None:
             print(f"{'':9s} provider requests {stub.stats()['requests'] - requests_before}, "
                   f"faults injected {sum(stub.stats()['faults'].values())}")
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
+        for worker in workers:
+            os.killpg(worker.pid, signal.SIGTERM)
+        for worker in workers:
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.pid, signal.SIGKILL)
         stub.stop()
 
 

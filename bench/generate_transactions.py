@@ -68,13 +68,14 @@ class _Builder:
         self.source = source
         self.events: list[dict[str, Any]] = []
         self.counter = 0
+        self.id_prefix = ""
 
     def tx(self, *, account: str, customer: str, ts: dt.datetime, amount: Decimal | str,
            direction: str, channel: str, cp_name: str, cp_account: str = "",
            cp_country: str = "US", origin: str = "US", **extra: Any) -> dict[str, Any]:
         self.counter += 1
         event = {
-            "id": f"T{self.counter:09d}",
+            "id": f"{self.id_prefix}T{self.counter:09d}",
             "source": self.source,
             "timestamp": ts.isoformat().replace("+00:00", "Z"),
             "account_id": account,
@@ -137,9 +138,11 @@ def _poisson(rng: random.Random, lam: float) -> int:
         k += 1
 
 
-def _inject(b: _Builder, typology: str, n: int, start: dt.datetime, days: int) -> Label:
+def _inject(b: _Builder, typology: str, n: int, start: dt.datetime, days: int,
+            prefix: str = "") -> Label:
     rng = b.rng
-    account, customer = f"INJ-{typology[:10].upper()}-{n:03d}", f"CINJ-{typology[:10]}-{n:03d}"
+    account = f"{prefix}INJ-{typology[:10].upper()}-{n:03d}"
+    customer = f"{prefix}CINJ-{typology[:10]}-{n:03d}"
     label = Label(typology, account, customer)
     # Leave the first days for warm-up history where a rule needs it.
     first_day = max(1, days // 2)
@@ -215,6 +218,7 @@ def generate(
     typologies: tuple[str, ...] = TYPOLOGY_KEYS,
     late_fraction: float = 0.0,
     source: str = "synthetic",
+    account_prefix: str = "",
 ) -> Feed:
     """Build the feed: events sorted by transaction time except `late_fraction` of them,
     which are moved later in the list (arrive late, out of order)."""
@@ -222,11 +226,12 @@ def generate(
     b = _Builder(rng, source)
     background = set()
     for i in range(accounts):
-        account = f"ACC-{i:06d}"
+        account = f"{account_prefix}ACC-{i:06d}"
         background.add(account)
-        _background(b, account, f"CUST-{i:06d}", start, days)
+        _background(b, account, f"{account_prefix}CUST-{i:06d}", start, days)
     labels = [
-        _inject(b, typology, n, start, days) for typology in typologies for n in range(instances)
+        _inject(b, typology, n, start, days, account_prefix)
+        for typology in typologies for n in range(instances)
     ]
     events = sorted(b.events, key=lambda e: (e["timestamp"], e["id"]))
     if late_fraction > 0:

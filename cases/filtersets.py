@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from cases import deadlines
 from cases.choices import OPEN_STATES, CaseSource, CaseState, EvidenceKind
-from cases.models import CaseEvidence
+from cases.models import CaseEvidence, Customer
 
 STATUS_CHOICES = [("open", "Open"), ("closed", "Closed"), ("all", "All")]
 AGE_CHOICES = [(key, label) for key, label, _low, _high in deadlines.AGE_BUCKETS]
@@ -81,8 +81,9 @@ class CaseFilterSet(django_filters.FilterSet):
         value = value.strip()
         if not value:
             return queryset
-        return queryset.filter(Q(customer__external_id=value)
-                               | Q(customer__name__icontains=value))
+        # Resolve customers first (a small table), then use the cases' customer index.
+        customers = Customer.objects.filter(Q(external_id=value) | Q(name__icontains=value))
+        return queryset.filter(customer__in=customers.values("pk"))
 
     def _evidence(self, queryset, kind: str, key: str, value: str):
         value = value.strip()

@@ -129,8 +129,9 @@ def case_timeline(*, case: Case, limit: int = 300) -> list[dict]:
 
 def queue_counts() -> dict:
     """Open cases per queue (source) and per state, for the inbox tabs."""
+    # COUNT(*) over (state, source) is answered from the index alone.
     rows = (Case.objects.filter(state__in=OPEN_STATES).values("source")
-            .annotate(n=Count("pk")).order_by())
+            .annotate(n=Count("*")).order_by())
     return {row["source"]: row["n"] for row in rows}
 
 
@@ -138,9 +139,9 @@ def dashboard_stats(*, now=None, days: int = 14) -> dict:
     """The figures behind the dashboard: cases by state and queue, ageing of open cases,
     SLA (SAR deadline) breaches, alerts per rule per day and screening outcome rates."""
     now = now or timezone.now()
-    by_state = dict(Case.objects.values_list("state").annotate(n=Count("pk")).order_by())
+    by_state = dict(Case.objects.values_list("state").annotate(n=Count("*")).order_by())
     open_cases = Case.objects.filter(state__in=OPEN_STATES)
-    by_queue = dict(open_cases.values_list("source").annotate(n=Count("pk")).order_by())
+    by_queue = dict(open_cases.values_list("source").annotate(n=Count("*")).order_by())
     ageing = {}
     for key, _label, _low, _high in deadlines.AGE_BUCKETS:
         after, before = deadlines.age_bucket_bounds(key, now=now)

@@ -296,20 +296,33 @@ def _patch_value(value: Any) -> Any:
 
 def _finish_success(run_id: int, steps: dict[str, dict[str, Any]], registry_name: str,
                     bureau_name: str, store: DatabaseStepStore) -> EnrichmentRun:
+    """Screen, then apply the run's results in one transaction.
+
+    Screening queries are logged events of their own (the engine commits them); the cases
+    they call for, the patches, the document and the run's success commit together. The
+    ledger is one hash chain with a global lock taken at the first entry of a transaction,
+    so every ledger write comes last here: the lock is held for the commit, not for the
+    document's validation."""
+    run = EnrichmentRun.objects.select_related("application").get(pk=run_id)
+    if run.status != RunStatus.RUNNING:
+        return run
+    with transaction.atomic():
+        screening = _screen(run.application, steps)
     with transaction.atomic():
         run = EnrichmentRun.objects.select_for_update().get(pk=run_id)
         if run.status != RunStatus.RUNNING:
             return run  # finished by another worker meanwhile
-        store.flush()
         application = LoanApplication.objects.select_for_update().get(pk=run.application_id)
-        screening = _screen(application, steps)
         now = timezone.now()
         document = build_document(
             application_id=application.reference, run_id=str(run.pk),
             idempotency_key=run.idempotency_key, generated_at=now.isoformat(), steps=steps,
             registry_provider=registry_name, bureau_provider=bureau_name, screening=screening,
         )
-        _open_cases(run, application, document)
+        reasons = _case_reasons(document)
+        if reasons:
+            # The case reference goes into the document, so open the case first.
+            _open_case(run, application, document, reasons)
         validate_document(document)
         current = {}
         for attribute in ("lei", "registered_name", "registered_address",
@@ -319,12 +332,6 @@ def _finish_success(run_id: int, steps: dict[str, dict[str, Any]], registry_name
             value = getattr(application, attribute)
             current[attribute] = None if value == "" else value
         patches = compute_patches(current, document)
-        for patch in patches:
-            setattr(application, patch.field, _patch_value(patch.after))
-        application.enrichment_status = EnrichmentStatus.ENRICHED
-        application.enriched_at = now
-        application.save(update_fields=[p.field for p in patches] + [
-            "enrichment_status", "enriched_at", "updated_at"])
         DataPatch.objects.bulk_create([
             DataPatch(run=run, application=application, field=p.field, path=p.path,
                       before=p.before, after=p.after, source=p.source)
@@ -335,6 +342,13 @@ def _finish_success(run_id: int, steps: dict[str, dict[str, Any]], registry_name
         EnrichmentDocument.objects.create(run=run, application=application,
                                           schema_version=SCHEMA_VERSION, document=document,
                                           sha256=digest)
+        for patch in patches:
+            setattr(application, patch.field, _patch_value(patch.after))
+        application.enrichment_status = EnrichmentStatus.ENRICHED
+        application.enriched_at = now
+        application.save(update_fields=[p.field for p in patches] + [
+            "enrichment_status", "enriched_at", "updated_at"])
+        store.flush()
         ledger_append_many([
             ("enrichment.patch", "enrichment.loanapplication", str(application.pk),
              {"run": run.pk, "field": p.field, "path": p.path, "before": p.before,
@@ -348,18 +362,15 @@ def _finish_success(run_id: int, steps: dict[str, dict[str, Any]], registry_name
              "bureau_match": document["credit"]["match"]["status"]},
         )])
         run.status = RunStatus.SUCCEEDED
-        run.finished_at = now
-        run.duration_ms = int((now - run.started_at).total_seconds() * 1000)
+        run.finished_at = timezone.now()
+        run.duration_ms = int((run.finished_at - run.started_at).total_seconds() * 1000)
         run.error = None
         run.save(update_fields=["status", "finished_at", "duration_ms", "error",
                                 "case_reference"])
         return run
 
 
-def _open_cases(run: EnrichmentRun, application: LoanApplication,
-                document: dict[str, Any]) -> None:
-    """Screening hits and the bureau's own OFAC flag need a human: open (or add to) a case
-    linked to the application, in the same transaction as the results."""
+def _case_reasons(document: dict[str, Any]) -> list[str]:
     reasons = []
     for subject in document["screening"]["subjects"]:
         if subject["hits"]:
@@ -368,8 +379,13 @@ def _open_cases(run: EnrichmentRun, application: LoanApplication,
     ofac = document["credit"].get("ofac_match")
     if ofac and ofac["value"]:
         reasons.append("credit bureau reports an OFAC match warning")
-    if not reasons:
-        return
+    return reasons
+
+
+def _open_case(run: EnrichmentRun, application: LoanApplication, document: dict[str, Any],
+               reasons: list[str]) -> None:
+    """Screening hits and the bureau's own OFAC flag need a human: open (or add to) a case
+    linked to the application, in the same transaction as the results."""
     case = _case_open(
         source=CaseSource.SCREENING if any(r.startswith("screening") for r in reasons)
         else CaseSource.ENRICHMENT,

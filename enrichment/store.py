@@ -139,10 +139,18 @@ class DatabaseStepStore:
         self._unconfirmed = []
 
     def restore_after_rollback(self) -> None:
-        """Put back steps whose flush was rolled back, so their calls are still audited."""
-        if getattr(self, "_unconfirmed", None):
-            self._pending = self._unconfirmed + self._pending
-            self._unconfirmed = []
+        """Put back steps whose flush was rolled back, so their calls are still audited.
+        Steps already in the database (their flush committed) are not written twice."""
+        unconfirmed, self._unconfirmed = getattr(self, "_unconfirmed", []), []
+        if not unconfirmed:
+            return
+        stored = set(ProviderCall.objects.filter(
+            call_id__in=[r.call_id for _k, _f, _res, records in unconfirmed for r in records]
+        ).values_list("call_id", flat=True))
+        stored_ids = {str(c) for c in stored}
+        lost = [item for item in unconfirmed
+                if not any(r.call_id in stored_ids for r in item[3])]
+        self._pending = lost + self._pending
 
     def begin(self, key: str, *, fingerprint: str) -> None:
         with transaction.atomic():

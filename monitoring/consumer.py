@@ -54,6 +54,14 @@ class ConsumerStats:
     reconnects: int = 0
     claimed: int = 0
     started: float = field(default_factory=time.monotonic)
+    # XADD-to-commit latency of every entry, ms (the entry id carries the XADD time).
+    latencies_ms: list[float] = field(default_factory=list)
+
+    def latency(self, quantile: float) -> float | None:
+        if not self.latencies_ms:
+            return None
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(quantile * len(ordered)))]
 
 
 class StreamConsumer:
@@ -171,6 +179,10 @@ class StreamConsumer:
                                                 "entry_id": entry_id})
         self.stats.dead_letters += len(dead)
         # Acknowledge only now: every effect of these entries is committed.
+        committed_ms = time.time() * 1000
+        if len(self.stats.latencies_ms) < 1_000_000:
+            self.stats.latencies_ms.extend(
+                committed_ms - int(entry_id.split("-")[0]) for entry_id in ids)
         if ids:
             self.client.xack(self.stream, self.group, *ids)
         self.stats.entries += len(ids)

@@ -354,8 +354,9 @@ def load_histories(
             "SELECT t.id, t.source, t.external_id, t.timestamp, t.account_id, t.customer_id, "
             "t.amount, t.currency, t.direction, t.channel, t.counterparty_name, "
             "t.counterparty_account, t.counterparty_country, NULLIF(t.extra, '{}'::jsonb), "
-            "t.origin_country FROM unnest(%s::text[], %s::text[]) AS q(a, lo) JOIN monitoring_transaction t "
-            "ON t.account_id = q.a AND t.timestamp >= q.lo::timestamptz "
+            "t.origin_country FROM unnest(%s::text[], %s::text[]) AS q(a, lo) "
+            "JOIN monitoring_transaction t ON t.account_id = q.a "
+            "AND t.timestamp >= q.lo::timestamptz "
             "AND t.timestamp <= %s::timestamptz",
             [accounts, [rows_from[a].isoformat() for a in accounts], until.isoformat()],
             binary=True,

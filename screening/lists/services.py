@@ -25,7 +25,7 @@ from django.utils import timezone
 from audit.context import Actor, audit_context
 from audit.services import audit_record
 from screening.lists.choices import ChangeKind, ListCode, VersionStatus
-from screening.lists.delta import compute_delta, entity_content, field_diff, with_hash
+from screening.lists.delta import compute_delta, content_digest, entity_content, field_diff
 from screening.lists.download import DownloadError, DownloadPolicy, download
 from screening.lists.folding import fold
 from screening.lists.models import Entity, EntityChange, EntityName, ListSource, ListVersion
@@ -131,58 +131,58 @@ def _copy_rows(model, columns: tuple[str, ...], rows: list[tuple]) -> None:
                 copy.write_row(row)
 
 
-def _write_batch(version: ListVersion, batch: list[ListedEntity]) -> int:
-    """Insert one batch of entities and their names; returns the number of names."""
-    contents = []
-    for e in batch:
-        content = entity_content(e)
-        del content["entity_type"]
-        contents.append(content)
+def _next_ids(model, n: int) -> list[int]:
+    """Ids for `n` new rows inserted with explicit ids.
+
+    PostgreSQL: taken from the identity sequence. SQLite: after MAX(id), which is safe
+    because Vigil's SQLite transactions are IMMEDIATE (the write lock is already ours).
+    """
     if connection.vendor == "postgresql":
-        ids = _reserve_ids(Entity, len(batch))
-        _copy_rows(
-            Entity,
-            _ENTITY_COLUMNS,
-            [
-                (
-                    pk,
-                    version.pk,
-                    e.uid,
-                    e.entity_type,
-                    e.primary_name[:500],
-                    json.dumps(c, ensure_ascii=False),
-                    e.content_hash,
-                )
-                for pk, e, c in zip(ids, batch, contents, strict=True)
-            ],
-        )
-    else:
-        rows = Entity.objects.bulk_create(
-            [
-                Entity(
-                    version=version,
-                    uid=e.uid,
-                    entity_type=e.entity_type,
-                    primary_name=e.primary_name[:500],
-                    content=c,
-                    content_hash=e.content_hash,
-                )
-                for e, c in zip(batch, contents, strict=True)
-            ]
-        )
-        ids = [r.pk for r in rows]
+        return _reserve_ids(model, n)
+    table = connection.ops.quote_name(model._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}")  # noqa: S608
+        start = cursor.fetchone()[0] + 1
+    return list(range(start, start + n))
+
+
+def _insert_rows(model, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """Bulk insert of immutable rows: COPY on PostgreSQL, executemany elsewhere."""
+    if connection.vendor == "postgresql":
+        _copy_rows(model, columns, rows)
+        return
+    table = connection.ops.quote_name(model._meta.db_table)
+    cols = ", ".join(connection.ops.quote_name(c) for c in columns)
+    marks = ", ".join(["%s"] * len(columns))
+    with connection.cursor() as cursor:
+        cursor.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", rows)  # noqa: S608
+
+
+def _write_batch(version: ListVersion, batch: list[tuple[ListedEntity, dict, str]]) -> int:
+    """Insert one batch of (entity, content, hash) and their names; returns the name count."""
+    ids = _next_ids(Entity, len(batch))
+    _insert_rows(
+        Entity,
+        _ENTITY_COLUMNS,
+        [
+            (
+                pk,
+                version.pk,
+                e.uid,
+                e.entity_type,
+                e.primary_name[:500],
+                json.dumps(content, ensure_ascii=False),
+                digest,
+            )
+            for pk, (e, content, digest) in zip(ids, batch, strict=True)
+        ],
+    )
     names = [
         (pk, version.pk, n.name[:500], n.kind, n.script, fold(n.name)[:500])
-        for pk, e in zip(ids, batch, strict=True)
+        for pk, (e, _content, _digest) in zip(ids, batch, strict=True)
         for n in e.names
     ]
-    if connection.vendor == "postgresql":
-        _copy_rows(EntityName, _NAME_COLUMNS, names)
-    else:
-        EntityName.objects.bulk_create(
-            [EntityName(**dict(zip(_NAME_COLUMNS, n, strict=True))) for n in names],
-            batch_size=BATCH_SIZE,
-        )
+    _insert_rows(EntityName, _NAME_COLUMNS, names)
     return len(names)
 
 
@@ -191,9 +191,12 @@ def _insert_entities(
 ) -> tuple[int, int, Counter]:
     """Insert entity and name rows in batches; returns (entities, names, counts by type)."""
     count, names, by_type = 0, 0, Counter()
-    batch: list[ListedEntity] = []
+    batch: list[tuple[ListedEntity, dict, str]] = []
     for entity in entities:
-        batch.append(with_hash(entity))
+        content = entity_content(entity)
+        digest = content_digest(entity.list_code, entity.uid, content)
+        del content["entity_type"]
+        batch.append((entity, content, digest))
         by_type[entity.entity_type] += 1
         count += 1
         if len(batch) >= BATCH_SIZE:

@@ -170,8 +170,10 @@ class MatcherIndex:
         if exact is not None:
             found.add(exact)
         if token.isalpha() and len(token) >= 2:
-            if abjad:
-                found.update(self._skeleton.get(skeleton(token), ()))
+            sk = skeleton(token) if abjad else ""
+            if len(sk) >= 2:
+                # A one-consonant skeleton (ALI -> L) would fetch half the vocabulary.
+                found.update(self._skeleton.get(sk, ()))
             if len(token) >= 4:
                 found.update(self._deletes.get(token, ()))
                 for d in _deletes(token):

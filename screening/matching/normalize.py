@@ -18,6 +18,7 @@ from anyascii import anyascii
 from screening.matching.tables import (
     ABJAD_SCRIPTS,
     HONORIFICS,
+    LEGAL_FORM_PHRASES,
     ORG_FORMS,
     PARTICLES,
     VARIANTS,
@@ -260,10 +261,33 @@ def _reorder_last_first(text: str) -> tuple[str, bool]:
     return f"{first} {last}", True
 
 
+_LEET = str.maketrans("0134579", "OIEASTG")
+_LEGAL_FIRST_WORDS = frozenset(phrase[0] for phrase, _ in LEGAL_FORM_PHRASES)
+
+
 def _ascii_words(text: str) -> list[str]:
     text = _INITIAL_DOT.sub(r"\1", text)  # J.P. -> JP, S.A. -> SA
     text = _APOSTROPHES.sub("", text)
-    return _NON_ALNUM.sub(" ", text.upper()).split()
+    words = _NON_ALNUM.sub(" ", text.upper()).split()
+    # Digits inside a word of letters are look-alike letters (IG0R SECH1N), not numbers.
+    return [w.translate(_LEET) if not w.isalpha() and not w.isdigit()
+            and sum(c.isalpha() for c in w) >= 2 else w for w in words]
+
+
+def _legal_forms(words: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    """Spelled-out legal forms become their abbreviation (GESELLSCHAFT MIT BESCHRANKTER
+    HAFTUNG -> GMBH), so both spellings compare equal."""
+    plain = [w for w, _ in words]
+    if _LEGAL_FIRST_WORDS.isdisjoint(plain):
+        return words
+    for phrase, abbr in LEGAL_FORM_PHRASES:
+        n = len(phrase)
+        for i in range(len(plain) - n + 1):
+            if tuple(plain[i:i + n]) == phrase:
+                words = [*words[:i], (abbr, False), *words[i + n:]]
+                plain = [*plain[:i], abbr, *plain[i + n:]]
+                break
+    return words
 
 
 # ---------------------------------------------------------------------------- readings
@@ -326,6 +350,7 @@ def _romanise(word: str, *, cjk_mode: str, single_word: bool = False
 
 def _tokens_to_form(words: list[tuple[str, bool]], reading: str) -> tuple[NameForm, list[str]]:
     steps: list[str] = []
+    words = _legal_forms(words)
     # ABD AL RAHMAN / ABD-AL-RAHMAN -> ABDUL RAHMAN (one Arabic compound, many spellings)
     merged: list[tuple[str, bool]] = []
     i = 0

@@ -22,7 +22,7 @@ _NON_WORD = re.compile(r"[^A-Z0-9 ]")
 
 
 def _words(text: str) -> list[str]:
-    text = text.upper().replace("'", "").replace("-", "").replace(".", "").replace(",", " ")
+    text = text.upper().replace("'", "").replace(".", "").replace(",", " ").replace("-", " ")
     return _NON_WORD.sub(" ", text).split()
 
 

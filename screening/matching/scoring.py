@@ -14,11 +14,17 @@ from dataclasses import dataclass, field
 
 from screening.lists.records import ListedEntity
 from screening.matching.index import MIN_TOKEN_SIMILARITY, MatcherIndex, NameRow
-from screening.matching.normalize import INITIAL, NameForm
+from screening.matching.normalize import INITIAL, ORG_FORM, NameForm
 from screening.matching.similarity import token_similarity
 
 QUERY_SHARE = 0.6  # weight of query coverage in the name score; the rest is listed coverage
 MIDDLE_FACTOR = 0.5  # an unmatched middle token counts half (patronymics, second names)
+# Near matches count less than their raw similarity (0.8 -> 0.72): a different surname
+# that merely looks alike must not carry a match the way a typo does.
+SIMILARITY_POWER = 1.5
+# Patronymic chains (X BIN Y) read in the reverse order name another person.
+LINEAGE_WORDS = frozenset({"BIN", "IBN", "BINT", "BEN", "BN", "OGLU", "KIZI", "ULD"})
+LINEAGE_REVERSAL_FACTOR = 0.85
 # Glued/split tokens must be near-identical: concatenations create chance resemblances.
 GLUED_MIN_SIMILARITY = 0.92
 
@@ -108,22 +114,39 @@ def align(index: MatcherIndex, q: QueryForm, row: NameRow) -> Alignment:
     for s, _, qi, rj in options:
         if any(q_used[i] for i in qi) or any(r_used[j] for j in rj):
             continue
+        # Cross-script similarities are already capped; only Latin look-alikes are damped.
+        credit = s if q.form.abjad[qi[0]] else s ** SIMILARITY_POWER
         for i in qi:
             q_used[i] = True
-            q_sim[i] = s
+            q_sim[i] = credit
         for j in rj:
             r_used[j] = True
-            r_sim[j] = s
+            r_sim[j] = credit
         pairs.append((qi, rj, s))
     rw = index.row_weights[row.rid]
-    qcov = _coverage(q.weights, q_sim, q_used)
-    rcov = _coverage(rw, r_sim, r_used)
+    # Organisations: an extra word (a country, "II") names another company, so only
+    # personal names get the missing-middle-name discount.
+    person_like = ORG_FORM not in q.form.roles and ORG_FORM not in row.form.roles
+    qcov = _coverage(q.weights, q_sim, q_used, person_like)
+    rcov = _coverage(rw, r_sim, r_used, person_like)
     score = 100.0 * (QUERY_SHARE * qcov + (1.0 - QUERY_SHARE) * rcov)
+    if _lineage_reversed(qt, pairs):
+        score *= LINEAGE_REVERSAL_FACTOR
     return Alignment(score, qcov, rcov, pairs, row, q)
 
 
+def _lineage_reversed(qt: tuple[str, ...], pairs) -> bool:
+    """'X BIN Y' aligned with 'Y BIN X': father and son swapped, a different person."""
+    where = {qi[0]: rj[0] for qi, rj, _ in pairs if len(qi) == 1}
+    for i in range(1, len(qt) - 1):
+        if qt[i] in LINEAGE_WORDS and i - 1 in where and i + 1 in where:
+            if where[i - 1] > where[i + 1]:
+                return True
+    return False
+
+
 def _coverage(weights: list[float] | tuple[float, ...], sims: list[float],
-              used: list[bool]) -> float:
+              used: list[bool], discount_middle: bool = True) -> float:
     """Weighted share of tokens accounted for; unmatched middle tokens count half when
     at least two tokens matched (a dropped middle name is normal in customer data)."""
     n = len(sims)
@@ -134,7 +157,7 @@ def _coverage(weights: list[float] | tuple[float, ...], sims: list[float],
     got = 0.0
     for k in range(n):
         w = weights[k]
-        if not used[k] and len(matched) >= 2 and 0 < k < n - 1:
+        if discount_middle and not used[k] and len(matched) >= 2 and 0 < k < n - 1:
             w *= MIDDLE_FACTOR
         total += w
         got += w * sims[k]

@@ -32,6 +32,31 @@ ORG_FORMS: frozenset[str] = frozenset(
     """.split()
 )
 
+# Spelled-out legal forms and their abbreviation (longest first).
+LEGAL_FORM_PHRASES: tuple[tuple[tuple[str, ...], str], ...] = tuple(
+    (tuple(phrase.split()), abbr) for phrase, abbr in sorted((
+        ("GESELLSCHAFT MIT BESCHRANKTER HAFTUNG", "GMBH"),
+        ("GESELLSCHAFT MIT BESCHRAENKTER HAFTUNG", "GMBH"),
+        ("OBSHCHESTVO S OGRANICHENNOY OTVETSTVENNOSTYU", "OOO"),
+        ("OBSHCHESTVO S OGRANICHENNOI OTVETSTVENNOSTIU", "OOO"),
+        ("AKTSIONERNOE OBSHCHESTVO", "AO"), ("ZAKRYTOE AKTSIONERNOE OBSHCHESTVO", "ZAO"),
+        ("OTKRYTOE AKTSIONERNOE OBSHCHESTVO", "OAO"),
+        ("PUBLICHNOE AKTSIONERNOE OBSHCHESTVO", "PAO"),
+        ("SOCIETATEA CU RASPUNDERE LIMITATA", "SRL"), ("SOCIETA A RESPONSABILITA LIMITATA",
+                                                        "SRL"),
+        ("SOCIEDAD DE RESPONSABILIDAD LIMITADA", "SRL"), ("SOCIEDAD ANONIMA", "SA"),
+        ("SOCIETE ANONYME", "SA"), ("SOCIETE A RESPONSABILITE LIMITEE", "SARL"),
+        ("SOCIETA PER AZIONI", "SPA"), ("LIMITED LIABILITY COMPANY", "LLC"),
+        ("LIMITED LIABILITY PARTNERSHIP", "LLP"), ("PUBLIC LIMITED COMPANY", "PLC"),
+        ("JOINT STOCK COMPANY", "JSC"), ("CLOSED JOINT STOCK COMPANY", "CJSC"),
+        ("OPEN JOINT STOCK COMPANY", "OJSC"), ("PUBLIC JOINT STOCK COMPANY", "PJSC"),
+        ("PRIVATE LIMITED COMPANY", "LTD"), ("AKTIENGESELLSCHAFT", "AG"),
+        ("SPOLKA Z OGRANICZONA ODPOWIEDZIALNOSCIA", "SPZOO"), ("SP Z O O", "SPZOO"),
+        ("SP Z OO", "SPZOO"), ("LIMITED", "LTD"), ("INCORPORATED", "INC"),
+        ("CORPORATION", "CORP"), ("COMPANY", "CO"), ("BESLOTEN VENNOOTSCHAP", "BV"),
+        ("NAAMLOZE VENNOOTSCHAP", "NV"), ("KOMMANDITGESELLSCHAFT", "KG"),
+    ), key=lambda x: -len(x[0].split())))
+
 # Name particles: frequent connecting words. Weak, but kept, because "BIN LADEN" without
 # "BIN" should still match while "BIN" alone must never alert.
 PARTICLES: frozenset[str] = frozenset(
@@ -63,7 +88,7 @@ _VARIANT_GROUPS: tuple[tuple[str, ...], ...] = (
     ("OMAR", "UMAR", "OMER", "OUMAR"),
     ("OTHMAN", "USMAN", "UTHMAN", "OSMAN", "OTHMANE", "OUSMANE", "USMANE"),
     ("KHALID", "KHALED", "KHALEED", "HALID", "CHALID"),
-    ("YEVGENIY", "EVGENY", "EVGENIY", "YEVGENY", "EVGENII", "YEVGENII", "EUGENE", "JEVGENIJ",
+    ("YEVGENIY", "EVGENY", "EVGENIY", "YEVGENY", "EVGENII", "YEVGENII", "JEVGENIJ",
      "EVGENIJ", "IEVGEN", "YEVHEN", "EVGENI"),
     ("ALEKSANDR", "ALEXANDER", "ALEXANDR", "ALEKSANDER", "OLEKSANDR", "ALEXANDRE",
      "ALEXANDROS", "ALEKSANDAR", "ALIAKSANDR"),
@@ -72,10 +97,8 @@ _VARIANT_GROUPS: tuple[tuple[str, ...], ...] = (
     ("YURI", "YURIY", "YURY", "IURII", "JURIJ", "IURI", "YURII"),
     ("ANDREY", "ANDREI", "ANDRIY", "ANDRII", "ANDREJ", "ANDRIJ"),
     ("ALEKSEY", "ALEXEY", "ALEKSEI", "ALEXEI", "OLEKSIY", "OLEKSII", "ALIAKSEI"),
-    ("NIKOLAY", "NIKOLAI", "MYKOLA", "NIKOLAJ", "NICOLAI", "NIKOLAOS", "NICHOLAS",
-     "NICOLAS", "MIKALAI"),
-    ("MIKHAIL", "MIKHAEL", "MYKHAILO", "MICHAIL", "MIKHAILO", "MIKHAYLO", "MICHAEL",
-     "MIKALAY"),
+    ("NIKOLAY", "NIKOLAI", "MYKOLA", "NIKOLAJ", "NICOLAI", "NIKOLAOS", "MIKALAI"),
+    ("MIKHAIL", "MIKHAEL", "MYKHAILO", "MICHAIL", "MIKHAILO", "MIKHAYLO"),
     ("VIKTOR", "VICTOR", "WIKTOR"),
     ("ALI", "ALY", "ALEE"),
     ("HASSANE",),

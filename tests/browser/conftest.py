@@ -61,3 +61,9 @@ def login(chromium, live_server, demo_users):
     yield make
     for context in contexts:
         context.close()
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Speed knob only: the real login form still checks the real password.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

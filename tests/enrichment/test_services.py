@@ -74,7 +74,8 @@ def test_successful_run_applies_patches_and_stores_a_valid_document(
     patches = {p.field: p for p in DataPatch.objects.filter(run=run)}
     assert patches["lei"].before is None and patches["lei"].after == company.lei
     assert patches["lei"].source["provider"] == "gleif"
-    assert LedgerEntry.objects.filter(action="enrichment.patch").count() == len(patches)
+    assert LedgerEntry.objects.filter(action="enrichment.patch",
+                                      object_id=str(application.pk)).count() == len(patches)
     # Every external call is stored and on the ledger with the body's SHA-256.
     calls = list(ProviderCall.objects.filter(run=run))
     assert len(calls) == stub.stats()["requests"] == call_entries(run).count()
@@ -109,7 +110,8 @@ def test_rerun_reuses_the_billable_report(enrichment_settings_for_stub, stub):
     assert first.status == second.status == RunStatus.SUCCEEDED
     assert first.pk != second.pk
     assert stub.stats()["report_pulls"] == {demo_company(83).bin: 1}
-    assert LedgerEntry.objects.filter(action="enrichment.step_reused").count() == 1
+    assert LedgerEntry.objects.filter(action="enrichment.step_reused",
+                                      object_id=str(second.pk)).count() == 1
     # Nothing changed between the runs, so the second run patches nothing.
     assert DataPatch.objects.filter(run=second).count() == 0
 
@@ -171,7 +173,8 @@ def test_failure_while_applying_rolls_back_every_patch(enrichment_settings_for_s
     application.refresh_from_db()
     assert application.lei == "" and application.registered_name == ""
     assert not DataPatch.objects.exists()
-    assert not LedgerEntry.objects.filter(action="enrichment.patch").exists()
+    assert not LedgerEntry.objects.filter(action="enrichment.patch",
+                                          object_id=str(application.pk)).exists()
 
 
 def test_resume_skips_steps_already_saved(enrichment_settings_for_stub, stub):

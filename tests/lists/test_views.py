@@ -12,9 +12,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def un_versions(sanctions):
-    old = list_import(source="un", path=sanctions / "un/UN_consolidated_2025-11-18.xml").version
-    new = list_import(source="un", path=sanctions / "un/UN_consolidated_2026-02-27.xml").version
+def un_versions(un_small):
+    old = list_import(source="un", path=un_small[0]).version
+    new = list_import(source="un", path=un_small[1]).version
     return old, new
 
 
@@ -27,11 +27,9 @@ def test_anonymous_is_sent_to_login_and_outsider_refused(client, portal_as, outs
 def test_index_shows_freshness_last_error_and_delta(
     portal_as, auditor, un_versions, django_assert_max_num_queries
 ):
-    from screening.lists.models import ListSource
-
-    ListSource.objects.filter(code="un").first()
-    with django_assert_max_num_queries(8):
-        response = portal_as(auditor).get(reverse("lists:index"))
+    portal = portal_as(auditor)
+    with django_assert_max_num_queries(6):
+        response = portal.get(reverse("lists:index"))
     body = response.content.decode()
     assert response.status_code == 200
     assert "UN Security Council Consolidated" in body and "+4 / −1" in body

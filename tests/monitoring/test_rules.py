@@ -37,7 +37,8 @@ def test_structuring_two_same_day_over_10k_fires():
 
 
 def test_structuring_near_miss_below_band_or_other_day():
-    below = [tx(at=H, amount="7999.99", channel="cash"), tx(at=2 * H, amount="9000", channel="cash")]
+    below = [tx(at=H, amount="7999.99", channel="cash"),
+             tx(at=2 * H, amount="9000", channel="cash")]
     assert fired(below, "structuring")[0] == []
     # Two in band but on different days and only two in the week: no alert.
     spread = [tx(at=H, amount="9500", channel="cash"), tx(at=D + H, amount="9500", channel="cash")]
@@ -160,7 +161,8 @@ def test_jurisdiction_uses_list_in_force_at_transaction_time():
 
 
 def test_round_amounts_fire_on_third():
-    events = [tx(at=i * 5 * D, amount=a, direction="out") for i, a in enumerate([7000, 12000, 5000])]
+    events = [tx(at=i * 5 * D, amount=a, direction="out")
+              for i, a in enumerate([7000, 12000, 5000])]
     assert alert_keys(fired(events, "round_amounts")[0]) == {("T6", events[2].id)}
 
 
@@ -254,7 +256,7 @@ def test_sanctions_hit_uses_injected_screening():
 def _busy_account_events(seed: int):
     rng = random.Random(seed)
     events = []
-    for i in range(120):
+    for _ in range(120):
         kind = rng.random()
         at = dt.timedelta(hours=rng.uniform(0, 24 * 20))
         if kind < 0.3:

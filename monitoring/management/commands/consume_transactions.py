@@ -51,4 +51,10 @@ class Command(BaseCommand):
         s = consumer.stats
         self.stdout.write(f"entries={s.entries} inserted={s.inserted} duplicates={s.duplicates} "
                           f"alerts={s.alerts} dead_letters={s.dead_letters} "
-                          f"claimed={s.claimed} reconnects={s.reconnects}")
+                          f"claimed={s.claimed} reconnects={s.reconnects} "
+                          f"latency_p50_ms={_ms(s.latency(0.5))} "
+                          f"latency_p99_ms={_ms(s.latency(0.99))}")
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
