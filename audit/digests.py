@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import json
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -44,8 +45,6 @@ def digest_envelope_bytes(digest: Digest) -> bytes:
 
 
 def _document(digest: Digest) -> dict:
-    import json
-
     return json.loads(bytes(digest.document))
 
 

@@ -4,6 +4,7 @@ it), with inclusion proofs into signed digests, for offline verification."""
 from __future__ import annotations
 
 import hashlib
+import json
 
 from django.apps import apps
 from django.db import transaction
@@ -106,8 +107,6 @@ def evidence_bundle_export(*, object_type: str, object_id: str) -> tuple[bytes, 
             "proof": inclusion_proof(entry, covering),
         })
     key = signing_key()
-    import json
-
     data = build_bundle(
         subject={"object_type": object_type, "object_id": str(object_id)},
         created_at=format_ts(timezone.now()),

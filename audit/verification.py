@@ -21,6 +21,7 @@ from audit.chain import (
     Damage,
     DigestAnchor,
     Problem,
+    canonical_bytes,
 )
 from audit.context import audit_context, effective_context
 from audit.keys import signing_key
@@ -68,6 +69,8 @@ class VerificationResult:
             bad = [r for r in self.reconciliation if not r["ok"]]
             return "DAMAGED: reconciliation: " + "; ".join(
                 ex for r in bad for ex in (r["examples"] or [r["model"]])[:2])
+        if not self.chain.checked:
+            return f"INTACT: no entries to check from seq {self.start_seq}"
         return (f"INTACT: entries {self.chain.first_seq}..{self.chain.last_seq} "
                 f"({self.chain.checked} checked, {self.chain.digests_checked} digests)")
 
@@ -140,8 +143,6 @@ def _series_problems(documents: list[dict]) -> list[Problem]:
 
 
 def _canonical(doc: dict) -> bytes:
-    from audit.chain import canonical_bytes
-
     return canonical_bytes(doc)
 
 
@@ -184,11 +185,23 @@ def ledger_row_batches(start_seq: int = 1) -> Iterator[list[tuple]]:
     return _orm_rows(start_seq)
 
 
+PARALLEL_MIN_ENTRIES = 100_000
+
+
+def _conninfo() -> dict[str, Any]:
+    db = connection.settings_dict
+    info = {"dbname": db["NAME"], "user": db.get("USER") or None,
+            "password": db.get("PASSWORD") or None, "host": db.get("HOST") or None,
+            "port": db.get("PORT") or None}
+    return {k: v for k, v in info.items() if v}
+
+
 def verify_ledger(
     *,
     mode: str = VerificationMode.FULL,
     reconcile: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    workers: int = 1,
 ) -> VerificationResult:
     """Recompute the chain (full, or from the last archived digest), check every digest
     against the archive, and reconcile current rows with their history."""
@@ -205,6 +218,19 @@ def verify_ledger(
                                            f"entry {last.last_seq} differs from the head of "
                                            f"digest {last.label}"))
     total = LedgerEntry.objects.filter(seq__gte=start_seq).count()
+    if workers > 1 and connection.vendor == "postgresql" and total >= PARALLEL_MIN_ENTRIES:
+        # Committed rows only: the workers use their own connections.
+        from audit.verify_parallel import verify_parallel
+
+        report = verify_parallel(conninfo=_conninfo(), start_seq=start_seq,
+                                 prev_hash=prev_hash, anchors=anchors, workers=workers)
+        if progress:
+            progress(report.checked, max(total, report.checked))
+        result = VerificationResult(mode=mode, start_seq=start_seq, chain=report,
+                                    digest_problems=digest_problems)
+        if reconcile:
+            result.reconciliation = [r.as_dict() for r in reconcile_all()]
+        return result
     verifier = ChainVerifier(start_seq=start_seq, prev_hash=prev_hash, anchors=anchors)
     done = 0
     next_progress = PROGRESS_EVERY

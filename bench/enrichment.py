@@ -25,6 +25,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -108,6 +109,17 @@ def _wait(run_ids: list[int], timeout: float) -> list:
     return list(EnrichmentRun.objects.filter(pk__in=run_ids))
 
 
+def _request(application) -> int:
+    from django.db import connection
+
+    from enrichment.services import enrichment_run_request
+
+    try:
+        return enrichment_run_request(application=application)[0].pk
+    finally:
+        connection.close()
+
+
 def _calls(run_ids: list[int]) -> int:
     from enrichment.models import ProviderCall
 
@@ -127,6 +139,8 @@ def main() -> None:
     parser.add_argument("--fault-rate", type=float, default=0.3)
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--clients", type=int, default=8,
+                        help="threads submitting enrichment requests")
     parser.add_argument("--workers", type=int, default=2,
                         help="worker processes, each a thread pool of --concurrency")
     args = parser.parse_args()
@@ -195,7 +209,9 @@ def main() -> None:
             applications = _create(args.apps, offset + base_offset, phase)
             requests_before = stub.stats()["requests"]
             started = time.perf_counter()
-            runs = [enrichment_run_request(application=a)[0].pk for a in applications]
+            # Applications arrive from several clients at once (as through the API).
+            with ThreadPoolExecutor(args.clients) as pool:
+                runs = list(pool.map(_request, applications))
             finished = _wait(runs, args.timeout)
             elapsed = time.perf_counter() - started
             label = f"{phase}" if not rate else f"faults{int(rate * 100)}%"

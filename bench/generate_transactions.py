@@ -25,22 +25,57 @@ from typing import Any
 START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 COUNTRIES = ["US"] * 40 + ["GB", "DE", "CA", "MX", "FR", "NL", "JP"]
 MERCHANTS = [
-    "Acme Grocery", "Blue Bottle Cafe", "City Transit", "Northside Pharmacy", "Metro Fuel",
-    "Riverside Books", "Green Leaf Market", "Harbor Hardware", "Sunrise Bakery", "Peak Fitness",
-    "Lakeside Dental", "Union Utilities", "Evergreen Telecom", "Maple Insurance", "Orbit Cinema",
+    "Acme Grocery",
+    "Blue Bottle Cafe",
+    "City Transit",
+    "Northside Pharmacy",
+    "Metro Fuel",
+    "Riverside Books",
+    "Green Leaf Market",
+    "Harbor Hardware",
+    "Sunrise Bakery",
+    "Peak Fitness",
+    "Lakeside Dental",
+    "Union Utilities",
+    "Evergreen Telecom",
+    "Maple Insurance",
+    "Orbit Cinema",
 ]
 PEOPLE = [
-    "Maria Gonzalez", "James Smith", "Wei Chen", "Fatima Khan", "Olivia Brown", "Lucas Martin",
-    "Sofia Rossi", "Noah Wilson", "Aisha Bello", "Ethan Clark", "Hannah Muller", "Liam Murphy",
-    "Yuki Tanaka", "Emma Dubois", "Mateo Silva", "Chloe Evans", "Arjun Patel", "Zoe Taylor",
+    "Maria Gonzalez",
+    "James Smith",
+    "Wei Chen",
+    "Fatima Khan",
+    "Olivia Brown",
+    "Lucas Martin",
+    "Sofia Rossi",
+    "Noah Wilson",
+    "Aisha Bello",
+    "Ethan Clark",
+    "Hannah Muller",
+    "Liam Murphy",
+    "Yuki Tanaka",
+    "Emma Dubois",
+    "Mateo Silva",
+    "Chloe Evans",
+    "Arjun Patel",
+    "Zoe Taylor",
 ]
 EMPLOYERS = ["Globex Payroll", "Initech Payroll", "Umbrella Health", "Stark Logistics"]
 SANCTIONED_NAME = "BANCO NACIONAL DE CUBA"  # on OFAC's SDN list since 1960s (CUBA program)
 
 TYPOLOGY_KEYS = (
-    "structuring", "funnel", "pass_through", "velocity", "velocity_spike",
-    "high_risk_jurisdiction", "round_amounts", "dormant_reactivation", "ctr",
-    "similar_amounts", "counterparty_sanctions",
+    "structuring",
+    "funnel",
+    "pass_through",
+    "velocity",
+    "velocity_spike",
+    "high_risk_jurisdiction",
+    "round_amounts",
+    "dormant_reactivation",
+    "ctr",
+    "similar_amounts",
+    "counterparty_sanctions",
 )
 
 
@@ -70,9 +105,21 @@ class _Builder:
         self.counter = 0
         self.id_prefix = ""
 
-    def tx(self, *, account: str, customer: str, ts: dt.datetime, amount: Decimal | str,
-           direction: str, channel: str, cp_name: str, cp_account: str = "",
-           cp_country: str = "US", origin: str = "US", **extra: Any) -> dict[str, Any]:
+    def tx(
+        self,
+        *,
+        account: str,
+        customer: str,
+        ts: dt.datetime,
+        amount: Decimal | str,
+        direction: str,
+        channel: str,
+        cp_name: str,
+        cp_account: str = "",
+        cp_country: str = "US",
+        origin: str = "US",
+        **extra: Any,
+    ) -> dict[str, Any]:
         self.counter += 1
         event = {
             "id": f"{self.id_prefix}T{self.counter:09d}",
@@ -109,23 +156,51 @@ def _background(b: _Builder, account: str, customer: str, start: dt.datetime, da
     for day in range(days):
         base = start + dt.timedelta(days=day)
         if base.day == pay_day:
-            b.tx(account=account, customer=customer, ts=base + dt.timedelta(hours=6),
-                 amount=salary, direction="in", channel="ach", cp_name=rng.choice(EMPLOYERS))
+            b.tx(
+                account=account,
+                customer=customer,
+                ts=base + dt.timedelta(hours=6),
+                amount=salary,
+                direction="in",
+                channel="ach",
+                cp_name=rng.choice(EMPLOYERS),
+            )
         n = _poisson(rng, rate)
         for _ in range(n):
             ts = base + dt.timedelta(seconds=rng.randint(7 * 3600, 23 * 3600))
             kind = rng.random()
             if kind < 0.75:
-                b.tx(account=account, customer=customer, ts=ts, amount=b.money(4, 180),
-                     direction="out", channel="card", cp_name=rng.choice(MERCHANTS))
+                b.tx(
+                    account=account,
+                    customer=customer,
+                    ts=ts,
+                    amount=b.money(4, 180),
+                    direction="out",
+                    channel="card",
+                    cp_name=rng.choice(MERCHANTS),
+                )
             elif kind < 0.85:
-                b.tx(account=account, customer=customer, ts=ts, amount=b.money(20, 600),
-                     direction=rng.choice(["in", "out"]), channel="cash", cp_name="")
+                b.tx(
+                    account=account,
+                    customer=customer,
+                    ts=ts,
+                    amount=b.money(20, 600),
+                    direction=rng.choice(["in", "out"]),
+                    channel="cash",
+                    cp_name="",
+                )
             else:
                 country = rng.choice(COUNTRIES)
-                b.tx(account=account, customer=customer, ts=ts, amount=b.money(50, 1500),
-                     direction=rng.choice(["in", "out"]), channel="wire" if country != "US"
-                     else "ach", cp_name=rng.choice(PEOPLE), cp_country=country)
+                b.tx(
+                    account=account,
+                    customer=customer,
+                    ts=ts,
+                    amount=b.money(50, 1500),
+                    direction=rng.choice(["in", "out"]),
+                    channel="wire" if country != "US" else "ach",
+                    cp_name=rng.choice(PEOPLE),
+                    cp_country=country,
+                )
 
 
 def _poisson(rng: random.Random, lam: float) -> int:
@@ -138,16 +213,18 @@ def _poisson(rng: random.Random, lam: float) -> int:
         k += 1
 
 
-def _inject(b: _Builder, typology: str, n: int, start: dt.datetime, days: int,
-            prefix: str = "") -> Label:
+def _inject(
+    b: _Builder, typology: str, n: int, start: dt.datetime, days: int, prefix: str = ""
+) -> Label:
     rng = b.rng
     account = f"{prefix}INJ-{typology[:10].upper()}-{n:03d}"
     customer = f"{prefix}CINJ-{typology[:10]}-{n:03d}"
     label = Label(typology, account, customer)
     # Leave the first days for warm-up history where a rule needs it.
     first_day = max(1, days // 2)
-    t0 = start + dt.timedelta(days=rng.randint(first_day, max(first_day, days - 8)),
-                              hours=rng.randint(8, 12))
+    t0 = start + dt.timedelta(
+        days=rng.randint(first_day, max(first_day, days - 8)), hours=rng.randint(8, 12)
+    )
     ids = label.transaction_ids
 
     def add(**kw: Any) -> None:
@@ -155,54 +232,125 @@ def _inject(b: _Builder, typology: str, n: int, start: dt.datetime, days: int,
 
     if typology == "structuring":
         for i, amount in enumerate([9400, 9650, 9100]):
-            add(ts=t0 + dt.timedelta(days=i * 2, minutes=rng.randint(0, 300)),
-                amount=b.money(amount, amount + 250), direction="in", channel="cash", cp_name="")
+            add(
+                ts=t0 + dt.timedelta(days=i * 2, minutes=rng.randint(0, 300)),
+                amount=b.money(amount, amount + 250),
+                direction="in",
+                channel="cash",
+                cp_name="",
+            )
     elif typology == "funnel":
         for i in range(6):
-            add(ts=t0 + dt.timedelta(hours=10 * i), amount=b.money(1900, 2900), direction="in",
-                channel="ach", cp_name=PEOPLE[i], cp_account=f"ORIG-{n}-{i}")
+            add(
+                ts=t0 + dt.timedelta(hours=10 * i),
+                amount=b.money(1900, 2900),
+                direction="in",
+                channel="ach",
+                cp_name=PEOPLE[i],
+                cp_account=f"ORIG-{n}-{i}",
+            )
     elif typology == "pass_through":
         amount = b.money(15000, 40000)
         add(ts=t0, amount=amount, direction="in", channel="wire", cp_name="Delta Trading Ltd")
-        add(ts=t0 + dt.timedelta(hours=rng.randint(2, 20)), amount=amount * Decimal("0.95"),
-            direction="out", channel="wire", cp_name="Omega Holdings", cp_country="AE")
+        add(
+            ts=t0 + dt.timedelta(hours=rng.randint(2, 20)),
+            amount=amount * Decimal("0.95"),
+            direction="out",
+            channel="wire",
+            cp_name="Omega Holdings",
+            cp_country="AE",
+        )
     elif typology == "velocity":
         for i in range(12):
-            add(ts=t0 + dt.timedelta(minutes=25 * i), amount=b.money(20, 300), direction="out",
-                channel="card", cp_name=rng.choice(MERCHANTS))
+            add(
+                ts=t0 + dt.timedelta(minutes=25 * i),
+                amount=b.money(20, 300),
+                direction="out",
+                channel="card",
+                cp_name=rng.choice(MERCHANTS),
+            )
     elif typology == "velocity_spike":
         # Quiet baseline from 100 days before: ~one card payment every 4 days.
         for d in range(0, 100, 4):
-            add(ts=t0 - dt.timedelta(days=100 - d), amount=b.money(20, 120), direction="out",
-                channel="card", cp_name=rng.choice(MERCHANTS))
+            add(
+                ts=t0 - dt.timedelta(days=100 - d),
+                amount=b.money(20, 120),
+                direction="out",
+                channel="card",
+                cp_name=rng.choice(MERCHANTS),
+            )
         for i in range(8):
-            add(ts=t0 + dt.timedelta(hours=5 * i), amount=b.money(1500, 2500), direction="out",
-                channel="card", cp_name=rng.choice(MERCHANTS))
+            add(
+                ts=t0 + dt.timedelta(hours=5 * i),
+                amount=b.money(1500, 2500),
+                direction="out",
+                channel="card",
+                cp_name=rng.choice(MERCHANTS),
+            )
     elif typology == "high_risk_jurisdiction":
-        add(ts=t0, amount=b.money(2000, 9000), direction="out", channel="wire",
-            cp_name="Kish Trading Co", cp_country="IR")
+        add(
+            ts=t0,
+            amount=b.money(2000, 9000),
+            direction="out",
+            channel="wire",
+            cp_name="Kish Trading Co",
+            cp_country="IR",
+        )
     elif typology == "round_amounts":
         for i, amount in enumerate([7000, 12000, 5000]):
-            add(ts=t0 + dt.timedelta(days=5 * i), amount=Decimal(amount), direction="out",
-                channel="wire", cp_name="Atlas Consulting", cp_country="GB")
+            add(
+                ts=t0 + dt.timedelta(days=5 * i),
+                amount=Decimal(amount),
+                direction="out",
+                channel="wire",
+                cp_name="Atlas Consulting",
+                cp_country="GB",
+            )
     elif typology == "dormant_reactivation":
-        add(ts=t0 - dt.timedelta(days=300), amount=b.money(100, 400), direction="in",
-            channel="ach", cp_name=rng.choice(EMPLOYERS))
-        add(ts=t0, amount=b.money(7000, 12000), direction="in", channel="wire",
-            cp_name="Unknown Remitter", cp_country="US")
+        add(
+            ts=t0 - dt.timedelta(days=300),
+            amount=b.money(100, 400),
+            direction="in",
+            channel="ach",
+            cp_name=rng.choice(EMPLOYERS),
+        )
+        add(
+            ts=t0,
+            amount=b.money(7000, 12000),
+            direction="in",
+            channel="wire",
+            cp_name="Unknown Remitter",
+            cp_country="US",
+        )
     elif typology == "ctr":
         label.kind = "report"
         add(ts=t0, amount=b.money(5000, 6500), direction="in", channel="cash", cp_name="")
-        add(ts=t0 + dt.timedelta(hours=3), amount=b.money(5200, 6800), direction="in",
-            channel="cash", cp_name="")
+        add(
+            ts=t0 + dt.timedelta(hours=3),
+            amount=b.money(5200, 6800),
+            direction="in",
+            channel="cash",
+            cp_name="",
+        )
     elif typology == "similar_amounts":
         base = rng.uniform(2500, 6000)
         for i in range(3):
-            add(ts=t0 + dt.timedelta(days=2 * i), amount=b.money(base * 0.97, base * 1.03),
-                direction="out", channel="wire", cp_name=PEOPLE[i])
+            add(
+                ts=t0 + dt.timedelta(days=2 * i),
+                amount=b.money(base * 0.97, base * 1.03),
+                direction="out",
+                channel="wire",
+                cp_name=PEOPLE[i],
+            )
     elif typology == "counterparty_sanctions":
-        add(ts=t0, amount=b.money(800, 5000), direction="out", channel="wire",
-            cp_name=SANCTIONED_NAME, cp_country="CU")
+        add(
+            ts=t0,
+            amount=b.money(800, 5000),
+            direction="out",
+            channel="wire",
+            cp_name=SANCTIONED_NAME,
+            cp_country="CU",
+        )
     else:
         raise ValueError(f"unknown typology {typology}")
     return label
@@ -231,7 +379,8 @@ def generate(
         _background(b, account, f"{account_prefix}CUST-{i:06d}", start, days)
     labels = [
         _inject(b, typology, n, start, days, account_prefix)
-        for typology in typologies for n in range(instances)
+        for typology in typologies
+        for n in range(instances)
     ]
     events = sorted(b.events, key=lambda e: (e["timestamp"], e["id"]))
     if late_fraction > 0:
@@ -239,8 +388,9 @@ def generate(
         late_ids = {e["id"] for e in late}
         events = [e for e in events if e["id"] not in late_ids]
         for event in late:
-            events.insert(rng.randint(min(len(events), events_index(events, event) + 1),
-                                      len(events)), event)
+            events.insert(
+                rng.randint(min(len(events), events_index(events, event) + 1), len(events)), event
+            )
     return Feed(events=events, labels=labels, background_accounts=background)
 
 
@@ -268,8 +418,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stream", default="transactions")
     parser.add_argument("--labels", help="write the labels as JSON to this file")
     args = parser.parse_args(argv)
-    feed = generate(seed=args.seed, accounts=args.accounts, days=args.days,
-                    instances=args.instances, late_fraction=args.late_fraction)
+    feed = generate(
+        seed=args.seed,
+        accounts=args.accounts,
+        days=args.days,
+        instances=args.instances,
+        late_fraction=args.late_fraction,
+    )
     if args.labels:
         with open(args.labels, "w", encoding="utf-8") as handle:
             json.dump([label.__dict__ for label in feed.labels], handle, indent=1)

@@ -50,11 +50,32 @@ def _scratch_database() -> str:
 
 def _consume(stream: str, group: str, names: list[str], url: str, redis_url: str) -> list[str]:
     env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis_url, "LOG_LEVEL": "ERROR"}
-    procs = [subprocess.Popen(
-        [sys.executable, "manage.py", "consume_transactions", "--stream", stream, "--group",
-         group, "--consumer", name, "--batch-size", "500", "--block-ms", "200",
-         "--stop-when-idle", "3"], cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
-        for name in names]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "manage.py",
+                "consume_transactions",
+                "--stream",
+                stream,
+                "--group",
+                group,
+                "--consumer",
+                name,
+                "--batch-size",
+                "500",
+                "--block-ms",
+                "200",
+                "--stop-when-idle",
+                "3",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for name in names
+    ]
     return [p.communicate()[0] for p in procs]
 
 
@@ -94,8 +115,14 @@ def main() -> int:
 
     def feed(tag: str, n: int, accounts: int):
         # Each phase gets its own accounts so histories never mix between phases.
-        events = generate(seed=zlib.crc32(tag.encode()) % 1000, accounts=accounts, days=60, instances=3,
-                          source=f"bench-{run}-{tag}", account_prefix=f"{tag}-").events
+        events = generate(
+            seed=zlib.crc32(tag.encode()) % 1000,
+            accounts=accounts,
+            days=60,
+            instances=3,
+            source=f"bench-{run}-{tag}",
+            account_prefix=f"{tag}-",
+        ).events
         return events[:n]
 
     def load(stream: str, events):
@@ -107,8 +134,10 @@ def main() -> int:
                 pipe.execute()
         pipe.execute()
 
-    print(f"scratch database {url.rsplit('/', 1)[1]}; redis {redis_url}; "
-          f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"scratch database {url.rsplit('/', 1)[1]}; redis {redis_url}; "
+        f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}"
+    )
     try:
         # --- baseline: bare XREADGROUP + XACK --------------------------------------------
         events = feed("base", args.events, args.accounts)
@@ -139,33 +168,58 @@ def main() -> int:
             with connection.cursor() as cursor:
                 cursor.execute(
                     "SELECT count(*), extract(epoch FROM max(received_at) - min(received_at)) "
-                    "FROM monitoring_transaction WHERE source = %s", [f"bench-{run}-{tag}"])
+                    "FROM monitoring_transaction WHERE source = %s",
+                    [f"bench-{run}-{tag}"],
+                )
                 count, span = cursor.fetchone()
-                cursor.execute("SELECT count(*) FROM monitoring_alert a JOIN "
-                               "monitoring_transaction t ON t.id = a.transaction_id "
-                               "WHERE t.source = %s", [f"bench-{run}-{tag}"])
+                cursor.execute(
+                    "SELECT count(*) FROM monitoring_alert a JOIN "
+                    "monitoring_transaction t ON t.id = a.transaction_id "
+                    "WHERE t.source = %s",
+                    [f"bench-{run}-{tag}"],
+                )
                 alerts = cursor.fetchone()[0]
             # received_at is stamped per batch: add one mean batch time for the last batch.
             span = float(span or 0) + float(span or 0) / max(1, count / 500)
             rates[consumers] = count / span if span else float("nan")
-            print(f"throughput {consumers} consumer(s), all {11} rules: {count} tx in {span:.1f}s"
-                  f" = {rates[consumers]:,.0f} tx/s ({rates[consumers] / baseline:.3f} x "
-                  f"baseline); alerts {alerts}; entries per consumer "
-                  f"{[int(_stat(o, 'entries')) for o in outs]}")
+            print(
+                f"throughput {consumers} consumer(s), all {11} rules: {count} tx in {span:.1f}s"
+                f" = {rates[consumers]:,.0f} tx/s ({rates[consumers] / baseline:.3f} x "
+                f"baseline); alerts {alerts}; entries per consumer "
+                f"{[int(_stat(o, 'entries')) for o in outs]}"
+            )
         print(f"scale-out 1 -> 2 consumers: x{rates[2] / rates[1]:.2f}")
 
         # --- latency at 500 tx/s ------------------------------------------------------------
         stream = f"bench-{run}-lat"
         streams.append(stream)
         events = feed("lat", int(500 * args.latency_seconds), 2000)
-        env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis_url,
-               "LOG_LEVEL": "ERROR"}
+        env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis_url, "LOG_LEVEL": "ERROR"}
         client.xgroup_create(stream, "g", id="$", mkstream=True)
         proc = subprocess.Popen(
-            [sys.executable, "manage.py", "consume_transactions", "--stream", stream,
-             "--group", "g", "--consumer", "l1", "--batch-size", "500", "--block-ms", "100",
-             "--stop-when-idle", "3"], cwd=REPO, env=env, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "manage.py",
+                "consume_transactions",
+                "--stream",
+                stream,
+                "--group",
+                "g",
+                "--consumer",
+                "l1",
+                "--batch-size",
+                "500",
+                "--block-ms",
+                "100",
+                "--stop-when-idle",
+                "3",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         proc.stderr.readline()  # "consumer l1 reading ...": started, before the clock runs
         time.sleep(0.5)
 
@@ -182,9 +236,11 @@ def main() -> int:
         producer.start()
         producer.join()
         out = proc.communicate()[0]
-        print(f"latency   XADD->commit at 500 tx/s ({len(events)} tx): "
-              f"p50 {_stat(out, 'latency_p50_ms')} ms, p99 {_stat(out, 'latency_p99_ms')} ms "
-              f"(targets 10 / 50 ms)")
+        print(
+            f"latency   XADD->commit at 500 tx/s ({len(events)} tx): "
+            f"p50 {_stat(out, 'latency_p50_ms')} ms, p99 {_stat(out, 'latency_p99_ms')} ms "
+            f"(targets 10 / 50 ms)"
+        )
 
         # --- alert lookup with many alerts ----------------------------------------------
         from django.test import Client
@@ -193,12 +249,14 @@ def main() -> int:
         from monitoring.models import Alert, Rule, RuleVersion, Transaction
 
         # Enough (rule version, transaction) pairs for --alerts unique synthetic alerts.
-        filler = Rule.objects.create(code=f"BENCH-{run}", typology="velocity",
-                                     title="bench filler", enabled=False)
+        filler = Rule.objects.create(
+            code=f"BENCH-{run}", typology="velocity", title="bench filler", enabled=False
+        )
         tx_count = max(1, Transaction.objects.count())
         for number in range(1, args.alerts // tx_count + 2):
-            RuleVersion.objects.create(rule=filler, version=number, params={},
-                                       severity="low", status="superseded")
+            RuleVersion.objects.create(
+                rule=filler, version=number, params={}, severity="low", status="superseded"
+            )
         with connection.cursor() as cursor:
             existing = Alert.objects.count()
             missing = max(0, args.alerts - existing)
@@ -207,7 +265,8 @@ def main() -> int:
             cursor.execute("SELECT trace FROM monitoring_alert LIMIT 1")
             row = cursor.fetchone()
             trace = row[0] if row else "{}"
-            cursor.execute("""
+            cursor.execute(
+                """
                 INSERT INTO monitoring_alert (rule_version_id, rule_code, typology,
                     transaction_id, account_id, customer_id, severity, priority,
                     transaction_time, trace, created_at)
@@ -215,13 +274,16 @@ def main() -> int:
                        t.timestamp, %s::jsonb, now()
                 FROM monitoring_ruleversion v CROSS JOIN monitoring_transaction t
                 LIMIT %s ON CONFLICT DO NOTHING
-            """, [trace if isinstance(trace, str) else json.dumps(trace), missing])
+            """,
+                [trace if isinstance(trace, str) else json.dumps(trace), missing],
+            )
             cursor.execute("ANALYZE monitoring_alert")
             total = Alert.objects.count()
             cursor.execute("SELECT min(id), max(id) FROM monitoring_alert")
             low, high = cursor.fetchone()
-        user = user_create_with_role(username=f"bench-auditor-{run}", role="auditor",
-                                     password=f"bench-{run}-Pa55word!x")
+        user = user_create_with_role(
+            username=f"bench-auditor-{run}", role="auditor", password=f"bench-{run}-Pa55word!x"
+        )
         web = Client()
         web.force_login(user)
         ids = [random.randint(low, high) for _ in range(400)]
@@ -240,9 +302,11 @@ def main() -> int:
         def p95(values):
             return statistics.quantiles(values, n=20)[18]
 
-        print(f"lookup    GET /api/v1/alerts/{{id}} with {total:,} alerts: p50 "
-              f"{statistics.median(api):.1f} ms, p95 {p95(api):.1f} ms (target 50 ms); "
-              f"bare SELECT by pk p95 {p95(bare):.2f} ms (x{p95(api) / p95(bare):.0f})")
+        print(
+            f"lookup    GET /api/v1/alerts/{{id}} with {total:,} alerts: p50 "
+            f"{statistics.median(api):.1f} ms, p95 {p95(api):.1f} ms (target 50 ms); "
+            f"bare SELECT by pk p95 {p95(bare):.2f} ms (x{p95(api) / p95(bare):.0f})"
+        )
 
         # --- backtest -------------------------------------------------------------------
         from monitoring.models import Backtest
@@ -255,10 +319,12 @@ def main() -> int:
             done = backtest_execute(backtest_id=run_row.pk)
             elapsed = time.perf_counter() - t0
             rate = done.transactions_scanned / elapsed
-            print(f"backtest  {code} over {done.transactions_scanned:,} stored tx: "
-                  f"{elapsed:.1f}s = {rate:,.0f} tx/s -> 1,000,000 tx in "
-                  f"~{1_000_000 / rate / 60:.1f} min (target 5 min); "
-                  f"{done.alert_count} alerts")
+            print(
+                f"backtest  {code} over {done.transactions_scanned:,} stored tx: "
+                f"{elapsed:.1f}s = {rate:,.0f} tx/s -> 1,000,000 tx in "
+                f"~{1_000_000 / rate / 60:.1f} min (target 5 min); "
+                f"{done.alert_count} alerts"
+            )
     finally:
         for stream in streams:
             client.delete(stream, f"{stream}:dead")

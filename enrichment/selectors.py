@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, QuerySet
 from django.http import Http404
 
 from audit.models import LedgerEntry
@@ -96,7 +96,3 @@ def document_diff_latest(*, application: LoanApplication) -> list[dict[str, Any]
         return []
     previous = documents[1].document if len(documents) > 1 else None
     return document_diff(previous, documents[0].document)
-
-
-def application_detail_prefetch(queryset: QuerySet[LoanApplication]) -> QuerySet:
-    return queryset.prefetch_related(Prefetch("runs", queryset=EnrichmentRun.objects.all()))

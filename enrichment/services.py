@@ -319,11 +319,12 @@ def _finish_success(run_id: int, steps: dict[str, dict[str, Any]], registry_name
             idempotency_key=run.idempotency_key, generated_at=now.isoformat(), steps=steps,
             registry_provider=registry_name, bureau_provider=bureau_name, screening=screening,
         )
+        validate_document(document)
         reasons = _case_reasons(document)
         if reasons:
-            # The case reference goes into the document, so open the case first.
+            # Fills the case reference into the screening subjects (a string, as the
+            # schema allows): the document stays valid.
             _open_case(run, application, document, reasons)
-        validate_document(document)
         current = {}
         for attribute in ("lei", "registered_name", "registered_address",
                           "registry_entity_status", "registry_registration_status",
@@ -342,14 +343,15 @@ def _finish_success(run_id: int, steps: dict[str, dict[str, Any]], registry_name
         EnrichmentDocument.objects.create(run=run, application=application,
                                           schema_version=SCHEMA_VERSION, document=document,
                                           sha256=digest)
+        call_items = store.flush_rows()
+        # From here on every statement writes the ledger: keep them back to back.
         for patch in patches:
             setattr(application, patch.field, _patch_value(patch.after))
         application.enrichment_status = EnrichmentStatus.ENRICHED
         application.enriched_at = now
         application.save(update_fields=[p.field for p in patches] + [
             "enrichment_status", "enriched_at", "updated_at"])
-        store.flush()
-        ledger_append_many([
+        ledger_append_many(call_items + [
             ("enrichment.patch", "enrichment.loanapplication", str(application.pk),
              {"run": run.pk, "field": p.field, "path": p.path, "before": p.before,
               "after": p.after, "source": p.source})

@@ -40,8 +40,15 @@ def call_ledger_item(run: EnrichmentRun, step: str, record: CallRecord
 
 def save_calls(run: EnrichmentRun, calls: list[tuple[str, CallRecord]]) -> None:
     """Store and audit (step, call record) pairs (inside the caller's transaction)."""
+    ledger_append_many(save_call_rows(run, calls))
+
+
+def save_call_rows(run: EnrichmentRun, calls: list[tuple[str, CallRecord]]
+                   ) -> list[tuple[str, str, str, dict]]:
+    """Store call rows; return their ledger items for the caller to append last (the
+    ledger's chain lock is held from the first append until commit)."""
     if not calls:
-        return
+        return []
     ProviderCall.objects.bulk_create([
         ProviderCall(
             run=run, step=step, call_id=r.call_id, provider=r.provider, operation=r.operation,
@@ -54,7 +61,7 @@ def save_calls(run: EnrichmentRun, calls: list[tuple[str, CallRecord]]) -> None:
         )
         for step, r in calls
     ])
-    ledger_append_many([call_ledger_item(run, step, r) for step, r in calls])
+    return [call_ledger_item(run, step, r) for step, r in calls]
 
 
 class DatabaseStepStore:
@@ -113,8 +120,12 @@ class DatabaseStepStore:
     def flush(self) -> None:
         """Write buffered steps, their calls and ledger entries (inside the caller's
         transaction)."""
+        ledger_append_many(self.flush_rows())
+
+    def flush_rows(self) -> list[tuple[str, str, str, dict]]:
+        """Write buffered steps and calls; return the calls' ledger items."""
         if not self._pending:
-            return
+            return []
         pending, self._pending = self._pending, []
         # Until the surrounding transaction commits, these may still be rolled back (a
         # failed final transaction): keep them so the failure path can write them again.
@@ -131,9 +142,9 @@ class DatabaseStepStore:
                          status=StepStatus.SUCCEEDED, result=result, finished_at=now)
             for key, fingerprint, result, _records in pending if key not in existing
         ])
-        save_calls(self.run, [(key, r) for key, _fp, _res, records in pending
-                              for r in records])
         self._buffered.clear()
+        return save_call_rows(self.run, [(key, r) for key, _fp, _res, records in pending
+                                         for r in records])
 
     def _confirm(self) -> None:
         self._unconfirmed = []
@@ -154,7 +165,7 @@ class DatabaseStepStore:
 
     def begin(self, key: str, *, fingerprint: str) -> None:
         with transaction.atomic():
-            self.flush()
+            ledger_items = self.flush_rows()
             pending = (ProviderStep.objects.select_for_update()
                        .filter(fingerprint=fingerprint,
                                status__in=[StepStatus.SENT, StepStatus.UNKNOWN]).first())
@@ -165,6 +176,7 @@ class DatabaseStepStore:
                     "provider", provider=key.split(".")[0],
                 )
             self._write_step(key, fingerprint, StepStatus.SENT, None)
+            ledger_append_many(ledger_items)
         self._sent.add(key)
 
     def save(self, key: str, *, fingerprint: str, result: dict[str, Any],
@@ -172,9 +184,10 @@ class DatabaseStepStore:
         if key in self._sent:
             # The outcome of a guarded (billable) step commits at once.
             with transaction.atomic():
-                self.flush()
+                ledger_items = self.flush_rows()
                 self._write_step(key, fingerprint, StepStatus.SUCCEEDED, result)
-                save_calls(self.run, [(key, r) for r in records])
+                ledger_items += save_call_rows(self.run, [(key, r) for r in records])
+                ledger_append_many(ledger_items)
             return
         self._pending.append((key, fingerprint, result, records))
         self._buffered[key] = result
@@ -182,10 +195,11 @@ class DatabaseStepStore:
     def fail(self, key: str, *, fingerprint: str, error: ProviderError) -> None:
         status = StepStatus.UNKNOWN if isinstance(error, UnknownOutcome) else StepStatus.FAILED
         with transaction.atomic():
-            self.flush()
+            ledger_items = self.flush_rows()
             # A step that failed before anything was sent leaves no row; an intent that
             # ended in an unknown outcome stays blocking (status unknown).
             if status == StepStatus.UNKNOWN or ProviderStep.objects.filter(
                     run=self.run, key=key).exists():
                 self._write_step(key, fingerprint, status, {"error": error.as_dict()})
-            save_calls(self.run, [(key, r) for r in error.records])
+            ledger_items += save_call_rows(self.run, [(key, r) for r in error.records])
+            ledger_append_many(ledger_items)

@@ -16,6 +16,7 @@ from enrichment.api.serializers import ApplicationInputSerializer
 from enrichment.choices import ACTIVE_RUN_STATUSES
 from enrichment.filtersets import LoanApplicationFilterSet
 from enrichment.forms import ApplicationForm, PrincipalFormSet, payload_from_post
+from enrichment.models import EnrichmentDocument
 
 
 @role_required(*READ_ROLES)
@@ -103,7 +104,7 @@ def application_enrich(request, pk: int):
 @role_required(*READ_ROLES)
 def run_detail(request, pk: int):
     run = selectors.run_get(user=request.user, pk=pk)
-    document = getattr(run, "document", None) if hasattr(run, "document") else None
+    document = EnrichmentDocument.objects.filter(run=run).first()
     return render(request, "enrichment/run_detail.html", {
         "run": run, "application": run.application,
         "timeline": selectors.run_timeline(run=run),

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import redis
-from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
+from django.db import InterfaceError, OperationalError, close_old_connections
 
 from audit.context import Actor, audit_context
 from monitoring.rules.findings import EvalContext, RuleConfig
@@ -94,6 +94,7 @@ class StreamConsumer:
         self.stats = ConsumerStats()
         self._stop = False
         self._read_own_pending = True  # after (re)start, first finish what we held
+        self._last_claim = 0.0
         self._config: tuple[float, list[RuleConfig], EvalContext] | None = None
         self.actor = Actor.system(f"consume_transactions:{consumer}")
 
@@ -122,21 +123,38 @@ class StreamConsumer:
 
     def _fetch(self) -> list[tuple[str, dict]]:
         if self._read_own_pending:
-            reply = self.client.xreadgroup(self.group, self.consumer, {self.stream: "0"},
-                                           count=self.batch_size)
+            reply = self.client.xreadgroup(
+                self.group, self.consumer, {self.stream: "0"}, count=self.batch_size
+            )
             entries = reply[0][1] if reply else []
             if entries:
                 return entries
             self._read_own_pending = False
-        claimed = self.client.xautoclaim(self.stream, self.group, self.consumer,
-                                         min_idle_time=self.claim_idle_ms, start_id="0-0",
-                                         count=self.batch_size)
-        entries = claimed[1] if claimed and len(claimed) > 1 else []
-        if entries:
-            self.stats.claimed += len(entries)
-            return entries
-        reply = self.client.xreadgroup(self.group, self.consumer, {self.stream: ">"},
-                                       count=self.batch_size, block=self.block_ms)
+        # Reclaiming only helps once entries can have been idle long enough: probe the
+        # group's pending list a few times per claim period, not before every read.
+        now = time.monotonic()
+        if now - self._last_claim >= self.claim_idle_ms / 4000:
+            self._last_claim = now
+            claimed = self.client.xautoclaim(
+                self.stream,
+                self.group,
+                self.consumer,
+                min_idle_time=self.claim_idle_ms,
+                start_id="0-0",
+                count=self.batch_size,
+            )
+            entries = claimed[1] if claimed and len(claimed) > 1 else []
+            if entries:
+                self._last_claim = 0.0  # there may be more: look again next time
+                self.stats.claimed += len(entries)
+                return entries
+        reply = self.client.xreadgroup(
+            self.group,
+            self.consumer,
+            {self.stream: ">"},
+            count=self.batch_size,
+            block=self.block_ms,
+        )
         return reply[0][1] if reply else []
 
     def process(self, entries: list[tuple]) -> None:
@@ -151,8 +169,11 @@ class StreamConsumer:
             if fields is None:
                 continue  # deleted from the stream while pending: nothing to do
             payload = fields.get(b"data", fields.get("data"))
-            text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else (
-                payload or "")
+            text = (
+                payload.decode("utf-8", "replace")
+                if isinstance(payload, bytes)
+                else (payload or "")
+            )
             if payload is None:
                 dead.append((entry_id, "", "entry has no 'data' field", {"data": "missing"}))
                 continue
@@ -172,17 +193,24 @@ class StreamConsumer:
                     logger.exception("batch failed, retrying entry by entry")
                     self._ingest_one_by_one(events, event_ids, rules, context, dead, exc)
             for entry_id, text, reason, errors in dead:
-                dead_letter_record(stream=self.stream, entry_id=entry_id, payload=text,
-                                   reason=reason, errors=errors)
+                dead_letter_record(
+                    stream=self.stream,
+                    entry_id=entry_id,
+                    payload=text,
+                    reason=reason,
+                    errors=errors,
+                )
         for entry_id, text, reason, _ in dead:
-            self.client.xadd(self.dead_stream, {"data": text, "reason": reason,
-                                                "entry_id": entry_id})
+            self.client.xadd(
+                self.dead_stream, {"data": text, "reason": reason, "entry_id": entry_id}
+            )
         self.stats.dead_letters += len(dead)
         # Acknowledge only now: every effect of these entries is committed.
         committed_ms = time.time() * 1000
         if len(self.stats.latencies_ms) < 1_000_000:
             self.stats.latencies_ms.extend(
-                committed_ms - int(entry_id.split("-")[0]) for entry_id in ids)
+                committed_ms - int(entry_id.split("-")[0]) for entry_id in ids
+            )
         if ids:
             self.client.xack(self.stream, self.group, *ids)
         self.stats.entries += len(ids)
@@ -191,8 +219,9 @@ class StreamConsumer:
             self.on_batch(ids)
 
     def _ingest(self, events, event_ids, rules, context) -> None:
-        result = transactions_ingest(events=events, stream_ids=event_ids, rules=rules,
-                                     context=context)
+        result = transactions_ingest(
+            events=events, stream_ids=event_ids, rules=rules, context=context
+        )
         self.stats.inserted += result.inserted
         self.stats.duplicates += result.duplicates
         self.stats.alerts += len(result.alert_ids)
@@ -203,9 +232,15 @@ class StreamConsumer:
                 self._ingest([event], [entry_id], rules, context)
             except TRANSIENT_DB:
                 raise
-            except (DatabaseError, Exception) as exc:
-                dead.append((entry_id, _event_json(event), f"processing failed: "
-                             f"{type(exc).__name__}: {exc}"[:500], {"processing": str(exc)[:200]}))
+            except Exception as exc:
+                dead.append(
+                    (
+                        entry_id,
+                        _event_json(event),
+                        f"processing failed: {type(exc).__name__}: {exc}"[:500],
+                        {"processing": str(exc)[:200]},
+                    )
+                )
 
     def run(self, *, stop_when_idle: float | None = None, max_entries: int | None = None) -> None:
         """Consume until stopped (signal), idle for `stop_when_idle` s, or `max_entries`."""

@@ -12,8 +12,10 @@ from monitoring.choices import Severity
 class RuleVersionForm(forms.Form):
     """Propose new parameters (JSON) for a rule; becomes a draft awaiting approval."""
 
-    params = forms.CharField(widget=forms.Textarea(attrs={"rows": 12, "cols": 70}),
-                             help_text="JSON object; omitted parameters keep their defaults")
+    params = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 12, "cols": 70}),
+        help_text="JSON object; omitted parameters keep their defaults",
+    )
     severity = forms.ChoiceField(choices=Severity.choices)
     note = forms.CharField(required=False, max_length=500)
 
@@ -33,5 +35,6 @@ class BacktestForm(forms.Form):
 
 
 class DeadLetterReplayForm(forms.Form):
-    payload = forms.CharField(widget=forms.Textarea(attrs={"rows": 8, "cols": 80}),
-                              max_length=16384)
+    payload = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 8, "cols": 80}), max_length=16384
+    )

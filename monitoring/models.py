@@ -60,11 +60,13 @@ class Transaction(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["source", "external_id"],
-                                    name="monitoring_tx_source_id_uniq"),
+            models.UniqueConstraint(
+                fields=["source", "external_id"], name="monitoring_tx_source_id_uniq"
+            ),
         ]
-        indexes = [models.Index(fields=["account_id", "timestamp"],
-                                name="monitoring_tx_account_ts")]
+        indexes = [
+            models.Index(fields=["account_id", "timestamp"], name="monitoring_tx_account_ts")
+        ]
 
     def __str__(self) -> str:
         return f"{self.source}:{self.external_id}"
@@ -86,8 +88,9 @@ class Rule(AuditedModel):
     typology = models.CharField(max_length=40)
     title = models.CharField(max_length=200)
     enabled = models.BooleanField(default=True)
-    active_version = models.ForeignKey("RuleVersion", null=True, blank=True,
-                                       on_delete=models.PROTECT, related_name="+")
+    active_version = models.ForeignKey(
+        "RuleVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -105,14 +108,17 @@ class RuleVersion(AuditedModel):
     version = models.PositiveIntegerField()
     params = models.JSONField()
     severity = models.CharField(max_length=10, choices=Severity.choices)
-    status = models.CharField(max_length=12, choices=RuleVersionStatus.choices,
-                              default=RuleVersionStatus.DRAFT)
+    status = models.CharField(
+        max_length=12, choices=RuleVersionStatus.choices, default=RuleVersionStatus.DRAFT
+    )
     note = models.TextField(blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
-    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                    on_delete=models.PROTECT, related_name="+")
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     approved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -130,12 +136,10 @@ class Alert(models.Model):
     so reprocessing never duplicates it; the trace explains the decision. Insert-only
     except for the one-time link to its case."""
 
-    rule_version = models.ForeignKey(RuleVersion, on_delete=models.PROTECT,
-                                     related_name="alerts")
+    rule_version = models.ForeignKey(RuleVersion, on_delete=models.PROTECT, related_name="alerts")
     rule_code = models.CharField(max_length=32, db_index=True)
     typology = models.CharField(max_length=40)
-    transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT,
-                                    related_name="alerts")
+    transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, related_name="alerts")
     account_id = models.CharField(max_length=128, db_index=True)
     customer_id = models.CharField(max_length=128, db_index=True)
     severity = models.CharField(max_length=10, choices=Severity.choices)
@@ -143,14 +147,16 @@ class Alert(models.Model):
     transaction_time = models.DateTimeField()
     trace = models.JSONField()
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    case = models.ForeignKey("cases.Case", null=True, blank=True, on_delete=models.PROTECT,
-                             related_name="+")
+    case = models.ForeignKey(
+        "cases.Case", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["rule_version", "transaction"],
-                                    name="monitoring_alert_rv_tx_uniq"),
+            models.UniqueConstraint(
+                fields=["rule_version", "transaction"], name="monitoring_alert_rv_tx_uniq"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -170,16 +176,16 @@ class CtrReport(AuditedModel):
     transaction_count = models.PositiveIntegerField()
     transaction_refs = models.JSONField(default=list)
     rule_version = models.ForeignKey(RuleVersion, on_delete=models.PROTECT, related_name="+")
-    status = models.CharField(max_length=10, choices=CtrStatus.choices,
-                              default=CtrStatus.PENDING)
+    status = models.CharField(max_length=10, choices=CtrStatus.choices, default=CtrStatus.PENDING)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-business_day", "account_id"]
         constraints = [
-            models.UniqueConstraint(fields=["account_id", "business_day"],
-                                    name="monitoring_ctr_account_day_uniq"),
+            models.UniqueConstraint(
+                fields=["account_id", "business_day"], name="monitoring_ctr_account_day_uniq"
+            ),
         ]
 
 
@@ -192,8 +198,12 @@ class DeadLetter(AuditedModel):
     payload = models.TextField()
     reason = models.CharField(max_length=500)
     errors = models.JSONField(default=dict)
-    status = models.CharField(max_length=10, choices=DeadLetterStatus.choices,
-                              default=DeadLetterStatus.OPEN, db_index=True)
+    status = models.CharField(
+        max_length=10,
+        choices=DeadLetterStatus.choices,
+        default=DeadLetterStatus.OPEN,
+        db_index=True,
+    )
     created_at = models.DateTimeField(default=timezone.now)
     replayed_at = models.DateTimeField(null=True, blank=True)
     replayed_entry_id = models.CharField(max_length=40, blank=True)
@@ -201,8 +211,9 @@ class DeadLetter(AuditedModel):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["stream", "entry_id"],
-                                    name="monitoring_deadletter_entry_uniq"),
+            models.UniqueConstraint(
+                fields=["stream", "entry_id"], name="monitoring_deadletter_entry_uniq"
+            ),
         ]
 
 
@@ -224,14 +235,17 @@ class Backtest(AuditedModel):
     """A run of one rule version (draft or active) over stored history: how many alerts
     it would have raised and for whom, before anyone approves it."""
 
-    rule_version = models.ForeignKey(RuleVersion, on_delete=models.PROTECT,
-                                     related_name="backtests")
+    rule_version = models.ForeignKey(
+        RuleVersion, on_delete=models.PROTECT, related_name="backtests"
+    )
     since = models.DateTimeField(null=True, blank=True)
     until = models.DateTimeField(null=True, blank=True)
-    status = models.CharField(max_length=10, choices=BacktestStatus.choices,
-                              default=BacktestStatus.QUEUED)
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                     on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(
+        max_length=10, choices=BacktestStatus.choices, default=BacktestStatus.QUEUED
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

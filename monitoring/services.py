@@ -70,9 +70,22 @@ from monitoring.rules.typologies import TYPOLOGIES, ParameterError, validate_par
 logger = logging.getLogger(__name__)
 
 _TX_COLUMNS = (
-    "source", "external_id", "timestamp", "account_id", "customer_id", "amount", "currency",
-    "direction", "channel", "counterparty_name", "counterparty_account",
-    "counterparty_country", "origin_country", "extra", "received_at", "stream_entry_id",
+    "source",
+    "external_id",
+    "timestamp",
+    "account_id",
+    "customer_id",
+    "amount",
+    "currency",
+    "direction",
+    "channel",
+    "counterparty_name",
+    "counterparty_account",
+    "counterparty_country",
+    "origin_country",
+    "extra",
+    "received_at",
+    "stream_entry_id",
 )
 _INSERT_CHUNK = 1000
 _SELECT_TX = (
@@ -112,39 +125,48 @@ def jurisdiction_lists() -> JurisdictionLists:
         return JurisdictionLists(DEFAULT_FATF_VERSIONS)
     return JurisdictionLists(
         JurisdictionListVersion(
-            version=r.version, effective_from=r.effective_from,
+            version=r.version,
+            effective_from=r.effective_from,
             call_for_action=frozenset(r.call_for_action),
-            increased_monitoring=frozenset(r.increased_monitoring), source=r.source,
+            increased_monitoring=frozenset(r.increased_monitoring),
+            source=r.source,
         )
         for r in rows
     )
 
 
 def rule_config(version: RuleVersion) -> RuleConfig:
-    return RuleConfig(code=version.rule.code, typology=version.rule.typology,
-                      version=version.version, params=version.params,
-                      severity=version.severity, version_id=version.pk)
+    return RuleConfig(
+        code=version.rule.code,
+        typology=version.rule.typology,
+        version=version.version,
+        params=version.params,
+        severity=version.severity,
+        version_id=version.pk,
+    )
 
 
 def active_rule_configs() -> list[RuleConfig]:
     """The approved version of every enabled rule: what the stream evaluates."""
-    versions = (RuleVersion.objects.select_related("rule")
-                .filter(rule__enabled=True, rule__active_version_id=F("pk"))
-                .order_by("rule__code"))
+    versions = (
+        RuleVersion.objects.select_related("rule")
+        .filter(rule__enabled=True, rule__active_version_id=F("pk"))
+        .order_by("rule__code")
+    )
     return [rule_config(v) for v in versions]
 
 
 @functools.lru_cache(maxsize=1)
 def _configured_screen() -> ScreenFn | None:
     path = getattr(settings, "MONITORING_SCREEN_FUNCTION", "") or (
-        "screening.services.screen_counterparty")
+        "screening.services.screen_counterparty"
+    )
     try:
         function = import_string(path)
     except ImportError:
         logger.warning("counterparty screening unavailable (%s): sanctions rule is inert", path)
         return None
-    return functools.lru_cache(maxsize=50_000)(
-        lambda name, country: tuple(function(name, country)))
+    return functools.lru_cache(maxsize=50_000)(lambda name, country: tuple(function(name, country)))
 
 
 def default_screen() -> ScreenFn | None:
@@ -161,24 +183,33 @@ def monitoring_seed_defaults(*, actor: Actor | None = None) -> int:
     """Create the shipped rules (one per typology, version 1 active with the documented
     defaults) and the FATF list versions, where missing. Returns how many were created."""
     created = 0
-    with audit_context(actor=actor or Actor.system("monitoring.seed"),
-                       reason="seed default monitoring rules"):
+    with audit_context(
+        actor=actor or Actor.system("monitoring.seed"), reason="seed default monitoring rules"
+    ):
         for item in DEFAULT_FATF_VERSIONS:
             _, made = JurisdictionList.objects.get_or_create(
                 version=item.version,
-                defaults={"effective_from": item.effective_from,
-                          "call_for_action": sorted(item.call_for_action),
-                          "increased_monitoring": sorted(item.increased_monitoring),
-                          "source": item.source})
+                defaults={
+                    "effective_from": item.effective_from,
+                    "call_for_action": sorted(item.call_for_action),
+                    "increased_monitoring": sorted(item.increased_monitoring),
+                    "source": item.source,
+                },
+            )
             created += made
         for key, typology in TYPOLOGIES.items():
             if Rule.objects.filter(code=typology.code).exists():
                 continue
             rule = Rule.objects.create(code=typology.code, typology=key, title=typology.title)
             version = RuleVersion.objects.create(
-                rule=rule, version=1, params=dict(typology.defaults),
-                severity=typology.default_severity, status=RuleVersionStatus.ACTIVE,
-                note="Shipped defaults (docs/monitoring.md)", approved_at=timezone.now())
+                rule=rule,
+                version=1,
+                params=dict(typology.defaults),
+                severity=typology.default_severity,
+                status=RuleVersionStatus.ACTIVE,
+                note="Shipped defaults (docs/monitoring.md)",
+                approved_at=timezone.now(),
+            )
             rule.active_version = version
             rule.save(update_fields=["active_version"])
             created += 1
@@ -189,8 +220,9 @@ def monitoring_seed_defaults(*, actor: Actor | None = None) -> int:
 
 
 @transaction.atomic
-def rule_version_create(*, rule: Rule, params: dict[str, Any], severity: str, note: str = "",
-                        actor_user) -> RuleVersion:
+def rule_version_create(
+    *, rule: Rule, params: dict[str, Any], severity: str, note: str = "", actor_user
+) -> RuleVersion:
     """Propose new parameters for a rule: a draft that changes nothing until approved."""
     try:
         merged = validate_params(rule.typology, params)
@@ -201,8 +233,14 @@ def rule_version_create(*, rule: Rule, params: dict[str, Any], severity: str, no
     rule = Rule.objects.select_for_update().get(pk=rule.pk)
     last = rule.versions.order_by("-version").values_list("version", flat=True).first() or 0
     with audit_context(user=actor_user, reason=note[:100]):
-        return RuleVersion.objects.create(rule=rule, version=last + 1, params=merged,
-                                          severity=severity, note=note, created_by=actor_user)
+        return RuleVersion.objects.create(
+            rule=rule,
+            version=last + 1,
+            params=merged,
+            severity=severity,
+            note=note,
+            created_by=actor_user,
+        )
 
 
 @transaction.atomic
@@ -268,26 +306,57 @@ def _lock_accounts(accounts: Iterable[str]) -> None:
         )
 
 
-_TX_CASTS = ("", "", "::timestamptz", "", "", "::numeric", "", "", "", "", "", "", "", "::jsonb",
-             "::timestamptz", "")
+_TX_CASTS = (
+    "",
+    "",
+    "::timestamptz",
+    "",
+    "",
+    "::numeric",
+    "",
+    "",
+    "",
+    "",
+    "",
+    "",
+    "",
+    "::jsonb",
+    "::timestamptz",
+    "",
+)
 
 
 def _insert_transactions(
     events: Sequence[TransactionEvent], stream_ids: Sequence[str]
 ) -> dict[tuple[str, str], int]:
     """Insert, skipping those already stored; returns {key: pk} of the rows inserted.
-    One statement with array parameters (unnest): cheap to plan whatever the batch size."""
+    On PostgreSQL one statement with array parameters (unnest): cheap to plan whatever
+    the batch size. Elsewhere (the embedded SQLite demo) the ORM, under SQLite's single
+    writer lock."""
+    if connection.vendor != "postgresql":
+        return _insert_transactions_portable(events, stream_ids)
     now = timezone.now().isoformat()
     columns: list[list[Any]] = [[] for _ in _TX_COLUMNS]
     # Everything travels as text arrays and is cast in SQL: the C text dumper is far
     # cheaper than adapting hundreds of datetimes and decimals in Python.
     for event, entry_id in zip(events, stream_ids, strict=True):
         values = (
-            event.source, event.id, event.timestamp.isoformat(), event.account_id,
-            event.customer_id, str(event.amount), event.currency, event.direction,
-            event.channel, event.counterparty_name, event.counterparty_account,
-            event.counterparty_country, event.origin_country,
-            json.dumps(event.extra, default=str), now, entry_id,
+            event.source,
+            event.id,
+            event.timestamp.isoformat(),
+            event.account_id,
+            event.customer_id,
+            str(event.amount),
+            event.currency,
+            event.direction,
+            event.channel,
+            event.counterparty_name,
+            event.counterparty_account,
+            event.counterparty_country,
+            event.origin_country,
+            json.dumps(event.extra, default=str),
+            now,
+            entry_id,
         )
         for column, value in zip(columns, values, strict=True):
             column.append(value)
@@ -312,10 +381,20 @@ def _row_event(row: Sequence[Any]) -> TransactionEvent:
     if isinstance(extra, str):
         extra = json.loads(extra)
     return TransactionEvent(
-        id=row[2], source=row[1], timestamp=row[3], account_id=row[4], customer_id=row[5],
-        amount=row[6], currency=row[7], direction=row[8], channel=row[9],
-        counterparty_name=row[10], counterparty_account=row[11], counterparty_country=row[12],
-        origin_country=row[14], extra=extra or {},
+        id=row[2],
+        source=row[1],
+        timestamp=row[3],
+        account_id=row[4],
+        customer_id=row[5],
+        amount=row[6],
+        currency=row[7],
+        direction=row[8],
+        channel=row[9],
+        counterparty_name=row[10],
+        counterparty_account=row[11],
+        counterparty_country=row[12],
+        origin_country=row[14],
+        extra=extra or {},
     )
 
 
@@ -326,6 +405,8 @@ def load_histories(
     """Stored history of the accounts of `new` (already inserted): full rows as far back as
     each account's rules need, (time, amount) pairs for long windows, each account's first
     transaction; plus {key: pk} of the loaded rows. Four queries whatever the batch size."""
+    if connection.vendor != "postgresql":
+        return _load_histories_portable(new, rules)
     needs = history_needs(rules)
     by_account: dict[str, list[TransactionEvent]] = {}
     for event in new:
@@ -369,8 +450,9 @@ def load_histories(
             pks[event.key] = row[0]
         amounts: dict[str, list[tuple[dt.datetime, Decimal]]] = {}
         if needs.counts_back > dt.timedelta():
-            counts_from = {a: min(e.timestamp for e in by_account[a]) - needs.counts_back
-                           for a in accounts}
+            counts_from = {
+                a: min(e.timestamp for e in by_account[a]) - needs.counts_back for a in accounts
+            }
             binary.execute(
                 "SELECT t.account_id, t.timestamp, t.amount FROM unnest(%s::text[], "
                 "%s::text[]) AS q(a, lo) JOIN monitoring_transaction t "
@@ -383,7 +465,8 @@ def load_histories(
                 amounts.setdefault(account_id, []).append((ts, amount))
     histories = {
         account: AccountHistory(
-            account, rows_by_account[account],
+            account,
+            rows_by_account[account],
             first_seen=bounds[account][0] if needs.first_seen else None,
             amounts=amounts.get(account, []) if needs.counts_back > dt.timedelta() else None,
             rows_from=rows_from[account],
@@ -391,6 +474,150 @@ def load_histories(
         for account in accounts
     }
     return histories, pks
+
+
+_ROW_FIELDS = (
+    "id",
+    "source",
+    "external_id",
+    "timestamp",
+    "account_id",
+    "customer_id",
+    "amount",
+    "currency",
+    "direction",
+    "channel",
+    "counterparty_name",
+    "counterparty_account",
+    "counterparty_country",
+    "extra",
+    "origin_country",
+)  # same order as _SELECT_TX, read by _row_event
+
+
+def _insert_transactions_portable(
+    events: Sequence[TransactionEvent], stream_ids: Sequence[str]
+) -> dict[tuple[str, str], int]:
+    existing = set(
+        Transaction.objects.filter(
+            source__in={e.source for e in events}, external_id__in={e.id for e in events}
+        ).values_list("source", "external_id")
+    )
+    now = timezone.now()
+    rows = [
+        Transaction(
+            source=e.source,
+            external_id=e.id,
+            timestamp=e.timestamp,
+            account_id=e.account_id,
+            customer_id=e.customer_id,
+            amount=e.amount,
+            currency=e.currency,
+            direction=e.direction,
+            channel=e.channel,
+            counterparty_name=e.counterparty_name,
+            counterparty_account=e.counterparty_account,
+            counterparty_country=e.counterparty_country,
+            origin_country=e.origin_country,
+            extra=e.extra,
+            received_at=now,
+            stream_entry_id=entry_id,
+        )
+        for e, entry_id in zip(events, stream_ids, strict=True)
+        if e.key not in existing
+    ]
+    Transaction.objects.bulk_create(rows, batch_size=500)
+    return {(row.source, row.external_id): row.pk for row in rows}
+
+
+def _load_histories_portable(
+    new: Sequence[TransactionEvent], rules: Sequence[RuleConfig]
+) -> tuple[dict[str, AccountHistory], dict[tuple[str, str], int]]:
+    from django.db.models import Max, Min
+
+    needs = history_needs(rules)
+    by_account: dict[str, list[TransactionEvent]] = {}
+    for event in new:
+        by_account.setdefault(event.account_id, []).append(event)
+    accounts = sorted(by_account)
+    until = max(e.timestamp for e in new) + needs.forward
+    bounds = {
+        row["account_id"]: (row["first"], row["last"])
+        for row in Transaction.objects.filter(account_id__in=accounts)
+        .values("account_id")
+        .annotate(first=Min("timestamp"), last=Max("timestamp"))
+    }
+    rows_from: dict[str, dt.datetime] = {}
+    for account, events in by_account.items():
+        earliest = min(e.timestamp for e in events)
+        late = bounds[account][1] > earliest
+        rows_from[account] = earliest - rows_lookback(events, rules, late=late)
+    rows_by_account: dict[str, list[TransactionEvent]] = {a: [] for a in accounts}
+    pks: dict[tuple[str, str], int] = {}
+    for row in Transaction.objects.filter(
+        account_id__in=accounts, timestamp__gte=min(rows_from.values()), timestamp__lte=until
+    ).values_list(*_ROW_FIELDS):
+        event = _row_event(row)
+        if event.timestamp >= rows_from[event.account_id]:
+            rows_by_account[event.account_id].append(event)
+            pks[event.key] = row[0]
+    amounts: dict[str, list[tuple[dt.datetime, Decimal]]] = {a: [] for a in accounts}
+    if needs.counts_back > dt.timedelta():
+        counts_from = {
+            a: min(e.timestamp for e in by_account[a]) - needs.counts_back for a in accounts
+        }
+        for account_id, ts, amount in Transaction.objects.filter(
+            account_id__in=accounts,
+            timestamp__gte=min(counts_from.values()),
+            timestamp__lte=until,
+        ).values_list("account_id", "timestamp", "amount"):
+            if ts >= counts_from[account_id]:
+                amounts[account_id].append((ts, amount))
+    histories = {
+        account: AccountHistory(
+            account,
+            rows_by_account[account],
+            first_seen=bounds[account][0] if needs.first_seen else None,
+            amounts=amounts[account] if needs.counts_back > dt.timedelta() else None,
+            rows_from=rows_from[account],
+        )
+        for account in accounts
+    }
+    return histories, pks
+
+
+def _insert_alerts_portable(findings: Sequence[Finding], pks: dict[tuple[str, str], int]):
+    by_key: dict[tuple[int, int], Finding] = {}
+    for finding in findings:
+        by_key.setdefault((finding.rule.version_id, pks[finding.anchor.key]), finding)
+    if not by_key:
+        return []
+    existing = set(
+        Alert.objects.filter(
+            transaction_id__in={k[1] for k in by_key},
+            rule_version_id__in={k[0] for k in by_key},
+        ).values_list("rule_version_id", "transaction_id")
+    )
+    now = timezone.now()
+    rows = [
+        Alert(
+            rule_version_id=key[0],
+            rule_code=f.rule.code,
+            typology=f.rule.typology,
+            transaction_id=key[1],
+            account_id=f.anchor.account_id,
+            customer_id=f.anchor.customer_id,
+            severity=f.severity,
+            priority=f.priority,
+            transaction_time=f.anchor.timestamp,
+            trace=build_trace(f),
+            created_at=now,
+        )
+        for key, f in by_key.items()
+        if key not in existing
+    ]
+    Alert.objects.bulk_create(rows)
+    return [(row.pk, by_key[(row.rule_version_id, row.transaction_id)]) for row in rows]
 
 
 def _window_bucket(finding: Finding) -> str:
@@ -404,6 +631,8 @@ def _window_bucket(finding: Finding) -> str:
 
 
 def _insert_alerts(findings: Sequence[Finding], pks: dict[tuple[str, str], int]):
+    if connection.vendor != "postgresql":
+        return _insert_alerts_portable(findings, pks)
     table = Alert._meta.db_table
     now = timezone.now()
     created: list[tuple[int, Finding]] = []
@@ -414,12 +643,21 @@ def _insert_alerts(findings: Sequence[Finding], pks: dict[tuple[str, str], int])
         if key in by_key:
             continue
         by_key[key] = finding
-        params.extend((
-            finding.rule.version_id, finding.rule.code, finding.rule.typology, key[1],
-            finding.anchor.account_id, finding.anchor.customer_id, finding.severity,
-            finding.priority, finding.anchor.timestamp,
-            json.dumps(build_trace(finding), default=str), now,
-        ))
+        params.extend(
+            (
+                finding.rule.version_id,
+                finding.rule.code,
+                finding.rule.typology,
+                key[1],
+                finding.anchor.account_id,
+                finding.anchor.customer_id,
+                finding.severity,
+                finding.priority,
+                finding.anchor.timestamp,
+                json.dumps(build_trace(finding), default=str),
+                now,
+            )
+        )
     if not by_key:
         return created
     with connection.cursor() as cursor:
@@ -427,7 +665,8 @@ def _insert_alerts(findings: Sequence[Finding], pks: dict[tuple[str, str], int])
             f"INSERT INTO {table} (rule_version_id, rule_code, typology, "  # noqa: S608
             "transaction_id, account_id, customer_id, severity, priority, transaction_time, "
             "trace, created_at)"
-            " VALUES " + ",".join(["(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"] * len(by_key))
+            " VALUES "
+            + ",".join(["(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"] * len(by_key))
             + " ON CONFLICT (rule_version_id, transaction_id) DO NOTHING"
             " RETURNING id, rule_version_id, transaction_id",
             params,
@@ -442,11 +681,18 @@ def _open_cases(created: list[tuple[int, Finding]]) -> int:
         return 0
     customers = {
         c.external_id: c
-        for c in Customer.objects.filter(
-            external_id__in={f.anchor.customer_id for _, f in created})
+        for c in Customer.objects.filter(external_id__in={f.anchor.customer_id for _, f in created})
     }
     links: dict[int, list[int]] = {}
-    for alert_id, finding in sorted(created, key=lambda item: item[0]):
+
+    def dedupe_key(finding: Finding) -> str:
+        return (
+            f"monitoring:{finding.anchor.customer_id}:{finding.rule.code}:{_window_bucket(finding)}"
+        )
+
+    # Cases are locked in dedupe-key order: two consumers touching the same customers
+    # (different accounts) then always lock in the same order and cannot deadlock.
+    for alert_id, finding in sorted(created, key=lambda item: (dedupe_key(item[1]), item[0])):
         customer_id = finding.anchor.customer_id
         typology = TYPOLOGIES[finding.rule.typology]
         case = case_open(
@@ -454,15 +700,23 @@ def _open_cases(created: list[tuple[int, Finding]]) -> int:
             title=f"{typology.title}: customer {customer_id}"[:300],
             subject_type="customer",
             subject_id=customer_id,
-            dedupe_key=f"monitoring:{customer_id}:{finding.rule.code}:{_window_bucket(finding)}",
+            dedupe_key=dedupe_key(finding),
             customer=customers.get(customer_id),
             priority=finding.priority,
             summary=finding.decision,
-            evidence={"kind": "alert", "object_id": str(alert_id), "summary": {
-                "rule": f"{finding.rule.code} v{finding.rule.version}",
-                "severity": finding.severity, "priority": finding.priority,
-                "transaction": tx_ref(finding.anchor), "account_id": finding.anchor.account_id,
-                "amount": str(finding.anchor.amount), "decision": finding.decision}},
+            evidence={
+                "kind": "alert",
+                "object_id": str(alert_id),
+                "summary": {
+                    "rule": f"{finding.rule.code} v{finding.rule.version}",
+                    "severity": finding.severity,
+                    "priority": finding.priority,
+                    "transaction": tx_ref(finding.anchor),
+                    "account_id": finding.anchor.account_id,
+                    "amount": str(finding.anchor.amount),
+                    "decision": finding.decision,
+                },
+            },
         )
         links.setdefault(case.pk, []).append(alert_id)
     for case_id, alert_ids in links.items():
@@ -478,19 +732,27 @@ def _write_reports(reports: Sequence[CtrFinding], rules: Sequence[RuleConfig]) -
         (r.account_id, r.business_day): r
         for r in CtrReport.objects.select_for_update().filter(
             account_id__in={r.account_id for r in reports},
-            business_day__in={r.business_day for r in reports})
+            business_day__in={r.business_day for r in reports},
+        )
     }
     written = 0
     for report in reports:
         refs = [f"{s}:{i}" for s, i in report.transaction_keys]
         row = existing.get(report.key)
-        values = {"cash_in": report.cash_in, "cash_out": report.cash_out,
-                  "transaction_count": len(refs), "transaction_refs": refs[:200]}
+        values = {
+            "cash_in": report.cash_in,
+            "cash_out": report.cash_out,
+            "transaction_count": len(refs),
+            "transaction_refs": refs[:200],
+        }
         if row is None:
             CtrReport.objects.create(
-                account_id=report.account_id, customer_id=report.customer_id,
+                account_id=report.account_id,
+                customer_id=report.customer_id,
                 business_day=report.business_day,
-                rule_version_id=version_ids[(report.rule_code, report.rule_version)], **values)
+                rule_version_id=version_ids[(report.rule_code, report.rule_version)],
+                **values,
+            )
             written += 1
         elif any(getattr(row, k) != v for k, v in values.items()):
             for k, v in values.items():
@@ -542,17 +804,21 @@ def transactions_ingest(
             result.cases_touched = _open_cases(created)
             result.reports_written = _write_reports(reports, rules)
         digest = hashlib.sha256(
-            "\n".join(f"{s}:{i}" for s, i in sorted(inserted)).encode()).hexdigest()
+            "\n".join(f"{s}:{i}" for s, i in sorted(inserted)).encode()
+        ).hexdigest()
         audit_record(
             action="monitoring.transactions_ingested",
             object_type="monitoring.batch",
             object_id=digest[:32],
             data={
-                "received": result.received, "inserted": result.inserted,
-                "duplicates": result.duplicates, "keys_sha256": digest,
+                "received": result.received,
+                "inserted": result.inserted,
+                "duplicates": result.duplicates,
+                "keys_sha256": digest,
                 "stream_entries": [unique[k][1] for k in list(inserted)[:1]]
                 + [unique[k][1] for k in list(inserted)[-1:]],
-                "alerts": result.alert_ids[:200], "alert_count": len(result.alert_ids),
+                "alerts": result.alert_ids[:200],
+                "alert_count": len(result.alert_ids),
                 "reports_written": result.reports_written,
                 "rules": sorted(f"{r.code}v{r.version}" for r in rules),
             },
@@ -564,19 +830,26 @@ def transactions_ingest(
 
 
 @transaction.atomic
-def dead_letter_record(*, stream: str, entry_id: str, payload: str, reason: str,
-                       errors: dict[str, str] | None = None) -> DeadLetter:
+def dead_letter_record(
+    *, stream: str, entry_id: str, payload: str, reason: str, errors: dict[str, str] | None = None
+) -> DeadLetter:
     """Keep a malformed or failing stream entry with its reason (once per entry)."""
     letter = DeadLetter.objects.filter(stream=stream, entry_id=entry_id).first()
     if letter is not None:
         return letter
-    return DeadLetter.objects.create(stream=stream, entry_id=entry_id, payload=payload[:65536],
-                                     reason=reason[:500], errors=errors or {})
+    return DeadLetter.objects.create(
+        stream=stream,
+        entry_id=entry_id,
+        payload=payload[:65536],
+        reason=reason[:500],
+        errors=errors or {},
+    )
 
 
 @transaction.atomic
-def dead_letter_replay(*, letter: DeadLetter, actor_user, redis_client,
-                       payload: str | None = None) -> DeadLetter:
+def dead_letter_replay(
+    *, letter: DeadLetter, actor_user, redis_client, payload: str | None = None
+) -> DeadLetter:
     """Put a dead letter back on its stream (optionally corrected) and mark it replayed.
     The XADD happens after commit so a rolled-back replay adds nothing."""
     letter = DeadLetter.objects.select_for_update().get(pk=letter.pk)
@@ -592,10 +865,15 @@ def dead_letter_replay(*, letter: DeadLetter, actor_user, redis_client,
         letter.replayed_entry_id = entry_id
         letter.save(update_fields=["status", "replayed_at", "replayed_entry_id"])
         if payload is not None and payload != letter.payload:
-            audit_record(action="monitoring.dead_letter_corrected",
-                         object_type="monitoring.deadletter", object_id=str(letter.pk),
-                         data={"before_sha256": hashlib.sha256(letter.payload.encode())
-                               .hexdigest(), "after": payload[:2000]})
+            audit_record(
+                action="monitoring.dead_letter_corrected",
+                object_type="monitoring.deadletter",
+                object_id=str(letter.pk),
+                data={
+                    "before_sha256": hashlib.sha256(letter.payload.encode()).hexdigest(),
+                    "after": payload[:2000],
+                },
+            )
     return letter
 
 
@@ -626,20 +904,27 @@ def ctr_mark_filed(*, report: CtrReport, actor_user) -> CtrReport:
 
 
 @transaction.atomic
-def backtest_request(*, version: RuleVersion, actor_user, since: dt.datetime | None = None,
-                     until: dt.datetime | None = None) -> Backtest:
+def backtest_request(
+    *,
+    version: RuleVersion,
+    actor_user,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> Backtest:
     """Queue a backtest of a rule version; the task runs after commit."""
     from monitoring.tasks import backtest_run_task
 
     with audit_context(user=actor_user, reason="backtest"):
-        run = Backtest.objects.create(rule_version=version, since=since, until=until,
-                                      requested_by=actor_user)
+        run = Backtest.objects.create(
+            rule_version=version, since=since, until=until, requested_by=actor_user
+        )
     transaction.on_commit(lambda: backtest_run_task.delay(run.pk))
     return run
 
 
-def backtest_execute(*, backtest_id: int, chunk_accounts: int = 500,
-                     screen: ScreenFn | None = None) -> Backtest:
+def backtest_execute(
+    *, backtest_id: int, chunk_accounts: int = 500, screen: ScreenFn | None = None
+) -> Backtest:
     """Evaluate the version over stored history, account by account (memory stays bounded
     by one chunk of accounts); stores counts, per-customer totals and a sample. Raises no
     alert and opens no case."""
@@ -671,9 +956,10 @@ def backtest_execute(*, backtest_id: int, chunk_accounts: int = 500,
 def _backtest(run: Backtest, *, chunk_accounts: int, screen: ScreenFn | None) -> dict:
     version = RuleVersion.objects.select_related("rule").get(pk=run.rule_version_id)
     config = rule_config(version)
-    context = EvalContext(screen=screen if screen is not None else default_screen(),
-                          jurisdictions=jurisdiction_lists())
-    table = Transaction._meta.db_table
+    context = EvalContext(
+        screen=screen if screen is not None else default_screen(),
+        jurisdictions=jurisdiction_lists(),
+    )
     where, params = [], []
     if run.since:
         where.append("timestamp >= %s")
@@ -681,23 +967,27 @@ def _backtest(run: Backtest, *, chunk_accounts: int, screen: ScreenFn | None) ->
     if run.until:
         where.append("timestamp <= %s")
         params.append(run.until)
-    clause = (" WHERE " + " AND ".join(where)) if where else ""
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT DISTINCT account_id FROM {table}{clause} ORDER BY 1",  # noqa: S608
-                       params)
-        accounts = [r[0] for r in cursor.fetchall()]
+    scope = Transaction.objects.all()
+    if run.since:
+        scope = scope.filter(timestamp__gte=run.since)
+    if run.until:
+        scope = scope.filter(timestamp__lte=run.until)
+    accounts = list(scope.order_by("account_id").values_list("account_id", flat=True).distinct())
     alerts = reports = scanned = 0
     per_customer: dict[str, list] = {}
     sample: list[dict] = []
     for start in range(0, len(accounts), chunk_accounts):
         chunk = accounts[start : start + chunk_accounts]
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _SELECT_TX + "WHERE account_id = ANY(%s)"
-                + "".join(f" AND {w}" for w in where),
-                [chunk, *params],
-            )
-            rows = cursor.fetchall()
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    _SELECT_TX + "WHERE account_id = ANY(%s)" + "".join(f" AND {w}" for w in where),
+                    [chunk, *params],
+                )
+                rows = cursor.fetchall()
+        else:
+            queryset = scope.filter(account_id__in=chunk)
+            rows = list(queryset.values_list(*_ROW_FIELDS))
         by_account: dict[str, list[TransactionEvent]] = {}
         for row in rows:
             event = _row_event(row)
@@ -711,12 +1001,16 @@ def _backtest(run: Backtest, *, chunk_accounts: int, screen: ScreenFn | None) ->
                 entry[0] += 1
                 entry[1] += finding.anchor.amount
                 if len(sample) < 50:
-                    sample.append({"transaction": tx_ref(finding.anchor),
-                                   "customer_id": finding.anchor.customer_id,
-                                   "account_id": account_id,
-                                   "timestamp": finding.anchor.timestamp.isoformat(),
-                                   "severity": finding.severity,
-                                   "decision": finding.decision})
+                    sample.append(
+                        {
+                            "transaction": tx_ref(finding.anchor),
+                            "customer_id": finding.anchor.customer_id,
+                            "account_id": account_id,
+                            "timestamp": finding.anchor.timestamp.isoformat(),
+                            "severity": finding.severity,
+                            "decision": finding.decision,
+                        }
+                    )
             reports += len(result.reports)
     top = sorted(per_customer.items(), key=lambda item: (-item[1][0], item[0]))[:100]
     return {
@@ -732,16 +1026,18 @@ def _backtest(run: Backtest, *, chunk_accounts: int, screen: ScreenFn | None) ->
 # --- demo ---------------------------------------------------------------------------------
 
 
-def demo_monitoring_load(*, actor: Actor, accounts: int = 150, days: int = 60,
-                         batch_size: int = 500, seed: int = 7) -> IngestResult:
+def demo_monitoring_load(
+    *, actor: Actor, accounts: int = 80, days: int = 60, batch_size: int = 500, seed: int = 7
+) -> IngestResult:
     """Feed the labelled synthetic generator through the ingestion path in process, so
     alerts, CTR rows and cases appear in the demo (embedded default, no Redis needed)."""
     from bench.generate_transactions import generate
     from monitoring.rules.schema import validate_event
 
     monitoring_seed_defaults(actor=actor)
-    feed = generate(seed=seed, accounts=accounts, days=days, instances=2,
-                    late_fraction=0.01, source="demo")
+    feed = generate(
+        seed=seed, accounts=accounts, days=days, instances=2, late_fraction=0.01, source="demo"
+    )
     total = IngestResult()
     with audit_context(actor=actor, reason="demo monitoring feed"):
         rules = active_rule_configs()

@@ -26,21 +26,30 @@ def _page(request, queryset, per_page: int = 50):
 
 @role_required(*READ_ROLES)
 def index(request):
-    return render(request, "monitoring/index.html", {
-        "alert_count": selectors.alert_list(user=request.user).count(),
-        "open_dead_letters": selectors.dead_letter_list(user=request.user)
-        .filter(status=DeadLetterStatus.OPEN).count(),
-        "rules": selectors.rule_list(user=request.user),
-        "ctr_pending": selectors.ctr_report_list(user=request.user).filter(status="pending")
-        .count(),
-    })
+    return render(
+        request,
+        "monitoring/index.html",
+        {
+            "alert_count": selectors.alert_list(user=request.user).count(),
+            "open_dead_letters": selectors.dead_letter_list(user=request.user)
+            .filter(status=DeadLetterStatus.OPEN)
+            .count(),
+            "rules": selectors.rule_list(user=request.user),
+            "ctr_pending": selectors.ctr_report_list(user=request.user)
+            .filter(status="pending")
+            .count(),
+        },
+    )
 
 
 @role_required(*READ_ROLES)
 def alert_list(request):
     filterset = AlertFilterSet(request.GET, queryset=selectors.alert_list(user=request.user))
-    return render(request, "monitoring/alert_list.html", {
-        "filter": filterset, "page": _page(request, filterset.qs)})
+    return render(
+        request,
+        "monitoring/alert_list.html",
+        {"filter": filterset, "page": _page(request, filterset.qs)},
+    )
 
 
 @role_required(*READ_ROLES)
@@ -49,15 +58,22 @@ def alert_detail(request, alert_id: int):
         alert = selectors.alert_get(user=request.user, alert_id=alert_id)
     except Alert.DoesNotExist:
         raise Http404 from None
-    return render(request, "monitoring/alert_detail.html", {
-        "alert": alert, "trace": alert.trace,
-        "trace_json": json.dumps(alert.trace, indent=2, sort_keys=True)})
+    return render(
+        request,
+        "monitoring/alert_detail.html",
+        {
+            "alert": alert,
+            "trace": alert.trace,
+            "trace_json": json.dumps(alert.trace, indent=2, sort_keys=True),
+        },
+    )
 
 
 @role_required(*READ_ROLES)
 def rule_list(request):
-    return render(request, "monitoring/rule_list.html",
-                  {"rules": selectors.rule_list(user=request.user)})
+    return render(
+        request, "monitoring/rule_list.html", {"rules": selectors.rule_list(user=request.user)}
+    )
 
 
 @role_required(*READ_ROLES)
@@ -66,15 +82,26 @@ def rule_detail(request, rule_id: int):
     if rule is None:
         raise Http404
     base = rule.active_version.params if rule.active_version else TYPOLOGIES[rule.typology].defaults
-    form = RuleVersionForm(initial={"params": json.dumps(base, indent=2),
-                                    "severity": rule.active_version.severity
-                                    if rule.active_version else "medium"})
-    return render(request, "monitoring/rule_detail.html", {
-        "rule": rule, "versions": selectors.rule_version_list(user=request.user, rule=rule),
-        "form": form, "typology": TYPOLOGIES.get(rule.typology),
-        "backtests": selectors.backtest_list(user=request.user)
-        .filter(rule_version__rule=rule)[:20],
-        "draft": RuleVersionStatus.DRAFT})
+    form = RuleVersionForm(
+        initial={
+            "params": json.dumps(base, indent=2),
+            "severity": rule.active_version.severity if rule.active_version else "medium",
+        }
+    )
+    return render(
+        request,
+        "monitoring/rule_detail.html",
+        {
+            "rule": rule,
+            "versions": selectors.rule_version_list(user=request.user, rule=rule),
+            "form": form,
+            "typology": TYPOLOGIES.get(rule.typology),
+            "backtests": selectors.backtest_list(user=request.user).filter(rule_version__rule=rule)[
+                :20
+            ],
+            "draft": RuleVersionStatus.DRAFT,
+        },
+    )
 
 
 @role_required(*WORK_ROLES, write=True)
@@ -86,16 +113,22 @@ def rule_version_create(request, rule_id: int):
     if form.is_valid():
         try:
             version = services.rule_version_create(
-                rule=rule, params=form.cleaned_data["params"],
-                severity=form.cleaned_data["severity"], note=form.cleaned_data["note"],
-                actor_user=request.user)
-            messages.success(request, f"Draft v{version.version} created; it needs approval "
-                             "by another user.")
+                rule=rule,
+                params=form.cleaned_data["params"],
+                severity=form.cleaned_data["severity"],
+                note=form.cleaned_data["note"],
+                actor_user=request.user,
+            )
+            messages.success(
+                request, f"Draft v{version.version} created; it needs approval by another user."
+            )
         except services.RuleError as exc:
             messages.error(request, f"Not saved: {exc}")
     else:
-        messages.error(request, "Not saved: " + "; ".join(
-            f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+        messages.error(
+            request,
+            "Not saved: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()),
+        )
     return redirect("monitoring:rule-detail", rule_id=rule.pk)
 
 
@@ -133,9 +166,12 @@ def backtest_start(request, version_id: int):
     if not form.is_valid():
         messages.error(request, "Invalid dates.")
         return redirect("monitoring:rule-detail", rule_id=version.rule_id)
-    run = services.backtest_request(version=version, actor_user=request.user,
-                                    since=form.cleaned_data["since"],
-                                    until=form.cleaned_data["until"])
+    run = services.backtest_request(
+        version=version,
+        actor_user=request.user,
+        since=form.cleaned_data["since"],
+        until=form.cleaned_data["until"],
+    )
     return redirect("monitoring:backtest-detail", backtest_id=run.pk)
 
 
@@ -149,10 +185,14 @@ def backtest_detail(request, backtest_id: int):
 
 @role_required(*READ_ROLES)
 def dead_letter_list(request):
-    filterset = DeadLetterFilterSet(request.GET or {"status": "open"},
-                                    queryset=selectors.dead_letter_list(user=request.user))
-    return render(request, "monitoring/dead_letter_list.html", {
-        "filter": filterset, "page": _page(request, filterset.qs)})
+    filterset = DeadLetterFilterSet(
+        request.GET or {"status": "open"}, queryset=selectors.dead_letter_list(user=request.user)
+    )
+    return render(
+        request,
+        "monitoring/dead_letter_list.html",
+        {"filter": filterset, "page": _page(request, filterset.qs)},
+    )
 
 
 @role_required(*READ_ROLES)
@@ -162,8 +202,11 @@ def dead_letter_detail(request, letter_id: int):
         raise Http404
     if request.method == "POST":
         return _dead_letter_action(request, letter)
-    return render(request, "monitoring/dead_letter_detail.html", {
-        "letter": letter, "form": DeadLetterReplayForm(initial={"payload": letter.payload})})
+    return render(
+        request,
+        "monitoring/dead_letter_detail.html",
+        {"letter": letter, "form": DeadLetterReplayForm(initial={"payload": letter.payload})},
+    )
 
 
 @role_required(*WORK_ROLES, write=True)
@@ -181,8 +224,12 @@ def _dead_letter_action(request, letter: DeadLetter):
                 messages.error(request, "No Redis configured: cannot replay to the stream.")
                 return redirect("monitoring:dead-letter-detail", letter_id=letter.pk)
             client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
-            services.dead_letter_replay(letter=letter, actor_user=request.user,
-                                        redis_client=client, payload=form.cleaned_data["payload"])
+            services.dead_letter_replay(
+                letter=letter,
+                actor_user=request.user,
+                redis_client=client,
+                payload=form.cleaned_data["payload"],
+            )
             messages.success(request, "Replayed to the stream.")
     except services.RuleError as exc:
         messages.error(request, str(exc))
@@ -193,6 +240,32 @@ def _dead_letter_action(request, letter: DeadLetter):
 
 @role_required(*READ_ROLES)
 def ctr_list(request):
-    return render(request, "monitoring/ctr_list.html", {
-        "page": _page(request, selectors.ctr_report_list(user=request.user))})
+    return render(
+        request,
+        "monitoring/ctr_list.html",
+        {"page": _page(request, selectors.ctr_report_list(user=request.user))},
+    )
 
+
+@role_required(*APPROVE_ROLES, write=True)
+def rule_toggle(request, rule_id: int):
+    """Switch a rule on or off (approvers only: it changes what is monitored)."""
+    rule = selectors.rule_list(user=request.user).filter(pk=rule_id).first()
+    if rule is None or request.method != "POST":
+        raise Http404
+    rule = services.rule_set_enabled(
+        rule=rule, enabled=request.POST.get("enabled") == "1", actor_user=request.user
+    )
+    messages.success(request, f"{rule.code} is now {'enabled' if rule.enabled else 'disabled'}.")
+    return redirect("monitoring:rule-detail", rule_id=rule.pk)
+
+
+@role_required(*WORK_ROLES, write=True)
+def ctr_file(request, report_id: int):
+    """Record that the CTR of this account-day was filed."""
+    report = selectors.ctr_report_list(user=request.user).filter(pk=report_id).first()
+    if report is None or request.method != "POST":
+        raise Http404
+    services.ctr_mark_filed(report=report, actor_user=request.user)
+    messages.success(request, "CTR marked as filed.")
+    return redirect("monitoring:ctr-list")

@@ -372,6 +372,21 @@ def screening_batch_start(
     return batch
 
 
+def screening_batch_reject(*, file_name: str, size: int, reason: str, actor: Actor | None,
+                           user=None) -> BatchRun:
+    """Record an upload refused before it was read (e.g. larger than the limit) as a
+    failed batch, so the refusal is on the record like any other batch."""
+    with audit_context(actor=actor) if actor else nullcontext(), transaction.atomic():
+        batch = BatchRun.objects.create(
+            file_name=file_name[:255], sha256="", size=size, status=BatchStatus.FAILED,
+            error=reason[:2000], created_by=user,
+            actor_label=(actor.label if actor else "")[:150], finished_at=timezone.now())
+        audit_record(action="screening.batch_rejected", object_type="screening.BatchRun",
+                     object_id=str(batch.pk),
+                     data={"file": file_name[:255], "size": size, "error": reason[:500]})
+        return batch
+
+
 def screening_batch_run(*, batch_id: int, chunk_size: int = 500,
                         progress=None) -> BatchRun | None:
     """Run (or resume) a batch: chunks of rows are screened, logged and their cases opened

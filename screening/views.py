@@ -18,6 +18,7 @@ from screening.models import BatchRun, ScreeningQuery
 from screening.services import (
     ScreeningInputError,
     batch_report_write,
+    screening_batch_reject,
     screening_batch_start,
     screening_search,
 )
@@ -82,7 +83,10 @@ def batch_upload(request):
         f = form.cleaned_data["file"]
         max_bytes = int(getattr(settings, "SCREENING_BATCH_MAX_BYTES", 50 * 2**20))
         if f.size > max_bytes:
-            form.add_error("file", f"file is too large ({f.size:,} bytes, maximum {max_bytes:,})")
+            reason = f"file is too large ({f.size:,} bytes, maximum {max_bytes:,})"
+            screening_batch_reject(file_name=f.name, size=f.size, reason=reason,
+                                   actor=Actor.from_user(request.user), user=request.user)
+            form.add_error("file", reason)
         else:
             try:
                 batch = screening_batch_start(

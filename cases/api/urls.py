@@ -2,14 +2,16 @@ from django.urls import path
 
 from cases.api import views
 
+# Ids are matched as text and checked by the views, so a malformed id gets the API's JSON
+# 404 rather than the portal's HTML page.
 urlpatterns = [
     path("cases/", views.CaseListApi.as_view(), name="api-cases-list"),
     path("cases/claim-next/", views.CaseClaimNextApi.as_view(), name="api-cases-claim-next"),
-    path("cases/<int:pk>/", views.CaseDetailApi.as_view(), name="api-cases-detail"),
-    path("cases/<int:pk>/transitions/", views.CaseTransitionApi.as_view(),
+    path("cases/<str:pk>/", views.CaseDetailApi.as_view(), name="api-cases-detail"),
+    path("cases/<str:pk>/transitions/", views.CaseTransitionApi.as_view(),
          name="api-cases-transition"),
-    path("cases/<int:pk>/comments/", views.CaseCommentsApi.as_view(),
+    path("cases/<str:pk>/comments/", views.CaseCommentsApi.as_view(),
          name="api-cases-comments"),
-    path("cases/<int:pk>/evidence/<int:evidence_id>/resolve/",
+    path("cases/<str:pk>/evidence/<str:evidence_id>/resolve/",
          views.CaseMatchResolveApi.as_view(), name="api-cases-match-resolve"),
 ]

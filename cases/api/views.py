@@ -5,8 +5,14 @@ from __future__ import annotations
 
 from django.contrib.auth.models import User
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import serializers, status
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 
 from cases import services
@@ -33,6 +39,16 @@ ErrorSerializer = inline_serializer(name="CaseError", fields={
             child=serializers.CharField()))})})
 ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer,
           404: ErrorSerializer, 409: ErrorSerializer}
+
+
+CASE_ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)
+EVIDENCE_ID = OpenApiParameter("evidence_id", OpenApiTypes.INT, OpenApiParameter.PATH)
+
+
+def _id(value: str) -> int:
+    if not str(value).isdigit() or len(str(value)) > 18:
+        raise exceptions.NotFound()
+    return int(value)
 
 
 def _case_error(exc: services.CaseError) -> Response:
@@ -77,9 +93,10 @@ class CaseDetailApi(ApiView):
     write_roles = frozenset()
 
     @extend_schema(operation_id="cases_retrieve",
+                   parameters=[CASE_ID],
                    responses={200: CaseDetailOutputSerializer, **ERRORS})
-    def get(self, request, pk: int):
-        return Response(_detail(pk, request.user))
+    def get(self, request, pk: str):
+        return Response(_detail(_id(pk), request.user))
 
 
 class CaseTransitionApi(ApiView):
@@ -90,10 +107,11 @@ class CaseTransitionApi(ApiView):
     read_roles = CASE_READ_ROLES
     write_roles = WORK_ROLES
 
-    @extend_schema(operation_id="cases_transition", request=CaseTransitionInputSerializer,
+    @extend_schema(operation_id="cases_transition",
+                   parameters=[CASE_ID], request=CaseTransitionInputSerializer,
                    responses={200: CaseDetailOutputSerializer, **ERRORS})
-    def post(self, request, pk: int):
-        case = case_get(user=request.user, pk=pk)
+    def post(self, request, pk: str):
+        case = case_get(user=request.user, pk=_id(pk))
         serializer = CaseTransitionInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -124,7 +142,7 @@ class CaseTransitionApi(ApiView):
                 services.case_assign(**common, assignee=assignee)
         except services.CaseError as exc:
             return _case_error(exc)
-        return Response(_detail(pk, request.user))
+        return Response(_detail(case.pk, request.user))
 
 
 class CaseCommentsApi(ApiView):
@@ -134,16 +152,18 @@ class CaseCommentsApi(ApiView):
     write_roles = WORK_ROLES
 
     @extend_schema(operation_id="cases_comments_list",
+                   parameters=[CASE_ID],
                    responses={200: CaseCommentOutputSerializer(many=True), **ERRORS})
-    def get(self, request, pk: int):
-        case = case_get(user=request.user, pk=pk)
+    def get(self, request, pk: str):
+        case = case_get(user=request.user, pk=_id(pk))
         comments = case.comments.select_related("author")
         return Response(CaseCommentOutputSerializer(comments, many=True).data)
 
-    @extend_schema(operation_id="cases_comments_create", request=CaseCommentInputSerializer,
+    @extend_schema(operation_id="cases_comments_create",
+                   parameters=[CASE_ID], request=CaseCommentInputSerializer,
                    responses={201: CaseCommentOutputSerializer, **ERRORS})
-    def post(self, request, pk: int):
-        case = case_get(user=request.user, pk=pk)
+    def post(self, request, pk: str):
+        case = case_get(user=request.user, pk=_id(pk))
         serializer = CaseCommentInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
@@ -186,11 +206,12 @@ class CaseMatchResolveApi(ApiView):
     read_roles = CASE_READ_ROLES
     write_roles = WORK_ROLES
 
-    @extend_schema(operation_id="cases_match_resolve", request=CaseMatchResolveInputSerializer,
+    @extend_schema(operation_id="cases_match_resolve",
+                   parameters=[CASE_ID, EVIDENCE_ID], request=CaseMatchResolveInputSerializer,
                    responses={200: CaseEvidenceOutputSerializer, **ERRORS})
-    def post(self, request, pk: int, evidence_id: int):
-        case = case_get(user=request.user, pk=pk)
-        evidence = case.evidence.filter(pk=evidence_id).first()
+    def post(self, request, pk: str, evidence_id: str):
+        case = case_get(user=request.user, pk=_id(pk))
+        evidence = case.evidence.filter(pk=_id(evidence_id)).first()
         if evidence is None:
             return error_response(status=404, code="not_found", message="No such evidence.")
         serializer = CaseMatchResolveInputSerializer(data=request.data)

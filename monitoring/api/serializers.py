@@ -16,9 +16,20 @@ class AlertSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Alert
-        fields = ["id", "rule_code", "rule_version", "typology", "severity", "priority",
-                  "account_id", "customer_id", "transaction", "transaction_time", "created_at",
-                  "case"]
+        fields = [
+            "id",
+            "rule_code",
+            "rule_version",
+            "typology",
+            "severity",
+            "priority",
+            "account_id",
+            "customer_id",
+            "transaction",
+            "transaction_time",
+            "created_at",
+            "case",
+        ]
 
     def get_transaction(self, alert: Alert) -> str:
         return f"{alert.transaction.source}:{alert.transaction.external_id}"

@@ -31,8 +31,11 @@ class TransactionIngestApi(ApiView):
     read_roles = frozenset()
     write_roles = frozenset({Role.INTEGRATION, Role.ADMIN})
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={201: IngestResultSerializer},
-                   summary="Ingest transactions")
+    @extend_schema(
+        request=OpenApiTypes.OBJECT,
+        responses={201: IngestResultSerializer},
+        summary="Ingest transactions",
+    )
     def post(self, request):
         data = request.data
         if isinstance(data, dict) and "transactions" in data:
@@ -42,13 +45,19 @@ class TransactionIngestApi(ApiView):
         else:
             items, prefix = [data], None
         if not isinstance(items, list) or not items:
-            return error_response(status=400, code="validation_error",
-                                  message="Send a transaction object or a non-empty list.",
-                                  fields={"transactions": ["must be a non-empty list"]})
+            return error_response(
+                status=400,
+                code="validation_error",
+                message="Send a transaction object or a non-empty list.",
+                fields={"transactions": ["must be a non-empty list"]},
+            )
         if len(items) > MAX_BATCH:
-            return error_response(status=400, code="validation_error",
-                                  message=f"At most {MAX_BATCH} transactions per request.",
-                                  fields={"transactions": [f"more than {MAX_BATCH} items"]})
+            return error_response(
+                status=400,
+                code="validation_error",
+                message=f"At most {MAX_BATCH} transactions per request.",
+                fields={"transactions": [f"more than {MAX_BATCH} items"]},
+            )
         events, fields = [], {}
         for index, item in enumerate(items):
             try:
@@ -58,13 +67,22 @@ class TransactionIngestApi(ApiView):
                     key = name if prefix is None else f"{prefix}[{index}].{name}"
                     fields[key.lstrip(".")] = [problem]
         if fields:
-            return error_response(status=400, code="validation_error",
-                                  message="Invalid transaction data.", fields=fields)
+            return error_response(
+                status=400,
+                code="validation_error",
+                message="Invalid transaction data.",
+                fields=fields,
+            )
         result = transactions_ingest(events=events)
-        body = {"received": result.received, "inserted": result.inserted,
-                "duplicates": result.duplicates, "alert_ids": result.alert_ids}
-        return Response(body, status=status.HTTP_201_CREATED if result.inserted
-                        else status.HTTP_200_OK)
+        body = {
+            "received": result.received,
+            "inserted": result.inserted,
+            "duplicates": result.duplicates,
+            "alert_ids": result.alert_ids,
+        }
+        return Response(
+            body, status=status.HTTP_201_CREATED if result.inserted else status.HTTP_200_OK
+        )
 
 
 class AlertListApi(ListApiView):

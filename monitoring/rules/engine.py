@@ -155,9 +155,7 @@ def evaluate_history(
         by_account.setdefault(tx.account_id, []).append(tx)
     result = EvaluationResult()
     for account_id, txs in by_account.items():
-        history = AccountHistory(
-            account_id, txs, first_seen=(first_seen or {}).get(account_id)
-        )
+        history = AccountHistory(account_id, txs, first_seen=(first_seen or {}).get(account_id))
         partial = evaluate_account(history, rules, context)
         result.findings.extend(partial.findings)
         result.reports.extend(partial.reports)

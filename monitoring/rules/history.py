@@ -53,9 +53,7 @@ class AccountHistory:
         self._prefix: list[Decimal] = [Decimal(0)]
         for _, amount in pairs:
             self._prefix.append(self._prefix[-1] + amount)
-        earliest = min(
-            (t for t in (self._times[:1] + self._amount_times[:1])), default=None
-        )
+        earliest = min((t for t in (self._times[:1] + self._amount_times[:1])), default=None)
         if first_seen is None or (earliest is not None and earliest < first_seen):
             first_seen = earliest
         self.first_seen = first_seen

@@ -51,9 +51,12 @@ class EventValidationError(ValueError):
         super().__init__("; ".join(f"{k}: {v}" for k, v in sorted(self.errors.items())))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TransactionEvent:
-    """One validated transaction. `(source, id)` identifies it; `timestamp` is UTC."""
+    """One validated transaction. `(source, id)` identifies it; `timestamp` is UTC.
+
+    Not frozen (frozen dataclasses are markedly slower to build, and history loading
+    builds thousands per batch); treat instances as immutable all the same."""
 
     id: str
     timestamp: dt.datetime
@@ -120,7 +123,7 @@ def parse_timestamp(value: Any) -> dt.datetime:
 def parse_amount(value: Any) -> Decimal:
     """A positive decimal string (or integer) with at most 4 decimal places."""
     if isinstance(value, bool | float):
-        raise TypeError("must be a decimal string such as \"125.50\" (floats lose cents)")
+        raise TypeError('must be a decimal string such as "125.50" (floats lose cents)')
     if isinstance(value, int):
         value = str(value)
     if not isinstance(value, str):
@@ -259,4 +262,3 @@ def decode_event(raw: bytes | str, *, default_source: str = DEFAULT_SOURCE) -> T
     except (json.JSONDecodeError, RecursionError) as exc:
         raise EventValidationError({"data": f"invalid JSON: {exc}"[:200]}) from None
     return validate_event(data, default_source=default_source)
-

@@ -56,8 +56,7 @@ class Typology:
     count_lookback: Callable[[Mapping[str, Any]], dt.timedelta] | None = None
     # Cheap necessary condition for a txn to be an anchor (the evaluator checks it again):
     # lets the engine skip evaluations and the loader skip long history it cannot need.
-    anchor_filter: Callable[[Mapping[str, Any], TransactionEvent], bool] = (
-        lambda p, t: True)
+    anchor_filter: Callable[[Mapping[str, Any], TransactionEvent], bool] = lambda p, t: True
     produces: str = "alert"  # alert | report
     basis: str = ""
     uses_history: bool = True
@@ -154,8 +153,9 @@ def evaluate_structuring(rule, anchor, history, ctx):
     if not in_band(anchor):
         return None
     day_start = _day_start(anchor.timestamp)
-    day = [t for t in history.between(day_start, anchor.timestamp, start_inclusive=True)
-           if in_band(t)]
+    day = [
+        t for t in history.between(day_start, anchor.timestamp, start_inclusive=True) if in_band(t)
+    ]
     week_start = anchor.timestamp - DAY * int(p["week_days"])
     week = [t for t in history.between(week_start, anchor.timestamp) if in_band(t)]
     day_total = sum((t.amount for t in day), D(0))
@@ -165,18 +165,40 @@ def evaluate_structuring(rule, anchor, history, ctx):
     if not (day_hit or week_hit):
         return None
     comparisons = [
-        Comparison("in-band cash txns today", len(day), ">=", int(p["day_min_count"]),
-                   len(day) >= int(p["day_min_count"])),
-        Comparison("in-band cash total today", _money(day_total), ">", p["day_total_over"],
-                   day_total > _num(p, "day_total_over")),
-        Comparison(f"in-band cash txns {p['week_days']}d", len(week), ">=",
-                   int(p["week_min_count"]), len(week) >= int(p["week_min_count"])),
-        Comparison(f"in-band cash total {p['week_days']}d", _money(week_total), ">=",
-                   p["week_total_min"], week_total >= _num(p, "week_total_min")),
+        Comparison(
+            "in-band cash txns today",
+            len(day),
+            ">=",
+            int(p["day_min_count"]),
+            len(day) >= int(p["day_min_count"]),
+        ),
+        Comparison(
+            "in-band cash total today",
+            _money(day_total),
+            ">",
+            p["day_total_over"],
+            day_total > _num(p, "day_total_over"),
+        ),
+        Comparison(
+            f"in-band cash txns {p['week_days']}d",
+            len(week),
+            ">=",
+            int(p["week_min_count"]),
+            len(week) >= int(p["week_min_count"]),
+        ),
+        Comparison(
+            f"in-band cash total {p['week_days']}d",
+            _money(week_total),
+            ">=",
+            p["week_total_min"],
+            week_total >= _num(p, "week_total_min"),
+        ),
     ]
     which = "same business day" if day_hit else f"{p['week_days']} days"
     return _finding(
-        rule, anchor, history,
+        rule,
+        anchor,
+        history,
         start=day_start if day_hit and not week_hit else week_start,
         comparisons=comparisons,
         contributing=week if week_hit else day,
@@ -226,10 +248,8 @@ def evaluate_funnel(rule, anchor, history, ctx):
     if len(originators) < int(p["min_originators"]) or total < _num(p, "min_total"):
         return None
     comparisons = [
-        Comparison("distinct originators", len(originators), ">=", int(p["min_originators"]),
-                   True),
-        Comparison("inbound total (each < per_tx_max)", _money(total), ">=", p["min_total"],
-                   True),
+        Comparison("distinct originators", len(originators), ">=", int(p["min_originators"]), True),
+        Comparison("inbound total (each < per_tx_max)", _money(total), ">=", p["min_total"], True),
     ]
     severity = None
     decision = "alert: funds from many originators funnelled into one account"
@@ -239,20 +259,35 @@ def evaluate_funnel(rule, anchor, history, ctx):
         met = ratio >= _num(p, "outflow_ratio")
         if not met:
             return None
-        comparisons.append(Comparison("cross-border outflow / inbound", f"{ratio:.3f}", ">=",
-                                      p["outflow_ratio"], True))
+        comparisons.append(
+            Comparison(
+                "cross-border outflow / inbound", f"{ratio:.3f}", ">=", p["outflow_ratio"], True
+            )
+        )
         severity = "high"
         decision = "alert (escalated): funnelled funds sent abroad"
         contributing.append(anchor)
-    return _finding(rule, anchor, history, start=start, comparisons=comparisons,
-                    contributing=contributing, decision=decision, severity=severity,
-                    extra_state={"originators": len(originators)})
+    return _finding(
+        rule,
+        anchor,
+        history,
+        start=start,
+        comparisons=comparisons,
+        contributing=contributing,
+        decision=decision,
+        severity=severity,
+        extra_state={"originators": len(originators)},
+    )
 
 
 # --- T3 rapid pass-through ------------------------------------------------------------
 
-T3_DEFAULTS = {"window_hours": 48, "min_inbound": "5000", "out_ratio": "0.9",
-               "max_balance_ratio": "0.1"}
+T3_DEFAULTS = {
+    "window_hours": 48,
+    "min_inbound": "5000",
+    "out_ratio": "0.9",
+    "max_balance_ratio": "0.1",
+}
 
 
 def evaluate_pass_through(rule, anchor, history, ctx):
@@ -274,10 +309,8 @@ def evaluate_pass_through(rule, anchor, history, ctx):
     if total_in < _num(p, "min_inbound") or total_out < total_in * _num(p, "out_ratio"):
         return None
     comparisons = [
-        Comparison(f"inbound {p['window_hours']}h", _money(total_in), ">=", p["min_inbound"],
-                   True),
-        Comparison("outbound / inbound", f"{total_out / total_in:.3f}", ">=", p["out_ratio"],
-                   True),
+        Comparison(f"inbound {p['window_hours']}h", _money(total_in), ">=", p["min_inbound"], True),
+        Comparison("outbound / inbound", f"{total_out / total_in:.3f}", ">=", p["out_ratio"], True),
     ]
     balance = anchor.extra.get("balance_after")
     if balance is not None:
@@ -287,14 +320,26 @@ def evaluate_pass_through(rule, anchor, history, ctx):
             balance_value = None
         if balance_value is not None:
             met = balance_value <= total_in * _num(p, "max_balance_ratio")
-            comparisons.append(Comparison("balance after / inbound",
-                                          f"{balance_value / total_in:.3f}", "<=",
-                                          p["max_balance_ratio"], met))
+            comparisons.append(
+                Comparison(
+                    "balance after / inbound",
+                    f"{balance_value / total_in:.3f}",
+                    "<=",
+                    p["max_balance_ratio"],
+                    met,
+                )
+            )
             if not met:
                 return None
-    return _finding(rule, anchor, history, start=start, comparisons=comparisons,
-                    contributing=inflows + outflows,
-                    decision="alert: funds passed through the account within hours")
+    return _finding(
+        rule,
+        anchor,
+        history,
+        start=start,
+        comparisons=comparisons,
+        contributing=inflows + outflows,
+        decision="alert: funds passed through the account within hours",
+    )
 
 
 # --- T4a absolute velocity ------------------------------------------------------------
@@ -313,12 +358,19 @@ def evaluate_velocity(rule, anchor, history, ctx):
     if not (count_hit or total_hit):
         return None
     return _finding(
-        rule, anchor, history, start=start,
+        rule,
+        anchor,
+        history,
+        start=start,
         comparisons=[
-            Comparison(f"txns in {p['window_hours']}h", count, ">=", max_count,
-                       count >= max_count),
-            Comparison(f"total in {p['window_hours']}h", _money(total), ">=", p["max_total"],
-                       total >= max_total),
+            Comparison(f"txns in {p['window_hours']}h", count, ">=", max_count, count >= max_count),
+            Comparison(
+                f"total in {p['window_hours']}h",
+                _money(total),
+                ">=",
+                p["max_total"],
+                total >= max_total,
+            ),
         ],
         contributing=history.between(start, anchor.timestamp),
         decision="alert: velocity threshold crossed by this transaction",
@@ -327,8 +379,15 @@ def evaluate_velocity(rule, anchor, history, ctx):
 
 # --- T4b spike against the account's own baseline --------------------------------------
 
-T4B_DEFAULTS = {"recent_days": 3, "baseline_days": 180, "multiplier": "2", "min_count": 3,
-                "min_baseline_count": 3, "min_baseline_days": 30, "min_recent_total": "10000"}
+T4B_DEFAULTS = {
+    "recent_days": 3,
+    "baseline_days": 180,
+    "multiplier": "2",
+    "min_count": 3,
+    "min_baseline_count": 3,
+    "min_baseline_days": 30,
+    "min_recent_total": "10000",
+}
 
 
 def evaluate_spike(rule, anchor, history, ctx):
@@ -366,15 +425,29 @@ def evaluate_spike(rule, anchor, history, ctx):
     if (by_count and before[0]) or (by_sum and before[1]) or (before[0] or before[1]):
         return None  # already above baseline before this transaction: not the crossing
     return _finding(
-        rule, anchor, history, start=recent_start,
+        rule,
+        anchor,
+        history,
+        start=recent_start,
         comparisons=[
-            Comparison(f"txns/day last {recent_days}d", f"{D(r_count) / recent_days:.2f}", ">",
-                       f"{multiplier * D(b_count) / base_days:.2f}", by_count),
-            Comparison(f"amount/day last {recent_days}d", _money(r_sum / recent_days), ">",
-                       _money(multiplier * b_sum / base_days), by_sum),
+            Comparison(
+                f"txns/day last {recent_days}d",
+                f"{D(r_count) / recent_days:.2f}",
+                ">",
+                f"{multiplier * D(b_count) / base_days:.2f}",
+                by_count,
+            ),
+            Comparison(
+                f"amount/day last {recent_days}d",
+                _money(r_sum / recent_days),
+                ">",
+                _money(multiplier * b_sum / base_days),
+                by_sum,
+            ),
             Comparison(f"txns last {recent_days}d", r_count, ">=", int(p["min_count"]), True),
-            Comparison(f"total last {recent_days}d", _money(r_sum), ">=", p["min_recent_total"],
-                       True),
+            Comparison(
+                f"total last {recent_days}d", _money(r_sum), ">=", p["min_recent_total"], True
+            ),
         ],
         contributing=history.between(recent_start, anchor.timestamp),
         decision="alert: activity spike against the account's own baseline",
@@ -384,8 +457,11 @@ def evaluate_spike(rule, anchor, history, ctx):
 
 # --- T5 high-risk jurisdiction --------------------------------------------------------
 
-T5_DEFAULTS = {"call_for_action_severity": "high", "increased_monitoring_severity": "medium",
-               "extra_country_fields": ["beneficiary_country", "originator_country"]}
+T5_DEFAULTS = {
+    "call_for_action_severity": "high",
+    "increased_monitoring_severity": "medium",
+    "extra_country_fields": ["beneficiary_country", "originator_country"],
+}
 
 
 def evaluate_jurisdiction(rule, anchor, history, ctx):
@@ -395,8 +471,10 @@ def evaluate_jurisdiction(rule, anchor, history, ctx):
     lists = ctx.jurisdictions.at(anchor.timestamp)
     if lists is None:
         return None
-    countries = {"counterparty_country": anchor.counterparty_country,
-                 "origin_country": anchor.origin_country}
+    countries = {
+        "counterparty_country": anchor.counterparty_country,
+        "origin_country": anchor.origin_country,
+    }
     for name in p.get("extra_country_fields", []):
         value = anchor.extra.get(name)
         if isinstance(value, str):
@@ -411,16 +489,28 @@ def evaluate_jurisdiction(rule, anchor, history, ctx):
         Comparison(name, country, "in", f"FATF {kind.replace('_', ' ')} ({lists.version})", True)
         for name, (country, kind) in sorted(hits.items())
     ]
-    return _finding(rule, anchor, history, start=None, comparisons=comparisons,
-                    contributing=[anchor], severity=severity,
-                    decision="alert: high-risk jurisdiction involved",
-                    extra_state={"fatf_version": lists.version})
+    return _finding(
+        rule,
+        anchor,
+        history,
+        start=None,
+        comparisons=comparisons,
+        contributing=[anchor],
+        severity=severity,
+        decision="alert: high-risk jurisdiction involved",
+        extra_state={"fatf_version": lists.version},
+    )
 
 
 # --- T6 round amounts -----------------------------------------------------------------
 
-T6_DEFAULTS = {"window_days": 30, "min_count": 3, "min_amount": "5000", "modulus": "1000",
-               "channels": ["wire", "ach", "rtp", "sepa", "internal", "check", "crypto"]}
+T6_DEFAULTS = {
+    "window_days": 30,
+    "min_count": 3,
+    "min_amount": "5000",
+    "modulus": "1000",
+    "channels": ["wire", "ach", "rtp", "sepa", "internal", "check", "crypto"],
+}
 
 
 def evaluate_round_amounts(rule, anchor, history, ctx):
@@ -438,11 +528,19 @@ def evaluate_round_amounts(rule, anchor, history, ctx):
     rounds = [t for t in history.between(start, anchor.timestamp) if is_round(t)]
     if len(rounds) < int(p["min_count"]):
         return None
-    return _finding(rule, anchor, history, start=start,
-                    comparisons=[Comparison(f"round transfers {p['window_days']}d", len(rounds),
-                                            ">=", int(p["min_count"]), True)],
-                    contributing=rounds,
-                    decision="alert: repeated large round-amount transfers")
+    return _finding(
+        rule,
+        anchor,
+        history,
+        start=start,
+        comparisons=[
+            Comparison(
+                f"round transfers {p['window_days']}d", len(rounds), ">=", int(p["min_count"]), True
+            )
+        ],
+        contributing=rounds,
+        decision="alert: repeated large round-amount transfers",
+    )
 
 
 # --- T7 dormant reactivation ----------------------------------------------------------
@@ -463,8 +561,9 @@ def evaluate_dormant(rule, anchor, history, ctx):
         if not txs:
             return False, D(0), D(0), None
         first = txs[0].timestamp
-        prior, _ = history.count_sum(first - dormant, first, start_inclusive=True,
-                                     end_inclusive=False)
+        prior, _ = history.count_sum(
+            first - dormant, first, start_inclusive=True, end_inclusive=False
+        )
         existed = history.first_seen is not None and history.first_seen < first
         largest = max(t.amount for t in txs)
         total = sum((t.amount for t in txs), D(0))
@@ -479,14 +578,32 @@ def evaluate_dormant(rule, anchor, history, ctx):
     last_before = history.last_before(first)
     idle_days = (first - last_before).days if last_before else None
     return _finding(
-        rule, anchor, history, start=start,
+        rule,
+        anchor,
+        history,
+        start=start,
         comparisons=[
-            Comparison("days without activity", idle_days if idle_days is not None
-                       else f">= {p['dormant_days']}", ">=", int(p["dormant_days"]), True),
-            Comparison("largest txn since reactivation", _money(largest), ">=", p["single_min"],
-                       largest >= _num(p, "single_min")),
-            Comparison(f"total within {p['window_days']}d", _money(total), ">=", p["total_min"],
-                       total >= _num(p, "total_min")),
+            Comparison(
+                "days without activity",
+                idle_days if idle_days is not None else f">= {p['dormant_days']}",
+                ">=",
+                int(p["dormant_days"]),
+                True,
+            ),
+            Comparison(
+                "largest txn since reactivation",
+                _money(largest),
+                ">=",
+                p["single_min"],
+                largest >= _num(p, "single_min"),
+            ),
+            Comparison(
+                f"total within {p['window_days']}d",
+                _money(total),
+                ">=",
+                p["total_min"],
+                total >= _num(p, "total_min"),
+            ),
         ],
         contributing=window,
         decision="alert: dormant account suddenly active with large amounts",
@@ -507,8 +624,13 @@ def evaluate_ctr(rule, anchor, history, ctx):
     if anchor.channel not in channels:
         return None
     day_start = _day_start(anchor.timestamp)
-    day = [t for t in history.between(day_start, day_start + DAY - dt.timedelta(microseconds=1),
-                                      start_inclusive=True) if t.channel in channels]
+    day = [
+        t
+        for t in history.between(
+            day_start, day_start + DAY - dt.timedelta(microseconds=1), start_inclusive=True
+        )
+        if t.channel in channels
+    ]
     cash_in = sum((t.amount for t in day if t.direction == "in"), D(0))
     cash_out = sum((t.amount for t in day if t.direction == "out"), D(0))
     threshold = _num(p, "threshold")
@@ -528,8 +650,13 @@ def evaluate_ctr(rule, anchor, history, ctx):
 
 # --- T9 repeated similar amounts ------------------------------------------------------
 
-T9_DEFAULTS = {"last_n": 3, "min_similar": 3, "tolerance": "0.1", "min_amount": "1000",
-               "lookback_days": 30}
+T9_DEFAULTS = {
+    "last_n": 3,
+    "min_similar": 3,
+    "tolerance": "0.1",
+    "min_amount": "1000",
+    "lookback_days": 30,
+}
 
 
 def evaluate_similar_amounts(rule, anchor, history, ctx):
@@ -540,18 +667,29 @@ def evaluate_similar_amounts(rule, anchor, history, ctx):
         return None
     start = anchor.timestamp - DAY * int(p["lookback_days"])
     outgoing = [t for t in history.before(anchor) if t.direction == "out" and t.timestamp > start]
-    last = outgoing[-int(p["last_n"]):]
+    last = outgoing[-int(p["last_n"]) :]
     tolerance = _num(p, "tolerance")
     similar = [t for t in last if abs(t.amount - anchor.amount) <= anchor.amount * tolerance]
     if len(similar) < int(p["min_similar"]):
         return None
-    return _finding(rule, anchor, history, start=start,
-                    comparisons=[Comparison(f"similar among last {p['last_n']} outgoing",
-                                            len(similar), ">=", int(p["min_similar"]), True),
-                                 Comparison("tolerance", f"+-{tolerance}", "=", p["tolerance"],
-                                            True)],
-                    contributing=similar,
-                    decision="alert: repeated outgoing payments of similar amounts")
+    return _finding(
+        rule,
+        anchor,
+        history,
+        start=start,
+        comparisons=[
+            Comparison(
+                f"similar among last {p['last_n']} outgoing",
+                len(similar),
+                ">=",
+                int(p["min_similar"]),
+                True,
+            ),
+            Comparison("tolerance", f"+-{tolerance}", "=", p["tolerance"], True),
+        ],
+        contributing=similar,
+        decision="alert: repeated outgoing payments of similar amounts",
+    )
 
 
 # --- counterparty sanctions hit -------------------------------------------------------
@@ -574,16 +712,22 @@ def evaluate_sanctions(rule, anchor, history, ctx):
         return None
     best = max(hits, key=lambda h: D(str(h.get("score", 0))))
     return _finding(
-        rule, anchor, history, start=None,
-        comparisons=[Comparison("best match score", str(best.get("score")), ">=",
-                                p["min_score"], True)],
+        rule,
+        anchor,
+        history,
+        start=None,
+        comparisons=[
+            Comparison("best match score", str(best.get("score")), ">=", p["min_score"], True)
+        ],
         contributing=[anchor],
         severity="critical",
         decision=f"alert: counterparty matches {best.get('list', '?')} entry "
         f"{best.get('uid', '?')} ({best.get('name', '')})",
-        extra_state={"matches": [
-            {k: str(h.get(k, "")) for k in ("list", "uid", "name", "score")} for h in hits[:5]
-        ]},
+        extra_state={
+            "matches": [
+                {k: str(h.get(k, "")) for k in ("list", "uid", "name", "score")} for h in hits[:5]
+            ]
+        },
     )
 
 
@@ -604,12 +748,19 @@ def _structuring_anchor(p: Mapping, t: TransactionEvent) -> bool:
 
 
 def _funnel_anchor(p: Mapping, t: TransactionEvent) -> bool:
-    return t.direction == "out" or t.amount < _num(p, "per_tx_max")
+    if t.direction == "in":
+        return t.amount < _num(p, "per_tx_max")
+    return bool(
+        t.counterparty_country and t.origin_country and t.counterparty_country != t.origin_country
+    )
 
 
 def _round_anchor(p: Mapping, t: TransactionEvent) -> bool:
-    return (t.channel in p["channels"] and t.amount >= _num(p, "min_amount")
-            and t.amount % _num(p, "modulus") == 0)
+    return (
+        t.channel in p["channels"]
+        and t.amount >= _num(p, "min_amount")
+        and t.amount % _num(p, "modulus") == 0
+    )
 
 
 def _similar_anchor(p: Mapping, t: TransactionEvent) -> bool:
@@ -619,52 +770,140 @@ def _similar_anchor(p: Mapping, t: TransactionEvent) -> bool:
 TYPOLOGIES: dict[str, Typology] = {
     t.key: t
     for t in (
-        Typology("structuring", "T1", "Structuring below the CTR threshold", T1_DEFAULTS,
-                 "high", _days("week_days"), _days("week_days"), evaluate_structuring,
-                 basis="31 USC 5324; 31 CFR 1010.311; FFIEC App. F",
-                 anchor_filter=_structuring_anchor),
-        Typology("funnel", "T2", "Many-to-one funnel (smurfing)", T2_DEFAULTS, "medium",
-                 lambda p: DAY * int(p["window_days"]) + HOUR * int(p["outflow_hours"]),
-                 lambda p: DAY * int(p["window_days"]) + HOUR * int(p["outflow_hours"]),
-                 evaluate_funnel, basis="FFIEC App. F",
-                 anchor_filter=_funnel_anchor),
-        Typology("pass_through", "T3", "Rapid pass-through", T3_DEFAULTS, "high",
-                 _hours("window_hours"), _hours("window_hours"), evaluate_pass_through,
-                 basis="Tazama rule 026; FFIEC App. F",
-                 anchor_filter=lambda p, t: t.direction == "out"),
-        Typology("velocity", "T4a", "Absolute velocity", T4A_DEFAULTS, "medium",
-                 _hours("window_hours"), _hours("window_hours"), evaluate_velocity,
-                 basis="Tazama rule 901 pattern"),
-        Typology("velocity_spike", "T4b", "Velocity spike against own baseline", T4B_DEFAULTS,
-                 "medium", _days("recent_days"),
-                 # A late txn can only create a spike inside the recent window; as baseline
-                 # it lowers the ratio, and alerts are never retracted.
-                 _days("recent_days"), evaluate_spike, basis="Ballerine HVHAI",
-                 count_lookback=lambda p: DAY * (int(p["recent_days"])
-                                                 + int(p["baseline_days"]))),
-        Typology("high_risk_jurisdiction", "T5", "High-risk jurisdiction (FATF)", T5_DEFAULTS,
-                 "high", _zero, _zero, evaluate_jurisdiction, basis="FATF public statements",
-                 uses_history=False),
-        Typology("round_amounts", "T6", "Round amounts", T6_DEFAULTS, "low",
-                 _days("window_days"), _days("window_days"), evaluate_round_amounts,
-                 basis="FFIEC App. F",
-                 anchor_filter=_round_anchor),
-        Typology("dormant_reactivation", "T7", "Dormant account reactivation", T7_DEFAULTS,
-                 "medium", _days("window_days"), _days("window_days"), evaluate_dormant,
-                 basis="Ballerine DORMANT; FFIEC",
-                 count_lookback=lambda p: DAY * (int(p["window_days"])
-                                                 + int(p["dormant_days"]))),
-        Typology("ctr", "T8", "Large cash: CTR report queue", T8_DEFAULTS, "low",
-                 lambda p: DAY, lambda p: DAY, evaluate_ctr, produces="report",
-                 basis="31 CFR 1010.311/.313",
-                 anchor_filter=lambda p, t: t.channel in p["channels"]),
-        Typology("similar_amounts", "T9", "Repeated similar amounts", T9_DEFAULTS, "low",
-                 _days("lookback_days"), _days("lookback_days"), evaluate_similar_amounts,
-                 basis="Tazama rule 006",
-                 anchor_filter=_similar_anchor),
-        Typology("counterparty_sanctions", "SAN", "Counterparty sanctions hit",
-                 SANCTIONS_DEFAULTS, "critical", _zero, _zero, evaluate_sanctions,
-                 basis="OFAC/UN/UK/EU lists via the screening engine", uses_history=False),
+        Typology(
+            "structuring",
+            "T1",
+            "Structuring below the CTR threshold",
+            T1_DEFAULTS,
+            "high",
+            _days("week_days"),
+            _days("week_days"),
+            evaluate_structuring,
+            basis="31 USC 5324; 31 CFR 1010.311; FFIEC App. F",
+            anchor_filter=_structuring_anchor,
+        ),
+        Typology(
+            "funnel",
+            "T2",
+            "Many-to-one funnel (smurfing)",
+            T2_DEFAULTS,
+            "medium",
+            lambda p: DAY * int(p["window_days"]) + HOUR * int(p["outflow_hours"]),
+            lambda p: DAY * int(p["window_days"]) + HOUR * int(p["outflow_hours"]),
+            evaluate_funnel,
+            basis="FFIEC App. F",
+            anchor_filter=_funnel_anchor,
+        ),
+        Typology(
+            "pass_through",
+            "T3",
+            "Rapid pass-through",
+            T3_DEFAULTS,
+            "high",
+            _hours("window_hours"),
+            _hours("window_hours"),
+            evaluate_pass_through,
+            basis="Tazama rule 026; FFIEC App. F",
+            anchor_filter=lambda p, t: t.direction == "out",
+        ),
+        Typology(
+            "velocity",
+            "T4a",
+            "Absolute velocity",
+            T4A_DEFAULTS,
+            "medium",
+            _hours("window_hours"),
+            _hours("window_hours"),
+            evaluate_velocity,
+            basis="Tazama rule 901 pattern",
+        ),
+        Typology(
+            "velocity_spike",
+            "T4b",
+            "Velocity spike against own baseline",
+            T4B_DEFAULTS,
+            "medium",
+            _days("recent_days"),
+            # A late txn can only create a spike inside the recent window; as baseline
+            # it lowers the ratio, and alerts are never retracted.
+            _days("recent_days"),
+            evaluate_spike,
+            basis="Ballerine HVHAI",
+            count_lookback=lambda p: DAY * (int(p["recent_days"]) + int(p["baseline_days"])),
+        ),
+        Typology(
+            "high_risk_jurisdiction",
+            "T5",
+            "High-risk jurisdiction (FATF)",
+            T5_DEFAULTS,
+            "high",
+            _zero,
+            _zero,
+            evaluate_jurisdiction,
+            basis="FATF public statements",
+            uses_history=False,
+        ),
+        Typology(
+            "round_amounts",
+            "T6",
+            "Round amounts",
+            T6_DEFAULTS,
+            "low",
+            _days("window_days"),
+            _days("window_days"),
+            evaluate_round_amounts,
+            basis="FFIEC App. F",
+            anchor_filter=_round_anchor,
+        ),
+        Typology(
+            "dormant_reactivation",
+            "T7",
+            "Dormant account reactivation",
+            T7_DEFAULTS,
+            "medium",
+            _days("window_days"),
+            _days("window_days"),
+            evaluate_dormant,
+            basis="Ballerine DORMANT; FFIEC",
+            count_lookback=lambda p: DAY * (int(p["window_days"]) + int(p["dormant_days"])),
+        ),
+        Typology(
+            "ctr",
+            "T8",
+            "Large cash: CTR report queue",
+            T8_DEFAULTS,
+            "low",
+            lambda p: DAY,
+            lambda p: DAY,
+            evaluate_ctr,
+            produces="report",
+            basis="31 CFR 1010.311/.313",
+            anchor_filter=lambda p, t: t.channel in p["channels"],
+        ),
+        Typology(
+            "similar_amounts",
+            "T9",
+            "Repeated similar amounts",
+            T9_DEFAULTS,
+            "low",
+            _days("lookback_days"),
+            _days("lookback_days"),
+            evaluate_similar_amounts,
+            basis="Tazama rule 006",
+            anchor_filter=_similar_anchor,
+        ),
+        Typology(
+            "counterparty_sanctions",
+            "SAN",
+            "Counterparty sanctions hit",
+            SANCTIONS_DEFAULTS,
+            "critical",
+            _zero,
+            _zero,
+            evaluate_sanctions,
+            basis="OFAC/UN/UK/EU lists via the screening engine",
+            uses_history=False,
+        ),
     )
 }
 

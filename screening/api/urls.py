@@ -12,4 +12,6 @@ urlpatterns = [
          name="screening-batch"),
     path("screening/batches/<int:pk>/report", views.ScreeningBatchReportApi.as_view(),
          name="screening-batch-report"),
+    path("screening/whitelist", views.ScreeningWhitelistAddApi.as_view(),
+         name="screening-whitelist"),
 ]

@@ -7,7 +7,7 @@ import io
 from django.conf import settings
 from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
@@ -27,8 +27,10 @@ from screening.models import BatchRun, ScreeningQuery
 from screening.services import (
     ScreeningInputError,
     batch_report_write,
+    screening_batch_reject,
     screening_batch_start,
     screening_search,
+    whitelist_add,
 )
 
 API_READ = READ_ROLES | {Role.INTEGRATION}
@@ -92,8 +94,10 @@ class ScreeningBatchCreateApi(ApiView):
         max_bytes = int(getattr(settings, "SCREENING_BATCH_MAX_BYTES", 50 * 2**20))
         upload = request.FILES.get("file")
         if upload is not None and upload.size > max_bytes:
-            raise ValidationError({"file": [f"file is too large ({upload.size:,} bytes, "
-                                            f"maximum {max_bytes:,})"]})
+            reason = f"file is too large ({upload.size:,} bytes, maximum {max_bytes:,})"
+            screening_batch_reject(file_name=upload.name, size=upload.size, reason=reason,
+                                   actor=Actor.from_user(request.user), user=request.user)
+            raise ValidationError({"file": [reason]})
         ser = BatchCreateInputSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         f = ser.validated_data["file"]
@@ -141,3 +145,40 @@ class ScreeningBatchReportApi(ApiView):
         resp = HttpResponse(buf.getvalue(), content_type=content_type)
         resp["Content-Disposition"] = f'attachment; filename="screening-batch-{batch.pk}.{fmt}"'
         return resp
+
+
+class WhitelistAddInputSerializer(serializers.Serializer):
+    customer_id = serializers.CharField()
+    list = serializers.CharField()
+    entity_uid = serializers.CharField()
+    content_hash = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class ScreeningWhitelistAddApi(ApiView):
+    """Record a reviewed false positive (customer is not this listed entity)."""
+
+    read_roles = READ_ROLES
+    write_roles = WORK_ROLES
+
+    @extend_schema(request=WhitelistAddInputSerializer, responses={201: dict},
+                   summary="Whitelist a false positive")
+    def post(self, request):
+        ser = WhitelistAddInputSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        data = ser.validated_data
+        customer = Customer.objects.filter(external_id=data["customer_id"]).first()
+        if customer is None:
+            raise ValidationError({"customer_id": ["Unknown customer."]})
+        try:
+            entry = whitelist_add(customer=customer, list_code=data["list"],
+                                  entity_uid=data["entity_uid"],
+                                  content_hash=data["content_hash"], reason=data["reason"],
+                                  reviewer=request.user, actor=Actor.from_user(request.user))
+        except ScreeningInputError as exc:
+            raise _field_error(exc) from None
+        return Response({"whitelist_id": entry.pk, "customer_id": customer.external_id,
+                         "list": entry.list_code, "entity_uid": entry.entity_uid,
+                         "content_hash": entry.content_hash, "reviewer": request.user.username,
+                         "reason": entry.reason, "created_at": entry.created_at},
+                        status=status.HTTP_201_CREATED)

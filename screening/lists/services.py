@@ -276,13 +276,23 @@ def _sanity_problem(version: ListVersion, previous: ListVersion | None, counts: 
     """Why a complete, well-formed version is still too suspicious to activate ('' if fine).
 
     A real list moves by a few percent between publications; a sharp drop usually means a
-    partial or wrong file, a jump a wrong list. Bounds: settings.LISTS_SANITY_MAX_DROP and
-    LISTS_SANITY_MAX_GROWTH (fractions of the active version's count).
+    partial or wrong file, a jump a wrong list, an older publication date a replayed file.
+    Bounds: settings.LISTS_SANITY_MAX_DROP and LISTS_SANITY_MAX_GROWTH (fractions of the
+    active version's count).
     """
     if previous is None or previous.entity_count == 0:
         return ""
     max_drop = float(_setting("LISTS_SANITY_MAX_DROP", 0.10))
     max_growth = float(_setting("LISTS_SANITY_MAX_GROWTH", 0.50))
+    if (
+        version.publication_date
+        and previous.publication_date
+        and version.publication_date < previous.publication_date
+    ):
+        return (
+            f"publication date {version.publication_date} is older than the active "
+            f"version's {previous.publication_date}"
+        )
     before, after = previous.entity_count, version.entity_count
     if after < before * (1 - max_drop):
         return (
@@ -549,9 +559,23 @@ DEMO_FILES = (
 )
 
 
-def demo_lists_load(*, actor: Actor) -> list[ImportOutcome]:
-    """Load the shipped real lists (newest SDN capture, two UN publications) idempotently."""
-    return [list_import(source=code, path=FIXTURES / rel, actor=actor) for code, rel in DEMO_FILES]
+def demo_lists_load(*, actor: Actor) -> dict:
+    """Load the shipped real lists (newest SDN capture, two UN publications) idempotently.
+
+    Returns a JSON-ready summary per file: version id, entity count, whether it was new.
+    """
+    summary: dict[str, dict] = {}
+    for code, rel in DEMO_FILES:
+        outcome = list_import(source=code, path=FIXTURES / rel, actor=actor)
+        v = outcome.version
+        summary[rel] = {
+            "list": code,
+            "version_id": v.pk,
+            "entities": v.entity_count,
+            "created": outcome.created,
+            "status": v.status,
+        }
+    return summary
 
 
 # --- Refresh from the publishers ---------------------------------------------------------

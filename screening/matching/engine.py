@@ -17,7 +17,7 @@ import numpy as np
 
 from screening.lists.records import ListedEntity
 from screening.matching.index import MatcherIndex
-from screening.matching.normalize import NormalizedName, normalize_name
+from screening.matching.normalize import NameForm, NormalizedName, fold_token, normalize_name
 from screening.matching.ofac import ofac_score
 from screening.matching.scoring import (
     COUNTRY_MATCH,
@@ -31,6 +31,7 @@ from screening.matching.scoring import (
     explain,
     qualifier_effects,
 )
+from screening.matching.tables import PARTICLES
 
 ALGORITHM_VERSION = "vigil-match/1.0"
 DEFAULT_THRESHOLD = 85.0
@@ -94,6 +95,21 @@ class Match:
         }
 
 
+def _split_token(token: str, vocab: dict[str, int]) -> tuple[str, str] | None:
+    """Best split of a glued token into two known (folded) tokens of 3+ letters (or a
+    particle such as AL)."""
+    best: tuple[str, str] | None = None
+    for k in range(2, len(token) - 1):
+        ra, rb = token[:k], token[k:]
+        if (len(ra) < 3 and ra not in PARTICLES) or (len(rb) < 3 and rb not in PARTICLES):
+            continue
+        a, b = fold_token(ra), fold_token(rb)
+        if a in vocab and b in vocab:
+            if best is None or abs(len(a) - len(b)) < abs(len(best[0]) - len(best[1])):
+                best = (a, b)
+    return best
+
+
 class Matcher:
     """An index plus a configuration; safe to share between threads for reading."""
 
@@ -134,6 +150,28 @@ class Matcher:
                 for v in gm:
                     rows.update(index.postings[v])
         return rows
+
+    def _with_split_forms(self, forms: tuple[NameForm, ...]) -> list[NameForm]:
+        """Add a reading where an unknown long token is split into two listed tokens
+        (MOHAMMEDBENHAMMEDI -> MUHAMAD BENHAMEDI): names glued in customer records."""
+        out = list(forms)
+        vocab = self.index.vocab
+        for form in forms:
+            for i, tok in enumerate(form.tokens):
+                if len(tok) < 7 or tok in vocab or form.abjad[i] or not tok.isalpha():
+                    continue
+                split = _split_token(tok, vocab)
+                if split is None:
+                    continue
+                a, b = split
+                ra, rb = ("p" if a in PARTICLES else "n"), ("p" if b in PARTICLES else "n")
+                out.append(NameForm(
+                    tokens=(*form.tokens[:i], a, b, *form.tokens[i + 1:]),
+                    roles=(*form.roles[:i], ra, rb, *form.roles[i + 1:]),
+                    abjad=(*form.abjad[:i], False, False, *form.abjad[i + 1:]),
+                    reading=f"{form.reading}+split"))
+                break
+        return out
 
     @staticmethod
     def _query_bound(q: QueryForm, row) -> float:
@@ -258,7 +296,7 @@ class Matcher:
                  + (IDENTIFIER_MATCH if identifiers else 0.0))
         name_floor = floor - bonus
         min_qcov = max(0.0, (name_floor / 100.0 - (1.0 - QUERY_SHARE)) / QUERY_SHARE)
-        forms = [QueryForm.prepare(index, f) for f in nn.forms]
+        forms = [QueryForm.prepare(index, f) for f in self._with_split_forms(nn.forms)]
         best: dict[int, Alignment] = {}
         for q in forms:
             rows = self.candidates([q], min_qcov)

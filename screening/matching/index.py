@@ -25,6 +25,8 @@ from screening.matching.normalize import (
     ORG_FORM,
     PARTICLE,
     NameForm,
+    abjad_listed_form,
+    abjad_query_form,
     normalize_name,
     skeleton,
 )
@@ -111,6 +113,7 @@ class MatcherIndex:
         self._deletes: dict[str, list[int]] = defaultdict(list)
         self._phonetic: dict[str, list[int]] = defaultdict(list)
         self._skeleton: dict[str, list[int]] = defaultdict(list)
+        self._abjad_form: dict[str, list[int]] = defaultdict(list)
         self._grams: dict[str, list[int]] = defaultdict(list)
         for v, token in enumerate(self.tokens):
             if not token.isalpha():
@@ -130,6 +133,7 @@ class MatcherIndex:
             sk = skeleton(token)
             if sk:
                 self._skeleton[sk].append(v)
+            self._abjad_form[abjad_listed_form(token)].append(v)
             if len(token) >= 5:
                 for g in _grams(token):
                     self._grams[g].append(v)
@@ -170,10 +174,13 @@ class MatcherIndex:
         if exact is not None:
             found.add(exact)
         if token.isalpha() and len(token) >= 2:
-            sk = skeleton(token) if abjad else ""
-            if len(sk) >= 2:
-                # A one-consonant skeleton (ALI -> L) would fetch half the vocabulary.
-                found.update(self._skeleton.get(sk, ()))
+            if abjad:
+                # As written in the abjad (ALI -> LY); the bare skeleton only when it has
+                # two consonants or more (a one-letter skeleton fetches half the list).
+                found.update(self._abjad_form.get(abjad_query_form(token), ()))
+                sk = skeleton(token)
+                if len(sk) >= 2:
+                    found.update(self._skeleton.get(sk, ()))
             if len(token) >= 4:
                 found.update(self._deletes.get(token, ()))
                 for d in _deletes(token):

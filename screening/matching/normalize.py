@@ -274,6 +274,17 @@ def _ascii_words(text: str) -> list[str]:
             and sum(c.isalpha() for c in w) >= 2 else w for w in words]
 
 
+_LONG_LEGAL_WORDS = ("COMPANY", "LIMITED", "CORPORATION", "INCORPORATED", "ESTABLISHMENT")
+
+
+@lru_cache(maxsize=50_000)
+def _misspelt_legal_word(word: str) -> bool:
+    from rapidfuzz.distance import Levenshtein
+
+    return any(Levenshtein.distance(word, f, score_cutoff=1) <= 1 for f in _LONG_LEGAL_WORDS
+               if abs(len(f) - len(word)) <= 1)
+
+
 def _legal_forms(words: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
     """Spelled-out legal forms become their abbreviation (GESELLSCHAFT MIT BESCHRANKTER
     HAFTUNG -> GMBH), so both spellings compare equal."""
@@ -376,6 +387,8 @@ def _tokens_to_form(words: list[tuple[str, bool]], reading: str) -> tuple[NameFo
             role = PARTICLE
         elif w in ORG_FORMS:
             role = ORG_FORM
+        elif not a and len(w) >= 5 and _misspelt_legal_word(w):
+            role = ORG_FORM  # COMPNY, LIMTED: still a legal form, not a distinctive word
         elif w in PARTICLES:
             role = PARTICLE
         elif len(w) == 1 and w.isalpha():

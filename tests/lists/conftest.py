@@ -53,5 +53,7 @@ def un_small(tmp_path_factory) -> tuple[Path, Path]:
     ids_new = set(re.findall(r"<DATAID>(\d+)</DATAID>", new.read_text(encoding="utf-8")))
     keep = (ids_old ^ ids_new) | set(sorted(ids_old & ids_new)[:40]) | {"6908402"}
     folder = tmp_path_factory.mktemp("un")
-    return (_un_subset(old, keep, folder / "UN_2025-11-18_subset.xml"),
-            _un_subset(new, keep, folder / "UN_2026-02-27_subset.xml"))
+    return (
+        _un_subset(old, keep, folder / "UN_2025-11-18_subset.xml"),
+        _un_subset(new, keep, folder / "UN_2026-02-27_subset.xml"),
+    )

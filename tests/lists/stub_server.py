@@ -65,7 +65,7 @@ class ListPublisherStub:
         if path not in self.files:
             return self._send(h, 404, b"not found", "text/plain")
         data, ctype = self.files[path]
-        etag = '"%s"' % hashlib.sha256(data).hexdigest()[:16]
+        etag = f'"{hashlib.sha256(data).hexdigest()[:16]}"'
         modified = formatdate(1_700_000_000 + len(data), usegmt=True)
         fault = self.faults[path].popleft() if self.faults[path] else ""
         if fault == "500":

@@ -30,7 +30,10 @@ def test_every_read_role_lists_sources_with_freshness(request, api_as, un_versio
     assert response.status_code == 200
     (un,) = [s for s in response.json() if s["code"] == "un"]
     assert un["active_version"]["id"] == un_versions[1].pk
-    assert un["active_version"]["entity_count"] == un_versions[1].entity_count > 40 and un["last_error"] == ""
+    assert (
+        un["active_version"]["entity_count"] == un_versions[1].entity_count > 40
+        and un["last_error"] == ""
+    )
 
 
 def test_integration_client_reads_versions_and_delta(api_as, integration_client, un_versions):

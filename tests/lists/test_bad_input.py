@@ -121,3 +121,15 @@ def test_record_without_identifier_is_refused(tmp_path):
     xml = b"<sdnList><sdnEntry><lastName>NO UID</lastName></sdnEntry></sdnList>"
     err = refuse("ofac-sdn", write(tmp_path, "sdn.xml", xml))
     assert "<sdnEntry> #1" in err.location and "uid" in err.problem
+
+
+def test_conlist_row_with_wrong_column_count(tmp_path, sanctions):
+    lines = (sanctions / "uk/ConList_excerpt.csv").read_bytes().split(b"\n")
+    lines[5] = b",".join(lines[5].split(b",")[:10])
+    err = refuse("uk", write(tmp_path, "ConList.csv", b"\n".join(lines)))
+    assert err.location == "line 6" and "expected 29 columns, found 10" in err.problem
+
+
+def test_conlist_without_its_header_is_refused(tmp_path):
+    err = refuse("uk", write(tmp_path, "ConList.csv", b"a,b,c\r\n1,2,3\r\n"))
+    assert err.location == "line 1" and "Group ID" in err.problem

@@ -140,3 +140,23 @@ def test_beat_schedule_refreshes_hourly():
     entry = app.conf.beat_schedule["lists-refresh-hourly"]
     assert entry["task"] == lists_refresh_all.name
     assert entry["schedule"].minute == {7} and len(entry["schedule"].hour) == 24
+
+
+@pytest.mark.django_db
+def test_hourly_task_queues_one_refresh_per_enabled_list(monkeypatch):
+    from screening.lists.tasks import lists_refresh_all
+
+    queued: list[str] = []
+    monkeypatch.setattr("screening.lists.tasks.lists_refresh_source.delay", queued.append)
+    list_source_update(code="uk", is_enabled=False)
+    assert lists_refresh_all() == queued == ["ofac-sdn", "ofac-cons", "un", "eu"]
+
+
+@pytest.mark.django_db
+def test_refresh_task_without_url_records_the_error(settings):
+    from screening.lists.tasks import lists_refresh_source
+
+    settings.LISTS_SOURCE_URLS = {"eu": ""}
+    result = lists_refresh_source.apply(args=["eu"]).get()
+    assert "no download URL configured" in result["error"]
+    assert "no download URL" in ListSource.objects.get(code="eu").last_error

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from audit.models import LedgerEntry
@@ -178,12 +176,24 @@ def test_entity_rows_are_insert_only(sanctions):
 
 
 def test_demo_loader_is_idempotent(activations):
+    import json
+
     from audit.context import Actor
 
     actor = Actor.system("demo")
-    demo_lists_load(actor=actor)
+    first = demo_lists_load(actor=actor)
     again = demo_lists_load(actor=actor)
-    assert not any(o.created for o in again)
+    assert all(s["created"] for s in first.values()) and not any(
+        s["created"] for s in again.values()
+    )
+    json.dumps(again)  # the summary goes into the audit record of `load_demo`
     codes = {v.source.code: v for v in selectors.active_versions()}
     assert codes["ofac-sdn"].entity_count == 14965 and codes["un"].entity_count == 1003
     assert codes["un"].added_count == 4
+
+
+def test_older_publication_is_held_not_activated(un_small):
+    newer = list_import(source="un", path=un_small[1]).version
+    older = list_import(source="un", path=un_small[0])
+    assert not older.activated and "older than the active" in older.version.status_reason
+    assert selectors.active_versions()[0].pk == newer.pk

@@ -50,8 +50,13 @@ def tx(
 
 def rule(typology: str, **params) -> RuleConfig:
     t = TYPOLOGIES[typology]
-    return RuleConfig(code=t.code, typology=typology, version=1,
-                      params={**t.defaults, **params}, severity=t.default_severity)
+    return RuleConfig(
+        code=t.code,
+        typology=typology,
+        version=1,
+        params={**t.defaults, **params},
+        severity=t.default_severity,
+    )
 
 
 def stream(
@@ -73,7 +78,8 @@ def stream(
         for account in {t.account_id for t in new}:
             mine = [t for t in stored if t.account_id == account]
             histories[account] = AccountHistory(
-                account, [t for t in mine if lo <= t.timestamp <= hi],
+                account,
+                [t for t in mine if lo <= t.timestamp <= hi],
                 first_seen=min(t.timestamp for t in mine),
             )
         result = evaluate_transactions(new, histories, rules, context)

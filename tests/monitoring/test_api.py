@@ -22,8 +22,10 @@ def integration(integration_client, api_as):
 
 
 def _structuring(account="API-1"):
-    return [make_event(account=account, amount="9500", channel="cash"),
-            make_event(account=account, amount="9100", channel="cash", at=dt.timedelta(hours=1))]
+    return [
+        make_event(account=account, amount="9500", channel="cash"),
+        make_event(account=account, amount="9100", channel="cash", at=dt.timedelta(hours=1)),
+    ]
 
 
 def test_ingest_batch_raises_alert_and_is_idempotent(seeded, integration):
@@ -62,8 +64,9 @@ def test_ingest_refused_to_others(seeded, api_as, who, request):
 
 
 def test_alert_list_filters_and_detail_trace(seeded, integration, api_as, auditor, outsider):
-    integration.post(URL, {"transactions": _structuring("F-1") + _structuring("F-2")},
-                     format="json")
+    integration.post(
+        URL, {"transactions": _structuring("F-1") + _structuring("F-2")}, format="json"
+    )
     reader = api_as(auditor)
     listed = reader.get("/api/v1/alerts/", {"account_id": "F-1", "rule": "T1"}).json()
     assert listed["count"] == 1 and listed["results"][0]["account_id"] == "F-1"

@@ -49,20 +49,55 @@ def stream(redis_client):
 
 def _db_url() -> str:
     db = settings.DATABASES["default"]
-    return (f"postgres://{db.get('USER') or 'postgres'}@{db.get('HOST') or '127.0.0.1'}:"
-            f"{db.get('PORT') or 5432}/{db['NAME']}")
+    return (
+        f"postgres://{db.get('USER') or 'postgres'}@{db.get('HOST') or '127.0.0.1'}:"
+        f"{db.get('PORT') or 5432}/{db['NAME']}"
+    )
 
 
-def _consumer(stream: str, name: str, *, redis_url: str, idle: float = 3.0,
-              batch: int = 50, claim_ms: int = 1000, log: Path | None = None):
-    env = {**os.environ, "DATABASE_URL": _db_url(), "REDIS_URL": redis_url,
-           "VIGIL_ENV": "test", "LOG_LEVEL": "ERROR"}
+def _consumer(
+    stream: str,
+    name: str,
+    *,
+    redis_url: str,
+    idle: float = 3.0,
+    batch: int = 50,
+    claim_ms: int = 1000,
+    log: Path | None = None,
+):
+    env = {
+        **os.environ,
+        "DATABASE_URL": _db_url(),
+        "REDIS_URL": redis_url,
+        "VIGIL_ENV": "test",
+        "LOG_LEVEL": "ERROR",
+    }
     out = log.open("a") if log else subprocess.DEVNULL
     return subprocess.Popen(
-        [sys.executable, "manage.py", "consume_transactions", "--stream", stream,
-         "--group", "g", "--consumer", name, "--batch-size", str(batch),
-         "--block-ms", "200", "--claim-idle-ms", str(claim_ms), "--stop-when-idle", str(idle)],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=out, text=True,
+        [
+            sys.executable,
+            "manage.py",
+            "consume_transactions",
+            "--stream",
+            stream,
+            "--group",
+            "g",
+            "--consumer",
+            name,
+            "--batch-size",
+            str(batch),
+            "--block-ms",
+            "200",
+            "--claim-idle-ms",
+            str(claim_ms),
+            "--stop-when-idle",
+            str(idle),
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=out,
+        text=True,
     )
 
 
@@ -79,8 +114,10 @@ def _produce(client: redis.Redis, stream: str, events: list[dict], *, pace: floa
 
 def _aggregates() -> dict:
     txs = Transaction.objects.aggregate(n=Count("id"), total=Sum("amount"))
-    ctr = {(r.account_id, r.business_day): (r.cash_in, r.cash_out, r.transaction_count)
-           for r in CtrReport.objects.all()}
+    ctr = {
+        (r.account_id, r.business_day): (r.cash_in, r.cash_out, r.transaction_count)
+        for r in CtrReport.objects.all()
+    }
     return {"tx": (txs["n"], txs["total"]), "ctr": ctr}
 
 
@@ -97,8 +134,9 @@ def test_consumer_ingests_and_dead_letters_malformed(redis_client, stream, seede
     redis_client.xadd(stream, {"data": "{not json"})
     redis_client.xadd(stream, {"data": json.dumps({**make_event(), "amount": 12.5})})
     redis_client.xadd(stream, {"other": "x"})
-    consumer = StreamConsumer(client=redis_client, stream=stream, group="g", consumer="c1",
-                              block_ms=100)
+    consumer = StreamConsumer(
+        client=redis_client, stream=stream, group="g", consumer="c1", block_ms=100
+    )
     consumer.run(stop_when_idle=0.3)
     assert Transaction.objects.filter(external_id=good["id"]).exists()
     letters = {d.reason.split(":")[0] for d in DeadLetter.objects.filter(stream=stream)}
@@ -110,19 +148,22 @@ def test_consumer_ingests_and_dead_letters_malformed(redis_client, stream, seede
     assert redis_client.xpending(stream, "g")["pending"] == 0
     # A second pass over the same entries (new group) changes nothing.
     before = (Transaction.objects.count(), DeadLetter.objects.count())
-    StreamConsumer(client=redis_client, stream=stream, group="g2", consumer="c1",
-                   block_ms=100).run(stop_when_idle=0.3)
+    StreamConsumer(client=redis_client, stream=stream, group="g2", consumer="c1", block_ms=100).run(
+        stop_when_idle=0.3
+    )
     assert (Transaction.objects.count(), DeadLetter.objects.count()) == before
 
 
 @pytest.mark.django_db(transaction=True)
-def test_sigkill_mid_batch_then_replay_loses_and_duplicates_nothing(redis_client, stream,
-                                                                    seeded, tmp_path):
+def test_sigkill_mid_batch_then_replay_loses_and_duplicates_nothing(
+    redis_client, stream, seeded, tmp_path
+):
     feed = generate(seed=21, accounts=12, days=30, instances=1, source=stream)
     events = feed.events
     url = os.environ["REDIS_URL"]
-    producer = threading.Thread(target=_produce, args=(redis_client, stream, events),
-                                kwargs={"pace": 0.1})
+    producer = threading.Thread(
+        target=_produce, args=(redis_client, stream, events), kwargs={"pace": 0.1}
+    )
     producer.start()
     kills = 0
     # Same consumer name each time (a restarted pod): it re-reads its own pending first.
@@ -143,12 +184,36 @@ def test_sigkill_mid_batch_then_replay_loses_and_duplicates_nothing(redis_client
 
     # Replay the whole stream through a fresh group: nothing may change.
     replay = subprocess.run(
-        [sys.executable, "manage.py", "consume_transactions", "--stream", stream, "--group",
-         "replay", "--consumer", "r1", "--batch-size", "200", "--block-ms", "200",
-         "--stop-when-idle", "1.5"],
-        cwd=REPO, env={**os.environ, "DATABASE_URL": _db_url(), "REDIS_URL": url,
-                       "VIGIL_ENV": "test", "LOG_LEVEL": "ERROR"},
-        capture_output=True, text=True, timeout=180, check=True)
+        [
+            sys.executable,
+            "manage.py",
+            "consume_transactions",
+            "--stream",
+            stream,
+            "--group",
+            "replay",
+            "--consumer",
+            "r1",
+            "--batch-size",
+            "200",
+            "--block-ms",
+            "200",
+            "--stop-when-idle",
+            "1.5",
+        ],
+        cwd=REPO,
+        env={
+            **os.environ,
+            "DATABASE_URL": _db_url(),
+            "REDIS_URL": url,
+            "VIGIL_ENV": "test",
+            "LOG_LEVEL": "ERROR",
+        },
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=True,
+    )
     assert f"duplicates={len(events)}" in replay.stdout
     assert (_alert_keys(), _aggregates()) == first_pass
 
@@ -157,23 +222,28 @@ def test_sigkill_mid_batch_then_replay_loses_and_duplicates_nothing(redis_client
     from monitoring.services import active_rule_configs, default_screen, jurisdiction_lists
 
     parsed = [validate_event(e) for e in events]
-    clean = evaluate_history(parsed, active_rule_configs(), EvalContext(
-        screen=default_screen(), jurisdictions=jurisdiction_lists()))
+    clean = evaluate_history(
+        parsed,
+        active_rule_configs(),
+        EvalContext(screen=default_screen(), jurisdictions=jurisdiction_lists()),
+    )
     assert first_pass[0] == sorted((f.rule.code, f.anchor.id) for f in clean.findings)
     assert {k: v[:2] for k, v in first_pass[1]["ctr"].items()} == {
-        (r.account_id, r.business_day): (r.cash_in, r.cash_out) for r in clean.reports}
+        (r.account_id, r.business_day): (r.cash_in, r.cash_out) for r in clean.reports
+    }
     assert first_pass[1]["tx"] == (len(events), sum(Decimal(e["amount"]) for e in events))
     assert len(first_pass[0]) >= 5
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_consumers_share_the_group_and_process_each_event_once(redis_client, stream,
-                                                                   seeded):
+def test_two_consumers_share_the_group_and_process_each_event_once(redis_client, stream, seeded):
     feed = generate(seed=4, accounts=16, days=10, instances=0, source=stream)
     _produce(redis_client, stream, feed.events)
     url = os.environ["REDIS_URL"]
-    procs = [_consumer(stream, name, redis_url=url, idle=1.5, batch=10, claim_ms=60_000)
-             for name in ("c1", "c2")]
+    procs = [
+        _consumer(stream, name, redis_url=url, idle=1.5, batch=10, claim_ms=60_000)
+        for name in ("c1", "c2")
+    ]
     outputs = [p.communicate(timeout=180)[0] for p in procs]
     counts = [int(out.split("entries=")[1].split()[0]) for out in outputs]
     inserted = [int(out.split("inserted=")[1].split()[0]) for out in outputs]
@@ -190,10 +260,24 @@ def _free_port() -> int:
 
 def _start_redis(port: int, data_dir: Path):
     proc = subprocess.Popen(
-        [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind",
-         "127.0.0.1", "--dir", str(data_dir), "--appendonly", "yes", "--appendfsync",
-         "always", "--save", ""],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            shutil.which("redis-server") or "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(data_dir),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--save",
+            "",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     client = redis.Redis(port=port)
     for _ in range(100):
         try:

@@ -13,8 +13,11 @@ from tests.monitoring.rules_helpers import rule
 
 
 def _screen(name, country):
-    return [{"score": 1, "list": "ofac-sdn", "uid": "306", "name": name}] if (
-        name == SANCTIONED_NAME) else []
+    return (
+        [{"score": 1, "list": "ofac-sdn", "uid": "306", "name": name}]
+        if (name == SANCTIONED_NAME)
+        else []
+    )
 
 
 def test_every_injected_instance_fires_and_background_is_quiet():
@@ -23,8 +26,11 @@ def test_every_injected_instance_fires_and_background_is_quiet():
     result = evaluate_history(events, [rule(k) for k in TYPOLOGIES], EvalContext(screen=_screen))
     raised = {(f.rule.typology, f.anchor.account_id) for f in result.findings}
     raised |= {("ctr", r.account_id) for r in result.reports}
-    missed = [(lb.typology, lb.account_id) for lb in feed.labels
-              if (lb.typology, lb.account_id) not in raised]
+    missed = [
+        (lb.typology, lb.account_id)
+        for lb in feed.labels
+        if (lb.typology, lb.account_id) not in raised
+    ]
     assert missed == []
     assert {lb.typology for lb in feed.labels} == set(TYPOLOGY_KEYS)
     background = [f for f in result.findings if f.anchor.account_id in feed.background_accounts]
@@ -32,7 +38,8 @@ def test_every_injected_instance_fires_and_background_is_quiet():
     assert background_txs > 5000
     # "Few": under 1 alert per 1,000 background transactions.
     assert len(background) * 1000 < background_txs, collections.Counter(
-        f.rule.typology for f in background)
+        f.rule.typology for f in background
+    )
 
 
 def test_generator_is_deterministic_and_late_events_are_out_of_order():

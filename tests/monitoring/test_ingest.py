@@ -27,16 +27,21 @@ def ingest(raw_events):
 
 
 def test_structuring_raises_alert_with_trace_and_case(seeded):
-    result = ingest([make_event(at=H, amount="9500", channel="cash"),
-                     make_event(at=2 * H, amount="9000", channel="cash")])
+    result = ingest(
+        [
+            make_event(at=H, amount="9500", channel="cash"),
+            make_event(at=2 * H, amount="9000", channel="cash"),
+        ]
+    )
     assert result.inserted == 2 and len(result.alert_ids) == 1
     alert = Alert.objects.get(pk=result.alert_ids[0])
     assert alert.rule_code == "T1" and alert.rule_version.version == 1
     assert alert.trace["contributing"]["count"] == 2
     assert alert.trace["rule"]["params"]["band_min"] == "8000"
     assert alert.case is not None and alert.case.source == "monitoring"
-    assert CaseEvidence.objects.filter(case=alert.case, kind="alert",
-                                       object_id=str(alert.pk)).exists()
+    assert CaseEvidence.objects.filter(
+        case=alert.case, kind="alert", object_id=str(alert.pk)
+    ).exists()
     ledger = LedgerEntry.objects.filter(action="monitoring.transactions_ingested").last()
     assert ledger is not None
 
@@ -44,18 +49,25 @@ def test_structuring_raises_alert_with_trace_and_case(seeded):
 def test_reprocessing_changes_nothing(seeded):
     events = [make_event(at=i * H, amount="9500", channel="cash") for i in range(3)]
     first = ingest(events)
-    counts = (Transaction.objects.count(), Alert.objects.count(), Case.objects.count(),
-              CtrReport.objects.count())
+    counts = (
+        Transaction.objects.count(),
+        Alert.objects.count(),
+        Case.objects.count(),
+        CtrReport.objects.count(),
+    )
     again = ingest(events)
     assert again.inserted == 0 and again.duplicates == 3 and again.alert_ids == []
-    assert (Transaction.objects.count(), Alert.objects.count(), Case.objects.count(),
-            CtrReport.objects.count()) == counts
+    assert (
+        Transaction.objects.count(),
+        Alert.objects.count(),
+        Case.objects.count(),
+        CtrReport.objects.count(),
+    ) == counts
     assert first.alert_ids
 
 
 def test_alerts_of_one_customer_and_window_share_a_case(seeded):
-    result = ingest([make_event(at=i * H, amount=str(9000 + i), channel="cash")
-                     for i in range(4)])
+    result = ingest([make_event(at=i * H, amount=str(9000 + i), channel="cash") for i in range(4)])
     t1 = Alert.objects.filter(pk__in=result.alert_ids, rule_code="T1")
     assert t1.count() == 3
     assert len(set(t1.values_list("case_id", flat=True))) == 1
@@ -95,15 +107,21 @@ def _brute_force_structuring_anchors() -> set[str]:
 
 def test_shuffled_batches_equal_brute_force_sql(seeded):
     rng = random.Random(5)
-    events = [make_event(at=dt.timedelta(hours=rng.uniform(0, 24 * 15)),
-                         amount=rng.choice(["8100", "9300", "9900", "600", "12000"]),
-                         channel="cash", account=rng.choice(["A", "B", "C"]))
-              for _ in range(150)]
+    events = [
+        make_event(
+            at=dt.timedelta(hours=rng.uniform(0, 24 * 15)),
+            amount=rng.choice(["8100", "9300", "9900", "600", "12000"]),
+            channel="cash",
+            account=rng.choice(["A", "B", "C"]),
+        )
+        for _ in range(150)
+    ]
     rng.shuffle(events)
     for start in range(0, len(events), 13):
         ingest(events[start : start + 13])
-    streamed = set(Alert.objects.filter(rule_code="T1")
-                   .values_list("transaction__external_id", flat=True))
+    streamed = set(
+        Alert.objects.filter(rule_code="T1").values_list("transaction__external_id", flat=True)
+    )
     expected = _brute_force_structuring_anchors()
     assert expected and streamed == expected
 
@@ -125,8 +143,11 @@ def test_generator_instances_detected_through_ingestion(seeded):
     from monitoring.services import active_rule_configs, jurisdiction_lists
 
     def screen(name, country):
-        return [{"score": 0.99, "list": "ofac-sdn", "uid": "306", "name": name}] if (
-            name == SANCTIONED_NAME) else []
+        return (
+            [{"score": 0.99, "list": "ofac-sdn", "uid": "306", "name": name}]
+            if (name == SANCTIONED_NAME)
+            else []
+        )
 
     feed = generate(seed=13, accounts=30, days=75, instances=1, late_fraction=0.02)
     context = EvalContext(screen=screen, jurisdictions=jurisdiction_lists())
@@ -136,8 +157,11 @@ def test_generator_instances_detected_through_ingestion(seeded):
         transactions_ingest(events=events[start : start + 500], rules=rules, context=context)
     raised = set(Alert.objects.values_list("typology", "account_id"))
     raised |= {("ctr", a) for a in CtrReport.objects.values_list("account_id", flat=True)}
-    missed = [(lb.typology, lb.account_id) for lb in feed.labels
-              if (lb.typology, lb.account_id) not in raised]
+    missed = [
+        (lb.typology, lb.account_id)
+        for lb in feed.labels
+        if (lb.typology, lb.account_id) not in raised
+    ]
     assert missed == []
     background = Alert.objects.filter(account_id__in=feed.background_accounts).count()
     background_txs = sum(1 for e in events if e.account_id in feed.background_accounts)

@@ -37,8 +37,10 @@ def test_structuring_two_same_day_over_10k_fires():
 
 
 def test_structuring_near_miss_below_band_or_other_day():
-    below = [tx(at=H, amount="7999.99", channel="cash"),
-             tx(at=2 * H, amount="9000", channel="cash")]
+    below = [
+        tx(at=H, amount="7999.99", channel="cash"),
+        tx(at=2 * H, amount="9000", channel="cash"),
+    ]
     assert fired(below, "structuring")[0] == []
     # Two in band but on different days and only two in the week: no alert.
     spread = [tx(at=H, amount="9500", channel="cash"), tx(at=D + H, amount="9500", channel="cash")]
@@ -88,12 +90,22 @@ def test_pass_through_fires():
 
 
 def test_pass_through_near_miss_ratio_window_and_balance():
-    assert fired([tx(amount="20000"), tx(at=10 * H, amount="17900", direction="out")],
-                 "pass_through")[0] == []
-    assert fired([tx(amount="20000"), tx(at=49 * H, amount="19000", direction="out")],
-                 "pass_through")[0] == []
-    assert fired([tx(amount="4000"), tx(at=H, amount="4000", direction="out")],
-                 "pass_through")[0] == []
+    assert (
+        fired([tx(amount="20000"), tx(at=10 * H, amount="17900", direction="out")], "pass_through")[
+            0
+        ]
+        == []
+    )
+    assert (
+        fired([tx(amount="20000"), tx(at=49 * H, amount="19000", direction="out")], "pass_through")[
+            0
+        ]
+        == []
+    )
+    assert (
+        fired([tx(amount="4000"), tx(at=H, amount="4000", direction="out")], "pass_through")[0]
+        == []
+    )
     high_balance = tx(at=H, amount="19000", direction="out", extra={"balance_after": "5000"})
     assert fired([tx(amount="20000"), high_balance], "pass_through")[0] == []
 
@@ -161,8 +173,9 @@ def test_jurisdiction_uses_list_in_force_at_transaction_time():
 
 
 def test_round_amounts_fire_on_third():
-    events = [tx(at=i * 5 * D, amount=a, direction="out")
-              for i, a in enumerate([7000, 12000, 5000])]
+    events = [
+        tx(at=i * 5 * D, amount=a, direction="out") for i, a in enumerate([7000, 12000, 5000])
+    ]
     assert alert_keys(fired(events, "round_amounts")[0]) == {("T6", events[2].id)}
 
 
@@ -186,10 +199,8 @@ def test_dormant_reactivation_fires():
 
 
 def test_dormant_near_miss_recent_activity_small_amount_or_new_account():
-    assert fired([tx(at=-170 * D, amount="50"), tx(amount="6000")],
-                 "dormant_reactivation")[0] == []
-    assert fired([tx(at=-200 * D, amount="50"), tx(amount="4999")],
-                 "dormant_reactivation")[0] == []
+    assert fired([tx(at=-170 * D, amount="50"), tx(amount="6000")], "dormant_reactivation")[0] == []
+    assert fired([tx(at=-200 * D, amount="50"), tx(amount="4999")], "dormant_reactivation")[0] == []
     assert fired([tx(amount="6000")], "dormant_reactivation")[0] == []
 
 
@@ -197,8 +208,11 @@ def test_dormant_near_miss_recent_activity_small_amount_or_new_account():
 
 
 def test_ctr_report_with_exact_day_totals():
-    events = [tx(at=H, amount="6000", channel="cash"), tx(at=2 * H, amount="4500", channel="cash"),
-              tx(at=3 * H, amount="900", channel="cash", direction="out")]
+    events = [
+        tx(at=H, amount="6000", channel="cash"),
+        tx(at=2 * H, amount="4500", channel="cash"),
+        tx(at=3 * H, amount="900", channel="cash", direction="out"),
+    ]
     findings, reports = fired(events, "ctr")
     assert findings == []
     (report,) = reports.values()
@@ -207,8 +221,12 @@ def test_ctr_report_with_exact_day_totals():
 
 
 def test_ctr_near_miss_exactly_10000_or_split_days():
-    assert fired([tx(amount="6000", channel="cash"), tx(at=H, amount="4000", channel="cash")],
-                 "ctr")[1] == {}
+    assert (
+        fired([tx(amount="6000", channel="cash"), tx(at=H, amount="4000", channel="cash")], "ctr")[
+            1
+        ]
+        == {}
+    )
     late = tx(at=-D, amount="6000", channel="cash")
     assert fired([tx(amount="6000", channel="cash"), late], "ctr")[1] == {}
 
@@ -224,8 +242,9 @@ def test_similar_amounts_fire():
 def test_similar_amounts_near_miss():
     far = [tx(at=i * D, amount=a, direction="out") for i, a in enumerate([4000, 4500, 3900])]
     assert fired(far, "similar_amounts")[0] == []
-    broken = [tx(at=i * D, amount=a, direction="out")
-              for i, a in enumerate([4000, 4100, 9000, 3950])]
+    broken = [
+        tx(at=i * D, amount=a, direction="out") for i, a in enumerate([4000, 4100, 9000, 3950])
+    ]
     assert fired(broken, "similar_amounts")[0] == []
 
 
@@ -243,8 +262,7 @@ def _screen(name, country):
 def test_sanctions_hit_uses_injected_screening():
     ctx = EvalContext(screen=_screen)
     hit = tx(cp_name="Banco Nacional de Cuba", direction="out")
-    findings, _ = fired([hit, tx(cp_name="Banco Nacional de Cube")], "counterparty_sanctions",
-                        ctx)
+    findings, _ = fired([hit, tx(cp_name="Banco Nacional de Cube")], "counterparty_sanctions", ctx)
     assert alert_keys(findings) == {("SAN", hit.id)}
     assert findings[0].severity == "critical"
     assert fired([hit], "counterparty_sanctions")[0] == []  # no screening injected
@@ -260,17 +278,42 @@ def _busy_account_events(seed: int):
         kind = rng.random()
         at = dt.timedelta(hours=rng.uniform(0, 24 * 20))
         if kind < 0.3:
-            events.append(tx(at=at, amount=rng.choice(["8500", "9200", "9900", "500"]),
-                             channel="cash", account=rng.choice(["A", "B"])))
+            events.append(
+                tx(
+                    at=at,
+                    amount=rng.choice(["8500", "9200", "9900", "500"]),
+                    channel="cash",
+                    account=rng.choice(["A", "B"]),
+                )
+            )
         elif kind < 0.5:
-            events.append(tx(at=at, amount=rng.choice(["2500", "2900", "3100"]),
-                             cp_account=f"O{rng.randint(1, 9)}", account=rng.choice(["A", "B"])))
+            events.append(
+                tx(
+                    at=at,
+                    amount=rng.choice(["2500", "2900", "3100"]),
+                    cp_account=f"O{rng.randint(1, 9)}",
+                    account=rng.choice(["A", "B"]),
+                )
+            )
         elif kind < 0.7:
-            events.append(tx(at=at, amount=rng.choice(["5000", "6000", "6100"]), direction="out",
-                             account=rng.choice(["A", "B"]), cp_country=rng.choice(["US", "IR"])))
+            events.append(
+                tx(
+                    at=at,
+                    amount=rng.choice(["5000", "6000", "6100"]),
+                    direction="out",
+                    account=rng.choice(["A", "B"]),
+                    cp_country=rng.choice(["US", "IR"]),
+                )
+            )
         else:
-            events.append(tx(at=at, amount=str(rng.randint(900, 1100)), direction="out",
-                             account=rng.choice(["A", "B"])))
+            events.append(
+                tx(
+                    at=at,
+                    amount=str(rng.randint(900, 1100)),
+                    direction="out",
+                    account=rng.choice(["A", "B"]),
+                )
+            )
     return events
 
 
@@ -307,7 +350,9 @@ def test_history_windows_are_exact():
     count, total = history.count_sum(T0 + 5 * H, T0 + 10 * H)
     assert (count, str(total)) == (5, "50")
     assert [t.id for t in history.between(T0 + 5 * H, T0 + 6 * H, start_inclusive=True)] == [
-        events[5].id, events[6].id]
+        events[5].id,
+        events[6].id,
+    ]
 
 
 # --- trace and params -----------------------------------------------------------------
@@ -321,8 +366,13 @@ def test_trace_is_compact_with_exact_count():
     assert len(encoded) <= MAX_TRACE_BYTES
     assert trace["contributing"]["count"] == 400 and trace["contributing"]["truncated"]
     assert trace["rule"]["params"]["max_count"] == 400
-    assert trace["comparisons"][0] == {"measure": "txns in 24h", "observed": 400,
-                                       "operator": ">=", "threshold": 400, "met": True}
+    assert trace["comparisons"][0] == {
+        "measure": "txns in 24h",
+        "observed": 400,
+        "operator": ">=",
+        "threshold": 400,
+        "met": True,
+    }
 
 
 def test_validate_params_merges_defaults_and_refuses_unknown_or_bad():

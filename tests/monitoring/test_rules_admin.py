@@ -23,11 +23,18 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
 def test_new_version_takes_effect_only_after_another_user_approves(seeded, analyst, approver):
     rule = Rule.objects.get(code="T6")
-    draft = rule_version_create(rule=rule, params={"min_count": 2}, severity="medium",
-                                note="two is enough", actor_user=approver)
+    draft = rule_version_create(
+        rule=rule,
+        params={"min_count": 2},
+        severity="medium",
+        note="two is enough",
+        actor_user=approver,
+    )
     assert draft.status == RuleVersionStatus.DRAFT and draft.version == 2
-    events = [make_event(account="R", amount=a, direction="out", at=dt.timedelta(days=i))
-              for i, a in enumerate(["7000", "9000"])]
+    events = [
+        make_event(account="R", amount=a, direction="out", at=dt.timedelta(days=i))
+        for i, a in enumerate(["7000", "9000"])
+    ]
     transactions_ingest(events=[validate_event(e) for e in events])
     assert not Alert.objects.filter(rule_code="T6").exists()  # draft is not evaluated
     with pytest.raises(RuleError, match="author"):
@@ -48,18 +55,22 @@ def test_new_version_takes_effect_only_after_another_user_approves(seeded, analy
 def test_bad_parameters_are_refused(seeded, analyst):
     rule = Rule.objects.get(code="T1")
     with pytest.raises(RuleError) as exc:
-        rule_version_create(rule=rule, params={"band_mn": 1, "week_days": -1},
-                            severity="medium", actor_user=analyst)
+        rule_version_create(
+            rule=rule, params={"band_mn": 1, "week_days": -1}, severity="medium", actor_user=analyst
+        )
     assert set(exc.value.errors) == {"params.band_mn", "params.week_days"}
 
 
 def test_backtest_counts_what_a_draft_would_raise(seeded, analyst):
-    events = [make_event(account=f"B{i % 3}", amount="9500", channel="cash",
-                         at=dt.timedelta(hours=i)) for i in range(9)]
+    events = [
+        make_event(account=f"B{i % 3}", amount="9500", channel="cash", at=dt.timedelta(hours=i))
+        for i in range(9)
+    ]
     transactions_ingest(events=[validate_event(e) for e in events])
     rule = Rule.objects.get(code="T1")
-    draft = rule_version_create(rule=rule, params={"day_min_count": 3},
-                                severity="high", actor_user=analyst)
+    draft = rule_version_create(
+        rule=rule, params={"day_min_count": 3}, severity="high", actor_user=analyst
+    )
     from monitoring.services import backtest_request
 
     run = backtest_request(version=draft, actor_user=analyst)

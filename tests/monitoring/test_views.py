@@ -21,8 +21,10 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
 @pytest.fixture
 def alert(seeded):
-    events = [make_event(account="V1", amount="9500", channel="cash"),
-              make_event(account="V1", amount="9200", channel="cash", at=dt.timedelta(hours=2))]
+    events = [
+        make_event(account="V1", amount="9500", channel="cash"),
+        make_event(account="V1", amount="9200", channel="cash", at=dt.timedelta(hours=2)),
+    ]
     transactions_ingest(events=[validate_event(e) for e in events])
     return Alert.objects.get(rule_code="T1")
 
@@ -45,11 +47,11 @@ def test_alert_page_shows_trace_table(alert, portal_as, analyst, django_assert_m
     assert client.get("/monitoring/alerts/999999/").status_code == 404
 
 
-def test_approval_from_portal_needs_another_approver(seeded, portal_as, analyst, approver,
-                                                     auditor):
+def test_approval_from_portal_needs_another_approver(seeded, portal_as, analyst, approver, auditor):
     rule = Rule.objects.get(code="T9")
-    draft = rule_version_create(rule=rule, params={"tolerance": "0.05"}, severity="low",
-                                actor_user=analyst)
+    draft = rule_version_create(
+        rule=rule, params={"tolerance": "0.05"}, severity="low", actor_user=analyst
+    )
     url = f"/monitoring/versions/{draft.pk}/approve/"
     assert portal_as(auditor).post(url, {"decision": "approve"}).status_code == 403
     assert portal_as(analyst).post(url, {"decision": "approve"}).status_code == 403
@@ -60,27 +62,37 @@ def test_approval_from_portal_needs_another_approver(seeded, portal_as, analyst,
 
 def test_draft_created_from_portal(seeded, portal_as, analyst):
     rule = Rule.objects.get(code="T6")
-    response = portal_as(analyst).post(f"/monitoring/rules/{rule.pk}/versions/", {
-        "params": json.dumps({"min_count": 4}), "severity": "low", "note": "fewer"})
+    response = portal_as(analyst).post(
+        f"/monitoring/rules/{rule.pk}/versions/",
+        {"params": json.dumps({"min_count": 4}), "severity": "low", "note": "fewer"},
+    )
     assert response.status_code == 302
     assert rule.versions.get(version=2).params["min_count"] == 4
-    bad = portal_as(analyst).post(f"/monitoring/rules/{rule.pk}/versions/", {
-        "params": "{oops", "severity": "low"}, follow=True)
+    bad = portal_as(analyst).post(
+        f"/monitoring/rules/{rule.pk}/versions/",
+        {"params": "{oops", "severity": "low"},
+        follow=True,
+    )
     assert "Not valid JSON" in bad.content.decode()
     assert rule.versions.count() == 2
 
 
 @pytest.mark.redis
-def test_dead_letter_replay_puts_corrected_payload_on_stream(seeded, portal_as, analyst,
-                                                             auditor, settings):
+def test_dead_letter_replay_puts_corrected_payload_on_stream(
+    seeded, portal_as, analyst, auditor, settings
+):
     url = os.environ.get("REDIS_URL")
     if not url:
         pytest.skip("Redis is not available")
     settings.REDIS_URL = url
     stream = f"test-dl-{uuid.uuid4().hex[:8]}"
-    letter = dead_letter_record(stream=stream, entry_id="1-0", payload="{bad",
-                                reason="invalid event: data: invalid JSON",
-                                errors={"data": "invalid JSON"})
+    letter = dead_letter_record(
+        stream=stream,
+        entry_id="1-0",
+        payload="{bad",
+        reason="invalid event: data: invalid JSON",
+        errors={"data": "invalid JSON"},
+    )
     page = f"/monitoring/dead-letters/{letter.pk}/"
     assert portal_as(auditor).post(page, {"action": "replay", "payload": "{}"}).status_code == 403
     fixed = json.dumps(make_event())
@@ -94,3 +106,26 @@ def test_dead_letter_replay_puts_corrected_payload_on_stream(seeded, portal_as, 
     finally:
         client.delete(stream)
     assert DeadLetter.objects.get(pk=letter.pk).replayed_entry_id
+
+
+def test_rule_toggle_needs_approver_and_ctr_filing_needs_worker(
+    seeded, portal_as, analyst, approver, auditor
+):
+    from monitoring.models import CtrReport
+
+    rule = Rule.objects.get(code="T4a")
+    url = f"/monitoring/rules/{rule.pk}/toggle/"
+    assert portal_as(analyst).post(url, {"enabled": "0"}).status_code == 403
+    assert portal_as(approver).post(url, {"enabled": "0"}).status_code == 302
+    rule.refresh_from_db()
+    assert rule.enabled is False
+    events = [
+        make_event(account="K", amount="6000", channel="cash"),
+        make_event(account="K", amount="6000", channel="cash", at=dt.timedelta(hours=1)),
+    ]
+    transactions_ingest(events=[validate_event(e) for e in events])
+    report = CtrReport.objects.get(account_id="K")
+    assert portal_as(auditor).post(f"/monitoring/ctr/{report.pk}/filed/").status_code == 403
+    assert portal_as(analyst).post(f"/monitoring/ctr/{report.pk}/filed/").status_code == 302
+    report.refresh_from_db()
+    assert report.status == "filed"

@@ -80,3 +80,30 @@ def test_batch_without_name_column_is_400_and_recorded_failed(api_as, active_lis
     assert resp.status_code == 400
     assert "name" in resp.json()["error"]["fields"]["file"][0]
     assert BatchRun.objects.get().status == "failed"
+
+
+def test_oversized_upload_is_refused_and_recorded(api_as, active_list, analyst, settings):
+    settings.SCREENING_BATCH_MAX_BYTES = 50
+    f = SimpleUploadedFile("big.csv", b"name\r\n" + b"A" * 100)
+    resp = api_as(analyst).post("/api/v1/screening/batches", {"file": f}, format="multipart")
+    assert resp.status_code == 400 and "too large" in resp.json()["error"]["fields"]["file"][0]
+    assert BatchRun.objects.get().status == "failed"
+
+
+def test_whitelist_api_requires_a_work_role_and_suppresses(api_as, active_list, analyst,
+                                                           auditor, customer):
+    from screening.services import screening_search
+
+    hit = screening_search(name=customer.name, customer=customer, actor=None).results[0]
+    payload = {"customer_id": customer.external_id, "list": hit["list"],
+               "entity_uid": hit["entity_uid"], "content_hash": hit["content_hash"],
+               "reason": "different date of birth"}
+    assert api_as(auditor).post("/api/v1/screening/whitelist", payload,
+                                format="json").status_code == 403
+    resp = api_as(analyst).post("/api/v1/screening/whitelist", payload, format="json")
+    assert resp.status_code == 201 and resp.json()["reviewer"] == analyst.username
+    again = screening_search(name=customer.name, customer=customer, actor=None)
+    assert again.hit_count == 0 and again.suppressed
+    bad = api_as(analyst).post("/api/v1/screening/whitelist", {**payload, "reason": " "},
+                               format="json")
+    assert bad.status_code == 400

@@ -16,7 +16,7 @@ ACTOR = Actor.system("test")
 
 def test_new_and_changed_entities_are_screened_against_customers(active_list, tmp_path,
                                                                  analyst):
-    kim = customer_upsert(external_id="C-K", name="Kim Jong Un", dob="1984")
+    customer_upsert(external_id="C-K", name="Kim Jong Un", dob="1984")
     cuba = customer_upsert(external_id="C-B", name="National Bank of Cuba",
                            entity_type="organisation")
     customer_upsert(external_id="C-N", name="Erika Mustermann")

@@ -17,15 +17,24 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--stream", default=settings.TRANSACTION_STREAM)
         parser.add_argument("--group", default="vigil-monitoring")
-        parser.add_argument("--consumer", default=None,
-                            help="unique name of this consumer (default: host-pid)")
+        parser.add_argument(
+            "--consumer", default=None, help="unique name of this consumer (default: host-pid)"
+        )
         parser.add_argument("--redis-url", default=None, help="default: REDIS_URL")
         parser.add_argument("--batch-size", type=int, default=500)
         parser.add_argument("--block-ms", type=int, default=1000)
-        parser.add_argument("--claim-idle-ms", type=int, default=30_000,
-                            help="reclaim entries another consumer left pending this long")
-        parser.add_argument("--stop-when-idle", type=float, default=None,
-                            help="exit after this many seconds without entries")
+        parser.add_argument(
+            "--claim-idle-ms",
+            type=int,
+            default=30_000,
+            help="reclaim entries another consumer left pending this long",
+        )
+        parser.add_argument(
+            "--stop-when-idle",
+            type=float,
+            default=None,
+            help="exit after this many seconds without entries",
+        )
         parser.add_argument("--max-entries", type=int, default=None)
 
     def handle(self, *args, **options):
@@ -36,24 +45,35 @@ class Command(BaseCommand):
             if options[name] <= 0:
                 raise CommandError(f"--{name.replace('_', '-')} must be positive")
         name = options["consumer"] or default_consumer_name()
-        client = redis.Redis.from_url(url, socket_timeout=max(5, options["block_ms"] / 1000 + 5),
-                                      socket_connect_timeout=5, health_check_interval=15)
+        client = redis.Redis.from_url(
+            url,
+            socket_timeout=max(5, options["block_ms"] / 1000 + 5),
+            socket_connect_timeout=5,
+            health_check_interval=15,
+        )
         monitoring_seed_defaults(actor=Actor.system(f"consume_transactions:{name}"))
         consumer = StreamConsumer(
-            client=client, stream=options["stream"], group=options["group"], consumer=name,
-            batch_size=options["batch_size"], block_ms=options["block_ms"],
+            client=client,
+            stream=options["stream"],
+            group=options["group"],
+            consumer=name,
+            batch_size=options["batch_size"],
+            block_ms=options["block_ms"],
             claim_idle_ms=options["claim_idle_ms"],
         )
         consumer.install_signal_handlers()
-        self.stderr.write(f"consumer {name} reading {options['stream']} as group "
-                          f"{options['group']}")
+        self.stderr.write(
+            f"consumer {name} reading {options['stream']} as group {options['group']}"
+        )
         consumer.run(stop_when_idle=options["stop_when_idle"], max_entries=options["max_entries"])
         s = consumer.stats
-        self.stdout.write(f"entries={s.entries} inserted={s.inserted} duplicates={s.duplicates} "
-                          f"alerts={s.alerts} dead_letters={s.dead_letters} "
-                          f"claimed={s.claimed} reconnects={s.reconnects} "
-                          f"latency_p50_ms={_ms(s.latency(0.5))} "
-                          f"latency_p99_ms={_ms(s.latency(0.99))}")
+        self.stdout.write(
+            f"entries={s.entries} inserted={s.inserted} duplicates={s.duplicates} "
+            f"alerts={s.alerts} dead_letters={s.dead_letters} "
+            f"claimed={s.claimed} reconnects={s.reconnects} "
+            f"latency_p50_ms={_ms(s.latency(0.5))} "
+            f"latency_p99_ms={_ms(s.latency(0.99))}"
+        )
 
 
 def _ms(value: float | None) -> str:

@@ -14,6 +14,7 @@ from audit.context import Actor
 from screening.services import (
     ScreeningInputError,
     batch_report_write,
+    screening_batch_reject,
     screening_batch_run,
     screening_batch_start,
 )
@@ -38,8 +39,10 @@ class Command(BaseCommand):
         max_bytes = int(getattr(settings, "SCREENING_BATCH_MAX_BYTES", 50 * 2**20))
         size = path.stat().st_size
         if size > max_bytes:
-            raise CommandError(f"{path}: file is too large ({size:,} bytes, maximum "
-                               f"{max_bytes:,})")
+            reason = f"file is too large ({size:,} bytes, maximum {max_bytes:,})"
+            batch = screening_batch_reject(file_name=path.name, size=size, reason=reason,
+                                           actor=Actor.system("manage.py screen"))
+            raise CommandError(f"{path}: {reason} (batch #{batch.pk} marked failed)")
         lists = [c for item in (opts["lists"] or []) for c in item.split(",") if c]
         actor = Actor.system("manage.py screen")
         try:

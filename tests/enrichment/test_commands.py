@@ -1,0 +1,63 @@
+"""Management commands and the demo data hook."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from audit.context import Actor
+from enrichment.models import EnrichmentDocument, EnrichmentRun, LoanApplication
+from enrichment.services import application_create, demo_enrichment_load
+
+from .conftest import application_data
+
+pytestmark = [pytest.mark.django_db]
+
+
+def make_application(index=80):
+    return application_create(data=application_data(index), principals=[
+        {"full_name": "Maria Keller", "date_of_birth": dt.date(1975, 4, 2)}])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_enrich_command_runs_and_reports(enrichment_settings_for_stub, capsys):
+    # Committed for real: the in-process task runs when the run row commits.
+    application = make_application()
+    call_command("enrich", application.reference, "--wait", "5")
+    out = capsys.readouterr().out
+    assert "status: succeeded" in out
+    assert EnrichmentRun.objects.get().status == "succeeded"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_enrich_command_fails_loudly(enrichment_settings_for_stub, stub):
+    application = make_application()
+    stub.configure(script=[{"match": "v1/search", "fault": "503", "times": 10}], retry_after=0)
+    with pytest.raises(CommandError, match=r"enrichment failed: .*HTTP 503.*status 503, "
+                                           r"attempts 4"):
+        call_command("enrich", str(application.pk), "--wait", "5")
+
+
+def test_enrich_command_rejects_unknown_application():
+    with pytest.raises(CommandError, match="no loan application"):
+        call_command("enrich", "LA-999999")
+    with pytest.raises(CommandError, match="APPLICATION_ID"):
+        call_command("enrich")
+
+
+def test_run_stub_providers_refuses_bad_options():
+    with pytest.raises(CommandError, match="fault-rate"):
+        call_command("run_stub_providers", "--fault-rate", "2")
+    with pytest.raises(CommandError, match="loopback"):
+        call_command("run_stub_providers", "--host", "0.0.0.0")
+
+
+def test_demo_load_enriches_the_demo_set_once():
+    applications = demo_enrichment_load(actor=Actor.system("test demo"))
+    assert len(applications) == LoanApplication.objects.count() == 14
+    assert EnrichmentRun.objects.filter(status="succeeded").count() == 14
+    demo_enrichment_load(actor=Actor.system("test demo"))
+    assert EnrichmentRun.objects.count() == 14
+    assert EnrichmentDocument.objects.count() == 14
