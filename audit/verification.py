@@ -291,8 +291,11 @@ def verification_run_execute(run_id: int) -> VerificationRun | None:
             side.execute("UPDATE audit_verificationrun SET checked = %s, total = %s "
                          "WHERE id = %s", [done, total, run_id])
 
+    from django.conf import settings
+
     try:
-        result = verify_ledger(mode=run.mode, progress=progress)
+        result = verify_ledger(mode=run.mode, progress=progress,
+                               workers=getattr(settings, "AUDIT_VERIFY_WORKERS", 1))
     except Exception as exc:  # record any failure on the run row, then re-raise
         VerificationRun.objects.filter(pk=run_id).update(
             status=VerificationStatus.ERROR, error=f"{type(exc).__name__}: {exc}"[:2000],

@@ -37,6 +37,11 @@ def case_list(*, user) -> QuerySet[Case]:
     return Case.objects.select_related("customer", "assignee")
 
 
+def case_inbox(*, user) -> QuerySet[Case]:
+    """`case_list` without the long text columns no list row shows."""
+    return case_list(user=user).defer("search_text", "summary", "rationale", "dedupe_key")
+
+
 def case_get(*, user, pk: int) -> Case:
     """One visible case, or 404 (cases the user may not see do not exist for them)."""
     case = (case_list(user=user)

@@ -29,6 +29,7 @@ from cases.selectors import (
     assignable_users,
     case_evidence,
     case_get,
+    case_inbox,
     case_list,
     case_timeline,
     dashboard_stats,
@@ -47,7 +48,7 @@ def _error(request, exc: services.CaseError) -> None:
 @require_GET
 def index(request):
     """The inbox: queues by source, my cases, filters and search, sorted by priority/age."""
-    filterset = CaseFilterSet(request.GET, queryset=case_list(user=request.user),
+    filterset = CaseFilterSet(request.GET, queryset=case_inbox(user=request.user),
                               request=request)
     queryset = filterset.qs if filterset.is_valid() else case_list(user=request.user).none()
     try:

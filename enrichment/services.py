@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import inspect
 import logging
+import random
+import time
 import uuid
 from contextlib import nullcontext
 from datetime import timedelta
@@ -15,7 +17,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from audit.context import Actor, audit_context
-from audit.services import audit_record, ledger_append_many
+from audit.services import ledger_append_many
 from cases.choices import CaseSource
 from cases.services import case_open, customer_upsert
 from enrichment.choices import ACTIVE_RUN_STATUSES, EnrichmentStatus, RunStatus
@@ -141,13 +143,15 @@ def _case_open(**kwargs: Any):
     """``cases.services.case_open``, retried when a concurrent opener took the same case
     reference (it allocates references from the highest id, which races across workers).
     Each try runs in its own savepoint, so a failed one leaves nothing behind."""
-    for attempt in range(5):
+    attempts = 20
+    for attempt in range(attempts):
         try:
             with transaction.atomic():
                 return case_open(**kwargs)
         except IntegrityError:
-            if attempt == 4:
+            if attempt == attempts - 1:
                 raise
+            time.sleep(random.uniform(0, 0.05 * (attempt + 1)))
     raise AssertionError("unreachable")
 
 
@@ -410,25 +414,31 @@ def _finish_failure(run_id: int, error: dict[str, Any], *, needs_case: bool,
         run = EnrichmentRun.objects.select_for_update().get(pk=run_id)
         if run.status != RunStatus.RUNNING:
             return run
+        call_items: list = []
         if store is not None:
             # Calls made before the failure are audited even when the run fails.
             store.restore_after_rollback()
-            store.flush()
+            call_items = store.flush_rows()
         application = LoanApplication.objects.select_for_update().get(pk=run.application_id)
         now = timezone.now()
         if needs_case:
-            case = _case_open(
-                source=CaseSource.ENRICHMENT,
-                title=f"Enrichment of {application.reference} needs review: "
-                      f"{error.get('code', 'error')}",
-                subject_type="loan_application", subject_id=application.reference,
-                dedupe_key=f"enrichment:{application.reference}:failure",
-                customer=application.customer, priority=60,
-                summary=str(error.get("message", ""))[:2000],
-                evidence={"kind": "enrichment_run", "object_id": str(run.pk),
-                          "summary": error},
-            )
-            run.case_reference = case.reference
+            try:
+                case = _case_open(
+                    source=CaseSource.ENRICHMENT,
+                    title=f"Enrichment of {application.reference} needs review: "
+                          f"{error.get('code', 'error')}",
+                    subject_type="loan_application", subject_id=application.reference,
+                    dedupe_key=f"enrichment:{application.reference}:failure",
+                    customer=application.customer, priority=60,
+                    summary=str(error.get("message", ""))[:2000],
+                    evidence={"kind": "enrichment_run", "object_id": str(run.pk),
+                              "summary": error},
+                )
+                run.case_reference = case.reference
+            except IntegrityError as exc:
+                # The run still fails cleanly; the missing case is named in its error.
+                logger.error("could not open a case for run %s: %s", run.pk, exc)
+                error = {**error, "case_error": str(exc)[:300]}
         # A failed run applies nothing; an application enriched earlier keeps its data.
         application.enrichment_status = (EnrichmentStatus.ENRICHED if application.enriched_at
                                          else EnrichmentStatus.FAILED)
@@ -439,10 +449,10 @@ def _finish_failure(run_id: int, error: dict[str, Any], *, needs_case: bool,
         run.duration_ms = int((now - run.started_at).total_seconds() * 1000)
         run.save(update_fields=["status", "error", "finished_at", "duration_ms",
                                 "case_reference"])
-        audit_record(action="enrichment.run_failed", object_type=RUN_OBJECT_TYPE,
-                     object_id=str(run.pk), data={"application": application.reference,
-                                                  "error": error,
-                                                  "case": run.case_reference})
+        ledger_append_many(call_items + [(
+            "enrichment.run_failed", RUN_OBJECT_TYPE, str(run.pk),
+            {"application": application.reference, "error": error,
+             "case": run.case_reference})])
         return run
 
 
@@ -508,3 +518,33 @@ def demo_enrichment_load(*, actor: Actor) -> list[LoanApplication]:
                 enrichment_run_execute(run_id=run.pk, reclaim_after=0, config=config)
             applications.append(application)
     return applications
+
+
+def enrichment_unknown_outcome_release(*, run_id: int, note: str,
+                                       actor: Actor | None = None) -> int:
+    """A human reconciled a billable request of unknown outcome with the provider: release
+    the step so a later run may request it again. Returns the number of steps released.
+
+    The note (what the provider said) is required and goes on the ledger with the step."""
+    from enrichment.choices import StepStatus
+    from enrichment.models import ProviderStep
+
+    if not note.strip():
+        raise ValueError("a note on how the outcome was reconciled is required")
+    with _actor_scope(actor), transaction.atomic():
+        steps = list(ProviderStep.objects.select_for_update().filter(
+            run_id=run_id, status__in=[StepStatus.UNKNOWN, StepStatus.SENT]))
+        run = EnrichmentRun.objects.get(pk=run_id)
+        if run.status in ACTIVE_RUN_STATUSES:
+            raise ValueError("the run is still active; release only a finished run's steps")
+        for step in steps:
+            ProviderStep.objects.filter(pk=step.pk).update(
+                status=StepStatus.FAILED,
+                result={**(step.result or {}), "released": note.strip()[:1000]},
+                finished_at=timezone.now())
+        ledger_append_many([
+            ("enrichment.unknown_outcome_released", RUN_OBJECT_TYPE, str(run_id),
+             {"step": step.key, "fingerprint": step.fingerprint, "note": note.strip()[:1000]})
+            for step in steps
+        ])
+        return len(steps)

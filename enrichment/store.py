@@ -68,10 +68,11 @@ class DatabaseStepStore:
     """:class:`enrichment.pipeline.StepStore` on ProviderStep/ProviderCall rows.
 
     Finished read-only steps are buffered and written together (with their calls and
-    ledger entries) in the next transaction the run makes anyway: the intent before the
-    billable pull, a failure, or the final transaction. Commits dominate the cost of a
-    run; a worker killed before a flush only repeats idempotent reads on resume. The
-    billable step is never buffered: its intent commits before the request is sent."""
+    ledger entries) in the next ledger-writing transaction the run makes anyway: the
+    outcome of the billable pull, a failure, or the final transaction. Commits (and the
+    ledger's global chain lock) dominate the cost of a run; a worker killed before a flush
+    only repeats idempotent reads on resume. The billable step is never buffered: its
+    intent commits before the request is sent."""
 
     def __init__(self, run: EnrichmentRun, *, reuse_days: float) -> None:
         self.run = run
@@ -164,8 +165,9 @@ class DatabaseStepStore:
         self._pending = lost + self._pending
 
     def begin(self, key: str, *, fingerprint: str) -> None:
+        # Buffered read steps are not written here but with the pull's outcome: this
+        # transaction then stays off the ledger (whose chain lock serialises all writers).
         with transaction.atomic():
-            ledger_items = self.flush_rows()
             pending = (ProviderStep.objects.select_for_update()
                        .filter(fingerprint=fingerprint,
                                status__in=[StepStatus.SENT, StepStatus.UNKNOWN]).first())
@@ -176,7 +178,6 @@ class DatabaseStepStore:
                     "provider", provider=key.split(".")[0],
                 )
             self._write_step(key, fingerprint, StepStatus.SENT, None)
-            ledger_append_many(ledger_items)
         self._sent.add(key)
 
     def save(self, key: str, *, fingerprint: str, result: dict[str, Any],

@@ -28,7 +28,7 @@ from cases.api.serializers import (
 )
 from cases.choices import CaseSource
 from cases.filtersets import CaseFilterSet
-from cases.selectors import CASE_READ_ROLES, case_get, case_list
+from cases.selectors import CASE_READ_ROLES, case_get, case_inbox
 from config.accounts.roles import WORK_ROLES
 from config.api import ApiView, ListApiView, error_response
 
@@ -78,7 +78,7 @@ class CaseListApi(ListApiView):
     filterset_class = CaseFilterSet
 
     def get_queryset(self):
-        return case_list(user=self.request.user)
+        return case_inbox(user=self.request.user)
 
     @extend_schema(operation_id="cases_list", responses={200: CaseListOutputSerializer(many=True),
                                                          **ERRORS})

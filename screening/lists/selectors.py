@@ -56,7 +56,7 @@ def _codes(version_ids: Iterable[int]) -> dict[int, str]:
 
 def listed_entities(version_ids: Iterable[int]) -> Iterator[ListedEntity]:
     """Every entity of the given versions as `ListedEntity` (entity_id, version_id and
-    content_hash set). One streamed query per call; order: version, uid."""
+    content_hash set). One streamed query per call, in file order within each version."""
     codes = _codes(version_ids)
     rows = (
         Entity.objects.filter(version_id__in=list(codes))

@@ -222,3 +222,24 @@ def test_openapi_schema_documents_the_case_endpoints(api_as, admin_user):
     assert "requestBody" in transition and "409" in transition["responses"]
     params = {p["name"] for p in paths["/api/v1/cases/"]["get"]["parameters"]}
     assert {"q", "state", "source", "entity", "rule", "age", "ordering", "page"} <= params
+
+
+@pytest.mark.parametrize("query", ["q=%00", "customer=a%00b", "ordering=password",
+                                   "page_size=-1", "state=bogus", "overdue=maybe",
+                                   "q=%F0%AF%A7%99%C2%83", "priority_min=1e999",
+                                   "entity=" + "x" * 5000])
+def test_hostile_list_queries_are_refused_or_harmless(api_as, portal_as, analyst, query):
+    screening_case()
+    response = api_as(analyst).get(f"/api/v1/cases/?{query}")
+    assert response.status_code in (200, 400), response.content[:300]
+    if response.status_code == 400:
+        assert response.json()["error"]["fields"]
+    page = portal_as(analyst).get(f"/cases/?{query}")
+    assert page.status_code == 200
+
+
+def test_malformed_ids_get_a_json_404(api_as, analyst):
+    for url in ["/api/v1/cases/null,null/", "/api/v1/cases/12x/comments/",
+                "/api/v1/cases/99999999/"]:
+        response = api_as(analyst).get(url)
+        assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"

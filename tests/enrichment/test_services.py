@@ -158,6 +158,14 @@ def test_unknown_outcome_of_a_billable_pull_is_never_repeated(enrichment_setting
     assert again.status == RunStatus.FAILED and again.error["code"] == "unknown_outcome"
     assert stub.stats()["by_path"][REPORT_PATH] == 1
     assert again.case_reference == run.case_reference  # same case, more evidence
+    # A human reconciles with the bureau and releases the step: the next run pulls.
+    with pytest.raises(ValueError, match="note"):
+        services.enrichment_unknown_outcome_release(run_id=run.pk, note=" ")
+    assert services.enrichment_unknown_outcome_release(
+        run_id=run.pk, note="bureau confirms no inquiry was recorded") == 1
+    third = enrich(application)
+    assert third.status == RunStatus.SUCCEEDED, third.error
+    assert stub.stats()["by_path"][REPORT_PATH] == 2
 
 
 def test_failure_while_applying_rolls_back_every_patch(enrichment_settings_for_stub, stub,

@@ -133,3 +133,38 @@ def test_conlist_row_with_wrong_column_count(tmp_path, sanctions):
 def test_conlist_without_its_header_is_refused(tmp_path):
     err = refuse("uk", write(tmp_path, "ConList.csv", b"a,b,c\r\n1,2,3\r\n"))
     assert err.location == "line 1" and "Group ID" in err.problem
+
+
+@pytest.mark.parametrize(
+    "source, name",
+    [("ofac-sdn", "sdn.csv"), ("un", "un.xml"), ("uk", "ConList.csv"), ("eu", "eu.xml")],
+)
+def test_hostile_bytes_are_parsed_or_refused_cleanly(tmp_path, source, name):
+    """Whatever the bytes, a parser either yields entities or raises ListParseError."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    seeds = [
+        SDN_ROW.encode(),
+        b"<CONSOLIDATED_LIST><INDIVIDUALS>",
+        b'"',
+        b"\x1a",
+        b"\xff\xfe",
+        b"<!DOCTYPE x [",
+        b"-0- ,",
+        b"\r\n",
+        b"<export>",
+        b"Name 6,Group ID\r\n",
+    ]
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(st.one_of(st.sampled_from(seeds), st.binary(max_size=40)), max_size=12))
+    def check(chunks):
+        path = write(tmp_path, name, b"".join(chunks))
+        try:
+            for entity in parse_list(source, path).entities:
+                assert entity.uid and entity.names
+        except ListParseError as exc:
+            assert name in str(exc)
+
+    check()

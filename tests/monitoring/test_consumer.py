@@ -169,7 +169,7 @@ def test_sigkill_mid_batch_then_replay_loses_and_duplicates_nothing(
     # Same consumer name each time (a restarted pod): it re-reads its own pending first.
     while kills < 3:
         proc = _consumer(stream, "c1", redis_url=url, batch=20, log=tmp_path / "c.log")
-        time.sleep(1.6 + kills * 0.3)
+        time.sleep(1.3 + kills * 0.3)
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
             kills += 1
@@ -237,11 +237,11 @@ def test_sigkill_mid_batch_then_replay_loses_and_duplicates_nothing(
 
 @pytest.mark.django_db(transaction=True)
 def test_two_consumers_share_the_group_and_process_each_event_once(redis_client, stream, seeded):
-    feed = generate(seed=4, accounts=16, days=10, instances=0, source=stream)
+    feed = generate(seed=4, accounts=10, days=10, instances=0, source=stream)
     _produce(redis_client, stream, feed.events)
     url = os.environ["REDIS_URL"]
     procs = [
-        _consumer(stream, name, redis_url=url, idle=1.5, batch=10, claim_ms=60_000)
+        _consumer(stream, name, redis_url=url, idle=1.0, batch=10, claim_ms=60_000)
         for name in ("c1", "c2")
     ]
     outputs = [p.communicate(timeout=180)[0] for p in procs]

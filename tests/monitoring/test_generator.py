@@ -21,7 +21,7 @@ def _screen(name, country):
 
 
 def test_every_injected_instance_fires_and_background_is_quiet():
-    feed = generate(seed=11, accounts=80, days=75, instances=2)
+    feed = generate(seed=11, accounts=50, days=70, instances=1)
     events = [validate_event(e) for e in feed.events]
     result = evaluate_history(events, [rule(k) for k in TYPOLOGIES], EvalContext(screen=_screen))
     raised = {(f.rule.typology, f.anchor.account_id) for f in result.findings}
@@ -35,7 +35,7 @@ def test_every_injected_instance_fires_and_background_is_quiet():
     assert {lb.typology for lb in feed.labels} == set(TYPOLOGY_KEYS)
     background = [f for f in result.findings if f.anchor.account_id in feed.background_accounts]
     background_txs = sum(1 for e in events if e.account_id in feed.background_accounts)
-    assert background_txs > 5000
+    assert background_txs > 3000
     # "Few": under 1 alert per 1,000 background transactions.
     assert len(background) * 1000 < background_txs, collections.Counter(
         f.rule.typology for f in background

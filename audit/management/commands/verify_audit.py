@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from audit.context import Actor, audit_context
 from audit.models import VerificationMode, VerificationRun
@@ -23,14 +24,19 @@ class Command(BaseCommand):
         parser.add_argument("--no-reconcile", action="store_true",
                             help="skip reconciliation of current rows with their history")
         parser.add_argument("--json", action="store_true", help="print the result as JSON")
+        parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
+                            help="processes for large ledgers on PostgreSQL (default: CPUs, "
+                                 "at most 4)")
 
-    def handle(self, *args, incremental, no_reconcile, json: bool, **options):
+    def handle(self, *args, incremental, no_reconcile, json: bool, workers: int, **options):
+        if workers < 1:
+            raise CommandError("--workers must be at least 1")
         mode = VerificationMode.INCREMENTAL if incremental else VerificationMode.FULL
         with audit_context(actor=Actor.system("manage.py verify_audit")):
             run = VerificationRun.objects.create(mode=mode, requested_by="system:verify_audit",
                                                  status="running")
             try:
-                result = verify_ledger(mode=mode, reconcile=not no_reconcile)
+                result = verify_ledger(mode=mode, reconcile=not no_reconcile, workers=workers)
             except Exception as exc:
                 VerificationRun.objects.filter(pk=run.pk).update(status="error", error=str(exc))
                 self.stderr.write(f"verify_audit: could not complete: {exc}")

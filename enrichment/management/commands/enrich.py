@@ -8,7 +8,11 @@ from django.core.management.base import BaseCommand, CommandError
 
 from audit.context import Actor, audit_context
 from enrichment.models import EnrichmentRun, LoanApplication
-from enrichment.services import enrichment_run_request, enrichment_runs_resume_stale
+from enrichment.services import (
+    enrichment_run_request,
+    enrichment_runs_resume_stale,
+    enrichment_unknown_outcome_release,
+)
 
 
 class Command(BaseCommand):
@@ -21,9 +25,21 @@ class Command(BaseCommand):
                             help="seconds to wait for the run to finish (0: do not wait)")
         parser.add_argument("--resume-stale", action="store_true",
                             help="re-queue runs whose worker died instead")
+        parser.add_argument("--release-unknown", type=int, metavar="RUN_ID",
+                            help="after reconciling with the bureau, release a billable "
+                                 "step of unknown outcome (needs --note)")
+        parser.add_argument("--note", default="")
 
     def handle(self, *args, **options):
         with audit_context(actor=Actor.system("manage.py enrich")):
+            if options["release_unknown"]:
+                try:
+                    released = enrichment_unknown_outcome_release(
+                        run_id=options["release_unknown"], note=options["note"])
+                except (ValueError, EnrichmentRun.DoesNotExist) as exc:
+                    raise CommandError(str(exc)) from exc
+                self.stdout.write(f"released {released} step(s)")
+                return
             if options["resume_stale"]:
                 queued = enrichment_runs_resume_stale()
                 self.stdout.write(f"re-queued {len(queued)} stale run(s): {queued}")
