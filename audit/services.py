@@ -66,3 +66,27 @@ def audit_record(*, action: str, object_type: str, object_id: str, data: dict) -
     """Record an event that is not a row change (a query, an external call, an export, a
     decision). Call it inside the transaction of the change it documents."""
     return ledger_append_many([(action, object_type, str(object_id), data)])[0]
+
+
+@transaction.atomic
+def ledger_entry_redact(*, seq: int, reason: str) -> LedgerEntry:
+    """Remove an entry's body after its retention period. The header keeps the body's
+    SHA-256, so the chain, digests and proofs still verify; the redaction itself is
+    recorded. PostgreSQL only: the append-only trigger allows exactly this change in a
+    session that enables it."""
+    if not reason.strip():
+        raise ValueError("a redaction needs a reason (retention rule or legal basis)")
+    if connection.vendor != "postgresql":
+        raise NotImplementedError("redaction needs PostgreSQL")
+    entry = LedgerEntry.objects.select_for_update().get(seq=seq)
+    if entry.body is None:
+        return entry
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL vigil.audit_redaction = 'on'")
+        cursor.execute("UPDATE audit_ledgerentry SET body = NULL WHERE seq = %s", [seq])
+        cursor.execute("SET LOCAL vigil.audit_redaction = 'off'")
+    audit_record(action="audit.redact", object_type=entry.object_type,
+                 object_id=entry.object_id,
+                 data={"seq": seq, "entry_hash": entry.hash, "reason": reason})
+    entry.refresh_from_db()
+    return entry

@@ -9,7 +9,8 @@ view and a one-row query), and prints the ratio to that baseline and the targets
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/vigil_cases_bench \\
         .venv/bin/python bench/cases.py [--cases 100000] [--repeat 30] [--reload]
 
-The data: 20,000 customers; cases over 180 days in every state and queue, each with one
+The data: 20,000 customers; cases over 180 days in every queue, about a third of them open
+(the rest closed history) and the assigned ones shared by 50 analysts, each with one
 evidence row (screening match or alert), 3 history rows and 3 ledger rows inserted in bulk
 with SQL (the bench database is throwaway: its ledger rows carry placeholder hashes); 200
 cases worked through the real services so their case pages have a genuine timeline.
@@ -58,15 +59,16 @@ INSERT INTO cases_case (reference, source, state, priority, title, summary, subj
 SELECT 'B-' || lpad(g::text, 7, '0'),
        (ARRAY['screening','monitoring','monitoring','enrichment'])[1 + g %% 4],
        (ARRAY['new','assigned','investigating','escalated','pending_approval','closed','closed',
-              'closed'])[1 + (g * 7) %% 8],
+              'closed','closed','closed','closed','closed','closed','closed','closed',
+              'closed'])[1 + (g * 7) %% 16],
        (g * 37) %% 101,
        CASE WHEN g %% 4 = 0 THEN 'Possible ofac-sdn match: ' || c.name
             ELSE 'RULE-' || (g %% 12)::text || ' alert for ' || c.external_id END,
        '', 'customer', c.external_id, '', c.id,
-       CASE WHEN (g * 7) %% 8 >= 5 THEN 'false_positive' ELSE '' END, '',
+       CASE WHEN (g * 7) %% 16 >= 5 THEN 'false_positive' ELSE '' END, '',
        now() - ((g %% 180) || ' days')::interval - ((g %% 1440) || ' minutes')::interval,
        now(),
-       CASE WHEN (g * 7) %% 8 >= 5 THEN now() - ((g %% 30) || ' days')::interval END,
+       CASE WHEN (g * 7) %% 16 >= 5 THEN now() - ((g %% 30) || ' days')::interval END,
        3, NULL,
        now() - ((g %% 180) || ' days')::interval,
        true,
@@ -74,7 +76,7 @@ SELECT 'B-' || lpad(g::text, 7, '0'),
        lower('B-' || lpad(g::text, 7, '0') || ' ' || c.name || ' ' || c.external_id || ' '
              || CASE WHEN g %% 4 = 0 THEN 'ofac-' || (g %% 5000)::text
                      ELSE 'rule-' || (g %% 12)::text END),
-       CASE WHEN (g * 7) %% 8 BETWEEN 1 AND 4 THEN %(analyst)s END
+       CASE WHEN (g * 7) %% 16 BETWEEN 1 AND 4 THEN (%(assignees)s::bigint[])[1 + g %% 50] END
 FROM generate_series(1, %(cases)s) g
 JOIN cases_customer c ON c.external_id = 'BC-' || lpad((1 + g %% %(customers)s)::text, 6, '0');
 
@@ -131,18 +133,36 @@ def _timed(client: Client, url: str, repeat: int) -> tuple[float, float, int]:
 
 
 def _load(cases: int, analyst_id: int) -> None:
+    from django.contrib.auth.models import User
+
     from cases.demo import demo_cases_load
     from cases.models import Case
 
     started = time.perf_counter()
+    # A team of 50 analysts shares the assigned cases (the demo analyst is one of them).
+    for n in range(49):
+        User.objects.get_or_create(username=f"bench_analyst_{n}")
+    assignees = [
+        analyst_id,
+        *User.objects.filter(username__startswith="bench_analyst_")
+        .order_by("pk")
+        .values_list("pk", flat=True),
+    ]
     with connection.cursor() as cursor:
-        cursor.execute(SQL_LOAD, {"customers": 20_000, "cases": cases, "analyst": analyst_id})
+        cursor.execute(SQL_LOAD, {"customers": 20_000, "cases": cases, "assignees": assignees})
         cursor.execute(SQL_LEDGER, {"rows": cases * 3})
-        for table in ("cases_case", "cases_caseevidence", "cases_historicalcase",
-                      "audit_ledgerentry", "cases_customer"):
+        for table in (
+            "cases_case",
+            "cases_caseevidence",
+            "cases_historicalcase",
+            "audit_ledgerentry",
+            "cases_customer",
+        ):
             cursor.execute(f"VACUUM ANALYZE {table}")  # visibility map: index-only scans
-    print(f"loaded {cases:,} cases with evidence, history and ledger rows in "
-          f"{time.perf_counter() - started:.1f} s")
+    print(
+        f"loaded {cases:,} cases with evidence, history and ledger rows in "
+        f"{time.perf_counter() - started:.1f} s"
+    )
     started = time.perf_counter()
     created = demo_cases_load()
     for seed in range(1, 9):  # about 200 cases worked through the real services
@@ -172,22 +192,22 @@ def main() -> None:
     bulk = Case.objects.filter(reference__startswith="B-").count()
     if args.reload or bulk != args.cases:
         with connection.cursor() as cursor:
-            cursor.execute("TRUNCATE cases_sardraft, cases_historicalsardraft, "
-                           "cases_casedecision, cases_historicalcasedecision, "
-                           "cases_casecomment, cases_historicalcasecomment, "
-                           "cases_caseattachment, cases_historicalcaseattachment, "
-                           "cases_caseevidence, cases_historicalcaseevidence, cases_case, "
-                           "cases_historicalcase, cases_customer, cases_historicalcustomer, "
-                           "audit_ledgerentry CASCADE")
+            cursor.execute(
+                "TRUNCATE cases_sardraft, cases_historicalsardraft, "
+                "cases_casedecision, cases_historicalcasedecision, "
+                "cases_casecomment, cases_historicalcasecomment, "
+                "cases_caseattachment, cases_historicalcaseattachment, "
+                "cases_caseevidence, cases_historicalcaseevidence, cases_case, "
+                "cases_historicalcase, cases_customer, cases_historicalcustomer, "
+                "audit_ledgerentry CASCADE"
+            )
         _load(args.cases, analyst.pk)
     total = Case.objects.count()
-    print(f"database: {total:,} cases, "
-          f"{Case.history.model.objects.count():,} history rows\n")
+    print(f"database: {total:,} cases, {Case.history.model.objects.count():,} history rows\n")
 
     client = Client()
     client.force_login(analyst)
-    worked = list(Case.objects.filter(reference__startswith="C-")
-                  .values_list("pk", flat=True)[:10])
+    worked = list(Case.objects.filter(reference__startswith="C-").values_list("pk", flat=True)[:10])
     bulk_pk = Case.objects.filter(reference__startswith="B-").order_by("pk")[5000].pk
     sample = Case.objects.filter(reference__startswith="B-").order_by("pk")[12345]
     checks = [
@@ -195,15 +215,23 @@ def main() -> None:
         ("inbox", "inbox (open, priority order)", "/cases/", 150),
         ("inbox", "inbox page 40", "/cases/?page=40", 150),
         ("inbox", "my cases", "/cases/?assignee=me", 150),
-        ("inbox", "queue: monitoring, oldest first", "/cases/?source=monitoring&ordering=opened",
-         150),
+        (
+            "inbox",
+            "queue: monitoring, oldest first",
+            "/cases/?source=monitoring&ordering=opened",
+            150,
+        ),
         ("inbox", "overdue cases", "/cases/?overdue=true&ordering=due", 150),
         ("search", "search: customer name", "/cases/?q=kovalenko+1234", 150),
         ("search", "search: reference", f"/cases/?q={sample.reference}&status=all", 150),
         ("search", "search: list entity", "/cases/?entity=OFAC-77&status=all", 150),
         ("search", "search: rule + age", "/cases/?rule=RULE-5&age=8-30", 150),
-        ("search", "search: customer id", f"/cases/?customer={sample.customer.external_id}"
-                                         "&status=all", 150),
+        (
+            "search",
+            "search: customer id",
+            f"/cases/?customer={sample.customer.external_id}&status=all",
+            150,
+        ),
         ("api", "API list, 50 per page", "/api/v1/cases/?page_size=50", 150),
         ("case", "case page (worked, real timeline)", f"/cases/{worked[0]}/", 200),
         ("case", "case page (worked, escalated)", f"/cases/{worked[4]}/", 200),
@@ -232,10 +260,14 @@ def main() -> None:
         ratio = p95 / baseline_p95 if baseline_p95 else 1.0
         verdict = "" if target is None else ("ok" if p95 < target else "SLOW")
         failures += verdict == "SLOW"
-        print(f"{label:42} {p50:8.1f} {p95:8.1f} {ratio:8.1f} "
-              f"{(str(target) if target else '-'):>8}  {verdict}")
-    print(f"\n{len(checks)} pages x {args.repeat} requests in "
-          f"{time.perf_counter() - started:.1f} s; {failures} over target")
+        print(
+            f"{label:42} {p50:8.1f} {p95:8.1f} {ratio:8.1f} "
+            f"{(str(target) if target else '-'):>8}  {verdict}"
+        )
+    print(
+        f"\n{len(checks)} pages x {args.repeat} requests in "
+        f"{time.perf_counter() - started:.1f} s; {failures} over target"
+    )
     sys.exit(1 if failures else 0)
 
 

@@ -37,19 +37,34 @@ LISTED = {
     "CUST-1010": ("KIM, Jong Su", "ofac-sdn", "OFAC-19022", 86, "1961-02-20"),
 }
 RULES = [
-    ("STRUCT-01", "Cash deposits just below the reporting threshold",
-     {"threshold": 10000, "window_days": 7, "min_count": 3},
-     lambda r: {"deposits": r.randint(3, 6), "max_amount": r.randint(9000, 9990),
-                "total": r.randint(28000, 55000)}),
-    ("VEL-02", "Sudden increase in outgoing wires",
-     {"factor": 5, "baseline_days": 90}, lambda r: {"factor": round(r.uniform(5.2, 14), 1),
-                                                    "amount_7d": r.randint(40000, 250000)}),
-    ("HRJ-03", "Transfers to high-risk jurisdictions",
-     {"countries": ["IR", "KP", "SY"], "min_amount": 5000},
-     lambda r: {"country": r.choice(["IR", "KP", "SY"]), "amount": r.randint(5200, 60000)}),
-    ("RT-04", "Round-tripping between related accounts",
-     {"hops": 3, "window_days": 14}, lambda r: {"hops": r.randint(3, 5),
-                                                 "amount": r.randint(15000, 90000)}),
+    (
+        "STRUCT-01",
+        "Cash deposits just below the reporting threshold",
+        {"threshold": 10000, "window_days": 7, "min_count": 3},
+        lambda r: {
+            "deposits": r.randint(3, 6),
+            "max_amount": r.randint(9000, 9990),
+            "total": r.randint(28000, 55000),
+        },
+    ),
+    (
+        "VEL-02",
+        "Sudden increase in outgoing wires",
+        {"factor": 5, "baseline_days": 90},
+        lambda r: {"factor": round(r.uniform(5.2, 14), 1), "amount_7d": r.randint(40000, 250000)},
+    ),
+    (
+        "HRJ-03",
+        "Transfers to high-risk jurisdictions",
+        {"countries": ["IR", "KP", "SY"], "min_amount": 5000},
+        lambda r: {"country": r.choice(["IR", "KP", "SY"]), "amount": r.randint(5200, 60000)},
+    ),
+    (
+        "RT-04",
+        "Round-tripping between related accounts",
+        {"hops": 3, "window_days": 14},
+        lambda r: {"hops": r.randint(3, 5), "amount": r.randint(15000, 90000)},
+    ),
 ]
 
 
@@ -83,24 +98,41 @@ def demo_cases_load(*, actor: Actor | None = None, seed: int = 7) -> int:
     approver, admin = _user("approver"), _user("admin")
     created = 0
     with audit_context(actor=actor or Actor.system("demo_cases_load"), reason="demo data"):
-        customers = {ext: services.customer_upsert(external_id=ext, name=name, dob=dob,
-                                                   country=country, entity_type=kind)
-                     for ext, name, dob, country, kind in CUSTOMERS}
+        customers = {
+            ext: services.customer_upsert(
+                external_id=ext, name=name, dob=dob, country=country, entity_type=kind
+            )
+            for ext, name, dob, country, kind in CUSTOMERS
+        }
         plans = []
-        for index, (ext, (listed, list_code, uid, score, listed_dob)) in enumerate(
-                LISTED.items()):
+        for index, (ext, (listed, list_code, uid, score, listed_dob)) in enumerate(LISTED.items()):
             customer = customers[ext]
             case = services.case_open(
-                source=CaseSource.SCREENING, title=f"Possible {list_code} match: {customer.name}",
-                subject_type="customer", subject_id=ext, customer=customer,
-                dedupe_key=f"demo:screening:{ext}:{list_code}:{uid}", priority=score,
-                evidence={"kind": EvidenceKind.SCREENING_MATCH, "object_id": f"demo-m{index}",
-                          "summary": {"query_name": customer.name, "matched_name": listed,
-                                      "score": score, "list": list_code, "entity_uid": uid,
-                                      "query_dob": customer.dob, "matched_dob": listed_dob,
-                                      "explanation": {"name": f"token match {score}%",
-                                                      "dob": "exact" if listed_dob ==
-                                                      customer.dob else "differs"}}})
+                source=CaseSource.SCREENING,
+                title=f"Possible {list_code} match: {customer.name}",
+                subject_type="customer",
+                subject_id=ext,
+                customer=customer,
+                dedupe_key=f"demo:screening:{ext}:{list_code}:{uid}",
+                priority=score,
+                evidence={
+                    "kind": EvidenceKind.SCREENING_MATCH,
+                    "object_id": f"demo-m{index}",
+                    "summary": {
+                        "query_name": customer.name,
+                        "matched_name": listed,
+                        "score": score,
+                        "list": list_code,
+                        "entity_uid": uid,
+                        "query_dob": customer.dob,
+                        "matched_dob": listed_dob,
+                        "explanation": {
+                            "name": f"token match {score}%",
+                            "dob": "exact" if listed_dob == customer.dob else "differs",
+                        },
+                    },
+                },
+            )
             plans.append(("screening", case))
         for index in range(14):
             ext = CUSTOMERS[index % len(CUSTOMERS)][0]
@@ -108,23 +140,45 @@ def demo_cases_load(*, actor: Actor | None = None, seed: int = 7) -> int:
             customer = customers[ext]
             window = (timezone.now() - timedelta(days=index)).date().isoformat()
             case = services.case_open(
-                source=CaseSource.MONITORING, title=f"{code}: {name}", subject_type="customer",
-                subject_id=ext, customer=customer, priority=rng.randint(35, 85),
+                source=CaseSource.MONITORING,
+                title=f"{code}: {name}",
+                subject_type="customer",
+                subject_id=ext,
+                customer=customer,
+                priority=rng.randint(35, 85),
                 dedupe_key=f"demo:monitoring:{ext}:{code}:{window}",
-                evidence={"kind": EvidenceKind.ALERT, "object_id": f"demo-a{index}",
-                          "summary": {"rule_code": code, "rule_version": 2, "rule_name": name,
-                                      "parameters": params, "observed": observe(rng),
-                                      "contributing_ids": [f"TX-{rng.randint(100000, 999999)}"
-                                                           for _ in range(rng.randint(3, 6))]}})
+                evidence={
+                    "kind": EvidenceKind.ALERT,
+                    "object_id": f"demo-a{index}",
+                    "summary": {
+                        "rule_code": code,
+                        "rule_version": 2,
+                        "rule_name": name,
+                        "parameters": params,
+                        "observed": observe(rng),
+                        "contributing_ids": [
+                            f"TX-{rng.randint(100000, 999999)}" for _ in range(rng.randint(3, 6))
+                        ],
+                    },
+                },
+            )
             plans.append(("monitoring", case))
         for index in range(3):
             ext = CUSTOMERS[index + 3][0]
             case = services.case_open(
-                source=CaseSource.ENRICHMENT, title=f"LEI enrichment failed for {ext}",
-                subject_type="customer", subject_id=ext, customer=customers[ext], priority=30,
+                source=CaseSource.ENRICHMENT,
+                title=f"LEI enrichment failed for {ext}",
+                subject_type="customer",
+                subject_id=ext,
+                customer=customers[ext],
+                priority=30,
                 dedupe_key=f"demo:enrichment:{ext}",
-                evidence={"kind": EvidenceKind.ENRICHMENT_RUN, "object_id": f"demo-e{index}",
-                          "summary": {"provider": "gleif", "error": "HTTP 503 after 3 retries"}})
+                evidence={
+                    "kind": EvidenceKind.ENRICHMENT_RUN,
+                    "object_id": f"demo-e{index}",
+                    "summary": {"provider": "gleif", "error": "HTTP 503 after 3 retries"},
+                },
+            )
             plans.append(("enrichment", case))
         created = len(plans)
         for index, (kind, case) in enumerate(plans):
@@ -133,46 +187,66 @@ def demo_cases_load(*, actor: Actor | None = None, seed: int = 7) -> int:
             step = index % 6
             if step == 0:
                 continue  # stays new in the queue
-            services.case_assign(case=case, actor_user=approver,
-                                 expected_version=case.version, assignee=worker)
+            services.case_assign(
+                case=case, actor_user=approver, expected_version=case.version, assignee=worker
+            )
             if step == 1:
                 continue
-            case = services.case_start(case=case, actor_user=worker,
-                                       expected_version=case.version + 1)
+            case = services.case_start(
+                case=case, actor_user=worker, expected_version=case.version + 1
+            )
             if step == 2:
-                services.case_comment_add(case=case, actor_user=worker,
-                                          body="Requested source-of-funds documents.")
+                services.case_comment_add(
+                    case=case, actor_user=worker, body="Requested source-of-funds documents."
+                )
                 continue
             if step == 3 and kind == "screening":
                 evidence = case.evidence.first()
                 services.case_match_resolve(
-                    evidence=evidence, actor_user=worker, expected_version=case.version,
+                    evidence=evidence,
+                    actor_user=worker,
+                    expected_version=case.version,
                     resolution=MatchResolution.FALSE_POSITIVE,
-                    note="Different date of birth and nationality.")
+                    note="Different date of birth and nationality.",
+                )
                 case.refresh_from_db()
-                services.case_resolve(case=case, actor_user=worker,
-                                      expected_version=case.version,
-                                      disposition=Disposition.FALSE_POSITIVE,
-                                      rationale="Listed person is a different individual.")
+                services.case_resolve(
+                    case=case,
+                    actor_user=worker,
+                    expected_version=case.version,
+                    disposition=Disposition.FALSE_POSITIVE,
+                    rationale="Listed person is a different individual.",
+                )
                 continue
             if step == 3:
-                services.case_resolve(case=case, actor_user=worker,
-                                      expected_version=case.version,
-                                      disposition=Disposition.NO_FURTHER_ACTION,
-                                      rationale="Activity matches the customer's payroll.")
+                services.case_resolve(
+                    case=case,
+                    actor_user=worker,
+                    expected_version=case.version,
+                    disposition=Disposition.NO_FURTHER_ACTION,
+                    rationale="Activity matches the customer's payroll.",
+                )
                 continue
-            case = services.case_escalate(case=case, actor_user=worker,
-                                          expected_version=case.version,
-                                          reason="Pattern consistent with layering.")
+            case = services.case_escalate(
+                case=case,
+                actor_user=worker,
+                expected_version=case.version,
+                reason="Pattern consistent with layering.",
+            )
             if step == 4:
                 continue
-            case = services.case_resolve(case=case, actor_user=worker,
-                                         expected_version=case.version,
-                                         disposition=Disposition.TRUE_MATCH,
-                                         rationale="Funds moved through three shell "
-                                                   "companies within 48 hours.")
+            case = services.case_resolve(
+                case=case,
+                actor_user=worker,
+                expected_version=case.version,
+                disposition=Disposition.TRUE_MATCH,
+                rationale="Funds moved through three shell companies within 48 hours.",
+            )
             if index % 4 == 1:
-                services.case_approve(case=case, actor_user=admin,
-                                      expected_version=case.version,
-                                      rationale="Agree: file a SAR.")
+                services.case_approve(
+                    case=case,
+                    actor_user=admin,
+                    expected_version=case.version,
+                    rationale="Agree: file a SAR.",
+                )
     return created

@@ -35,8 +35,10 @@ def compare_names(query_name: str, matched_name: str) -> dict[str, list[tuple[st
     analyst sees at a glance which parts of the names agree."""
     left, right = _tokens(query_name), _tokens(matched_name)
     left_norm, right_norm = [_norm(t) for t in left], [_norm(t) for t in right]
-    return {"left": [(t, _status(t, right_norm)) for t in left],
-            "right": [(t, _status(t, left_norm)) for t in right]}
+    return {
+        "left": [(t, _status(t, right_norm)) for t in left],
+        "right": [(t, _status(t, left_norm)) for t in right],
+    }
 
 
 def _rows(value: Any) -> list[tuple[str, str]]:

@@ -19,25 +19,29 @@ class CaseFilterSet(django_filters.FilterSet):
     reference, title, customer, list entity and rule. With neither `status` nor `state`
     only open cases are listed: that is what analysts work."""
 
-    q = django_filters.CharFilter(method="filter_q", label="Search",
-                                  help_text="Reference, title, customer, entity or rule")
-    status = django_filters.ChoiceFilter(choices=STATUS_CHOICES, method="filter_status",
-                                         empty_label="Open (default)")
+    q = django_filters.CharFilter(
+        method="filter_q", label="Search", help_text="Reference, title, customer, entity or rule"
+    )
+    status = django_filters.ChoiceFilter(
+        choices=STATUS_CHOICES, method="filter_status", empty_label="Open (default)"
+    )
     state = django_filters.MultipleChoiceFilter(choices=CaseState.choices)
     source = django_filters.ChoiceFilter(choices=CaseSource.choices, label="Queue")
-    priority_min = django_filters.NumberFilter(field_name="priority", lookup_expr="gte",
-                                               label="Priority ≥")
-    assignee = django_filters.CharFilter(method="filter_assignee",
-                                         help_text="me, none, or a username")
-    customer = django_filters.CharFilter(method="filter_customer",
-                                         help_text="Customer id or name")
-    entity = django_filters.CharFilter(method="filter_entity", label="List entity",
-                                       help_text="Sanctions list entity id")
+    priority_min = django_filters.NumberFilter(
+        field_name="priority", lookup_expr="gte", label="Priority ≥"
+    )
+    assignee = django_filters.CharFilter(
+        method="filter_assignee", help_text="me, none, or a username"
+    )
+    customer = django_filters.CharFilter(method="filter_customer", help_text="Customer id or name")
+    entity = django_filters.CharFilter(
+        method="filter_entity", label="List entity", help_text="Sanctions list entity id"
+    )
     rule = django_filters.CharFilter(method="filter_rule", help_text="Monitoring rule code")
-    age = django_filters.ChoiceFilter(choices=AGE_CHOICES, method="filter_age",
-                                      empty_label="Any age")
-    overdue = django_filters.BooleanFilter(method="filter_overdue",
-                                           label="SAR deadline passed")
+    age = django_filters.ChoiceFilter(
+        choices=AGE_CHOICES, method="filter_age", empty_label="Any age"
+    )
+    overdue = django_filters.BooleanFilter(method="filter_overdue", label="SAR deadline passed")
     ordering = django_filters.OrderingFilter(
         fields=(("priority", "priority"), ("opened_at", "opened"), ("due_at", "due")),
         field_labels={"priority": "Priority", "opened_at": "Age", "due_at": "Due date"},

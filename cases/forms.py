@@ -8,24 +8,32 @@ from django.contrib.auth.models import User
 from cases.choices import Disposition, MatchResolution, SarActivityCategory
 from cases.selectors import assignable_users
 
-TRANSITIONS = ("claim", "start", "escalate", "resolve", "approve", "reject", "reopen",
-               "assign")
+TRANSITIONS = ("claim", "start", "escalate", "resolve", "approve", "reject", "reopen", "assign")
 
 
 class TransitionForm(forms.Form):
     """One form for every transition; the service names what is missing for a verb."""
 
     expected_version = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
-    disposition = forms.ChoiceField(choices=[("", "— choose —"), *Disposition.choices],
-                                    required=False)
-    rationale = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False,
-                                max_length=10_000)
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False,
-                             max_length=10_000)
+    disposition = forms.ChoiceField(
+        choices=[("", "— choose —"), *Disposition.choices], required=False
+    )
+    rationale = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=10_000
+    )
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=10_000
+    )
     suspect_identified = forms.TypedChoiceField(
-        choices=[("", "unchanged"), ("yes", "Suspect identified"),
-                 ("no", "No suspect identified (60-day deadline)")],
-        required=False, coerce=lambda v: v == "yes", empty_value=None)
+        choices=[
+            ("", "unchanged"),
+            ("yes", "Suspect identified"),
+            ("no", "No suspect identified (60-day deadline)"),
+        ],
+        required=False,
+        coerce=lambda v: v == "yes",
+        empty_value=None,
+    )
     assignee = forms.ModelChoiceField(queryset=User.objects.none(), required=False)
 
     def __init__(self, *args, **kwargs):
@@ -34,8 +42,9 @@ class TransitionForm(forms.Form):
 
 
 class CommentForm(forms.Form):
-    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=10_000,
-                           label="Comment")
+    body = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), max_length=10_000, label="Comment"
+    )
 
 
 class AttachmentForm(forms.Form):
@@ -57,10 +66,12 @@ class SarForm(forms.Form):
     currency = forms.RegexField(regex=r"^[A-Z]{3}$", initial="USD", max_length=3)
     activity_start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     activity_end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    categories = forms.MultipleChoiceField(choices=SarActivityCategory.choices, required=False,
-                                           widget=forms.CheckboxSelectMultiple)
-    narrative = forms.CharField(widget=forms.Textarea(attrs={"rows": 8}), required=False,
-                                max_length=20_000)
+    categories = forms.MultipleChoiceField(
+        choices=SarActivityCategory.choices, required=False, widget=forms.CheckboxSelectMultiple
+    )
+    narrative = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 8}), required=False, max_length=20_000
+    )
 
 
 class BulkForm(forms.Form):
@@ -68,10 +79,16 @@ class BulkForm(forms.Form):
 
     action = forms.ChoiceField(choices=[("close", "Close"), ("assign", "Assign")])
     disposition = forms.ChoiceField(
-        choices=[("", "— choose —"), (Disposition.FALSE_POSITIVE, "False positive"),
-                 (Disposition.NO_FURTHER_ACTION, "No further action")], required=False)
-    rationale = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False,
-                                max_length=10_000)
+        choices=[
+            ("", "— choose —"),
+            (Disposition.FALSE_POSITIVE, "False positive"),
+            (Disposition.NO_FURTHER_ACTION, "No further action"),
+        ],
+        required=False,
+    )
+    rationale = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=10_000
+    )
     assignee = forms.ModelChoiceField(queryset=User.objects.none(), required=False)
     confirm = forms.BooleanField(required=False)
 

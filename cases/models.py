@@ -27,8 +27,9 @@ class Customer(AuditedModel):
     name = models.CharField(max_length=300)
     dob = models.CharField(max_length=10, blank=True, help_text="ISO date, partial allowed")
     country = models.CharField(max_length=2, blank=True)
-    entity_type = models.CharField(max_length=16, choices=EntityType.choices,
-                                   default=EntityType.PERSON)
+    entity_type = models.CharField(
+        max_length=16, choices=EntityType.choices, default=EntityType.PERSON
+    )
     data = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -45,18 +46,25 @@ class Case(AuditedModel):
 
     reference = models.CharField(max_length=20, unique=True, editable=False)
     source = models.CharField(max_length=16, choices=CaseSource.choices)
-    state = models.CharField(max_length=20, choices=CaseState.choices, default=CaseState.NEW,
-                             db_index=True)
+    state = models.CharField(
+        max_length=20, choices=CaseState.choices, default=CaseState.NEW, db_index=True
+    )
     priority = models.PositiveSmallIntegerField(default=50, db_index=True)
     title = models.CharField(max_length=300)
     summary = models.TextField(blank=True)
     subject_type = models.CharField(max_length=50)
     subject_id = models.CharField(max_length=64)
     dedupe_key = models.CharField(max_length=200, blank=True, default="")
-    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.PROTECT,
-                                 related_name="cases")
-    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                 on_delete=models.PROTECT, related_name="assigned_cases")
+    customer = models.ForeignKey(
+        Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="cases"
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="assigned_cases",
+    )
     disposition = models.CharField(max_length=20, choices=Disposition.choices, blank=True)
     rationale = models.TextField(blank=True)
     opened_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -65,10 +73,20 @@ class Case(AuditedModel):
     version = models.PositiveIntegerField(default=1)
     # Who worked the case to its decision, and who signed it off (four-eyes: never equal
     # when the rules require approval).
-    investigator = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                     on_delete=models.PROTECT, related_name="investigated_cases")
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.PROTECT, related_name="decided_cases")
+    investigator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="investigated_cases",
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="decided_cases",
+    )
     escalated_at = models.DateTimeField(null=True, blank=True)
     # SAR clock: 30 days from detection, 60 when no suspect is identified (31 CFR 1020.320).
     detected_at = models.DateTimeField(default=timezone.now)
@@ -93,8 +111,11 @@ class Case(AuditedModel):
             models.Index(fields=["source", "state", "-priority", "opened_at"]),
             # Queue tab counts read this index only; the open inbox walks the partial one.
             models.Index(fields=["state", "source"], name="case_state_source"),
-            models.Index(fields=["-priority", "opened_at", "id"],
-                         condition=Q(state__in=OPEN_STATES), name="case_open_queue"),
+            models.Index(
+                fields=["-priority", "opened_at", "id"],
+                condition=Q(state__in=OPEN_STATES),
+                name="case_open_queue",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -117,18 +138,21 @@ class CaseEvidence(AuditedModel):
     object_id = models.CharField(max_length=64)
     summary = models.JSONField(default=dict)
     added_at = models.DateTimeField(default=timezone.now)
-    resolution = models.CharField(max_length=20, choices=MatchResolution.choices, blank=True,
-                                  default="")
+    resolution = models.CharField(
+        max_length=20, choices=MatchResolution.choices, blank=True, default=""
+    )
     resolution_note = models.TextField(blank=True)
-    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                    on_delete=models.PROTECT, related_name="+")
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     resolved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["added_at", "pk"]
         constraints = [
-            models.UniqueConstraint(fields=["case", "kind", "object_id"],
-                                    name="case_evidence_once"),
+            models.UniqueConstraint(
+                fields=["case", "kind", "object_id"], name="case_evidence_once"
+            ),
         ]
         indexes = [
             # The inbox's rule and list-entity filters, and alerts per rule per day.
@@ -145,8 +169,7 @@ class CaseComment(AuditedModel):
     """A note on a case. Comments are never edited: a correction is another comment."""
 
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="comments")
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                               related_name="+")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     body = models.TextField()
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -163,8 +186,9 @@ class CaseAttachment(AuditedModel):
     """A document attached to a case, kept with its SHA-256 so its integrity can be proven."""
 
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="attachments")
-    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                                    related_name="+")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     file = models.FileField(upload_to=_attachment_path, max_length=200)
     filename = models.CharField(max_length=200)
     content_type = models.CharField(max_length=100)
@@ -184,8 +208,7 @@ class CaseDecision(AuditedModel):
 
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="decisions")
     kind = models.CharField(max_length=20, choices=DecisionKind.choices)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                              related_name="+")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     disposition = models.CharField(max_length=20, choices=Disposition.choices, blank=True)
     rationale = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)

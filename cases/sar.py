@@ -19,8 +19,14 @@ from cases.choices import SarActivityCategory
 
 SAR_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "required": ["form", "filing_type", "case_reference", "subject", "suspicious_activity",
-                 "narrative"],
+    "required": [
+        "form",
+        "filing_type",
+        "case_reference",
+        "subject",
+        "suspicious_activity",
+        "narrative",
+    ],
     "properties": {
         "form": {"const": "FinCEN SAR"},
         "filing_type": {"enum": ["initial", "continuing"]},
@@ -43,17 +49,32 @@ SAR_SCHEMA: dict[str, Any] = {
                 "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
                 "date_from": {"type": "string", "format": "date"},
                 "date_to": {"type": "string", "format": "date"},
-                "categories": {"type": "array", "minItems": 1, "uniqueItems": True,
-                               "items": {"enum": list(SarActivityCategory.values)}},
+                "categories": {
+                    "type": "array",
+                    "minItems": 1,
+                    "uniqueItems": True,
+                    "items": {"enum": list(SarActivityCategory.values)},
+                },
             },
         },
         "narrative": {"type": "string", "minLength": 50, "maxLength": 20000},
     },
 }
 
-CSV_COLUMNS = ["case_reference", "filing_type", "subject_name", "subject_identifier",
-               "subject_date_of_birth", "subject_country", "amount", "currency", "date_from",
-               "date_to", "categories", "narrative"]
+CSV_COLUMNS = [
+    "case_reference",
+    "filing_type",
+    "subject_name",
+    "subject_identifier",
+    "subject_date_of_birth",
+    "subject_country",
+    "amount",
+    "currency",
+    "date_from",
+    "date_to",
+    "categories",
+    "narrative",
+]
 
 
 def _iso(value: date | None) -> str | None:
@@ -63,8 +84,10 @@ def _iso(value: date | None) -> str | None:
 def sar_document(draft) -> dict[str, Any]:
     """The draft as a FinCEN-SAR-shaped document (missing values left out, so the schema
     names them)."""
-    activity: dict[str, Any] = {"currency": draft.currency,
-                                "categories": list(draft.categories or [])}
+    activity: dict[str, Any] = {
+        "currency": draft.currency,
+        "categories": list(draft.categories or []),
+    }
     if draft.amount is not None:
         activity["amount"] = format(Decimal(draft.amount).quantize(Decimal("0.01")), "f")
     if draft.activity_start:
@@ -75,8 +98,12 @@ def sar_document(draft) -> dict[str, Any]:
         "form": "FinCEN SAR",
         "filing_type": "continuing" if draft.exported_at else "initial",
         "case_reference": draft.case.reference,
-        "subject": {"name": draft.subject_name, "identifier": draft.subject_id,
-                    "date_of_birth": draft.subject_dob, "country": draft.subject_country},
+        "subject": {
+            "name": draft.subject_name,
+            "identifier": draft.subject_id,
+            "date_of_birth": draft.subject_dob,
+            "country": draft.subject_country,
+        },
         "suspicious_activity": activity,
         "narrative": draft.narrative,
     }
@@ -85,14 +112,18 @@ def sar_document(draft) -> dict[str, Any]:
 def sar_validate(document: dict[str, Any]) -> list[str]:
     """Readable problems with a SAR document; empty when it may be exported."""
     validator = jsonschema.Draft202012Validator(
-        SAR_SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+        SAR_SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
     errors = []
     for error in sorted(validator.iter_errors(document), key=lambda e: list(e.path)):
         where = ".".join(str(p) for p in error.path) or "document"
         if error.validator == "required":
             missing = error.message.split("'")[1] if "'" in error.message else error.message
-            errors.append(f"{where}: {missing} is required" if where != "document"
-                          else f"{missing} is required")
+            errors.append(
+                f"{where}: {missing} is required"
+                if where != "document"
+                else f"{missing} is required"
+            )
         elif error.validator == "minLength" and where == "narrative":
             errors.append("narrative: at least 50 characters describing the activity")
         elif error.validator == "minItems":
@@ -100,8 +131,11 @@ def sar_validate(document: dict[str, Any]) -> list[str]:
         else:
             errors.append(f"{where}: {error.message}")
     activity = document.get("suspicious_activity", {})
-    if activity.get("date_from") and activity.get("date_to") and (
-            activity["date_from"] > activity["date_to"]):
+    if (
+        activity.get("date_from")
+        and activity.get("date_to")
+        and (activity["date_from"] > activity["date_to"])
+    ):
         errors.append("suspicious_activity: the activity end date is before its start date")
     return errors
 
@@ -117,11 +151,20 @@ def _csv_cell(value: str) -> str:
 
 def sar_csv(document: dict[str, Any]) -> bytes:
     subject, activity = document["subject"], document["suspicious_activity"]
-    row = [document["case_reference"], document["filing_type"], subject.get("name", ""),
-           subject.get("identifier", ""), subject.get("date_of_birth", ""),
-           subject.get("country", ""), activity.get("amount", ""), activity.get("currency", ""),
-           activity.get("date_from", ""), activity.get("date_to", ""),
-           ";".join(activity.get("categories", [])), document["narrative"]]
+    row = [
+        document["case_reference"],
+        document["filing_type"],
+        subject.get("name", ""),
+        subject.get("identifier", ""),
+        subject.get("date_of_birth", ""),
+        subject.get("country", ""),
+        activity.get("amount", ""),
+        activity.get("currency", ""),
+        activity.get("date_from", ""),
+        activity.get("date_to", ""),
+        ";".join(activity.get("categories", [])),
+        document["narrative"],
+    ]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)

@@ -44,8 +44,7 @@ def case_inbox(*, user) -> QuerySet[Case]:
 
 def case_get(*, user, pk: int) -> Case:
     """One visible case, or 404 (cases the user may not see do not exist for them)."""
-    case = (case_list(user=user)
-            .select_related("investigator", "decided_by").filter(pk=pk).first())
+    case = case_list(user=user).select_related("investigator", "decided_by").filter(pk=pk).first()
     if case is None:
         raise Http404("No such case")
     return case
@@ -58,11 +57,23 @@ def case_evidence(*, case: Case) -> list[CaseEvidence]:
 
 # Fields that change on every save and say nothing to a reader of the timeline.
 _NOISE = {"version", "updated_at", "search_text", "id", "case_id", "history_id"}
-_USER_FIELDS = {"assignee_id", "investigator_id", "decided_by_id", "resolved_by_id",
-                "author_id", "uploaded_by_id", "actor_id"}
-_LABELS = {"cases.case": "Case", "cases.caseevidence": "Evidence",
-           "cases.casecomment": "Comment", "cases.caseattachment": "Attachment",
-           "cases.casedecision": "Decision", "cases.sardraft": "SAR draft"}
+_USER_FIELDS = {
+    "assignee_id",
+    "investigator_id",
+    "decided_by_id",
+    "resolved_by_id",
+    "author_id",
+    "uploaded_by_id",
+    "actor_id",
+}
+_LABELS = {
+    "cases.case": "Case",
+    "cases.caseevidence": "Evidence",
+    "cases.casecomment": "Comment",
+    "cases.caseattachment": "Attachment",
+    "cases.casedecision": "Decision",
+    "cases.sardraft": "SAR draft",
+}
 
 
 def case_timeline(*, case: Case, limit: int = 300) -> list[dict]:
@@ -79,9 +90,11 @@ def case_timeline(*, case: Case, limit: int = 300) -> list[dict]:
     for object_type, pks in related.items():
         if pks:
             where |= Q(object_type=object_type, object_id__in=[str(p) for p in pks])
-    entries = list(LedgerEntry.objects.filter(where).order_by("seq")
-                   .only("seq", "ts", "actor_label", "action", "object_type", "object_id",
-                         "body")[: limit * 2])
+    entries = list(
+        LedgerEntry.objects.filter(where)
+        .order_by("seq")
+        .only("seq", "ts", "actor_label", "action", "object_type", "object_id", "body")[: limit * 2]
+    )
     user_ids: set[int] = set()
     decoded = []
     for entry in entries:
@@ -102,8 +115,11 @@ def case_timeline(*, case: Case, limit: int = 300) -> list[dict]:
         if state is not None:
             before = last.get(key, {})
             for field, value in state.items():
-                if field in _NOISE or field.endswith("_at") and field not in (
-                        "closed_at", "due_at", "review_due_at"):
+                if (
+                    field in _NOISE
+                    or field.endswith("_at")
+                    and field not in ("closed_at", "due_at", "review_due_at")
+                ):
                     continue
                 if field in before and before[field] == value:
                     continue
@@ -116,18 +132,31 @@ def case_timeline(*, case: Case, limit: int = 300) -> list[dict]:
                 else:
                     shown_before = before.get(field, "")
                 text = str(value) if not isinstance(value, dict | list) else json.dumps(value)
-                changes.append({"field": field.removesuffix("_id"),
-                                "before": "" if entry.action == "create" else str(shown_before),
-                                "after": text[:300]})
+                changes.append(
+                    {
+                        "field": field.removesuffix("_id"),
+                        "before": "" if entry.action == "create" else str(shown_before),
+                        "after": text[:300],
+                    }
+                )
             last[key] = state
         elif data:
-            changes = [{"field": k, "before": "", "after": str(v)[:300]}
-                       for k, v in data.items() if k not in ("reference", "decision_id")]
-        items.append({"seq": entry.seq, "ts": entry.ts, "actor": entry.actor_label,
-                      "action": entry.action,
-                      "object": _LABELS.get(entry.object_type, entry.object_type),
-                      "reason": data.get("reason", "") if state is not None else "",
-                      "changes": changes})
+            changes = [
+                {"field": k, "before": "", "after": str(v)[:300]}
+                for k, v in data.items()
+                if k not in ("reference", "decision_id")
+            ]
+        items.append(
+            {
+                "seq": entry.seq,
+                "ts": entry.ts,
+                "actor": entry.actor_label,
+                "action": entry.action,
+                "object": _LABELS.get(entry.object_type, entry.object_type),
+                "reason": data.get("reason", "") if state is not None else "",
+                "changes": changes,
+            }
+        )
     items.reverse()
     return items[:limit]
 
@@ -135,8 +164,12 @@ def case_timeline(*, case: Case, limit: int = 300) -> list[dict]:
 def queue_counts() -> dict:
     """Open cases per queue (source) and per state, for the inbox tabs."""
     # COUNT(*) over (state, source) is answered from the index alone.
-    rows = (Case.objects.filter(state__in=OPEN_STATES).values("source")
-            .annotate(n=Count("*")).order_by())
+    rows = (
+        Case.objects.filter(state__in=OPEN_STATES)
+        .values("source")
+        .annotate(n=Count("*"))
+        .order_by()
+    )
     return {row["source"]: row["n"] for row in rows}
 
 
@@ -159,19 +192,32 @@ def dashboard_stats(*, now=None, days: int = 14) -> dict:
     since = (now - timedelta(days=days - 1)).date()
     since_start = datetime.combine(since, time.min, tzinfo=UTC)
     per_rule: dict[str, dict] = defaultdict(dict)
-    rows = (CaseEvidence.objects.filter(kind=EvidenceKind.ALERT, added_at__gte=since_start)
-            .annotate(day=TruncDate("added_at")).values_list("summary__rule_code", "day")
-            .annotate(n=Count("pk")).order_by())
+    rows = (
+        CaseEvidence.objects.filter(kind=EvidenceKind.ALERT, added_at__gte=since_start)
+        .annotate(day=TruncDate("added_at"))
+        .values_list("summary__rule_code", "day")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
     for rule, day, n in rows:
         per_rule[str(rule or "?")][day] = n
     day_list = [since + timedelta(days=i) for i in range(days)]
-    decided = dict(Case.objects.filter(source=CaseSource.SCREENING, state=CaseState.CLOSED)
-                   .values_list("disposition").annotate(n=Count("pk")).order_by())
+    decided = dict(
+        Case.objects.filter(source=CaseSource.SCREENING, state=CaseState.CLOSED)
+        .values_list("disposition")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
     decided_total = sum(decided.values())
-    matches = dict(CaseEvidence.objects.filter(kind=EvidenceKind.SCREENING_MATCH)
-                   .values_list("resolution").annotate(n=Count("pk")).order_by())
+    matches = dict(
+        CaseEvidence.objects.filter(kind=EvidenceKind.SCREENING_MATCH)
+        .values_list("resolution")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
     resolved = matches.get(MatchResolution.FALSE_POSITIVE, 0) + matches.get(
-        MatchResolution.TRUE_MATCH, 0)
+        MatchResolution.TRUE_MATCH, 0
+    )
 
     def rate(part: int, whole: int) -> float | None:
         return round(100 * part / whole, 1) if whole else None
@@ -179,15 +225,19 @@ def dashboard_stats(*, now=None, days: int = 14) -> dict:
     return {
         "by_state": [(CaseState(s).label, by_state.get(s, 0)) for s in CaseState.values],
         "by_queue": [(CaseSource(s).label, by_queue.get(s, 0)) for s in CaseSource.values],
-        "ageing": [(label, ageing_counts[key] or 0)
-                   for key, label, _l, _h in deadlines.AGE_BUCKETS],
+        "ageing": [
+            (label, ageing_counts[key] or 0) for key, label, _l, _h in deadlines.AGE_BUCKETS
+        ],
         "breaches": breaches,
         "due_soon": due_soon,
-        "overdue_cases": list(overdue.select_related("customer", "assignee")
-                              .order_by("due_at")[:10]),
+        "overdue_cases": list(
+            overdue.select_related("customer", "assignee").order_by("due_at")[:10]
+        ),
         "alert_days": day_list,
-        "alerts_per_rule": {rule: [per_day.get(d, 0) for d in day_list]
-                            for rule, per_day in sorted(per_rule.items())},
+        "alerts_per_rule": {
+            rule: [per_day.get(d, 0) for d in day_list]
+            for rule, per_day in sorted(per_rule.items())
+        },
         "screening_decided": decided_total,
         "screening_hit_rate": rate(decided.get(Disposition.TRUE_MATCH, 0), decided_total),
         "screening_fp_rate": rate(decided.get(Disposition.FALSE_POSITIVE, 0), decided_total),
@@ -199,6 +249,11 @@ def dashboard_stats(*, now=None, days: int = 14) -> dict:
 
 def assignable_users() -> QuerySet[User]:
     """People an approver may hand a case to (those who can work cases)."""
-    return (User.objects.filter(is_active=True,
-                                groups__name__in=[Role.ANALYST, Role.APPROVER, Role.ADMIN])
-            .exclude(groups__name=Role.AUDITOR).distinct().order_by("username"))
+    return (
+        User.objects.filter(
+            is_active=True, groups__name__in=[Role.ANALYST, Role.APPROVER, Role.ADMIN]
+        )
+        .exclude(groups__name=Role.AUDITOR)
+        .distinct()
+        .order_by("username")
+    )

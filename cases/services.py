@@ -95,7 +95,8 @@ def _locked(case: Case, expected_version: int | None, *, allow_closed: bool = Fa
     if expected_version is not None and int(expected_version) != fresh.version:
         raise CaseConflict(
             f"Case {fresh.reference} was changed by someone else (version {fresh.version}, "
-            f"you had {expected_version}). Reload it and try again.")
+            f"you had {expected_version}). Reload it and try again."
+        )
     if not allow_closed and fresh.state == CaseState.CLOSED:
         raise CaseStateError(f"Case {fresh.reference} is closed and read-only.")
     return fresh
@@ -107,7 +108,8 @@ def _require_state(case: Case, allowed: Iterable[str], verb: str) -> None:
         names = ", ".join(CaseState(s).label.lower() for s in allowed)
         raise CaseStateError(
             f"Cannot {verb} case {case.reference}: it is {case.get_state_display().lower()}"
-            f" (must be {names}).")
+            f" (must be {names})."
+        )
 
 
 def _require_text(value: str, field: str, label: str) -> str:
@@ -123,21 +125,42 @@ def _save(case: Case, fields: list[str]) -> Case:
     return case
 
 
-def _decision(case: Case, *, kind: str, actor_user: User, disposition: str = "",
-              rationale: str = "", data: dict | None = None) -> CaseDecision:
-    decision = CaseDecision.objects.create(case=case, kind=kind, actor=actor_user,
-                                           disposition=disposition, rationale=rationale)
-    audit_record(action=f"case.{kind}", object_type="cases.case", object_id=str(case.pk),
-                 data={"reference": case.reference, "decision_id": decision.pk,
-                       "actor": actor_user.get_username(), "disposition": disposition,
-                       "rationale": rationale[:2000], "state": case.state, **(data or {})})
+def _decision(
+    case: Case,
+    *,
+    kind: str,
+    actor_user: User,
+    disposition: str = "",
+    rationale: str = "",
+    data: dict | None = None,
+) -> CaseDecision:
+    decision = CaseDecision.objects.create(
+        case=case, kind=kind, actor=actor_user, disposition=disposition, rationale=rationale
+    )
+    audit_record(
+        action=f"case.{kind}",
+        object_type="cases.case",
+        object_id=str(case.pk),
+        data={
+            "reference": case.reference,
+            "decision_id": decision.pk,
+            "actor": actor_user.get_username(),
+            "disposition": disposition,
+            "rationale": rationale[:2000],
+            "state": case.state,
+            **(data or {}),
+        },
+    )
     return decision
 
 
 def needs_four_eyes(*, case: Case, disposition: str) -> bool:
     """Closing an escalated case and any true-match (SAR) decision need a second person."""
-    return case.state == CaseState.ESCALATED or case.escalated_at is not None or (
-        disposition == Disposition.TRUE_MATCH)
+    return (
+        case.state == CaseState.ESCALATED
+        or case.escalated_at is not None
+        or (disposition == Disposition.TRUE_MATCH)
+    )
 
 
 def _search_text(case: Case, evidence: Iterable[CaseEvidence] = ()) -> str:
@@ -184,29 +207,44 @@ def case_open(
     with audit_context(actor=actor) if actor else nullcontext():
         case = None
         if dedupe_key:
-            case = (Case.objects.select_for_update()
-                    .filter(dedupe_key=dedupe_key, state__in=OPEN_STATES).first())
+            case = (
+                Case.objects.select_for_update()
+                .filter(dedupe_key=dedupe_key, state__in=OPEN_STATES)
+                .first()
+            )
         if case is None:
             now = timezone.now()
             try:
                 with transaction.atomic():
                     case = Case(
-                        reference=_next_reference(), source=source, title=title[:300],
-                        summary=summary, subject_type=subject_type, subject_id=str(subject_id),
-                        dedupe_key=dedupe_key or "", customer=customer, priority=priority,
-                        opened_at=now, detected_at=now,
+                        reference=_next_reference(),
+                        source=source,
+                        title=title[:300],
+                        summary=summary,
+                        subject_type=subject_type,
+                        subject_id=str(subject_id),
+                        dedupe_key=dedupe_key or "",
+                        customer=customer,
+                        priority=priority,
+                        opened_at=now,
+                        detected_at=now,
                         due_at=deadlines.sar_due_at(detected_at=now, suspect_identified=True),
                     )
                     # Index the triggering evidence now: one history row for the opening.
-                    pending = [CaseEvidence(summary=evidence.get("summary") or {})] if (
-                        evidence) else []
+                    pending = (
+                        [CaseEvidence(summary=evidence.get("summary") or {})] if (evidence) else []
+                    )
                     case.search_text = _search_text(case, pending)
                     case.save()
             except IntegrityError:
                 # A concurrent opener won the race for this dedupe key (or the reference).
-                case = (Case.objects.select_for_update()
-                        .filter(dedupe_key=dedupe_key, state__in=OPEN_STATES).first()
-                        if dedupe_key else None)
+                case = (
+                    Case.objects.select_for_update()
+                    .filter(dedupe_key=dedupe_key, state__in=OPEN_STATES)
+                    .first()
+                    if dedupe_key
+                    else None
+                )
                 if case is None:
                     raise
         elif priority > case.priority:
@@ -214,12 +252,16 @@ def case_open(
             case.version += 1
             case.save(update_fields=["priority", "version", "updated_at"])
         if evidence:
-            if not CaseEvidence.objects.filter(case=case, kind=evidence["kind"],
-                                               object_id=str(evidence["object_id"])).exists():
-                item = CaseEvidence.objects.create(case=case, kind=evidence["kind"],
-                                                   object_id=str(evidence["object_id"]),
-                                                   summary=evidence.get("summary") or {})
-                extra = _search_text(case, [item])[len(_search_text(case, [])):].strip()
+            if not CaseEvidence.objects.filter(
+                case=case, kind=evidence["kind"], object_id=str(evidence["object_id"])
+            ).exists():
+                item = CaseEvidence.objects.create(
+                    case=case,
+                    kind=evidence["kind"],
+                    object_id=str(evidence["object_id"]),
+                    summary=evidence.get("summary") or {},
+                )
+                extra = _search_text(case, [item])[len(_search_text(case, [])) :].strip()
                 if extra and extra not in case.search_text:
                     case.search_text = f"{case.search_text} {extra}"[:4000]
                     case.save(update_fields=["search_text"])
@@ -227,17 +269,33 @@ def case_open(
 
 
 @transaction.atomic
-def customer_upsert(*, external_id: str, name: str, dob: str = "", country: str = "",
-                    entity_type: str = "person", data: dict | None = None) -> Customer:
+def customer_upsert(
+    *,
+    external_id: str,
+    name: str,
+    dob: str = "",
+    country: str = "",
+    entity_type: str = "person",
+    data: dict | None = None,
+) -> Customer:
     """Create or update a customer by its external id."""
     customer = Customer.objects.select_for_update().filter(external_id=external_id).first()
     if customer is None:
-        return Customer.objects.create(external_id=external_id, name=name, dob=dob,
-                                       country=country, entity_type=entity_type,
-                                       data=data or {})
+        return Customer.objects.create(
+            external_id=external_id,
+            name=name,
+            dob=dob,
+            country=country,
+            entity_type=entity_type,
+            data=data or {},
+        )
     changed = []
-    for field, value in (("name", name), ("dob", dob), ("country", country),
-                         ("entity_type", entity_type)):
+    for field, value in (
+        ("name", name),
+        ("dob", dob),
+        ("country", country),
+        ("entity_type", entity_type),
+    ):
         if getattr(customer, field) != value:
             setattr(customer, field, value)
             changed.append(field)
@@ -265,8 +323,9 @@ def case_claim(*, case: Case, actor_user: User, expected_version: int) -> Case:
         return _save(case, ["assignee", "state"])
 
 
-def case_claim_next(*, actor_user: User, source: str | None = None,
-                    attempts: int = 5) -> Case | None:
+def case_claim_next(
+    *, actor_user: User, source: str | None = None, attempts: int = 5
+) -> Case | None:
     """Give the analyst the highest-priority, oldest unassigned new case (optionally from one
     queue). Compare-and-set: the UPDATE only matches a row still new and unassigned, so two
     analysts claiming at once never get the same case; the loser tries the next one."""
@@ -292,8 +351,7 @@ def case_claim_next(*, actor_user: User, source: str | None = None,
 
 
 @transaction.atomic
-def case_assign(*, case: Case, actor_user: User, expected_version: int,
-                assignee: User) -> Case:
+def case_assign(*, case: Case, actor_user: User, expected_version: int, assignee: User) -> Case:
     """An approver assigns (or reassigns) an open case to a person who can work cases."""
     _require_role(actor_user, APPROVE_ROLES, "assign cases")
     if not can_write(assignee, WORK_ROLES):
@@ -309,16 +367,20 @@ def case_assign(*, case: Case, actor_user: User, expected_version: int,
             case.state = CaseState.ASSIGNED
             fields.append("state")
         _save(case, fields)
-        audit_record(action="case.assign", object_type="cases.case", object_id=str(case.pk),
-                     data={"reference": case.reference, "from": previous,
-                           "to": assignee.get_username()})
+        audit_record(
+            action="case.assign",
+            object_type="cases.case",
+            object_id=str(case.pk),
+            data={"reference": case.reference, "from": previous, "to": assignee.get_username()},
+        )
         return case
 
 
 def _require_assignee(case: Case, actor_user: User, verb: str) -> None:
     if case.assignee_id != actor_user.pk:
         raise CasePermissionError(
-            f"Only the assignee of case {case.reference} can {verb} it; claim it first.")
+            f"Only the assignee of case {case.reference} can {verb} it; claim it first."
+        )
 
 
 @transaction.atomic
@@ -334,8 +396,7 @@ def case_start(*, case: Case, actor_user: User, expected_version: int) -> Case:
 
 
 @transaction.atomic
-def case_escalate(*, case: Case, actor_user: User, expected_version: int,
-                  reason: str) -> Case:
+def case_escalate(*, case: Case, actor_user: User, expected_version: int, reason: str) -> Case:
     """The assignee escalates a case that looks suspicious; closing it will need four eyes."""
     _require_role(actor_user, WORK_ROLES, "work cases")
     reason = _require_text(reason, "reason", "A reason for escalating")
@@ -357,8 +418,15 @@ def _validate_disposition(disposition: str, rationale: str) -> str:
 
 
 @transaction.atomic
-def case_resolve(*, case: Case, actor_user: User, expected_version: int, disposition: str,
-                 rationale: str, suspect_identified: bool | None = None) -> Case:
+def case_resolve(
+    *,
+    case: Case,
+    actor_user: User,
+    expected_version: int,
+    disposition: str,
+    rationale: str,
+    suspect_identified: bool | None = None,
+) -> Case:
     """The investigator decides. A plain false positive / no further action closes the case;
     an escalated case or a true-match (SAR) decision goes to an approver instead."""
     _require_role(actor_user, WORK_ROLES, "work cases")
@@ -371,18 +439,29 @@ def case_resolve(*, case: Case, actor_user: User, expected_version: int, disposi
         fields = ["disposition", "rationale", "investigator"]
         if suspect_identified is not None and suspect_identified != case.suspect_identified:
             case.suspect_identified = suspect_identified
-            case.due_at = deadlines.sar_due_at(detected_at=case.detected_at,
-                                               suspect_identified=suspect_identified)
+            case.due_at = deadlines.sar_due_at(
+                detected_at=case.detected_at, suspect_identified=suspect_identified
+            )
             fields += ["suspect_identified", "due_at"]
         if needs_four_eyes(case=case, disposition=disposition):
             case.state = CaseState.PENDING_APPROVAL
             _save(case, [*fields, "state"])
-            _decision(case, kind=DecisionKind.SUBMIT, actor_user=actor_user,
-                      disposition=disposition, rationale=rationale)
+            _decision(
+                case,
+                kind=DecisionKind.SUBMIT,
+                actor_user=actor_user,
+                disposition=disposition,
+                rationale=rationale,
+            )
             return case
         _close(case, actor_user=actor_user, fields=fields)
-        _decision(case, kind=DecisionKind.CLOSE, actor_user=actor_user,
-                  disposition=disposition, rationale=rationale)
+        _decision(
+            case,
+            kind=DecisionKind.CLOSE,
+            actor_user=actor_user,
+            disposition=disposition,
+            rationale=rationale,
+        )
         return case
 
 
@@ -401,12 +480,14 @@ def _require_second_person(case: Case, actor_user: User) -> None:
     if actor_user.pk in {case.investigator_id, case.assignee_id}:
         raise FourEyesViolation(
             f"Four-eyes rule: {actor_user.get_username()} investigated case {case.reference} "
-            "and cannot also approve it. Another approver must sign off.")
+            "and cannot also approve it. Another approver must sign off."
+        )
 
 
 @transaction.atomic
-def case_approve(*, case: Case, actor_user: User, expected_version: int,
-                 rationale: str = "") -> Case:
+def case_approve(
+    *, case: Case, actor_user: User, expected_version: int, rationale: str = ""
+) -> Case:
     """An approver who did not investigate the case signs off the proposed disposition."""
     _require_role(actor_user, APPROVE_ROLES, "approve cases")
     with audit_context(user=actor_user, reason="approve"):
@@ -414,10 +495,14 @@ def case_approve(*, case: Case, actor_user: User, expected_version: int,
         _require_state(case, [CaseState.PENDING_APPROVAL], "approve")
         _require_second_person(case, actor_user)
         _close(case, actor_user=actor_user, fields=[])
-        _decision(case, kind=DecisionKind.APPROVE, actor_user=actor_user,
-                  disposition=case.disposition, rationale=(rationale or "").strip(),
-                  data={"investigator": case.investigator.get_username()
-                        if case.investigator_id else ""})
+        _decision(
+            case,
+            kind=DecisionKind.APPROVE,
+            actor_user=actor_user,
+            disposition=case.disposition,
+            rationale=(rationale or "").strip(),
+            data={"investigator": case.investigator.get_username() if case.investigator_id else ""},
+        )
         return case
 
 
@@ -445,10 +530,15 @@ def case_reopen(*, case: Case, actor_user: User, expected_version: int, reason: 
     with audit_context(user=actor_user, reason="reopen"):
         case = _locked(case, expected_version, allow_closed=True)
         _require_state(case, [CaseState.CLOSED], "reopen")
-        if case.dedupe_key and Case.objects.filter(
-                dedupe_key=case.dedupe_key, state__in=OPEN_STATES).exclude(pk=case.pk).exists():
+        if (
+            case.dedupe_key
+            and Case.objects.filter(dedupe_key=case.dedupe_key, state__in=OPEN_STATES)
+            .exclude(pk=case.pk)
+            .exists()
+        ):
             raise CaseStateError(
-                f"Another open case already covers {case.reference}'s matter; work that one.")
+                f"Another open case already covers {case.reference}'s matter; work that one."
+            )
         case.state = CaseState.INVESTIGATING if case.assignee_id else CaseState.NEW
         case.closed_at, case.decided_by, case.disposition = None, None, ""
         _save(case, ["state", "closed_at", "decided_by", "disposition"])
@@ -462,16 +552,18 @@ class BulkResult:
 
 
 @transaction.atomic
-def case_bulk_close(*, versions: dict[int, int], actor_user: User, disposition: str,
-                    rationale: str) -> BulkResult:
+def case_bulk_close(
+    *, versions: dict[int, int], actor_user: User, disposition: str, rationale: str
+) -> BulkResult:
     """An approver closes many cases at once (e.g. a bad list import's false positives).
     All or nothing: a stale version, a closed case or a case the approver investigated
     refuses the whole batch. True-match decisions are never made in bulk."""
     _require_role(actor_user, APPROVE_ROLES, "close cases in bulk")
     rationale = _validate_disposition(disposition, rationale)
     if disposition == Disposition.TRUE_MATCH:
-        raise CaseError("True-match (SAR) decisions are made one case at a time.",
-                        field="disposition")
+        raise CaseError(
+            "True-match (SAR) decisions are made one case at a time.", field="disposition"
+        )
     if not versions:
         raise CaseError("Select at least one case.", field="cases")
     closed = []
@@ -481,24 +573,37 @@ def case_bulk_close(*, versions: dict[int, int], actor_user: User, disposition: 
             _require_second_person(case, actor_user)
             case.disposition, case.rationale = disposition, rationale
             _close(case, actor_user=actor_user, fields=["disposition", "rationale"])
-            CaseDecision.objects.create(case=case, kind=DecisionKind.BULK_CLOSE,
-                                        actor=actor_user, disposition=disposition,
-                                        rationale=rationale)
+            CaseDecision.objects.create(
+                case=case,
+                kind=DecisionKind.BULK_CLOSE,
+                actor=actor_user,
+                disposition=disposition,
+                rationale=rationale,
+            )
             closed.append(case)
-        audit_record(action="case.bulk_close", object_type="cases.case", object_id="bulk",
-                     data={"cases": [c.reference for c in closed], "disposition": disposition,
-                           "rationale": rationale[:2000], "actor": actor_user.get_username()})
+        audit_record(
+            action="case.bulk_close",
+            object_type="cases.case",
+            object_id="bulk",
+            data={
+                "cases": [c.reference for c in closed],
+                "disposition": disposition,
+                "rationale": rationale[:2000],
+                "actor": actor_user.get_username(),
+            },
+        )
     return BulkResult(closed=closed)
 
 
 @transaction.atomic
-def case_bulk_assign(*, versions: dict[int, int], actor_user: User,
-                     assignee: User) -> list[Case]:
+def case_bulk_assign(*, versions: dict[int, int], actor_user: User, assignee: User) -> list[Case]:
     """An approver hands many cases to one person (all or nothing)."""
     if not versions:
         raise CaseError("Select at least one case.", field="cases")
-    return [case_assign(case=Case(pk=pk), actor_user=actor_user, expected_version=v,
-                        assignee=assignee) for pk, v in sorted(versions.items())]
+    return [
+        case_assign(case=Case(pk=pk), actor_user=actor_user, expected_version=v, assignee=assignee)
+        for pk, v in sorted(versions.items())
+    ]
 
 
 # --- evidence, comments, attachments ---------------------------------------------------
@@ -512,19 +617,26 @@ def _whitelist_hook():
     return getattr(screening_services, "whitelist_add", None)
 
 
-def _call_whitelist(hook, *, case: Case, evidence: CaseEvidence, actor_user: User,
-                    note: str) -> bool | str:
+def _call_whitelist(
+    hook, *, case: Case, evidence: CaseEvidence, actor_user: User, note: str
+) -> bool | str:
     """Feed the screening whitelist (this entity is not this customer). The screening app
     owns the function; pass only the keyword arguments its signature accepts."""
     summary = evidence.summary or {}
     offered = {
-        "customer": case.customer, "customer_id": case.customer.external_id
-        if case.customer_id else case.subject_id,
-        "list_code": summary.get("list", ""), "list": summary.get("list", ""),
-        "entity_uid": summary.get("entity_uid", ""), "reason": note, "note": note,
-        "actor": Actor.user(actor_user), "actor_user": actor_user, "reviewer": actor_user,
+        "customer": case.customer,
+        "customer_id": case.customer.external_id if case.customer_id else case.subject_id,
+        "list_code": summary.get("list", ""),
+        "list": summary.get("list", ""),
+        "entity_uid": summary.get("entity_uid", ""),
+        "reason": note,
+        "note": note,
+        "actor": Actor.user(actor_user),
+        "actor_user": actor_user,
+        "reviewer": actor_user,
         "content_hash": summary.get("content_hash", ""),
-        "match_id": evidence.object_id, "case": case,
+        "match_id": evidence.object_id,
+        "case": case,
     }
     params = inspect.signature(hook).parameters
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
@@ -540,8 +652,9 @@ def _call_whitelist(hook, *, case: Case, evidence: CaseEvidence, actor_user: Use
 
 
 @transaction.atomic
-def case_match_resolve(*, evidence: CaseEvidence, actor_user: User, expected_version: int,
-                       resolution: str, note: str) -> CaseEvidence:
+def case_match_resolve(
+    *, evidence: CaseEvidence, actor_user: User, expected_version: int, resolution: str, note: str
+) -> CaseEvidence:
     """Resolve one screening match on a case: a false positive for this customer feeds the
     screening whitelist so the same pair does not alert again."""
     _require_role(actor_user, WORK_ROLES, "work cases")
@@ -558,18 +671,26 @@ def case_match_resolve(*, evidence: CaseEvidence, actor_user: User, expected_ver
             raise CaseStateError("This match is already resolved.")
         evidence.resolution, evidence.resolution_note = resolution, note
         evidence.resolved_by, evidence.resolved_at = actor_user, timezone.now()
-        evidence.save(update_fields=["resolution", "resolution_note", "resolved_by",
-                                     "resolved_at"])
+        evidence.save(update_fields=["resolution", "resolution_note", "resolved_by", "resolved_at"])
         _save(case, [])
         whitelisted: bool | str = False
         hook = _whitelist_hook()
         if resolution == MatchResolution.FALSE_POSITIVE and hook is not None:
-            whitelisted = _call_whitelist(hook, case=case, evidence=evidence,
-                                          actor_user=actor_user, note=note)
-        _decision(case, kind=DecisionKind.MATCH_RESOLVE, actor_user=actor_user,
-                  rationale=note, data={"evidence_id": evidence.pk, "resolution": resolution,
-                                        "entity_uid": evidence.summary.get("entity_uid", ""),
-                                        "whitelisted": whitelisted})
+            whitelisted = _call_whitelist(
+                hook, case=case, evidence=evidence, actor_user=actor_user, note=note
+            )
+        _decision(
+            case,
+            kind=DecisionKind.MATCH_RESOLVE,
+            actor_user=actor_user,
+            rationale=note,
+            data={
+                "evidence_id": evidence.pk,
+                "resolution": resolution,
+                "entity_uid": evidence.summary.get("entity_uid", ""),
+                "whitelisted": whitelisted,
+            },
+        )
         return evidence
 
 
@@ -603,8 +724,10 @@ def attachment_sniff(content: bytes, filename: str) -> str:
         if magics and any(content.startswith(m) for m in magics):
             return content_type
     if b"\x00" in content[:8192]:
-        raise CaseError("Unsupported file type: only PDF, PNG, JPEG, plain text and CSV "
-                        "files can be attached.", field="file")
+        raise CaseError(
+            "Unsupported file type: only PDF, PNG, JPEG, plain text and CSV files can be attached.",
+            field="file",
+        )
     try:
         content.decode("utf-8")
     except UnicodeDecodeError:
@@ -613,16 +736,18 @@ def attachment_sniff(content: bytes, filename: str) -> str:
 
 
 @transaction.atomic
-def case_attachment_add(*, case: Case, actor_user: User, filename: str,
-                        content: bytes) -> CaseAttachment:
+def case_attachment_add(
+    *, case: Case, actor_user: User, filename: str, content: bytes
+) -> CaseAttachment:
     """Attach a document to an open case, stored under its SHA-256 (size-limited,
     type-checked by content)."""
     _require_role(actor_user, WORK_ROLES, "attach documents")
     if not content:
         raise CaseError("The file is empty.", field="file")
     if len(content) > ATTACHMENT_MAX_BYTES:
-        raise CaseError(f"The file is larger than {ATTACHMENT_MAX_BYTES // (1024 * 1024)} MB.",
-                        field="file")
+        raise CaseError(
+            f"The file is larger than {ATTACHMENT_MAX_BYTES // (1024 * 1024)} MB.", field="file"
+        )
     safe_name = "".join(ch for ch in filename if ch.isprintable())[-200:] or "attachment"
     content_type = attachment_sniff(content, safe_name)
     digest = hashlib.sha256(content).hexdigest()
@@ -630,9 +755,14 @@ def case_attachment_add(*, case: Case, actor_user: User, filename: str,
         case = _locked(case, None)
         if CaseAttachment.objects.filter(case=case, sha256=digest).exists():
             raise CaseError("This file is already attached to the case.", field="file")
-        attachment = CaseAttachment(case=case, uploaded_by=actor_user, filename=safe_name,
-                                    content_type=content_type, size=len(content),
-                                    sha256=digest)
+        attachment = CaseAttachment(
+            case=case,
+            uploaded_by=actor_user,
+            filename=safe_name,
+            content_type=content_type,
+            size=len(content),
+            sha256=digest,
+        )
         attachment.file.save(digest, ContentFile(content), save=False)
         attachment.save()
         return attachment
@@ -640,8 +770,18 @@ def case_attachment_add(*, case: Case, actor_user: User, filename: str,
 
 # --- SAR -------------------------------------------------------------------------------
 
-SAR_FIELDS = ("subject_name", "subject_id", "subject_dob", "subject_country", "amount",
-              "currency", "activity_start", "activity_end", "categories", "narrative")
+SAR_FIELDS = (
+    "subject_name",
+    "subject_id",
+    "subject_dob",
+    "subject_country",
+    "amount",
+    "currency",
+    "activity_start",
+    "activity_end",
+    "categories",
+    "narrative",
+)
 
 
 @transaction.atomic
@@ -657,10 +797,12 @@ def case_sar_save(*, case: Case, actor_user: User, **values) -> SarDraft:
             raise CaseStateError("A SAR is prepared only for a true-match decision.")
         draft = SarDraft.objects.filter(case=case).first()
         if draft is None:
-            defaults = {"subject_name": case.customer.name if case.customer_id else case.title,
-                        "subject_id": case.customer.external_id if case.customer_id else "",
-                        "subject_dob": case.customer.dob if case.customer_id else "",
-                        "subject_country": case.customer.country if case.customer_id else ""}
+            defaults = {
+                "subject_name": case.customer.name if case.customer_id else case.title,
+                "subject_id": case.customer.external_id if case.customer_id else "",
+                "subject_dob": case.customer.dob if case.customer_id else "",
+                "subject_country": case.customer.country if case.customer_id else "",
+            }
             draft = SarDraft.objects.create(case=case, **{**defaults, **values})
             return draft
         changed = [k for k, v in values.items() if getattr(draft, k) != v]
@@ -691,11 +833,18 @@ def case_sar_export(*, case: Case, actor_user: User, fmt: str) -> tuple[bytes, s
         content = sar.sar_json(document) if fmt == "json" else sar.sar_csv(document)
         draft.exported_at = timezone.now()
         draft.save(update_fields=["exported_at"])
-        audit_record(action="case.sar_export", object_type="cases.case",
-                     object_id=str(case.pk),
-                     data={"reference": draft.case.reference, "format": fmt,
-                           "sha256": hashlib.sha256(content).hexdigest(),
-                           "bytes": len(content), "actor": actor_user.get_username()})
+        audit_record(
+            action="case.sar_export",
+            object_type="cases.case",
+            object_id=str(case.pk),
+            data={
+                "reference": draft.case.reference,
+                "format": fmt,
+                "sha256": hashlib.sha256(content).hexdigest(),
+                "bytes": len(content),
+                "actor": actor_user.get_username(),
+            },
+        )
         ctype = "application/json" if fmt == "json" else "text/csv"
         return content, ctype, f"SAR-{draft.case.reference}.{fmt}"
 

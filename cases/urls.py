@@ -13,10 +13,12 @@ urlpatterns = [
     path("<int:pk>/do/<slug:verb>/", views.transition, name="transition"),
     path("<int:pk>/comments/", views.comment, name="comment"),
     path("<int:pk>/attachments/", views.attachment_upload, name="attachment_upload"),
-    path("<int:pk>/attachments/<int:attachment_id>/", views.attachment_download,
-         name="attachment_download"),
-    path("<int:pk>/evidence/<int:evidence_id>/resolve/", views.match_resolve,
-         name="match_resolve"),
+    path(
+        "<int:pk>/attachments/<int:attachment_id>/",
+        views.attachment_download,
+        name="attachment_download",
+    ),
+    path("<int:pk>/evidence/<int:evidence_id>/resolve/", views.match_resolve, name="match_resolve"),
     path("<int:pk>/sar/", views.sar, name="sar"),
     path("<int:pk>/sar/export/<slug:fmt>/", views.sar_export, name="sar_export"),
 ]

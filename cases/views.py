@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from cases import charts, services
 from cases.choices import CaseSource, CaseState, Disposition, EvidenceKind
 from cases.evidence_display import alert_trace, compare_names
-from cases.filtersets import CaseFilterSet
+from cases.filtersets import AGE_CHOICES, STATUS_CHOICES, CaseFilterSet
 from cases.forms import (
     TRANSITIONS,
     AttachmentForm,
@@ -48,8 +48,7 @@ def _error(request, exc: services.CaseError) -> None:
 @require_GET
 def index(request):
     """The inbox: queues by source, my cases, filters and search, sorted by priority/age."""
-    filterset = CaseFilterSet(request.GET, queryset=case_inbox(user=request.user),
-                              request=request)
+    filterset = CaseFilterSet(request.GET, queryset=case_inbox(user=request.user), request=request)
     queryset = filterset.qs if filterset.is_valid() else case_list(user=request.user).none()
     try:
         per_page = int(request.GET.get("page_size", 25))
@@ -59,15 +58,24 @@ def index(request):
     page = Paginator(queryset, per_page).get_page(request.GET.get("page"))
     params = request.GET.copy()
     params.pop("page", None)
-    return render(request, "cases/index.html", {
-        "filterset": filterset, "page": page, "params": params.urlencode(),
-        "queues": _queue_tabs(),
-        "current_source": request.GET.get("source", ""),
-        "mine": request.GET.get("assignee") == "me",
-        "now": timezone.now(), "page_sizes": PAGE_SIZES, "per_page": per_page,
-        "assignees": assignable_users() if can_write(request.user, APPROVE_ROLES) else [],
-        "bulk_form": BulkForm(),
-    })
+    return render(
+        request,
+        "cases/index.html",
+        {
+            "filterset": filterset,
+            "page": page,
+            "params": params.urlencode(),
+            "queues": _queue_tabs(),
+            "current_source": request.GET.get("source", ""),
+            "mine": request.GET.get("assignee") == "me",
+            "now": timezone.now(),
+            "page_sizes": PAGE_SIZES,
+            "per_page": per_page,
+            "assignees": assignable_users() if can_write(request.user, APPROVE_ROLES) else [],
+            # Plain option lists: rendering Django form widgets costs more than the rows.
+            "choices": {"status": STATUS_CHOICES, "source": CaseSource.choices, "age": AGE_CHOICES},
+        },
+    )
 
 
 def _queue_tabs():
@@ -110,23 +118,34 @@ def bulk(request):
     versions = data["versions"]
     if not data["confirm"]:
         cases = list(case_list(user=request.user).filter(pk__in=versions).order_by("pk"))
-        return render(request, "cases/bulk_confirm.html", {
-            "form": form, "cases": cases, "versions": versions, "action": data["action"],
-            "selected": [f"{pk}:{v}" for pk, v in versions.items()],
-            "assignee": data.get("assignee"),
-            "disposition_label": dict(Disposition.choices).get(data.get("disposition"), ""),
-        })
+        return render(
+            request,
+            "cases/bulk_confirm.html",
+            {
+                "form": form,
+                "cases": cases,
+                "versions": versions,
+                "action": data["action"],
+                "selected": [f"{pk}:{v}" for pk, v in versions.items()],
+                "assignee": data.get("assignee"),
+                "disposition_label": dict(Disposition.choices).get(data.get("disposition"), ""),
+            },
+        )
     try:
         if data["action"] == "close":
-            result = services.case_bulk_close(versions=versions, actor_user=request.user,
-                                              disposition=data["disposition"],
-                                              rationale=data["rationale"])
+            result = services.case_bulk_close(
+                versions=versions,
+                actor_user=request.user,
+                disposition=data["disposition"],
+                rationale=data["rationale"],
+            )
             messages.success(request, f"Closed {len(result.closed)} cases.")
         else:
             if data.get("assignee") is None:
                 raise services.CaseError("Choose who gets the cases.", field="assignee")
-            done = services.case_bulk_assign(versions=versions, actor_user=request.user,
-                                             assignee=data["assignee"])
+            done = services.case_bulk_assign(
+                versions=versions, actor_user=request.user, assignee=data["assignee"]
+            )
             messages.success(request, f"Assigned {len(done)} cases to {data['assignee']}.")
     except services.CaseError as exc:
         _error(request, exc)
@@ -142,8 +161,9 @@ def _evidence_view(item: CaseEvidence, case: Case) -> dict:
             summary["query_name"] = case.customer.name
             summary.setdefault("query_dob", case.customer.dob)
             summary.setdefault("query_country", case.customer.country)
-        view["names"] = compare_names(summary.get("query_name", ""),
-                                      summary.get("matched_name", ""))
+        view["names"] = compare_names(
+            summary.get("query_name", ""), summary.get("matched_name", "")
+        )
     elif item.kind == EvidenceKind.ALERT:
         view["trace"] = alert_trace(summary)
     return view
@@ -176,17 +196,26 @@ def detail(request, pk: int):
     """The case page: triggering evidence first, then decisions, comments, attachments,
     SAR draft and the audit timeline."""
     case = case_get(user=request.user, pk=pk)
-    return render(request, "cases/detail.html", {
-        "case": case, "evidence": [_evidence_view(e, case) for e in case_evidence(case=case)],
-        "decisions": list(case.decisions.select_related("actor")),
-        "comments": list(case.comments.select_related("author")),
-        "attachments": list(case.attachments.select_related("uploaded_by")),
-        "timeline": case_timeline(case=case), "actions": _actions(request, case),
-        "form": TransitionForm(initial={"expected_version": case.version}),
-        "comment_form": CommentForm(), "attachment_form": AttachmentForm(),
-        "sar": getattr(case, "sar", None), "now": timezone.now(),
-        "dispositions": Disposition.choices, "assignees": assignable_users(),
-    })
+    return render(
+        request,
+        "cases/detail.html",
+        {
+            "case": case,
+            "evidence": [_evidence_view(e, case) for e in case_evidence(case=case)],
+            "decisions": list(case.decisions.select_related("actor")),
+            "comments": list(case.comments.select_related("author")),
+            "attachments": list(case.attachments.select_related("uploaded_by")),
+            "timeline": case_timeline(case=case),
+            "actions": _actions(request, case),
+            "form": TransitionForm(initial={"expected_version": case.version}),
+            "comment_form": CommentForm(),
+            "attachment_form": AttachmentForm(),
+            "sar": getattr(case, "sar", None),
+            "now": timezone.now(),
+            "dispositions": Disposition.choices,
+            "assignees": assignable_users(),
+        },
+    )
 
 
 @role_required(*WORK_ROLES)
@@ -202,8 +231,11 @@ def transition(request, pk: int, verb: str):
         messages.error(request, "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
         return redirect("cases:detail", pk=pk)
     data = form.cleaned_data
-    common = {"case": case, "actor_user": request.user,
-              "expected_version": data["expected_version"]}
+    common = {
+        "case": case,
+        "actor_user": request.user,
+        "expected_version": data["expected_version"],
+    }
     try:
         if verb == "claim":
             services.case_claim(**common)
@@ -212,9 +244,12 @@ def transition(request, pk: int, verb: str):
         elif verb == "escalate":
             services.case_escalate(**common, reason=data["reason"])
         elif verb == "resolve":
-            services.case_resolve(**common, disposition=data["disposition"],
-                                  rationale=data["rationale"],
-                                  suspect_identified=data["suspect_identified"])
+            services.case_resolve(
+                **common,
+                disposition=data["disposition"],
+                rationale=data["rationale"],
+                suspect_identified=data["suspect_identified"],
+            )
         elif verb == "approve":
             services.case_approve(**common, rationale=data["rationale"])
         elif verb == "reject":
@@ -229,8 +264,9 @@ def transition(request, pk: int, verb: str):
         _error(request, exc)
     else:
         case.refresh_from_db(fields=["state"])
-        messages.success(request, f"{case.reference}: {verb} done — now "
-                                  f"{case.get_state_display().lower()}.")
+        messages.success(
+            request, f"{case.reference}: {verb} done — now {case.get_state_display().lower()}."
+        )
     return redirect("cases:detail", pk=pk)
 
 
@@ -241,8 +277,9 @@ def comment(request, pk: int):
     form = CommentForm(request.POST)
     if form.is_valid():
         try:
-            services.case_comment_add(case=case, actor_user=request.user,
-                                      body=form.cleaned_data["body"])
+            services.case_comment_add(
+                case=case, actor_user=request.user, body=form.cleaned_data["body"]
+            )
             messages.success(request, "Comment added.")
         except services.CaseError as exc:
             _error(request, exc)
@@ -264,10 +301,12 @@ def attachment_upload(request, pk: int):
         messages.error(request, "The file is larger than 10 MB.")
         return redirect("cases:detail", pk=pk)
     try:
-        attachment = services.case_attachment_add(case=case, actor_user=request.user,
-                                                  filename=upload.name, content=upload.read())
-        messages.success(request, f"Attached {attachment.filename} "
-                                  f"(SHA-256 {attachment.sha256[:12]}…).")
+        attachment = services.case_attachment_add(
+            case=case, actor_user=request.user, filename=upload.name, content=upload.read()
+        )
+        messages.success(
+            request, f"Attached {attachment.filename} (SHA-256 {attachment.sha256[:12]}…)."
+        )
     except services.CaseError as exc:
         _error(request, exc)
     return redirect(reverse("cases:detail", args=[pk]) + "#attachments")
@@ -280,9 +319,12 @@ def attachment_download(request, pk: int, attachment_id: int):
     attachment = case.attachments.filter(pk=attachment_id).first()
     if attachment is None:
         raise Http404("No such attachment")
-    response = FileResponse(attachment.file.open("rb"), as_attachment=True,
-                            filename=attachment.filename,
-                            content_type=attachment.content_type)
+    response = FileResponse(
+        attachment.file.open("rb"),
+        as_attachment=True,
+        filename=attachment.filename,
+        content_type=attachment.content_type,
+    )
     response["X-Content-SHA256"] = attachment.sha256
     return response
 
@@ -299,8 +341,7 @@ def match_resolve(request, pk: int, evidence_id: int):
         messages.error(request, "Choose a resolution and explain it.")
         return redirect("cases:detail", pk=pk)
     try:
-        services.case_match_resolve(evidence=evidence, actor_user=request.user,
-                                    **form.cleaned_data)
+        services.case_match_resolve(evidence=evidence, actor_user=request.user, **form.cleaned_data)
         messages.success(request, "Match resolved.")
     except services.CaseError as exc:
         _error(request, exc)
@@ -323,10 +364,15 @@ def sar(request, pk: int):
             except services.CaseError as exc:
                 _error(request, exc)
     else:
-        initial = ({f: getattr(draft, f) for f in services.SAR_FIELDS} if draft else {
-            "subject_name": case.customer.name if case.customer_id else case.title,
-            "subject_id": case.customer.external_id if case.customer_id else "",
-            "currency": "USD"})
+        initial = (
+            {f: getattr(draft, f) for f in services.SAR_FIELDS}
+            if draft
+            else {
+                "subject_name": case.customer.name if case.customer_id else case.title,
+                "subject_id": case.customer.external_id if case.customer_id else "",
+                "currency": "USD",
+            }
+        )
         form = SarForm(initial=initial)
     document = errors = None
     if draft is not None:
@@ -334,8 +380,11 @@ def sar(request, pk: int):
 
         document = sar_module.sar_document(draft)
         errors = sar_module.sar_validate(document)
-    return render(request, "cases/sar.html", {"case": case, "form": form, "draft": draft,
-                                              "editable": editable, "errors": errors})
+    return render(
+        request,
+        "cases/sar.html",
+        {"case": case, "form": form, "draft": draft, "editable": editable, "errors": errors},
+    )
 
 
 @role_required(*WORK_ROLES)
@@ -344,7 +393,8 @@ def sar_export(request, pk: int, fmt: str):
     case = case_get(user=request.user, pk=pk)
     try:
         content, content_type, filename = services.case_sar_export(
-            case=case, actor_user=request.user, fmt=fmt)
+            case=case, actor_user=request.user, fmt=fmt
+        )
     except services.CaseError as exc:
         _error(request, exc)
         return redirect("cases:sar", pk=pk)
@@ -360,11 +410,18 @@ def dashboard(request):
     outcome rates; charts drawn on the server as SVG."""
     stats = dashboard_stats()
     labels = [d.strftime("%d %b") for d in stats["alert_days"]]
-    return render(request, "cases/dashboard.html", {
-        "stats": stats,
-        "chart_state": charts.bar_chart(stats["by_state"], title="Cases by state"),
-        "chart_queue": charts.bar_chart(stats["by_queue"], title="Open cases by queue"),
-        "chart_ageing": charts.bar_chart(stats["ageing"], title="Age of open cases"),
-        "chart_alerts": charts.line_chart(stats["alerts_per_rule"], labels=labels,
-                                          title="Alerts per rule per day (last 14 days)"),
-    })
+    return render(
+        request,
+        "cases/dashboard.html",
+        {
+            "stats": stats,
+            "chart_state": charts.bar_chart(stats["by_state"], title="Cases by state"),
+            "chart_queue": charts.bar_chart(stats["by_queue"], title="Open cases by queue"),
+            "chart_ageing": charts.bar_chart(stats["ageing"], title="Age of open cases"),
+            "chart_alerts": charts.line_chart(
+                stats["alerts_per_rule"],
+                labels=labels,
+                title="Alerts per rule per day (last 14 days)",
+            ),
+        },
+    )

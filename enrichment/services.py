@@ -12,7 +12,7 @@ from contextlib import nullcontext
 from datetime import timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -63,9 +63,18 @@ def _actor_scope(actor: Actor | None):
     return audit_context(actor=actor) if actor else nullcontext()
 
 
-def _next_reference() -> str:
-    last = LoanApplication.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
-    return f"LA-{last + 1:06d}"
+def _next_id_and_reference() -> tuple[int, str]:
+    """The next application id and its ``LA-`` reference. On PostgreSQL the id comes from
+    the table's sequence, so concurrent submissions never collide; SQLite has one writer."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id'))",
+                           [LoanApplication._meta.db_table])
+            pk = int(cursor.fetchone()[0])
+    else:
+        pk = (LoanApplication.objects.order_by("-pk").values_list("pk", flat=True).first()
+              or 0) + 1
+    return pk, f"LA-{pk:06d}"
 
 
 def application_create(*, data: dict[str, Any], principals: list[dict[str, Any]],
@@ -78,10 +87,12 @@ def application_create(*, data: dict[str, Any], principals: list[dict[str, Any]]
     if unknown:
         raise ValueError(f"unknown application fields: {sorted(unknown)}")
     with _actor_scope(actor):
-        for _attempt in range(3):
+        for attempt in range(10):
+            if attempt:
+                time.sleep(random.uniform(0, 0.02 * attempt))
             try:
                 with transaction.atomic():
-                    reference = _next_reference()
+                    pk, reference = _next_id_and_reference()
                     customer = customer_upsert(
                         external_id=f"loan:{reference}", name=data["legal_name"],
                         country=data.get("country", ""), entity_type="organisation",
@@ -89,7 +100,7 @@ def application_create(*, data: dict[str, Any], principals: list[dict[str, Any]]
                               "lei": data.get("lei", "")},
                     )
                     application = LoanApplication.objects.create(
-                        reference=reference, customer=customer, created_by=created_by,
+                        pk=pk, reference=reference, customer=customer, created_by=created_by,
                         **{k: v for k, v in data.items() if v is not None},
                     )
                     for item in principals:

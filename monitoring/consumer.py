@@ -27,6 +27,7 @@ from audit.context import Actor, audit_context
 from monitoring.rules.findings import EvalContext, RuleConfig
 from monitoring.rules.schema import EventValidationError, TransactionEvent, decode_event
 from monitoring.services import (
+    ScreeningUnavailable,
     active_rule_configs,
     dead_letter_record,
     default_screen,
@@ -36,7 +37,8 @@ from monitoring.services import (
 
 logger = logging.getLogger(__name__)
 TRANSIENT_REDIS = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
-TRANSIENT_DB = (OperationalError, InterfaceError)
+# Failures of a dependency, not of the events: the batch stays pending and is retried.
+TRANSIENT_DB = (OperationalError, InterfaceError, ScreeningUnavailable)
 
 
 def default_consumer_name() -> str:
@@ -276,7 +278,9 @@ class StreamConsumer:
             except TRANSIENT_DB as exc:
                 # The batch rolled back and stays pending: re-read it after reconnecting.
                 self._read_own_pending = True
-                logger.warning("database unavailable (%s); retrying in %.1fs", exc, backoff)
+                logger.warning(
+                    "database or screening unavailable (%s); retrying in %.1fs", exc, backoff
+                )
                 close_old_connections()
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)

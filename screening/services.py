@@ -28,7 +28,7 @@ from cases.services import case_open, customer_upsert
 from screening.choices import BatchStatus, QueryOrigin, ScreeningUse
 from screening.lists.parsers import SOURCES
 from screening.matcher_cache import CachedMatcher, current_matcher, matcher_config
-from screening.matching.engine import ALGORITHM_VERSION, Match, Matcher
+from screening.matching.engine import ALGORITHM_VERSION, Match, Matcher, MatcherPool
 from screening.matching.normalize import NameInputError, normalize_name, validate_name
 from screening.models import BatchInput, BatchRun, ScreeningQuery, Whitelist
 
@@ -122,11 +122,15 @@ def _threshold(cm: CachedMatcher, clean: ScreeningInput) -> float:
     return min(cfg.threshold_for(c, clean.use) for c in codes)
 
 
+def _search_kwargs(clean: ScreeningInput) -> dict:
+    return {"name": clean.name, "dob": clean.dob, "country": clean.country,
+            "entity_type": clean.entity_type, "lists": clean.lists,
+            "threshold": clean.threshold,
+            "use": clean.use if clean.use != "rescreening" else "onboarding"}
+
+
 def _match(matcher: Matcher, clean: ScreeningInput) -> list[Match]:
-    return matcher.search(clean.name, dob=clean.dob, country=clean.country,
-                          entity_type=clean.entity_type, lists=clean.lists,
-                          threshold=clean.threshold,
-                          use=clean.use if clean.use != "rescreening" else "onboarding")
+    return matcher.search(**_search_kwargs(clean))
 
 
 def _whitelist_split(customer: Customer | None, matches: list[Match]
@@ -387,10 +391,11 @@ def screening_batch_reject(*, file_name: str, size: int, reason: str, actor: Act
         return batch
 
 
-def screening_batch_run(*, batch_id: int, chunk_size: int = 500,
-                        progress=None) -> BatchRun | None:
+def screening_batch_run(*, batch_id: int, chunk_size: int = 500, progress=None,
+                        workers: int | None = None) -> BatchRun | None:
     """Run (or resume) a batch: chunks of rows are screened, logged and their cases opened
-    in one transaction with the progress counter. Any failure marks the batch failed."""
+    in one transaction with the progress counter. Any failure marks the batch failed.
+    `workers` > 1 screens each chunk on several cores (the CLI does)."""
     with transaction.atomic():
         batch = BatchRun.objects.select_for_update().filter(pk=batch_id).first()
         if batch is None or batch.is_finished:
@@ -407,63 +412,77 @@ def screening_batch_run(*, batch_id: int, chunk_size: int = 500,
         start = batch.processed
         if progress is not None:
             progress(start, batch.total)
-        for lo in range(start, len(rows), chunk_size):
-            chunk = rows[lo:lo + chunk_size]
-            with transaction.atomic():
-                locked = BatchRun.objects.select_for_update().get(pk=batch_id)
-                if locked.processed != lo:  # another worker advanced it: stop quietly
-                    return locked
-                queries: list[ScreeningQuery] = []
-                hits: list[tuple[Customer, int, list[Match]]] = []
-                matches_total = hit_rows = 0
-                for offset, row in enumerate(chunk):
-                    clean = ScreeningInput(name=row["name"], dob=row["dob"],
-                                           country=row["country"],
-                                           entity_type=row["entity_type"],
-                                           lists=tuple(locked.lists) or None,
-                                           threshold=locked.threshold, use=locked.use)
-                    matches = _match(cm.matcher, clean)
-                    customer = None
-                    if row["id"] and matches:
-                        customer = customer_upsert(
-                            external_id=row["id"], name=row["name"], dob=row["dob"] or "",
-                            country=row["country"] or "",
-                            entity_type="organisation" if row["entity_type"] == "organisation"
-                            else "person")
-                    kept, suppressed = _whitelist_split(customer, matches)
-                    queries.append(_query_row(
-                        clean=clean, versions=cm.versions, threshold=_threshold(cm, clean),
-                        matches=kept, suppressed=suppressed, origin=QueryOrigin.BATCH,
-                        customer=customer, batch=locked, row_number=lo + offset + 1,
-                        actor_fields=actor_fields, config=cfg))
-                    if kept:
-                        hit_rows += 1
-                        matches_total += len(kept)
-                        if customer is not None:
-                            hits.append((customer, len(queries) - 1, kept))
-                created = ScreeningQuery.objects.bulk_create(queries)
-                for customer, i, kept in hits:
-                    _open_cases(customer, created[i], kept)
-                locked.processed = lo + len(chunk)
-                locked.hit_rows += hit_rows
-                locked.match_count += matches_total
-                locked.save(update_fields=["processed", "hit_rows", "match_count"])
-                audit_record(action="screening.batch_chunk", object_type="screening.BatchRun",
-                             object_id=str(batch_id),
-                             data={"rows": [lo + 1, lo + len(chunk)], "hit_rows": hit_rows,
-                                   "matches": matches_total, "list_versions": cm.versions,
-                                   "first_query": created[0].pk if created else None})
-            if progress is not None:
-                progress(lo + len(chunk), batch.total)
-        with transaction.atomic():
-            done = BatchRun.objects.select_for_update().get(pk=batch_id)
-            done.status = BatchStatus.SUCCEEDED
-            done.finished_at = timezone.now()
-            done.save(update_fields=["status", "finished_at"])
-            return done
+        workers = workers or int(getattr(settings, "SCREENING_BATCH_WORKERS", 1))
+        with MatcherPool(cm.matcher, workers=workers) as pool:
+            return _batch_chunks(batch, rows, start, chunk_size, cm, cfg, actor_fields, pool,
+                                 progress)
     except Exception as exc:
         screening_batch_fail(batch_id=batch_id, error=f"{type(exc).__name__}: {exc}")
         raise
+
+
+def _batch_chunks(batch: BatchRun, rows: list[dict], start: int, chunk_size: int,
+                  cm: CachedMatcher, cfg: dict, actor_fields: dict, pool: MatcherPool,
+                  progress) -> BatchRun:
+    """The chunk loop of `screening_batch_run` (matching outside, writes inside each
+    chunk's transaction)."""
+    batch_id = batch.pk
+    for lo in range(start, len(rows), chunk_size):
+        chunk = rows[lo:lo + chunk_size]
+        cleans = [ScreeningInput(name=row["name"], dob=row["dob"], country=row["country"],
+                                 entity_type=row["entity_type"],
+                                 lists=tuple(batch.lists) or None,
+                                 threshold=batch.threshold, use=batch.use)
+                  for row in chunk]
+        all_matches = pool.search_many([_search_kwargs(c) for c in cleans])
+        with transaction.atomic():
+            locked = BatchRun.objects.select_for_update().get(pk=batch_id)
+            if locked.processed != lo:  # another worker advanced it: stop quietly
+                return locked
+            queries: list[ScreeningQuery] = []
+            hits: list[tuple[Customer, int, list[Match]]] = []
+            matches_total = hit_rows = 0
+            for offset, row in enumerate(chunk):
+                clean = cleans[offset]
+                matches = all_matches[offset]
+                customer = None
+                if row["id"] and matches:
+                    customer = customer_upsert(
+                        external_id=row["id"], name=row["name"], dob=row["dob"] or "",
+                        country=row["country"] or "",
+                        entity_type="organisation" if row["entity_type"] == "organisation"
+                        else "person")
+                kept, suppressed = _whitelist_split(customer, matches)
+                queries.append(_query_row(
+                    clean=clean, versions=cm.versions, threshold=_threshold(cm, clean),
+                    matches=kept, suppressed=suppressed, origin=QueryOrigin.BATCH,
+                    customer=customer, batch=locked, row_number=lo + offset + 1,
+                    actor_fields=actor_fields, config=cfg))
+                if kept:
+                    hit_rows += 1
+                    matches_total += len(kept)
+                    if customer is not None:
+                        hits.append((customer, len(queries) - 1, kept))
+            created = ScreeningQuery.objects.bulk_create(queries)
+            for customer, i, kept in hits:
+                _open_cases(customer, created[i], kept)
+            locked.processed = lo + len(chunk)
+            locked.hit_rows += hit_rows
+            locked.match_count += matches_total
+            locked.save(update_fields=["processed", "hit_rows", "match_count"])
+            audit_record(action="screening.batch_chunk", object_type="screening.BatchRun",
+                         object_id=str(batch_id),
+                         data={"rows": [lo + 1, lo + len(chunk)], "hit_rows": hit_rows,
+                               "matches": matches_total, "list_versions": cm.versions,
+                               "first_query": created[0].pk if created else None})
+        if progress is not None:
+            progress(lo + len(chunk), batch.total)
+    with transaction.atomic():
+        done = BatchRun.objects.select_for_update().get(pk=batch_id)
+        done.status = BatchStatus.SUCCEEDED
+        done.finished_at = timezone.now()
+        done.save(update_fields=["status", "finished_at"])
+        return done
 
 
 def screening_batch_fail(*, batch_id: int, error: str) -> None:

@@ -17,9 +17,11 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    from django.core.cache import cache
+    """Login-failure counters and rate buckets must not leak between tests."""
+    if settings.configured:
+        from django.core.cache import cache
 
-    cache.clear()
+        cache.clear()
     yield
 
 

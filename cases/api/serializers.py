@@ -17,24 +17,46 @@ class CustomerRefSerializer(serializers.ModelSerializer):
 
 class CaseListOutputSerializer(serializers.ModelSerializer):
     customer = CustomerRefSerializer(allow_null=True)
-    assignee = serializers.CharField(source="assignee.username", allow_null=True,
-                                     default=None)
+    assignee = serializers.CharField(source="assignee.username", allow_null=True, default=None)
     overdue = serializers.BooleanField(source="is_overdue")
 
     class Meta:
         model = Case
-        fields = ["id", "reference", "source", "state", "priority", "title", "customer",
-                  "assignee", "opened_at", "due_at", "overdue", "disposition", "version"]
+        fields = [
+            "id",
+            "reference",
+            "source",
+            "state",
+            "priority",
+            "title",
+            "customer",
+            "assignee",
+            "opened_at",
+            "due_at",
+            "overdue",
+            "disposition",
+            "version",
+        ]
 
 
 class CaseEvidenceOutputSerializer(serializers.ModelSerializer):
-    resolved_by = serializers.CharField(source="resolved_by.username", allow_null=True,
-                                        default=None)
+    resolved_by = serializers.CharField(
+        source="resolved_by.username", allow_null=True, default=None
+    )
 
     class Meta:
         model = CaseEvidence
-        fields = ["id", "kind", "object_id", "summary", "added_at", "resolution",
-                  "resolution_note", "resolved_by", "resolved_at"]
+        fields = [
+            "id",
+            "kind",
+            "object_id",
+            "summary",
+            "added_at",
+            "resolution",
+            "resolution_note",
+            "resolved_by",
+            "resolved_at",
+        ]
 
 
 class CaseDecisionOutputSerializer(serializers.ModelSerializer):
@@ -48,16 +70,28 @@ class CaseDecisionOutputSerializer(serializers.ModelSerializer):
 class CaseDetailOutputSerializer(CaseListOutputSerializer):
     evidence = CaseEvidenceOutputSerializer(many=True)
     decisions = CaseDecisionOutputSerializer(many=True)
-    investigator = serializers.CharField(source="investigator.username", allow_null=True,
-                                         default=None)
-    decided_by = serializers.CharField(source="decided_by.username", allow_null=True,
-                                       default=None)
+    investigator = serializers.CharField(
+        source="investigator.username", allow_null=True, default=None
+    )
+    decided_by = serializers.CharField(source="decided_by.username", allow_null=True, default=None)
 
     class Meta(CaseListOutputSerializer.Meta):
-        fields = [*CaseListOutputSerializer.Meta.fields, "summary", "subject_type",
-                  "subject_id", "rationale", "investigator", "decided_by", "closed_at",
-                  "detected_at", "suspect_identified", "review_due_at", "escalated_at",
-                  "evidence", "decisions"]
+        fields = [
+            *CaseListOutputSerializer.Meta.fields,
+            "summary",
+            "subject_type",
+            "subject_id",
+            "rationale",
+            "investigator",
+            "decided_by",
+            "closed_at",
+            "detected_at",
+            "suspect_identified",
+            "review_due_at",
+            "escalated_at",
+            "evidence",
+            "decisions",
+        ]
 
 
 class CaseTransitionInputSerializer(serializers.Serializer):
@@ -66,17 +100,18 @@ class CaseTransitionInputSerializer(serializers.Serializer):
     disposition = serializers.ChoiceField(choices=Disposition.choices, required=False)
     rationale = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
     reason = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
-    assignee = serializers.CharField(required=False, max_length=150,
-                                     help_text="Username (assign only)")
-    suspect_identified = serializers.BooleanField(required=False, allow_null=True,
-                                                  default=None)
+    assignee = serializers.CharField(
+        required=False, max_length=150, help_text="Username (assign only)"
+    )
+    suspect_identified = serializers.BooleanField(required=False, allow_null=True, default=None)
 
     def to_internal_value(self, data):
         if hasattr(data, "keys"):
             unknown = set(data.keys()) - set(self.fields)
             if unknown:
                 raise serializers.ValidationError(
-                    {key: ["Unknown field."] for key in sorted(unknown)})
+                    {key: ["Unknown field."] for key in sorted(unknown)}
+                )
         return super().to_internal_value(data)
 
 
@@ -98,6 +133,5 @@ class CaseClaimNextInputSerializer(serializers.Serializer):
 
 class CaseMatchResolveInputSerializer(serializers.Serializer):
     expected_version = serializers.IntegerField(min_value=1)
-    resolution = serializers.ChoiceField(
-        choices=[c for c in MatchResolution.choices if c[0]])
+    resolution = serializers.ChoiceField(choices=[c for c in MatchResolution.choices if c[0]])
     note = serializers.CharField(max_length=5_000)

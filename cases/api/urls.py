@@ -8,10 +8,15 @@ urlpatterns = [
     path("cases/", views.CaseListApi.as_view(), name="api-cases-list"),
     path("cases/claim-next/", views.CaseClaimNextApi.as_view(), name="api-cases-claim-next"),
     path("cases/<str:pk>/", views.CaseDetailApi.as_view(), name="api-cases-detail"),
-    path("cases/<str:pk>/transitions/", views.CaseTransitionApi.as_view(),
-         name="api-cases-transition"),
-    path("cases/<str:pk>/comments/", views.CaseCommentsApi.as_view(),
-         name="api-cases-comments"),
-    path("cases/<str:pk>/evidence/<str:evidence_id>/resolve/",
-         views.CaseMatchResolveApi.as_view(), name="api-cases-match-resolve"),
+    path(
+        "cases/<str:pk>/transitions/",
+        views.CaseTransitionApi.as_view(),
+        name="api-cases-transition",
+    ),
+    path("cases/<str:pk>/comments/", views.CaseCommentsApi.as_view(), name="api-cases-comments"),
+    path(
+        "cases/<str:pk>/evidence/<str:evidence_id>/resolve/",
+        views.CaseMatchResolveApi.as_view(),
+        name="api-cases-match-resolve",
+    ),
 ]

@@ -32,13 +32,28 @@ from cases.selectors import CASE_READ_ROLES, case_get, case_inbox
 from config.accounts.roles import WORK_ROLES
 from config.api import ApiView, ListApiView, error_response
 
-ErrorSerializer = inline_serializer(name="CaseError", fields={
-    "error": inline_serializer(name="CaseErrorBody", fields={
-        "code": serializers.CharField(), "message": serializers.CharField(),
-        "fields": serializers.DictField(child=serializers.ListField(
-            child=serializers.CharField()))})})
-ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer,
-          404: ErrorSerializer, 409: ErrorSerializer}
+ErrorSerializer = inline_serializer(
+    name="CaseError",
+    fields={
+        "error": inline_serializer(
+            name="CaseErrorBody",
+            fields={
+                "code": serializers.CharField(),
+                "message": serializers.CharField(),
+                "fields": serializers.DictField(
+                    child=serializers.ListField(child=serializers.CharField())
+                ),
+            },
+        )
+    },
+)
+ERRORS = {
+    400: ErrorSerializer,
+    401: ErrorSerializer,
+    403: ErrorSerializer,
+    404: ErrorSerializer,
+    409: ErrorSerializer,
+}
 
 
 CASE_ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)
@@ -55,15 +70,22 @@ def _case_error(exc: services.CaseError) -> Response:
     code = {400: "validation_error", 403: "permission_denied", 409: "conflict"}[exc.status]
     if isinstance(exc, services.FourEyesViolation):
         code = "four_eyes"
-    return error_response(status=exc.status, code=code, message=exc.message,
-                          fields={exc.field: [exc.message]} if exc.field else {})
+    return error_response(
+        status=exc.status,
+        code=code,
+        message=exc.message,
+        fields={exc.field: [exc.message]} if exc.field else {},
+    )
 
 
 def _detail(case_pk: int, user) -> dict:
     case = case_get(user=user, pk=case_pk)
-    case = (type(case).objects.select_related("customer", "assignee", "investigator",
-                                              "decided_by")
-            .prefetch_related("evidence__resolved_by", "decisions__actor").get(pk=case.pk))
+    case = (
+        type(case)
+        .objects.select_related("customer", "assignee", "investigator", "decided_by")
+        .prefetch_related("evidence__resolved_by", "decisions__actor")
+        .get(pk=case.pk)
+    )
     return CaseDetailOutputSerializer(case).data
 
 
@@ -80,8 +102,9 @@ class CaseListApi(ListApiView):
     def get_queryset(self):
         return case_inbox(user=self.request.user)
 
-    @extend_schema(operation_id="cases_list", responses={200: CaseListOutputSerializer(many=True),
-                                                         **ERRORS})
+    @extend_schema(
+        operation_id="cases_list", responses={200: CaseListOutputSerializer(many=True), **ERRORS}
+    )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -92,9 +115,11 @@ class CaseDetailApi(ApiView):
     read_roles = CASE_READ_ROLES
     write_roles = frozenset()
 
-    @extend_schema(operation_id="cases_retrieve",
-                   parameters=[CASE_ID],
-                   responses={200: CaseDetailOutputSerializer, **ERRORS})
+    @extend_schema(
+        operation_id="cases_retrieve",
+        parameters=[CASE_ID],
+        responses={200: CaseDetailOutputSerializer, **ERRORS},
+    )
     def get(self, request, pk: str):
         return Response(_detail(_id(pk), request.user))
 
@@ -107,16 +132,22 @@ class CaseTransitionApi(ApiView):
     read_roles = CASE_READ_ROLES
     write_roles = WORK_ROLES
 
-    @extend_schema(operation_id="cases_transition",
-                   parameters=[CASE_ID], request=CaseTransitionInputSerializer,
-                   responses={200: CaseDetailOutputSerializer, **ERRORS})
+    @extend_schema(
+        operation_id="cases_transition",
+        parameters=[CASE_ID],
+        request=CaseTransitionInputSerializer,
+        responses={200: CaseDetailOutputSerializer, **ERRORS},
+    )
     def post(self, request, pk: str):
         case = case_get(user=request.user, pk=_id(pk))
         serializer = CaseTransitionInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        common = {"case": case, "actor_user": request.user,
-                  "expected_version": data["expected_version"]}
+        common = {
+            "case": case,
+            "actor_user": request.user,
+            "expected_version": data["expected_version"],
+        }
         action = data["action"]
         try:
             if action == "claim":
@@ -126,9 +157,12 @@ class CaseTransitionApi(ApiView):
             elif action == "escalate":
                 services.case_escalate(**common, reason=data.get("reason", ""))
             elif action == "resolve":
-                services.case_resolve(**common, disposition=data.get("disposition", ""),
-                                      rationale=data.get("rationale", ""),
-                                      suspect_identified=data.get("suspect_identified"))
+                services.case_resolve(
+                    **common,
+                    disposition=data.get("disposition", ""),
+                    rationale=data.get("rationale", ""),
+                    suspect_identified=data.get("suspect_identified"),
+                )
             elif action == "approve":
                 services.case_approve(**common, rationale=data.get("rationale", ""))
             elif action == "reject":
@@ -151,28 +185,33 @@ class CaseCommentsApi(ApiView):
     read_roles = CASE_READ_ROLES
     write_roles = WORK_ROLES
 
-    @extend_schema(operation_id="cases_comments_list",
-                   parameters=[CASE_ID],
-                   responses={200: CaseCommentOutputSerializer(many=True), **ERRORS})
+    @extend_schema(
+        operation_id="cases_comments_list",
+        parameters=[CASE_ID],
+        responses={200: CaseCommentOutputSerializer(many=True), **ERRORS},
+    )
     def get(self, request, pk: str):
         case = case_get(user=request.user, pk=_id(pk))
         comments = case.comments.select_related("author")
         return Response(CaseCommentOutputSerializer(comments, many=True).data)
 
-    @extend_schema(operation_id="cases_comments_create",
-                   parameters=[CASE_ID], request=CaseCommentInputSerializer,
-                   responses={201: CaseCommentOutputSerializer, **ERRORS})
+    @extend_schema(
+        operation_id="cases_comments_create",
+        parameters=[CASE_ID],
+        request=CaseCommentInputSerializer,
+        responses={201: CaseCommentOutputSerializer, **ERRORS},
+    )
     def post(self, request, pk: str):
         case = case_get(user=request.user, pk=_id(pk))
         serializer = CaseCommentInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            comment = services.case_comment_add(case=case, actor_user=request.user,
-                                                body=serializer.validated_data["body"])
+            comment = services.case_comment_add(
+                case=case, actor_user=request.user, body=serializer.validated_data["body"]
+            )
         except services.CaseError as exc:
             return _case_error(exc)
-        return Response(CaseCommentOutputSerializer(comment).data,
-                        status=status.HTTP_201_CREATED)
+        return Response(CaseCommentOutputSerializer(comment).data, status=status.HTTP_201_CREATED)
 
 
 class CaseClaimNextApi(ApiView):
@@ -181,16 +220,26 @@ class CaseClaimNextApi(ApiView):
     read_roles = CASE_READ_ROLES
     write_roles = WORK_ROLES
 
-    @extend_schema(operation_id="cases_claim_next", request=CaseClaimNextInputSerializer,
-                   responses={200: CaseDetailOutputSerializer,
-                              204: OpenApiResponse(description="No case waiting"), **ERRORS})
+    @extend_schema(
+        operation_id="cases_claim_next",
+        request=CaseClaimNextInputSerializer,
+        responses={
+            200: CaseDetailOutputSerializer,
+            204: OpenApiResponse(description="No case waiting"),
+            **ERRORS,
+        },
+    )
     def post(self, request):
         serializer = CaseClaimNextInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         source = serializer.validated_data.get("source") or None
         if source and source not in CaseSource.values:
-            return error_response(status=400, code="validation_error",
-                                  message="Unknown queue.", fields={"source": ["Unknown queue."]})
+            return error_response(
+                status=400,
+                code="validation_error",
+                message="Unknown queue.",
+                fields={"source": ["Unknown queue."]},
+            )
         try:
             case = services.case_claim_next(actor_user=request.user, source=source)
         except services.CaseError as exc:
@@ -206,9 +255,12 @@ class CaseMatchResolveApi(ApiView):
     read_roles = CASE_READ_ROLES
     write_roles = WORK_ROLES
 
-    @extend_schema(operation_id="cases_match_resolve",
-                   parameters=[CASE_ID, EVIDENCE_ID], request=CaseMatchResolveInputSerializer,
-                   responses={200: CaseEvidenceOutputSerializer, **ERRORS})
+    @extend_schema(
+        operation_id="cases_match_resolve",
+        parameters=[CASE_ID, EVIDENCE_ID],
+        request=CaseMatchResolveInputSerializer,
+        responses={200: CaseEvidenceOutputSerializer, **ERRORS},
+    )
     def post(self, request, pk: str, evidence_id: str):
         case = case_get(user=request.user, pk=_id(pk))
         evidence = case.evidence.filter(pk=_id(evidence_id)).first()
@@ -217,8 +269,9 @@ class CaseMatchResolveApi(ApiView):
         serializer = CaseMatchResolveInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            evidence = services.case_match_resolve(evidence=evidence, actor_user=request.user,
-                                                   **serializer.validated_data)
+            evidence = services.case_match_resolve(
+                evidence=evidence, actor_user=request.user, **serializer.validated_data
+            )
         except services.CaseError as exc:
             return _case_error(exc)
         return Response(CaseEvidenceOutputSerializer(evidence).data)

@@ -57,19 +57,36 @@ def history_needs(rules: Iterable[RuleConfig]) -> HistoryNeeds:
 
 
 def rows_lookback(
-    transactions: Iterable[TransactionEvent], rules: Iterable[RuleConfig], *, late: bool
+    transactions: Iterable[TransactionEvent],
+    rules: Iterable[RuleConfig],
+    *,
+    late: bool,
+    counts: AccountHistory | None = None,
 ) -> dt.timedelta:
     """Full-row history one account needs for these new transactions. A late batch (stored
     txns exist after it) re-evaluates later anchors of any kind, so it needs every rule's
-    lookback; otherwise only rules for which some new txn can be an anchor count."""
+    lookback; otherwise only rules for which some new txn can be an anchor count, judged by
+    the anchor filter and, given `counts` (the account's (time, amount) history), by the
+    rule's count prefilter."""
     back = dt.timedelta()
     transactions = list(transactions)
     for rule in rules:
         typology = TYPOLOGIES[rule.typology]
         if not typology.uses_history:
             continue
-        if late or any(typology.anchor_filter(rule.params, t) for t in transactions):
-            back = max(back, typology.lookback(rule.params))
+        lookback = typology.lookback(rule.params)
+        if lookback <= back:
+            continue
+        if late or any(
+            typology.anchor_filter(rule.params, t)
+            and (
+                counts is None
+                or typology.count_prefilter is None
+                or typology.count_prefilter(rule, t, counts)
+            )
+            for t in transactions
+        ):
+            back = lookback
     return back
 
 
@@ -123,6 +140,11 @@ def evaluate_transactions(
                     continue
                 seen.add(anchor.key)
                 if not typology.anchor_filter(rule.params, anchor):
+                    continue
+                # Same necessary condition the loader used to decide which rows to read.
+                if typology.count_prefilter and not typology.count_prefilter(
+                    rule, anchor, history
+                ):
                     continue
                 outcome = typology.evaluate(rule, anchor, history, context)
                 if outcome is None:

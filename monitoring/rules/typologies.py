@@ -57,6 +57,9 @@ class Typology:
     # Cheap necessary condition for a txn to be an anchor (the evaluator checks it again):
     # lets the engine skip evaluations and the loader skip long history it cannot need.
     anchor_filter: Callable[[Mapping[str, Any], TransactionEvent], bool] = lambda p, t: True
+    # Necessary condition judged from counts and sums only (no full rows): lets the loader
+    # skip reading rows for anchors that cannot fire. Must never reject a firing anchor.
+    count_prefilter: Callable[[RuleConfig, TransactionEvent, AccountHistory], bool] | None = None
     produces: str = "alert"  # alert | report
     basis: str = ""
     uses_history: bool = True
@@ -743,6 +746,33 @@ def _zero(p: Mapping) -> dt.timedelta:
     return dt.timedelta()
 
 
+def _fires_on_counts(evaluator: Evaluator):
+    """For rules decided by counts and sums alone (rows only list the contributors)."""
+
+    def prefilter(rule: RuleConfig, anchor: TransactionEvent, history: AccountHistory) -> bool:
+        return evaluator(rule, anchor, history, EvalContext()) is not None
+
+    return prefilter
+
+
+def _dormant_possible(rule: RuleConfig, anchor: TransactionEvent, history: AccountHistory) -> bool:
+    # The first txn of the window lies in (anchor - window, anchor], so its dormancy period
+    # covers [anchor - dormant, anchor - window]: any txn there rules dormancy out.
+    p = rule.params
+    end = anchor.timestamp - DAY * int(p["window_days"])
+    count, _ = history.count_sum(
+        anchor.timestamp - DAY * int(p["dormant_days"]), end, start_inclusive=True
+    )
+    return count == 0
+
+
+def _funnel_possible(rule: RuleConfig, anchor: TransactionEvent, history: AccountHistory) -> bool:
+    p = rule.params
+    start = anchor.timestamp - DAY * int(p["window_days"]) - HOUR * int(p["outflow_hours"])
+    count, _ = history.count_sum(start, anchor.timestamp)
+    return count >= int(p["min_originators"])
+
+
 def _structuring_anchor(p: Mapping, t: TransactionEvent) -> bool:
     return t.channel in p["channels"] and _num(p, "band_min") <= t.amount < _num(p, "band_max")
 
@@ -793,6 +823,7 @@ TYPOLOGIES: dict[str, Typology] = {
             evaluate_funnel,
             basis="FFIEC App. F",
             anchor_filter=_funnel_anchor,
+            count_prefilter=_funnel_possible,
         ),
         Typology(
             "pass_through",
@@ -815,6 +846,7 @@ TYPOLOGIES: dict[str, Typology] = {
             _hours("window_hours"),
             _hours("window_hours"),
             evaluate_velocity,
+            count_prefilter=_fires_on_counts(evaluate_velocity),
             basis="Tazama rule 901 pattern",
         ),
         Typology(
@@ -830,6 +862,7 @@ TYPOLOGIES: dict[str, Typology] = {
             evaluate_spike,
             basis="Ballerine HVHAI",
             count_lookback=lambda p: DAY * (int(p["recent_days"]) + int(p["baseline_days"])),
+            count_prefilter=_fires_on_counts(evaluate_spike),
         ),
         Typology(
             "high_risk_jurisdiction",
@@ -866,6 +899,7 @@ TYPOLOGIES: dict[str, Typology] = {
             evaluate_dormant,
             basis="Ballerine DORMANT; FFIEC",
             count_lookback=lambda p: DAY * (int(p["window_days"]) + int(p["dormant_days"])),
+            count_prefilter=_dormant_possible,
         ),
         Typology(
             "ctr",

@@ -351,3 +351,52 @@ class Matcher:
             for q in forms:
                 best = max(best, align(index, q, row).name_score)
         return best
+
+
+# ---------------------------------------------------------------------------- batches
+
+_FORK_MATCHER: Matcher | None = None
+
+
+def _search_chunk(queries: list[dict]) -> list[list[Match]]:
+    assert _FORK_MATCHER is not None
+    return [_FORK_MATCHER.search(**q) for q in queries]
+
+
+class MatcherPool:
+    """Screens many queries on several cores: worker processes are forked *after* the
+    index is built, so they share it copy-on-write (no rebuild, no pickling of the index).
+    With one worker (or where forking is not possible) it runs in process."""
+
+    def __init__(self, matcher: Matcher, workers: int = 1, chunk_size: int = 200) -> None:
+        self.matcher = matcher
+        self.workers = max(1, workers)
+        self.chunk_size = chunk_size
+        self._pool = None
+
+    def __enter__(self) -> MatcherPool:
+        global _FORK_MATCHER
+        if self.workers > 1:
+            import multiprocessing
+
+            try:
+                _FORK_MATCHER = self.matcher
+                self._pool = multiprocessing.get_context("fork").Pool(self.workers)
+            except (AssertionError, OSError, ValueError):
+                # e.g. inside a daemonic Celery worker process: stay in process
+                self._pool = None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool.join()
+            self._pool = None
+
+    def search_many(self, queries: list[dict]) -> list[list[Match]]:
+        """`Matcher.search(**query)` for each query, in order."""
+        if self._pool is None or len(queries) < 2 * self.chunk_size:
+            return [self.matcher.search(**q) for q in queries]
+        chunks = [queries[i:i + self.chunk_size]
+                  for i in range(0, len(queries), self.chunk_size)]
+        return [r for part in self._pool.map(_search_chunk, chunks) for r in part]

@@ -333,3 +333,22 @@ def test_incremental_verification_starts_after_the_last_digest(sealed):
 
 def test_hash_helper_consistency():
     assert hashlib.sha256(b"").hexdigest() == sha256_hex(b"")
+
+
+def test_redaction_service_keeps_the_chain_and_bundles_verifiable(sealed, customers, tmp_path):
+    from audit.evidence import evidence_bundle_export
+    from audit.services import ledger_entry_redact
+    from audit.verify_bundle import verify_bundle
+
+    with pytest.raises(ValueError, match="reason"):
+        ledger_entry_redact(seq=1, reason=" ")
+    entry = ledger_entry_redact(seq=1, reason="retention: 5 years after relationship end")
+    assert entry.body is None
+    assert LedgerEntry.objects.filter(action="audit.redact").count() == 1
+    result = verify_ledger(reconcile=False)
+    assert result.ok and result.chain.redacted == 1
+    data, name = evidence_bundle_export(object_type="cases.customer",
+                                        object_id=str(customers[0].pk))
+    (tmp_path / name).write_bytes(data)
+    outcome = verify_bundle(tmp_path / name)
+    assert outcome.passed and any("redacted" in w for w in outcome.warnings)

@@ -16,7 +16,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 def _post_forms(page) -> list[str]:
     """Actions of POST forms on the page, except logging out."""
     actions = page.eval_on_selector_all(
-        "form", "fs => fs.filter(f => f.method === 'post').map(f => f.action)")
+        "form", "fs => fs.filter(f => f.method === 'post').map(f => f.action)"
+    )
     return [a for a in actions if not a.endswith("/logout/")]
 
 
@@ -32,24 +33,51 @@ def _state(case) -> str:
 def test_case_workflow_in_the_browser(login, live_server, demo_users):
     from django.contrib.auth.models import User
 
-    customer = services.customer_upsert(external_id="B-1", name="Ivan Petrov",
-                                        dob="1971-03-14", country="RU")
+    customer = services.customer_upsert(
+        external_id="B-1", name="Ivan Petrov", dob="1971-03-14", country="RU"
+    )
     hit = services.case_open(
-        source="screening", title="Possible OFAC match: Ivan Petrov", subject_type="customer",
-        subject_id="B-1", customer=customer, priority=92, dedupe_key="screening:B-1:sdn:1",
-        evidence={"kind": "screening_match", "object_id": "m1",
-                  "summary": {"query_name": "Ivan Petrov", "matched_name":
-                              "PETROV, Ivan Sergeyevich", "score": 92, "list": "ofac-sdn",
-                              "entity_uid": "OFAC-25913", "content_hash": "abc",
-                              "explanation": "2 of 3 name tokens equal"}})
+        source="screening",
+        title="Possible OFAC match: Ivan Petrov",
+        subject_type="customer",
+        subject_id="B-1",
+        customer=customer,
+        priority=92,
+        dedupe_key="screening:B-1:sdn:1",
+        evidence={
+            "kind": "screening_match",
+            "object_id": "m1",
+            "summary": {
+                "query_name": "Ivan Petrov",
+                "matched_name": "PETROV, Ivan Sergeyevich",
+                "score": 92,
+                "list": "ofac-sdn",
+                "entity_uid": "OFAC-25913",
+                "content_hash": "abc",
+                "explanation": "2 of 3 name tokens equal",
+            },
+        },
+    )
     alert = services.case_open(
-        source="monitoring", title="STRUCT-01: deposits under threshold",
-        subject_type="customer", subject_id="B-1", customer=customer, priority=40,
+        source="monitoring",
+        title="STRUCT-01: deposits under threshold",
+        subject_type="customer",
+        subject_id="B-1",
+        customer=customer,
+        priority=40,
         dedupe_key="monitoring:B-1:STRUCT-01:2026-11-01",
-        evidence={"kind": "alert", "object_id": "a1",
-                  "summary": {"rule_code": "STRUCT-01", "rule_version": 2,
-                              "parameters": {"threshold": 10000},
-                              "observed": {"threshold": 9900}, "contributing_ids": ["TX-1"]}})
+        evidence={
+            "kind": "alert",
+            "object_id": "a1",
+            "summary": {
+                "rule_code": "STRUCT-01",
+                "rule_version": 2,
+                "parameters": {"threshold": 10000},
+                "observed": {"threshold": 9900},
+                "contributing_ids": ["TX-1"],
+            },
+        },
+    )
 
     # 1. An analyst claims the next case (the screening hit), compares names, marks the
     #    match a false positive and closes the case.
@@ -94,14 +122,24 @@ def test_case_workflow_in_the_browser(login, live_server, demo_users):
     assert "analyst2 — Escalated" in decisions and "approver — Approved closure" in decisions
 
     # 4. Four-eyes: the approver cannot sign off a case they investigated themself.
-    own = services.case_open(source="monitoring", title="VEL-02 velocity",
-                             subject_type="customer", subject_id="B-1", customer=customer,
-                             dedupe_key="monitoring:B-1:VEL-02:1")
+    own = services.case_open(
+        source="monitoring",
+        title="VEL-02 velocity",
+        subject_type="customer",
+        subject_id="B-1",
+        customer=customer,
+        dedupe_key="monitoring:B-1:VEL-02:1",
+    )
     user = User.objects.get(username="approver")
     own = services.case_claim(case=own, actor_user=user, expected_version=own.version)
     own = services.case_start(case=own, actor_user=user, expected_version=own.version)
-    own = services.case_resolve(case=own, actor_user=user, expected_version=own.version,
-                                disposition="true_match", rationale="Rapid movement of funds.")
+    own = services.case_resolve(
+        case=own,
+        actor_user=user,
+        expected_version=own.version,
+        disposition="true_match",
+        rationale="Rapid movement of funds.",
+    )
     _open(approver, live_server, own)
     approver.click("text=Approve and close")
     approver.wait_for_selector(".messages .msg-error")
@@ -110,8 +148,14 @@ def test_case_workflow_in_the_browser(login, live_server, demo_users):
 
     # 5. An auditor browses everything and finds no write control.
     auditor = login("auditor")
-    for path in ["/cases/", "/cases/dashboard/", f"/cases/{hit.pk}/", f"/cases/{alert.pk}/",
-                 f"/cases/{own.pk}/", f"/cases/{own.pk}/sar/"]:
+    for path in [
+        "/cases/",
+        "/cases/dashboard/",
+        f"/cases/{hit.pk}/",
+        f"/cases/{alert.pk}/",
+        f"/cases/{own.pk}/",
+        f"/cases/{own.pk}/sar/",
+    ]:
         response = auditor.goto(f"{live_server.url}{path}")
         assert response.status == 200, path
         assert _post_forms(auditor) == [], path
@@ -129,8 +173,10 @@ def test_screenshots_of_inbox_case_page_and_dashboard(login, live_server):
     page.goto(f"{live_server.url}/cases/")
     page.wait_for_selector("table.cases")
     page.screenshot(path=str(SCREENSHOTS / "cases-inbox.png"), full_page=True)
-    case = (Case.objects.filter(source="screening", state=CaseState.INVESTIGATING).first()
-            or Case.objects.filter(source="screening").first())
+    case = (
+        Case.objects.filter(source="screening", state=CaseState.INVESTIGATING).first()
+        or Case.objects.filter(source="screening").first()
+    )
     page.goto(f"{live_server.url}/cases/{case.pk}/")
     page.wait_for_selector("[data-testid=name-compare]")
     page.screenshot(path=str(SCREENSHOTS / "cases-case-page.png"), full_page=True)
@@ -141,9 +187,10 @@ def test_screenshots_of_inbox_case_page_and_dashboard(login, live_server):
         assert (SCREENSHOTS / name).stat().st_size > 10_000
 
 
-@pytest.mark.parametrize(("username", "role"), [
-    ("analyst", "analyst"), ("approver", "approver"), ("auditor", "auditor"),
-    ("admin", "admin")])
+@pytest.mark.parametrize(
+    ("username", "role"),
+    [("analyst", "analyst"), ("approver", "approver"), ("auditor", "auditor"), ("admin", "admin")],
+)
 def test_each_demo_role_logs_in_and_navigates(login, live_server, username, role):
     page = login(username)
     nav = page.locator("header nav")

@@ -14,17 +14,21 @@ T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
 
 def test_sar_due_is_30_days_with_suspect_and_60_without():
     assert deadlines.sar_due_at(detected_at=T0, suspect_identified=True) == datetime(
-        2026, 1, 31, 12, tzinfo=UTC)
+        2026, 1, 31, 12, tzinfo=UTC
+    )
     assert deadlines.sar_due_at(detected_at=T0, suspect_identified=False) == datetime(
-        2026, 3, 2, 12, tzinfo=UTC)
+        2026, 3, 2, 12, tzinfo=UTC
+    )
 
 
 def test_continuing_review_is_90_days_after_filing():
     assert deadlines.continuing_review_due_at(filed_at=T0) == datetime(2026, 4, 1, 12, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(("days", "bucket"), [(0, "0-7"), (7, "0-7"), (8, "8-30"), (30, "8-30"),
-                                              (31, "31-60"), (61, "61+"), (900, "61+")])
+@pytest.mark.parametrize(
+    ("days", "bucket"),
+    [(0, "0-7"), (7, "0-7"), (8, "8-30"), (30, "8-30"), (31, "31-60"), (61, "61+"), (900, "61+")],
+)
 def test_age_bucket(days, bucket):
     assert deadlines.age_bucket(days) == bucket
 
@@ -40,8 +44,7 @@ def test_age_bucket_bounds_agree_with_buckets():
 def test_compare_names_marks_same_similar_and_different_tokens():
     result = compare_names("Ivan Petrov", "PETROFF, Ivan Sergeyevich")
     assert dict(result["left"]) == {"Ivan": "same", "Petrov": "similar"}
-    assert dict(result["right"]) == {"PETROFF": "similar", "Ivan": "same",
-                                     "Sergeyevich": "diff"}
+    assert dict(result["right"]) == {"PETROFF": "similar", "Ivan": "same", "Sergeyevich": "diff"}
 
 
 def test_compare_names_transliterates():
@@ -50,21 +53,34 @@ def test_compare_names_transliterates():
 
 
 def test_alert_trace_lines_up_parameters_and_observations():
-    trace = alert_trace({"rule_code": "R1", "rule_version": 2,
-                         "parameters": {"threshold": 10000, "days": 7},
-                         "observed": {"threshold": 9990, "count": 5},
-                         "contributing_ids": list(range(205))})
-    assert trace["rows"] == [("threshold", "10000", "9990"), ("days", "7", ""),
-                             ("count", "", "5")]
+    trace = alert_trace(
+        {
+            "rule_code": "R1",
+            "rule_version": 2,
+            "parameters": {"threshold": 10000, "days": 7},
+            "observed": {"threshold": 9990, "count": 5},
+            "contributing_ids": list(range(205)),
+        }
+    )
+    assert trace["rows"] == [("threshold", "10000", "9990"), ("days", "7", ""), ("count", "", "5")]
     assert len(trace["contributing_ids"]) == 200 and trace["contributing_more"] == 5
 
 
 def _draft(**overrides):
-    values = {"subject_name": "Ivan Petrov", "subject_id": "C1", "subject_dob": "1970-01-01",
-              "subject_country": "RU", "amount": Decimal("25000"), "currency": "USD",
-              "activity_start": date(2026, 1, 1), "activity_end": date(2026, 1, 20),
-              "categories": ["structuring"], "narrative": "x" * 60, "exported_at": None,
-              "case": SimpleNamespace(reference="C-000001")}
+    values = {
+        "subject_name": "Ivan Petrov",
+        "subject_id": "C1",
+        "subject_dob": "1970-01-01",
+        "subject_country": "RU",
+        "amount": Decimal("25000"),
+        "currency": "USD",
+        "activity_start": date(2026, 1, 1),
+        "activity_end": date(2026, 1, 20),
+        "categories": ["structuring"],
+        "narrative": "x" * 60,
+        "exported_at": None,
+        "case": SimpleNamespace(reference="C-000001"),
+    }
     values.update(overrides)
     return SimpleNamespace(**values)
 
@@ -77,8 +93,9 @@ def test_sar_document_validates_when_complete():
 
 
 def test_sar_validation_names_each_problem():
-    document = sar.sar_document(_draft(amount=None, categories=[], narrative="short",
-                                       activity_start=date(2026, 2, 1)))
+    document = sar.sar_document(
+        _draft(amount=None, categories=[], narrative="short", activity_start=date(2026, 2, 1))
+    )
     errors = sar.sar_validate(document)
     assert "suspicious_activity: amount is required" in errors
     assert "suspicious_activity.categories: choose at least one activity category" in errors

@@ -42,9 +42,13 @@ def test_case_open_starts_the_sar_clock_and_indexes_search_text():
 def test_false_positive_closes_directly_with_decision_and_audit(analyst):
     case = _investigating(screening_case(), analyst)
     assert case.state == CaseState.INVESTIGATING and case.investigator == analyst
-    closed = services.case_resolve(case=case, actor_user=analyst, expected_version=case.version,
-                                   disposition=Disposition.FALSE_POSITIVE,
-                                   rationale="Different person: DOB differs by 20 years.")
+    closed = services.case_resolve(
+        case=case,
+        actor_user=analyst,
+        expected_version=case.version,
+        disposition=Disposition.FALSE_POSITIVE,
+        rationale="Different person: DOB differs by 20 years.",
+    )
     assert closed.state == CaseState.CLOSED and closed.decided_by == analyst
     assert closed.closed_at is not None
     decision = CaseDecision.objects.get(case=case)
@@ -58,8 +62,13 @@ def test_false_positive_closes_directly_with_decision_and_audit(analyst):
 def test_disposition_needs_a_rationale(analyst):
     case = _investigating(screening_case(), analyst)
     with pytest.raises(services.CaseError, match="rationale") as info:
-        services.case_resolve(case=case, actor_user=analyst, expected_version=case.version,
-                              disposition=Disposition.FALSE_POSITIVE, rationale="  ")
+        services.case_resolve(
+            case=case,
+            actor_user=analyst,
+            expected_version=case.version,
+            disposition=Disposition.FALSE_POSITIVE,
+            rationale="  ",
+        )
     assert info.value.field == "rationale"
     case.refresh_from_db()
     assert case.state == CaseState.INVESTIGATING
@@ -68,18 +77,24 @@ def test_disposition_needs_a_rationale(analyst):
 def test_escalated_case_needs_a_second_person_to_close(approver, admin_user):
     # The approver works the case themself: they cannot also sign it off.
     case = _investigating(monitoring_case(), approver)
-    case = services.case_escalate(case=case, actor_user=approver,
-                                  expected_version=case.version, reason="Layering pattern")
-    case = services.case_resolve(case=case, actor_user=approver, expected_version=case.version,
-                                 disposition=Disposition.NO_FURTHER_ACTION,
-                                 rationale="Explained by payroll.")
+    case = services.case_escalate(
+        case=case, actor_user=approver, expected_version=case.version, reason="Layering pattern"
+    )
+    case = services.case_resolve(
+        case=case,
+        actor_user=approver,
+        expected_version=case.version,
+        disposition=Disposition.NO_FURTHER_ACTION,
+        rationale="Explained by payroll.",
+    )
     assert case.state == CaseState.PENDING_APPROVAL
     with pytest.raises(services.FourEyesViolation, match="Four-eyes"):
         services.case_approve(case=case, actor_user=approver, expected_version=case.version)
     case.refresh_from_db()
     assert case.state == CaseState.PENDING_APPROVAL
-    done = services.case_approve(case=case, actor_user=admin_user,
-                                 expected_version=case.version, rationale="Agreed.")
+    done = services.case_approve(
+        case=case, actor_user=admin_user, expected_version=case.version, rationale="Agreed."
+    )
     assert done.state == CaseState.CLOSED and done.decided_by == admin_user
     assert done.investigator == approver
     entry = _entries(case, "case.approve").get()
@@ -88,9 +103,14 @@ def test_escalated_case_needs_a_second_person_to_close(approver, admin_user):
 
 def test_true_match_goes_to_approval_and_starts_continuing_review(analyst, approver):
     case = _investigating(screening_case(), analyst)
-    case = services.case_resolve(case=case, actor_user=analyst, expected_version=case.version,
-                                 disposition=Disposition.TRUE_MATCH,
-                                 rationale="Same DOB and passport.", suspect_identified=False)
+    case = services.case_resolve(
+        case=case,
+        actor_user=analyst,
+        expected_version=case.version,
+        disposition=Disposition.TRUE_MATCH,
+        rationale="Same DOB and passport.",
+        suspect_identified=False,
+    )
     assert case.state == CaseState.PENDING_APPROVAL
     assert case.due_at - case.detected_at == timedelta(days=60)
     case = services.case_approve(case=case, actor_user=approver, expected_version=case.version)
@@ -99,18 +119,32 @@ def test_true_match_goes_to_approval_and_starts_continuing_review(analyst, appro
 
 def test_analyst_cannot_approve(analyst, analyst2):
     case = _investigating(screening_case(), analyst)
-    case = services.case_resolve(case=case, actor_user=analyst, expected_version=case.version,
-                                 disposition=Disposition.TRUE_MATCH, rationale="Match.")
+    case = services.case_resolve(
+        case=case,
+        actor_user=analyst,
+        expected_version=case.version,
+        disposition=Disposition.TRUE_MATCH,
+        rationale="Match.",
+    )
     with pytest.raises(services.CasePermissionError):
         services.case_approve(case=case, actor_user=analyst2, expected_version=case.version)
 
 
 def test_sending_back_returns_the_case_to_the_investigator(analyst, approver):
     case = _investigating(screening_case(), analyst)
-    case = services.case_resolve(case=case, actor_user=analyst, expected_version=case.version,
-                                 disposition=Disposition.TRUE_MATCH, rationale="Match.")
-    case = services.case_reject(case=case, actor_user=approver, expected_version=case.version,
-                                reason="Check the second passport.")
+    case = services.case_resolve(
+        case=case,
+        actor_user=analyst,
+        expected_version=case.version,
+        disposition=Disposition.TRUE_MATCH,
+        rationale="Match.",
+    )
+    case = services.case_reject(
+        case=case,
+        actor_user=approver,
+        expected_version=case.version,
+        reason="Check the second passport.",
+    )
     assert case.state == CaseState.INVESTIGATING and case.disposition == ""
 
 
@@ -118,29 +152,37 @@ def test_stale_version_is_refused_not_overwritten(analyst):
     case = _investigating(screening_case(), analyst)
     stale = case.version - 1
     with pytest.raises(services.CaseConflict, match="changed by someone else"):
-        services.case_escalate(case=case, actor_user=analyst, expected_version=stale,
-                               reason="x")
+        services.case_escalate(case=case, actor_user=analyst, expected_version=stale, reason="x")
     case.refresh_from_db()
     assert case.state == CaseState.INVESTIGATING
 
 
 def test_closed_case_is_read_only_until_reopened(analyst, approver):
     case = _investigating(screening_case(), analyst)
-    case = services.case_resolve(case=case, actor_user=analyst, expected_version=case.version,
-                                 disposition=Disposition.FALSE_POSITIVE, rationale="Not him.")
+    case = services.case_resolve(
+        case=case,
+        actor_user=analyst,
+        expected_version=case.version,
+        disposition=Disposition.FALSE_POSITIVE,
+        rationale="Not him.",
+    )
     with pytest.raises(services.CaseStateError, match="closed and read-only"):
         services.case_comment_add(case=case, actor_user=analyst, body="late note")
     with pytest.raises(services.CaseStateError):
-        services.case_escalate(case=case, actor_user=analyst, expected_version=case.version,
-                               reason="x")
+        services.case_escalate(
+            case=case, actor_user=analyst, expected_version=case.version, reason="x"
+        )
     with pytest.raises(services.CasePermissionError):
-        services.case_reopen(case=case, actor_user=analyst, expected_version=case.version,
-                             reason="new facts")
+        services.case_reopen(
+            case=case, actor_user=analyst, expected_version=case.version, reason="new facts"
+        )
     with pytest.raises(services.CaseError, match="reason"):
-        services.case_reopen(case=case, actor_user=approver, expected_version=case.version,
-                             reason="")
-    reopened = services.case_reopen(case=case, actor_user=approver,
-                                    expected_version=case.version, reason="New adverse media.")
+        services.case_reopen(
+            case=case, actor_user=approver, expected_version=case.version, reason=""
+        )
+    reopened = services.case_reopen(
+        case=case, actor_user=approver, expected_version=case.version, reason="New adverse media."
+    )
     assert reopened.state == CaseState.INVESTIGATING and reopened.disposition == ""
     assert _entries(case, "case.reopen").count() == 1
 
@@ -185,20 +227,19 @@ def test_concurrent_claim_next_never_gives_one_case_twice(analyst, analyst2):
     assert Case.objects.get().version == 2
 
 
-def test_assign_is_for_approvers_and_to_people_who_work_cases(analyst, analyst2, approver,
-                                                              auditor):
+def test_assign_is_for_approvers_and_to_people_who_work_cases(analyst, analyst2, approver, auditor):
     case = screening_case()
     with pytest.raises(services.CasePermissionError):
-        services.case_assign(case=case, actor_user=analyst, expected_version=1,
-                             assignee=analyst2)
+        services.case_assign(case=case, actor_user=analyst, expected_version=1, assignee=analyst2)
     with pytest.raises(services.CaseError, match="cannot work cases"):
-        services.case_assign(case=case, actor_user=approver, expected_version=1,
-                             assignee=auditor)
-    case = services.case_assign(case=case, actor_user=approver, expected_version=1,
-                                assignee=analyst)
+        services.case_assign(case=case, actor_user=approver, expected_version=1, assignee=auditor)
+    case = services.case_assign(
+        case=case, actor_user=approver, expected_version=1, assignee=analyst
+    )
     assert case.state == CaseState.ASSIGNED
-    case = services.case_assign(case=case, actor_user=approver, expected_version=case.version,
-                                assignee=analyst2)
+    case = services.case_assign(
+        case=case, actor_user=approver, expected_version=case.version, assignee=analyst2
+    )
     assert case.assignee == analyst2
     assert _entries(case, "case.assign").count() == 2
 
@@ -218,18 +259,33 @@ def test_bulk_close_is_all_or_nothing_and_four_eyes(analyst, approver, admin_use
     mine = _investigating(screening_case(), approver)
     versions = {a.pk: a.version, b.pk: b.version, mine.pk: mine.version}
     with pytest.raises(services.FourEyesViolation):
-        services.case_bulk_close(versions=versions, actor_user=approver,
-                                 disposition=Disposition.FALSE_POSITIVE, rationale="Bad list.")
+        services.case_bulk_close(
+            versions=versions,
+            actor_user=approver,
+            disposition=Disposition.FALSE_POSITIVE,
+            rationale="Bad list.",
+        )
     assert not Case.objects.filter(state=CaseState.CLOSED).exists()
     with pytest.raises(services.CaseError, match="one case at a time"):
-        services.case_bulk_close(versions={a.pk: 1}, actor_user=approver,
-                                 disposition=Disposition.TRUE_MATCH, rationale="x")
+        services.case_bulk_close(
+            versions={a.pk: 1},
+            actor_user=approver,
+            disposition=Disposition.TRUE_MATCH,
+            rationale="x",
+        )
     with pytest.raises(services.CasePermissionError):
-        services.case_bulk_close(versions={a.pk: 1}, actor_user=analyst,
-                                 disposition=Disposition.FALSE_POSITIVE, rationale="x")
-    result = services.case_bulk_close(versions=versions, actor_user=admin_user,
-                                      disposition=Disposition.FALSE_POSITIVE,
-                                      rationale="List import error.")
+        services.case_bulk_close(
+            versions={a.pk: 1},
+            actor_user=analyst,
+            disposition=Disposition.FALSE_POSITIVE,
+            rationale="x",
+        )
+    result = services.case_bulk_close(
+        versions=versions,
+        actor_user=admin_user,
+        disposition=Disposition.FALSE_POSITIVE,
+        rationale="List import error.",
+    )
     assert len(result.closed) == 3
     assert Case.objects.filter(state=CaseState.CLOSED, decided_by=admin_user).count() == 3
     assert LedgerEntry.objects.filter(action="case.bulk_close").count() == 1
@@ -239,11 +295,20 @@ def test_bulk_close_is_all_or_nothing_and_four_eyes(analyst, approver, admin_use
 def whitelist_calls(monkeypatch):
     calls = []
 
-    def whitelist_add(*, customer, list_code, entity_uid, content_hash, reason, reviewer,
-                      actor=None):
-        calls.append({"customer_id": customer.external_id, "list_code": list_code,
-                      "entity_uid": entity_uid, "content_hash": content_hash,
-                      "reason": reason, "reviewer": reviewer, "actor": actor})
+    def whitelist_add(
+        *, customer, list_code, entity_uid, content_hash, reason, reviewer, actor=None
+    ):
+        calls.append(
+            {
+                "customer_id": customer.external_id,
+                "list_code": list_code,
+                "entity_uid": entity_uid,
+                "content_hash": content_hash,
+                "reason": reason,
+                "reviewer": reviewer,
+                "actor": actor,
+            }
+        )
 
     try:
         import screening.services as real  # noqa: PLC0415
@@ -262,22 +327,37 @@ def whitelist_calls(monkeypatch):
 def test_false_positive_match_feeds_the_screening_whitelist(analyst, whitelist_calls):
     case = _investigating(screening_case(entity_uid="OFAC-777"), analyst)
     evidence = case.evidence.get()
-    resolved = services.case_match_resolve(evidence=evidence, actor_user=analyst,
-                                           expected_version=case.version,
-                                           resolution="false_positive", note="DOB differs.")
+    resolved = services.case_match_resolve(
+        evidence=evidence,
+        actor_user=analyst,
+        expected_version=case.version,
+        resolution="false_positive",
+        note="DOB differs.",
+    )
     assert resolved.resolution == "false_positive" and resolved.resolved_by == analyst
-    assert whitelist_calls == [{"customer_id": case.customer.external_id,
-                                "list_code": "ofac-sdn", "entity_uid": "OFAC-777",
-                                "content_hash": "h-OFAC-777", "reason": "DOB differs.",
-                                "reviewer": analyst, "actor": whitelist_calls[0]["actor"]}]
+    assert whitelist_calls == [
+        {
+            "customer_id": case.customer.external_id,
+            "list_code": "ofac-sdn",
+            "entity_uid": "OFAC-777",
+            "content_hash": "h-OFAC-777",
+            "reason": "DOB differs.",
+            "reviewer": analyst,
+            "actor": whitelist_calls[0]["actor"],
+        }
+    ]
     assert whitelist_calls[0]["actor"].label == analyst.username
     entry = _entries(case, "case.match_resolve").get()
     assert b'"whitelisted":true' in bytes(entry.body)
     with pytest.raises(services.CaseStateError, match="already resolved"):
         case.refresh_from_db()
-        services.case_match_resolve(evidence=evidence, actor_user=analyst,
-                                    expected_version=case.version,
-                                    resolution="false_positive", note="again")
+        services.case_match_resolve(
+            evidence=evidence,
+            actor_user=analyst,
+            expected_version=case.version,
+            resolution="false_positive",
+            note="again",
+        )
 
 
 def test_false_positive_reaches_the_real_screening_whitelist(analyst):
@@ -287,12 +367,20 @@ def test_false_positive_reaches_the_real_screening_whitelist(analyst):
     from screening.models import Whitelist
 
     case = _investigating(screening_case(entity_uid="OFAC-888"), analyst)
-    services.case_match_resolve(evidence=case.evidence.get(), actor_user=analyst,
-                                expected_version=case.version, resolution="false_positive",
-                                note="Different nationality.")
+    services.case_match_resolve(
+        evidence=case.evidence.get(),
+        actor_user=analyst,
+        expected_version=case.version,
+        resolution="false_positive",
+        note="Different nationality.",
+    )
     row = Whitelist.objects.get(customer=case.customer)
     assert (row.list_code, row.entity_uid, row.content_hash, row.reviewer) == (
-        "ofac-sdn", "OFAC-888", "h-OFAC-888", analyst)
+        "ofac-sdn",
+        "OFAC-888",
+        "h-OFAC-888",
+        analyst,
+    )
 
 
 def test_whitelist_refusal_does_not_undo_the_decision(analyst, monkeypatch):
@@ -303,9 +391,13 @@ def test_whitelist_refusal_does_not_undo_the_decision(analyst, monkeypatch):
 
     monkeypatch.setattr(screening_services, "whitelist_add", refuse, raising=False)
     case = _investigating(screening_case(), analyst)
-    evidence = services.case_match_resolve(evidence=case.evidence.get(), actor_user=analyst,
-                                           expected_version=case.version,
-                                           resolution="false_positive", note="Not him.")
+    evidence = services.case_match_resolve(
+        evidence=case.evidence.get(),
+        actor_user=analyst,
+        expected_version=case.version,
+        resolution="false_positive",
+        note="Not him.",
+    )
     evidence.refresh_from_db()
     assert evidence.resolution == "false_positive"
     entry = _entries(case, "case.match_resolve").get()
@@ -314,60 +406,80 @@ def test_whitelist_refusal_does_not_undo_the_decision(analyst, monkeypatch):
 
 def test_true_match_resolution_does_not_whitelist(analyst, whitelist_calls):
     case = _investigating(screening_case(), analyst)
-    services.case_match_resolve(evidence=case.evidence.get(), actor_user=analyst,
-                                expected_version=case.version, resolution="true_match",
-                                note="Same passport.")
+    services.case_match_resolve(
+        evidence=case.evidence.get(),
+        actor_user=analyst,
+        expected_version=case.version,
+        resolution="true_match",
+        note="Same passport.",
+    )
     assert whitelist_calls == []
 
 
 def test_match_resolution_is_for_the_assignee(analyst, analyst2):
     case = _investigating(screening_case(), analyst)
     with pytest.raises(services.CasePermissionError, match="assignee"):
-        services.case_match_resolve(evidence=case.evidence.get(), actor_user=analyst2,
-                                    expected_version=case.version,
-                                    resolution="false_positive", note="x")
+        services.case_match_resolve(
+            evidence=case.evidence.get(),
+            actor_user=analyst2,
+            expected_version=case.version,
+            resolution="false_positive",
+            note="x",
+        )
 
 
 def test_attachment_is_stored_with_its_sha256(analyst, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
     case = screening_case()
     content = b"%PDF-1.7\n passport scan"
-    attachment = services.case_attachment_add(case=case, actor_user=analyst,
-                                              filename="passport.pdf", content=content)
+    attachment = services.case_attachment_add(
+        case=case, actor_user=analyst, filename="passport.pdf", content=content
+    )
     assert attachment.sha256 == hashlib.sha256(content).hexdigest()
     assert attachment.content_type == "application/pdf" and attachment.size == len(content)
     assert attachment.file.read() == content
     assert attachment.sha256 in attachment.file.name  # the user's name never hits the disk
     with pytest.raises(services.CaseError, match="already attached"):
-        services.case_attachment_add(case=case, actor_user=analyst, filename="again.pdf",
-                                     content=content)
+        services.case_attachment_add(
+            case=case, actor_user=analyst, filename="again.pdf", content=content
+        )
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    (b"MZ\x90\x00\x03\x00\x00\x00", "Unsupported file type"),
-    (b"", "empty"),
-    (b"\xff\xfe\x00h\x00i", "Unsupported file type"),
-    (b"caf\xe9", "UTF-8"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"MZ\x90\x00\x03\x00\x00\x00", "Unsupported file type"),
+        (b"", "empty"),
+        (b"\xff\xfe\x00h\x00i", "Unsupported file type"),
+        (b"caf\xe9", "UTF-8"),
+    ],
+)
 def test_attachment_type_is_checked_by_content(analyst, content, message, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
     with pytest.raises(services.CaseError, match=message):
-        services.case_attachment_add(case=screening_case(), actor_user=analyst,
-                                     filename="notes.txt", content=content)
+        services.case_attachment_add(
+            case=screening_case(), actor_user=analyst, filename="notes.txt", content=content
+        )
 
 
 def test_attachment_size_is_limited(analyst, monkeypatch, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
     monkeypatch.setattr(services, "ATTACHMENT_MAX_BYTES", 10)
     with pytest.raises(services.CaseError, match="larger than"):
-        services.case_attachment_add(case=screening_case(), actor_user=analyst,
-                                     filename="a.txt", content=b"x" * 11)
+        services.case_attachment_add(
+            case=screening_case(), actor_user=analyst, filename="a.txt", content=b"x" * 11
+        )
 
 
 def _true_match_case(analyst, approver):
     case = _investigating(screening_case(), analyst)
-    case = services.case_resolve(case=case, actor_user=analyst, expected_version=case.version,
-                                 disposition=Disposition.TRUE_MATCH, rationale="Match.")
+    case = services.case_resolve(
+        case=case,
+        actor_user=analyst,
+        expected_version=case.version,
+        disposition=Disposition.TRUE_MATCH,
+        rationale="Match.",
+    )
     return services.case_approve(case=case, actor_user=approver, expected_version=case.version)
 
 
@@ -378,18 +490,22 @@ def test_sar_export_validates_then_audits(analyst, approver):
         services.case_sar_export(case=case, actor_user=analyst, fmt="json")
     assert not _entries(case, "case.sar_export").exists()
     draft = services.case_sar_save(
-        case=case, actor_user=analyst, amount="48000.50", categories=["sanctions"],
+        case=case,
+        actor_user=analyst,
+        amount="48000.50",
+        categories=["sanctions"],
         activity_start=timezone.now().date() - timedelta(days=10),
-        activity_end=timezone.now().date(), narrative="Customer matched an SDN entry and "
-        "received three wires from a listed shipping company.")
+        activity_end=timezone.now().date(),
+        narrative="Customer matched an SDN entry and "
+        "received three wires from a listed shipping company.",
+    )
     assert draft.subject_name == case.customer.name
     content, ctype, name = services.case_sar_export(case=case, actor_user=analyst, fmt="json")
     assert ctype == "application/json" and name == f"SAR-{case.reference}.json"
     assert b'"amount": "48000.50"' in content
     entry = _entries(case, "case.sar_export").get()
     assert hashlib.sha256(content).hexdigest().encode() in bytes(entry.body)
-    csv_content, _ctype, _name = services.case_sar_export(case=case, actor_user=analyst,
-                                                          fmt="csv")
+    csv_content, _ctype, _name = services.case_sar_export(case=case, actor_user=analyst, fmt="csv")
     assert csv_content.startswith(b"case_reference,")
 
 
@@ -407,9 +523,14 @@ def test_demo_loader_creates_a_realistic_mix_once():
     created = services.demo_cases_load()
     assert created >= 20
     states = set(Case.objects.values_list("state", flat=True))
-    assert {CaseState.NEW, CaseState.CLOSED, CaseState.ESCALATED,
-            CaseState.PENDING_APPROVAL} <= states
-    assert Case.objects.filter(due_at__lt=timezone.now(), state__in=[
-        CaseState.NEW, CaseState.ASSIGNED]).exists()  # some are overdue
+    assert {
+        CaseState.NEW,
+        CaseState.CLOSED,
+        CaseState.ESCALATED,
+        CaseState.PENDING_APPROVAL,
+    } <= states
+    assert Case.objects.filter(
+        due_at__lt=timezone.now(), state__in=[CaseState.NEW, CaseState.ASSIGNED]
+    ).exists()  # some are overdue
     assert services.demo_cases_load() == 0
     assert CustomerFactory._meta.model.objects.count() >= 10

@@ -36,8 +36,11 @@ def test_anonymous_is_sent_to_login(client):
 def test_outsider_gets_403(portal_as, outsider):
     case = screening_case()
     client = portal_as(outsider)
-    for url in [reverse("cases:index"), reverse("cases:dashboard"),
-                reverse("cases:detail", args=[case.pk])]:
+    for url in [
+        reverse("cases:index"),
+        reverse("cases:dashboard"),
+        reverse("cases:detail", args=[case.pk]),
+    ]:
         assert client.get(url).status_code == 403
 
 
@@ -51,8 +54,16 @@ def _write_urls(case, evidence, attachment_id=1):
         if "<int:pk>" in route:
             args.update(kwargs)
         if "<slug:verb>" in route:
-            for verb in ("claim", "start", "escalate", "resolve", "approve", "reject",
-                         "reopen", "assign"):
+            for verb in (
+                "claim",
+                "start",
+                "escalate",
+                "resolve",
+                "approve",
+                "reject",
+                "reopen",
+                "assign",
+            ):
                 urls.append(reverse(f"cases:{name}", kwargs={**args, "verb": verb}))
             continue
         if "<slug:fmt>" in route:
@@ -74,11 +85,21 @@ def test_auditor_gets_403_from_every_write_url(portal_as, auditor):
     urls = _write_urls(case, case.evidence.get())
     assert len(urls) >= 18
     for url in urls:
-        response = client.post(url, {"expected_version": 1, "body": "x", "reason": "x",
-                                     "rationale": "x", "disposition": "false_positive",
-                                     "action": "close", "selected": f"{case.pk}:1",
-                                     "confirm": "on", "resolution": "false_positive",
-                                     "note": "x"})
+        response = client.post(
+            url,
+            {
+                "expected_version": 1,
+                "body": "x",
+                "reason": "x",
+                "rationale": "x",
+                "disposition": "false_positive",
+                "action": "close",
+                "selected": f"{case.pk}:1",
+                "confirm": "on",
+                "resolution": "false_positive",
+                "note": "x",
+            },
+        )
         assert response.status_code == 403, url
     assert LedgerEntry.objects.count() == before
 
@@ -86,17 +107,24 @@ def test_auditor_gets_403_from_every_write_url(portal_as, auditor):
 FORM_RE = re.compile(r"<form[^>]*method=\"post\"[^>]*>", re.I)
 
 
-def test_auditor_sees_every_page_without_write_controls(portal_as, auditor, analyst,
-                                                        approver):
+def test_auditor_sees_every_page_without_write_controls(portal_as, auditor, analyst, approver):
     open_case = screening_case()
     pending = _worked(monitoring_case(), analyst)
-    pending = services.case_resolve(case=pending, actor_user=analyst,
-                                    expected_version=pending.version,
-                                    disposition="true_match", rationale="Match.")
+    pending = services.case_resolve(
+        case=pending,
+        actor_user=analyst,
+        expected_version=pending.version,
+        disposition="true_match",
+        rationale="Match.",
+    )
     client = portal_as(auditor)
-    pages = [reverse("cases:index"), reverse("cases:dashboard"),
-             reverse("cases:detail", args=[open_case.pk]),
-             reverse("cases:detail", args=[pending.pk]), reverse("cases:sar", args=[pending.pk])]
+    pages = [
+        reverse("cases:index"),
+        reverse("cases:dashboard"),
+        reverse("cases:detail", args=[open_case.pk]),
+        reverse("cases:detail", args=[pending.pk]),
+        reverse("cases:sar", args=[pending.pk]),
+    ]
     for url in pages:
         response = client.get(url)
         assert response.status_code == 200, url
@@ -105,8 +133,7 @@ def test_auditor_sees_every_page_without_write_controls(portal_as, auditor, anal
         forms = [f for f in FORM_RE.findall(html) if "logout" not in f]
         assert forms == [], (url, forms)
         assert "Claim next" not in html and "Approve and close" not in html
-    assert "Read-only" in client.get(reverse("cases:detail", args=[open_case.pk])
-                                     ).content.decode()
+    assert "Read-only" in client.get(reverse("cases:detail", args=[open_case.pk])).content.decode()
 
 
 def test_analyst_and_approver_see_their_controls(portal_as, analyst, approver):
@@ -117,8 +144,7 @@ def test_analyst_and_approver_see_their_controls(portal_as, analyst, approver):
     assert "Assign to" in html
     inbox = portal_as(approver).get(reverse("cases:index")).content.decode()
     assert "Review selection" in inbox  # bulk actions are for approvers
-    assert "Review selection" not in portal_as(analyst).get(reverse("cases:index")
-                                                            ).content.decode()
+    assert "Review selection" not in portal_as(analyst).get(reverse("cases:index")).content.decode()
 
 
 def test_case_page_shows_evidence_readably(portal_as, analyst):
@@ -141,8 +167,11 @@ def test_workflow_through_the_pages_with_messages(portal_as, analyst, approver):
 
     def do(verb, user_client=client, **data):
         current = Case.objects.get(pk=case.pk)
-        return user_client.post(reverse("cases:transition", args=[case.pk, verb]),
-                                {"expected_version": current.version, **data}, follow=True)
+        return user_client.post(
+            reverse("cases:transition", args=[case.pk, verb]),
+            {"expected_version": current.version, **data},
+            follow=True,
+        )
 
     do("claim")
     do("start")
@@ -170,13 +199,21 @@ def test_stale_form_shows_a_conflict_message(portal_as, analyst):
 
 def test_four_eyes_refusal_is_shown_on_the_page(portal_as, approver):
     case = _worked(screening_case(), approver)
-    case = services.case_resolve(case=case, actor_user=approver, expected_version=case.version,
-                                 disposition="true_match", rationale="Same passport.")
+    case = services.case_resolve(
+        case=case,
+        actor_user=approver,
+        expected_version=case.version,
+        disposition="true_match",
+        rationale="Same passport.",
+    )
     client = portal_as(approver)
     page = client.get(reverse("cases:detail", args=[case.pk])).content.decode()
     assert "the four-eyes rule needs another approver" in page
-    response = client.post(reverse("cases:transition", args=[case.pk, "approve"]),
-                           {"expected_version": case.version}, follow=True)
+    response = client.post(
+        reverse("cases:transition", args=[case.pk, "approve"]),
+        {"expected_version": case.version},
+        follow=True,
+    )
     assert "Four-eyes rule" in response.content.decode()
     assert Case.objects.get(pk=case.pk).state == CaseState.PENDING_APPROVAL
 
@@ -215,7 +252,8 @@ def test_claim_next_button(portal_as, analyst):
     case = screening_case()
     response = portal_as(analyst).post(reverse("cases:claim_next"), {"source": ""})
     assert response.status_code == 302 and response["Location"] == reverse(
-        "cases:detail", args=[case.pk])
+        "cases:detail", args=[case.pk]
+    )
     response = portal_as(analyst).post(reverse("cases:claim_next"), follow=True)
     assert "No unassigned case" in response.content.decode()
 
@@ -223,8 +261,12 @@ def test_claim_next_button(portal_as, analyst):
 def test_bulk_close_asks_for_confirmation_first(portal_as, approver):
     a, b = screening_case(), screening_case()
     client = portal_as(approver)
-    data = {"action": "close", "disposition": "false_positive", "rationale": "Bad import.",
-            "selected": [f"{a.pk}:1", f"{b.pk}:1"]}
+    data = {
+        "action": "close",
+        "disposition": "false_positive",
+        "rationale": "Bad import.",
+        "selected": [f"{a.pk}:1", f"{b.pk}:1"],
+    }
     response = client.post(reverse("cases:bulk"), data)
     assert response.status_code == 200 and "Yes, close 2 cases" in response.content.decode()
     assert not Case.objects.filter(state=CaseState.CLOSED).exists()
@@ -235,9 +277,11 @@ def test_bulk_close_asks_for_confirmation_first(portal_as, approver):
 
 def test_bulk_assign(portal_as, approver, analyst):
     a = screening_case()
-    response = portal_as(approver).post(reverse("cases:bulk"), {
-        "action": "assign", "assignee": analyst.pk, "selected": [f"{a.pk}:1"],
-        "confirm": "on"}, follow=True)
+    response = portal_as(approver).post(
+        reverse("cases:bulk"),
+        {"action": "assign", "assignee": analyst.pk, "selected": [f"{a.pk}:1"], "confirm": "on"},
+        follow=True,
+    )
     assert "Assigned 1 cases" in response.content.decode()
     assert Case.objects.get(pk=a.pk).assignee == analyst
 
@@ -247,31 +291,47 @@ def test_attachment_upload_and_download(portal_as, analyst, settings, tmp_path):
     case = screening_case()
     client = portal_as(analyst)
     upload = SimpleUploadedFile("id.png", b"\x89PNG\r\n\x1a\n" + b"0" * 50)
-    response = client.post(reverse("cases:attachment_upload", args=[case.pk]),
-                           {"file": upload}, follow=True)
+    response = client.post(
+        reverse("cases:attachment_upload", args=[case.pk]), {"file": upload}, follow=True
+    )
     assert "Attached id.png" in response.content.decode()
     attachment = case.attachments.get()
     download = client.get(reverse("cases:attachment_download", args=[case.pk, attachment.pk]))
     assert download["X-Content-SHA256"] == attachment.sha256
     assert b"".join(download.streaming_content).startswith(b"\x89PNG")
     bad = SimpleUploadedFile("evil.exe", b"MZ\x90\x00\x03\x00\x00\x00")
-    response = client.post(reverse("cases:attachment_upload", args=[case.pk]),
-                           {"file": bad}, follow=True)
+    response = client.post(
+        reverse("cases:attachment_upload", args=[case.pk]), {"file": bad}, follow=True
+    )
     assert "Unsupported file type" in response.content.decode()
 
 
 def test_sar_page_and_export(portal_as, analyst, approver):
     case = _worked(screening_case(), analyst)
-    case = services.case_resolve(case=case, actor_user=analyst, expected_version=case.version,
-                                 disposition="true_match", rationale="Same passport.")
+    case = services.case_resolve(
+        case=case,
+        actor_user=analyst,
+        expected_version=case.version,
+        disposition="true_match",
+        rationale="Same passport.",
+    )
     client = portal_as(analyst)
     url = reverse("cases:sar", args=[case.pk])
     response = client.post(url, {"subject_name": "Ivan Petrov", "currency": "usd"})
     assert response.status_code == 200 and "currency" in response.content.decode()
-    response = client.post(url, {"subject_name": "Ivan Petrov", "currency": "USD",
-                                 "amount": "1200.00", "activity_start": "2026-01-01",
-                                 "activity_end": "2026-01-31", "categories": ["fraud"],
-                                 "narrative": "n" * 60}, follow=True)
+    response = client.post(
+        url,
+        {
+            "subject_name": "Ivan Petrov",
+            "currency": "USD",
+            "amount": "1200.00",
+            "activity_start": "2026-01-01",
+            "activity_end": "2026-01-31",
+            "categories": ["fraud"],
+            "narrative": "n" * 60,
+        },
+        follow=True,
+    )
     assert "The draft is complete" in response.content.decode()
     export = client.post(reverse("cases:sar_export", args=[case.pk, "json"]))
     assert export.status_code == 200 and export["Content-Type"].startswith("application/json")
@@ -282,11 +342,17 @@ def test_sar_page_and_export(portal_as, analyst, approver):
 def test_dashboard_counts(portal_as, analyst):
     screening_case()
     late = monitoring_case(rule_code="VEL-02")
-    Case.objects.filter(pk=late.pk).update(due_at=timezone.now() - timedelta(days=2),
-                                           opened_at=timezone.now() - timedelta(days=40))
+    Case.objects.filter(pk=late.pk).update(
+        due_at=timezone.now() - timedelta(days=2), opened_at=timezone.now() - timedelta(days=40)
+    )
     case = _worked(screening_case(), analyst)
-    services.case_resolve(case=case, actor_user=analyst, expected_version=case.version,
-                          disposition="false_positive", rationale="Not him.")
+    services.case_resolve(
+        case=case,
+        actor_user=analyst,
+        expected_version=case.version,
+        disposition="false_positive",
+        rationale="Not him.",
+    )
     response = portal_as(analyst).get(reverse("cases:dashboard"))
     stats = response.context["stats"]
     assert stats["breaches"] == 1

@@ -316,3 +316,27 @@ def test_consumer_survives_redis_restart(stream, seeded, tmp_path):
     finally:
         server.kill()
         server.wait()
+
+
+@pytest.mark.django_db
+def test_screening_failure_keeps_batch_pending_not_dead_lettered(
+    redis_client, stream, seeded, monkeypatch
+):
+    import monitoring.services as services
+    from monitoring.consumer import StreamConsumer
+    from monitoring.services import ScreeningUnavailable
+
+    def broken(name, country):
+        raise ConnectionError("screening index not loaded")
+
+    monkeypatch.setattr(services, "_configured_screen", lambda: broken)
+    redis_client.xadd(stream, {"data": json.dumps(make_event(cp_name="Acme"))})
+    consumer = StreamConsumer(
+        client=redis_client, stream=stream, group="g", consumer="c1", block_ms=100
+    )
+    consumer.ensure_group()
+    entries = consumer._fetch() or consumer._fetch()
+    with pytest.raises(ScreeningUnavailable):
+        consumer.process(entries)
+    assert not Transaction.objects.exists() and not DeadLetter.objects.exists()
+    assert redis_client.xpending(stream, "g")["pending"] == 1

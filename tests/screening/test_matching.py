@@ -156,3 +156,16 @@ def test_ofac_parity_score_follows_the_regulators_tool():
     assert ofac_score("VLADIMIR PUTIN", "PUTIN, Vladimir") == 100
     assert 85 <= ofac_score("VLADIMIR PUTIN", "VLADIMIR BILIY") <= 95
     assert ofac_score("GEORGE BUSH", "PUTIN, Vladimir") < 80
+
+
+def test_matcher_pool_gives_the_same_results_on_several_cores(matcher):
+    from screening.matching.engine import MatcherPool
+
+    queries = [{"name": n} for n in ("Usama Bin Ladin", "John Smith", "Kim Jong Un",
+                                     "Banco Nacional de Cuba") * 30]
+    serial = [[m.entity.uid for m in r] for r in
+              (matcher.search(**q) for q in queries)]
+    with MatcherPool(matcher, workers=2, chunk_size=10) as pool:
+        parallel = [[m.entity.uid for m in r] for r in pool.search_many(queries)]
+    assert parallel == serial
+    assert serial[0] == ["6365"] and serial[1] == []

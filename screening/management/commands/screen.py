@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -31,6 +32,8 @@ class Command(BaseCommand):
                             help="list codes (ofac-sdn ofac-cons un uk eu); default all")
         parser.add_argument("--format", choices=["csv", "json"], default="csv")
         parser.add_argument("--use", choices=["onboarding", "payments"], default="onboarding")
+        parser.add_argument("--workers", type=int, default=0,
+                            help="processes for matching (default: all cores)")
 
     def handle(self, *args, **opts):
         path = Path(opts["input"])
@@ -61,7 +64,8 @@ class Command(BaseCommand):
             bar.refresh()
 
         try:
-            batch = screening_batch_run(batch_id=batch.pk, progress=progress)
+            batch = screening_batch_run(batch_id=batch.pk, progress=progress,
+                                        workers=opts["workers"] or os.cpu_count() or 1)
         except Exception as exc:
             raise CommandError(f"batch #{batch.pk} failed: {exc}") from exc
         finally:
