@@ -85,8 +85,12 @@ class CaseFilterSet(django_filters.FilterSet):
         value = value.strip()
         if not value:
             return queryset
-        # Resolve customers first (a small table), then use the cases' customer index.
-        customers = Customer.objects.filter(Q(external_id=value) | Q(name__icontains=value))
+        # Resolve customers first (a small table), then use the cases' customer index; an
+        # exact customer id needs no name scan.
+        exact = list(Customer.objects.filter(external_id=value).values_list("pk", flat=True))
+        if exact:
+            return queryset.filter(customer_id__in=exact)
+        customers = Customer.objects.filter(name__icontains=value)
         return queryset.filter(customer__in=customers.values("pk"))
 
     def _evidence(self, queryset, kind: str, key: str, value: str):

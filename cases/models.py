@@ -116,6 +116,10 @@ class Case(AuditedModel):
                 condition=Q(state__in=OPEN_STATES),
                 name="case_open_queue",
             ),
+            # Overdue (SAR deadline passed) open cases: the dashboard and the inbox filter.
+            models.Index(
+                fields=["due_at"], condition=Q(state__in=OPEN_STATES), name="case_open_due"
+            ),
         ]
 
     def __str__(self) -> str:

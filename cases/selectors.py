@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from datetime import UTC, datetime, time, timedelta
 
@@ -76,6 +77,18 @@ _LABELS = {
 }
 
 
+_ISO_TS = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})[\d:.]*(Z|[+-]\d{2}:?\d{2})?$")
+
+
+def _readable(value) -> str:
+    """Ledger values as a reader wants them: timestamps to the minute, JSON compact."""
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    text = "" if value is None else str(value)
+    match = _ISO_TS.match(text)
+    return f"{match.group(1)} {match.group(2)}" if match else text
+
+
 def case_timeline(*, case: Case, limit: int = 300) -> list[dict]:
     """Everything that happened to the case and its evidence, comments, attachments,
     decisions and SAR draft, read back from the audit ledger (newest first)."""
@@ -131,11 +144,11 @@ def case_timeline(*, case: Case, limit: int = 300) -> list[dict]:
                     shown_before = names.get(shown_before, shown_before) if shown_before else "—"
                 else:
                     shown_before = before.get(field, "")
-                text = str(value) if not isinstance(value, dict | list) else json.dumps(value)
+                text = _readable(value)
                 changes.append(
                     {
                         "field": field.removesuffix("_id"),
-                        "before": "" if entry.action == "create" else str(shown_before),
+                        "before": "" if entry.action == "create" else _readable(shown_before),
                         "after": text[:300],
                     }
                 )

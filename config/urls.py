@@ -10,6 +10,7 @@ from config.api import WhoAmIApi
 
 handler403 = "config.views.permission_denied"
 handler404 = "config.views.not_found"
+handler500 = "config.views.server_error"
 
 urlpatterns = [
     path("", views.home, name="home"),

@@ -77,9 +77,25 @@ def readyz(request):
                         status=200 if ok else 503)
 
 
+def _api_error(status: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse({"error": {"code": code, "message": message, "fields": {}}},
+                        status=status)
+
+
 def permission_denied(request, exception=None):
+    if request.path.startswith("/api/"):
+        return _api_error(403, "permission_denied", "You do not have permission.")
     return render(request, "403.html", {"reason": str(exception or "")}, status=403)
 
 
 def not_found(request, exception=None):
+    """404 in the API's error format under /api/, a page elsewhere."""
+    if request.path.startswith("/api/"):
+        return _api_error(404, "not_found", "Not found.")
     return render(request, "404.html", status=404)
+
+
+def server_error(request):
+    if request.path.startswith("/api/"):
+        return _api_error(500, "server_error", "Internal error; it has been logged.")
+    return render(request, "500.html", status=500)

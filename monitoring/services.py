@@ -417,6 +417,31 @@ def _row_event(row: Sequence[Any]) -> TransactionEvent:
     )
 
 
+def _rows_from(
+    by_account: dict[str, list[TransactionEvent]],
+    rules: Sequence[RuleConfig],
+    bounds: dict[str, tuple[dt.datetime | None, dt.datetime | None]],
+    amounts: dict[str, list[tuple[dt.datetime, Decimal]]],
+    needs,
+) -> dict[str, dt.datetime]:
+    """How far back each account needs full rows (see `rows_lookback`)."""
+    rows_from: dict[str, dt.datetime] = {}
+    for account, events in by_account.items():
+        earliest = min(e.timestamp for e in events)
+        last = bounds.get(account, (None, None))[1]
+        late = last is not None and last > earliest
+        counts = None
+        if needs.counts_back > dt.timedelta():
+            counts = AccountHistory(
+                account,
+                [],
+                first_seen=bounds.get(account, (None, None))[0] if needs.first_seen else None,
+                amounts=amounts.get(account, []),
+            )
+        rows_from[account] = earliest - rows_lookback(events, rules, late=late, counts=counts)
+    return rows_from
+
+
 def load_histories(
     new: Sequence[TransactionEvent],
     rules: Sequence[RuleConfig],
@@ -442,14 +467,25 @@ def load_histories(
             [accounts],
         )
         bounds = {a: (first, last) for a, first, last in cursor.fetchall()}
-        rows_from: dict[str, dt.datetime] = {}
-        for account, events in by_account.items():
-            earliest = min(e.timestamp for e in events)
-            late = bounds[account][1] is not None and bounds[account][1] > earliest
-            rows_from[account] = earliest - rows_lookback(events, rules, late=late)
         # Binary results: psycopg's C loaders for timestamps and numerics (Django's text
         # loaders are Python and dominate the cost of reading history).
         binary = psycopg.Cursor(connection.connection)
+        amounts: dict[str, list[tuple[dt.datetime, Decimal]]] = {}
+        if needs.counts_back > dt.timedelta():
+            counts_from = {
+                a: min(e.timestamp for e in by_account[a]) - needs.counts_back for a in accounts
+            }
+            binary.execute(
+                "SELECT t.account_id, t.timestamp, t.amount FROM unnest(%s::text[], "
+                "%s::text[]) AS q(a, lo) JOIN monitoring_transaction t "
+                "ON t.account_id = q.a AND t.timestamp >= q.lo::timestamptz "
+                "AND t.timestamp <= %s::timestamptz",
+                [accounts, [counts_from[a].isoformat() for a in accounts], until.isoformat()],
+                binary=True,
+            )
+            for account_id, ts, amount in binary.fetchall():
+                amounts.setdefault(account_id, []).append((ts, amount))
+        rows_from = _rows_from(by_account, rules, bounds, amounts, needs)
         binary.execute(
             "SELECT t.id, t.source, t.external_id, t.timestamp, t.account_id, t.customer_id, "
             "t.amount, t.currency, t.direction, t.channel, t.counterparty_name, "
@@ -467,21 +503,6 @@ def load_histories(
             event = _row_event(row)
             rows_by_account[event.account_id].append(event)
             pks[event.key] = row[0]
-        amounts: dict[str, list[tuple[dt.datetime, Decimal]]] = {}
-        if needs.counts_back > dt.timedelta():
-            counts_from = {
-                a: min(e.timestamp for e in by_account[a]) - needs.counts_back for a in accounts
-            }
-            binary.execute(
-                "SELECT t.account_id, t.timestamp, t.amount FROM unnest(%s::text[], "
-                "%s::text[]) AS q(a, lo) JOIN monitoring_transaction t "
-                "ON t.account_id = q.a AND t.timestamp >= q.lo::timestamptz "
-                "AND t.timestamp <= %s::timestamptz",
-                [accounts, [counts_from[a].isoformat() for a in accounts], until.isoformat()],
-                binary=True,
-            )
-            for account_id, ts, amount in binary.fetchall():
-                amounts.setdefault(account_id, []).append((ts, amount))
     histories = {
         account: AccountHistory(
             account,
@@ -566,20 +587,6 @@ def _load_histories_portable(
         .values("account_id")
         .annotate(first=Min("timestamp"), last=Max("timestamp"))
     }
-    rows_from: dict[str, dt.datetime] = {}
-    for account, events in by_account.items():
-        earliest = min(e.timestamp for e in events)
-        late = bounds[account][1] > earliest
-        rows_from[account] = earliest - rows_lookback(events, rules, late=late)
-    rows_by_account: dict[str, list[TransactionEvent]] = {a: [] for a in accounts}
-    pks: dict[tuple[str, str], int] = {}
-    for row in Transaction.objects.filter(
-        account_id__in=accounts, timestamp__gte=min(rows_from.values()), timestamp__lte=until
-    ).values_list(*_ROW_FIELDS):
-        event = _row_event(row)
-        if event.timestamp >= rows_from[event.account_id]:
-            rows_by_account[event.account_id].append(event)
-            pks[event.key] = row[0]
     amounts: dict[str, list[tuple[dt.datetime, Decimal]]] = {a: [] for a in accounts}
     if needs.counts_back > dt.timedelta():
         counts_from = {
@@ -592,6 +599,16 @@ def _load_histories_portable(
         ).values_list("account_id", "timestamp", "amount"):
             if ts >= counts_from[account_id]:
                 amounts[account_id].append((ts, amount))
+    rows_from = _rows_from(by_account, rules, bounds, amounts, needs)
+    rows_by_account: dict[str, list[TransactionEvent]] = {a: [] for a in accounts}
+    pks: dict[tuple[str, str], int] = {}
+    for row in Transaction.objects.filter(
+        account_id__in=accounts, timestamp__gte=min(rows_from.values()), timestamp__lte=until
+    ).values_list(*_ROW_FIELDS):
+        event = _row_event(row)
+        if event.timestamp >= rows_from[event.account_id]:
+            rows_by_account[event.account_id].append(event)
+            pks[event.key] = row[0]
     histories = {
         account: AccountHistory(
             account,

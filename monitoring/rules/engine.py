@@ -142,9 +142,7 @@ def evaluate_transactions(
                 if not typology.anchor_filter(rule.params, anchor):
                     continue
                 # Same necessary condition the loader used to decide which rows to read.
-                if typology.count_prefilter and not typology.count_prefilter(
-                    rule, anchor, history
-                ):
+                if typology.count_prefilter and not typology.count_prefilter(rule, anchor, history):
                     continue
                 outcome = typology.evaluate(rule, anchor, history, context)
                 if outcome is None:

@@ -773,6 +773,15 @@ def _funnel_possible(rule: RuleConfig, anchor: TransactionEvent, history: Accoun
     return count >= int(p["min_originators"])
 
 
+def _pass_through_possible(
+    rule: RuleConfig, anchor: TransactionEvent, history: AccountHistory
+) -> bool:
+    # Inbound alone must reach min_inbound inside the window, so everything moved must too.
+    p = rule.params
+    _, total = history.count_sum(anchor.timestamp - HOUR * int(p["window_hours"]), anchor.timestamp)
+    return total >= _num(p, "min_inbound")
+
+
 def _structuring_anchor(p: Mapping, t: TransactionEvent) -> bool:
     return t.channel in p["channels"] and _num(p, "band_min") <= t.amount < _num(p, "band_max")
 
@@ -836,6 +845,7 @@ TYPOLOGIES: dict[str, Typology] = {
             evaluate_pass_through,
             basis="Tazama rule 026; FFIEC App. F",
             anchor_filter=lambda p, t: t.direction == "out",
+            count_prefilter=_pass_through_possible,
         ),
         Typology(
             "velocity",

@@ -35,7 +35,8 @@ from screening.matching.tables import PARTICLES
 
 ALGORITHM_VERSION = "vigil-match/1.0"
 DEFAULT_THRESHOLD = 85.0
-VECTOR_BOUND_MIN_ROWS = 48  # below this many candidates, aligning directly is cheaper
+VECTOR_BOUND_MIN_ROWS = 48
+WEAK_ALIAS_PENALTY = -10.0  # below this many candidates, aligning directly is cheaper
 
 
 @dataclass(frozen=True)
@@ -320,6 +321,11 @@ class Matcher:
             entity = index.entities[e]
             effects = qualifier_effects(entity, dob=dob, country=country,
                                         entity_type=entity_type, identifiers=identifiers)
+            assert a.row is not None
+            if entity.names[a.row.name_index].kind == "weak" and a.name_score < 100.0:
+                # OFAC's "weak" aliases are low-quality; only an exact reading counts fully.
+                effects.append({"kind": "weak_alias", "effect": WEAK_ALIAS_PENALTY,
+                                "detail": "matched a weak (low-quality) alias, not exactly"})
             score = max(0.0, min(100.0, a.name_score + sum(x["effect"] for x in effects)))
             limit_score = threshold if threshold is not None else cfg.threshold_for(
                 entity.list_code, use)

@@ -534,3 +534,22 @@ def test_demo_loader_creates_a_realistic_mix_once():
     ).exists()  # some are overdue
     assert services.demo_cases_load() == 0
     assert CustomerFactory._meta.model.objects.count() >= 10
+
+
+def test_timeline_reads_the_ledger_for_the_case_and_its_parts(analyst):
+    from cases.selectors import case_timeline
+
+    case = _investigating(screening_case(), analyst)
+    services.case_comment_add(case=case, actor_user=analyst, body="Called the branch.")
+    timeline = case_timeline(case=case)
+    assert [item["object"] for item in timeline[:2]] == ["Comment", "Case"]
+    assert timeline[0]["actor"] == analyst.username
+    claim = next(i for i in timeline if i["reason"] == "claim")
+    changes = {c["field"]: (c["before"], c["after"]) for c in claim["changes"]}
+    assert changes["state"] == ("new", "assigned")
+    assert changes["assignee"] == ("—", analyst.username)
+    opened = timeline[-1]
+    assert opened["action"] == "create" and opened["object"] == "Case"
+    due = {c["field"]: c["after"] for c in opened["changes"]}["due_at"]
+    assert len(due) == 16 and due[10] == " "  # "YYYY-MM-DD HH:MM", not raw ISO
+    assert {i["object"] for i in timeline} >= {"Case", "Evidence", "Comment"}

@@ -113,3 +113,11 @@ def test_structured_logs_render_json():
     record = logging.LogRecord("vigil", logging.INFO, __file__, 1, "hello %s", ("x",), None)
     line = json.loads(formatter.format(record))
     assert line["event"] == "hello x" and line["level"] == "info"
+
+
+def test_unknown_api_path_is_a_json_404(client):
+    response = client.get("/api/v1/no-such-thing/")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+    page = client.get("/no-such-page/")
+    assert page.status_code == 404 and "text/html" in page["Content-Type"]
