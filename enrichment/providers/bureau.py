@@ -147,6 +147,35 @@ class ExperianClient:
                 self._token_expires = time.monotonic() + max(30.0, expires_in - 60)
             return {"Authorization": f"Bearer {self._token}"}, fetched
 
+    def _authorised(self, path: str, operation: str, body: dict[str, Any], *,
+                    billable: bool) -> ProviderResponse:
+        """POST with the bearer token; on 401 (token expired or revoked early) fetch a new
+        token and send once more. A 401 proves the request was not processed, so this is
+        safe for a billable pull too."""
+        records: list[CallRecord] = []
+        for attempt in (1, 2):
+            bearer, token_records = self._bearer()
+            records += token_records
+            try:
+                response = self.http.request(
+                    "POST", path, operation=operation, json_body=body, headers=bearer,
+                    idempotent=not billable, billable=billable,
+                )
+            except ProviderRejected as exc:
+                records += exc.records
+                if exc.status == 401 and attempt == 1:
+                    with self._token_lock:
+                        self._token = None
+                    continue
+                exc.records = records
+                raise
+            except ProviderError as exc:
+                exc.records = records + exc.records
+                raise
+            response.records[:0] = records
+            return response
+        raise AssertionError("unreachable")
+
     def search(self, *, name: str, street: str, city: str, state: str, zip_code: str,
                tax_id: str = "") -> BureauSearchResult:
         body = {
@@ -154,16 +183,7 @@ class ExperianClient:
             "taxId": tax_id, "subcode": self.subcode, "comments": "vigil-enrichment",
         }
         # Search records no inquiry, so it may be retried like a read.
-        bearer, token_records = self._bearer()
-        try:
-            response = self.http.request(
-                "POST", "v1/search", operation="business_search", json_body=body,
-                headers=bearer, idempotent=True,
-            )
-        except ProviderError as exc:
-            exc.records = token_records + exc.records
-            raise
-        response.records[:0] = token_records
+        response = self._authorised("v1/search", "business_search", body, billable=False)
         results = self._envelope(response).get("results")
         if not isinstance(results, list):
             raise self._malformed(response, "search envelope without a 'results' array")
@@ -183,16 +203,8 @@ class ExperianClient:
     def report(self, *, bin_number: str) -> BureauReportResult:
         body = {"bin": bin_number, "subcode": self.subcode, "modelCode": PREMIER_PROFILE_MODEL,
                 "comments": "vigil-enrichment"}
-        bearer, token_records = self._bearer()
-        try:
-            response = self.http.request(
-                "POST", "v1/reports/premierprofiles", operation="premier_profile",
-                json_body=body, headers=bearer, idempotent=False, billable=True,
-            )
-        except ProviderError as exc:
-            exc.records = token_records + exc.records
-            raise
-        response.records[:0] = token_records
+        response = self._authorised("v1/reports/premierprofiles", "premier_profile", body,
+                                    billable=True)
         results = self._envelope(response).get("results")
         if not isinstance(results, dict):
             raise self._malformed(response, "report envelope without a 'results' object")

@@ -207,3 +207,56 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
         when = when.replace(tzinfo=UTC)
     current = now or datetime.now(UTC)
     return max(0.0, (when - current).total_seconds())
+
+
+# GCRA (generic cell rate algorithm) in one atomic script: the stored value is the
+# "theoretical arrival time" of the next request, in milliseconds of Redis' own clock.
+_GCRA = """
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local new_tat = tat + interval
+local wait = new_tat - now - burst * interval
+if wait > 0 then return wait end
+redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil(new_tat - now) + 1000)
+return 0
+"""
+
+
+class SharedRateLimiter:
+    """A provider budget shared by every worker process through Redis (GCRA).
+
+    Same contract as :class:`RateLimiter`. If Redis cannot be reached the limiter falls
+    back to a per-process bucket with the budget divided by ``fallback_processes``, so a
+    Redis outage slows enrichment down rather than stopping it or overspending."""
+
+    def __init__(self, client, key: str, rate_per_minute: float, *, burst: int = 1,
+                 fallback_processes: int = 1, sleep: Sleeper = time.sleep) -> None:
+        if rate_per_minute <= 0:
+            raise ValueError("rate_per_minute must be positive")
+        self.key = key
+        self.interval_ms = 60_000.0 / rate_per_minute
+        self.burst = max(1, burst)
+        self._script = client.register_script(_GCRA)
+        self._sleep = sleep
+        self._fallback = RateLimiter.per_process(rate_per_minute, fallback_processes,
+                                                 burst=self.burst, sleep=sleep)
+
+    def acquire(self, *, max_wait: float = 120.0) -> float:
+        waited = 0.0
+        while True:
+            try:
+                wait_ms = float(self._script(keys=[self.key],
+                                             args=[self.interval_ms, self.burst]))
+            except Exception:  # noqa: BLE001 - any Redis failure: degrade, do not stop
+                return waited + self._fallback.acquire(max_wait=max(0.0, max_wait - waited))
+            if wait_ms <= 0:
+                return waited
+            seconds = wait_ms / 1000.0
+            if waited + seconds > max_wait:
+                raise TimeoutError(f"rate limit wait {waited + seconds:.1f}s exceeds {max_wait}s")
+            self._sleep(seconds)
+            waited += seconds

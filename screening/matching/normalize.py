@@ -274,15 +274,19 @@ def _ascii_words(text: str) -> list[str]:
             and sum(c.isalpha() for c in w) >= 2 else w for w in words]
 
 
-_LONG_LEGAL_WORDS = ("COMPANY", "LIMITED", "CORPORATION", "INCORPORATED", "ESTABLISHMENT")
+_LONG_LEGAL_WORDS = {"COMPANY": "CO", "LIMITED": "LTD", "CORPORATION": "CORP",
+                     "INCORPORATED": "INC", "ESTABLISHMENT": "EST"}
 
 
 @lru_cache(maxsize=50_000)
-def _misspelt_legal_word(word: str) -> bool:
-    from rapidfuzz.distance import Levenshtein
+def _misspelt_legal_word(word: str) -> str | None:
+    """The abbreviation of a legal word misspelt by one edit or swap (LMITED -> LTD)."""
+    from rapidfuzz.distance import OSA
 
-    return any(Levenshtein.distance(word, f, score_cutoff=1) <= 1 for f in _LONG_LEGAL_WORDS
-               if abs(len(f) - len(word)) <= 1)
+    for full, abbr in _LONG_LEGAL_WORDS.items():
+        if abs(len(full) - len(word)) <= 1 and OSA.distance(word, full, score_cutoff=1) <= 1:
+            return abbr
+    return None
 
 
 def _legal_forms(words: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
@@ -387,8 +391,9 @@ def _tokens_to_form(words: list[tuple[str, bool]], reading: str) -> tuple[NameFo
             role = PARTICLE
         elif w in ORG_FORMS:
             role = ORG_FORM
-        elif not a and len(w) >= 5 and _misspelt_legal_word(w):
-            role = ORG_FORM  # COMPNY, LIMTED: still a legal form, not a distinctive word
+        elif not a and len(w) >= 5 and (abbr := _misspelt_legal_word(w)):
+            role = ORG_FORM  # COMPNY, LMITED: still a legal form, not a distinctive word
+            w = abbr
         elif w in PARTICLES:
             role = PARTICLE
         elif len(w) == 1 and w.isalpha():

@@ -270,3 +270,16 @@ def test_urls_are_recorded_without_secrets():
     url = redact_url("https://user:pw@api.example.com/v0.4/companies/gb/1?api_token=abc&q=x")
     assert "abc" not in url and "pw" not in url and "user" not in url
     assert "api_token=[redacted]" in url and "q=x" in url
+
+
+def test_expired_bureau_token_is_renewed_once(clients, stub):
+    _, bureau = clients
+    company = demo_company(61)
+    bureau.search(name=company.legal_name, street="", city="", state="", zip_code="")
+    bureau._token = "revoked"  # the bureau no longer accepts it
+    pulled = bureau.report(bin_number=company.bin)
+    operations = [(r.operation, r.status) for r in pulled.records]
+    assert operations == [("premier_profile", 401), ("oauth_token", 200),
+                          ("premier_profile", 200)]
+    assert stub.stats()["tokens_issued"] == 2
+    assert stub.stats()["report_pulls"] == {company.bin: 1}
