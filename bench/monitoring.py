@@ -104,7 +104,7 @@ def main() -> int:
     from django.db import connection
 
     from audit.context import Actor
-    from bench.generate_transactions import generate
+    from monitoring.synthetic import generate
     from monitoring.services import monitoring_seed_defaults
 
     call_command("migrate", verbosity=0)

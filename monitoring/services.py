@@ -1067,8 +1067,8 @@ def demo_monitoring_load(
 ) -> IngestResult:
     """Feed the labelled synthetic generator through the ingestion path in process, so
     alerts, CTR rows and cases appear in the demo (embedded default, no Redis needed)."""
-    from bench.generate_transactions import generate
     from monitoring.rules.schema import validate_event
+    from monitoring.synthetic import generate
 
     monitoring_seed_defaults(actor=actor)
     feed = generate(

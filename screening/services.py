@@ -196,8 +196,11 @@ def _open_cases(customer: Customer, query: ScreeningQuery, matches: list[Match])
             evidence={"kind": "screening_match",
                       "object_id": f"{query.pk}:{e.list_code}:{e.uid}",
                       "summary": {"query_id": query.pk, "score": round(m.score, 1),
+                                  "query_name": (query.input or {}).get("name", ""),
                                   "list": e.list_code, "entity_uid": e.uid,
                                   "matched_name": m.matched_name,
+                                  "matched_name_kind": m.matched_name_kind,
+                                  "explanation": m.as_dict().get("explanation"),
                                   "content_hash": e.content_hash}},
         )
 
@@ -240,6 +243,23 @@ def screening_search(
         if customer is not None and kept:
             _open_cases(customer, query, kept)
         return query
+
+
+def screen_counterparty(name: str, country: str | None = None) -> list[dict]:
+    """Screen a payment counterparty for the monitoring sanctions rule (use `payments`).
+
+    Returns the matches at or above the payments threshold as plain dicts with a 0..1
+    score. It writes no query row: monitoring caches results per name and records any hit
+    in the alert's trace (rule, list version, score), which is what goes on the record."""
+    if not name or not name.strip():
+        return []
+    cm = current_matcher()
+    matches = cm.matcher.search(name=name[:300], country=(country or None), use="payments")
+    return [
+        {"score": round(m.score / 100, 4), "list": m.entity.list_code, "uid": m.entity.uid,
+         "name": m.matched_name, "list_version": cm.versions.get(m.entity.list_code)}
+        for m in matches
+    ]
 
 
 def screening_query_reproduce(*, query: ScreeningQuery) -> list[dict]:

@@ -244,14 +244,21 @@ class SharedRateLimiter:
         self._sleep = sleep
         self._fallback = RateLimiter.per_process(rate_per_minute, fallback_processes,
                                                  burst=self.burst, sleep=sleep)
+        self._redis_down_until = 0.0
+
+    #: after a Redis failure, stay on the local budget this long before trying again
+    RETRY_REDIS_AFTER = 30.0
 
     def acquire(self, *, max_wait: float = 120.0) -> float:
         waited = 0.0
         while True:
+            if time.monotonic() < self._redis_down_until:
+                return waited + self._fallback.acquire(max_wait=max(0.0, max_wait - waited))
             try:
                 wait_ms = float(self._script(keys=[self.key],
                                              args=[self.interval_ms, self.burst]))
             except Exception:  # noqa: BLE001 - any Redis failure: degrade, do not stop
+                self._redis_down_until = time.monotonic() + self.RETRY_REDIS_AFTER
                 return waited + self._fallback.acquire(max_wait=max(0.0, max_wait - waited))
             if wait_ms <= 0:
                 return waited

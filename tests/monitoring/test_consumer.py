@@ -22,10 +22,10 @@ import redis
 from django.conf import settings
 from django.db.models import Count, Sum
 
-from bench.generate_transactions import generate
 from monitoring.models import Alert, CtrReport, DeadLetter, Transaction
 from monitoring.rules.engine import evaluate_history
 from monitoring.rules.schema import validate_event
+from monitoring.synthetic import generate
 from tests.monitoring.conftest import make_event
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]

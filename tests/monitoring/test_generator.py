@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import collections
 
-from bench.generate_transactions import SANCTIONED_NAME, TYPOLOGY_KEYS, generate
 from monitoring.rules.engine import evaluate_history
 from monitoring.rules.findings import EvalContext
 from monitoring.rules.schema import validate_event
 from monitoring.rules.typologies import TYPOLOGIES
+from monitoring.synthetic import SANCTIONED_NAME, TYPOLOGY_KEYS, generate
 from tests.monitoring.rules_helpers import rule
 
 

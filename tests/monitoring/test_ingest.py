@@ -138,9 +138,9 @@ def test_rule_version_recorded_and_disabled_rule_silent(seeded, approver, analys
 def test_generator_instances_detected_through_ingestion(seeded):
     """Every injected typology raises its alert (or CTR row) through the real ingestion
     path, with 2% of events arriving late; the background raises few."""
-    from bench.generate_transactions import SANCTIONED_NAME, generate
     from monitoring.rules.findings import EvalContext
     from monitoring.services import active_rule_configs, jurisdiction_lists
+    from monitoring.synthetic import SANCTIONED_NAME, generate
 
     def screen(name, country):
         return (
