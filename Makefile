@@ -30,7 +30,10 @@ setup: $(VENV)/.runtime-installed
 ## make run: install, migrate, load demo data, serve http://127.0.0.1:8000 (SQLite, tasks in process)
 run: setup
 	@echo "Vigil is starting at http://$(HOST):$(PORT)/  (Ctrl-C to stop)"
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	@echo "(registry and bureau stub providers on 127.0.0.1:8900, log in var/stub-providers.log)"
+	@$(PY) manage.py run_stub_providers --port 8900 > var/stub-providers.log 2>&1 & \
+	  stub=$$!; trap 'kill $$stub 2>/dev/null' EXIT INT TERM; \
+	  $(PY) manage.py runserver $(HOST):$(PORT)
 
 ## make test: the whole suite, in parallel, against PostgreSQL and Redis when they answer
 test: $(VENV)/.dev-installed

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import structlog
 from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from audit.context import Actor, audit_context
@@ -176,9 +176,18 @@ def _search_text(case: Case, evidence: Iterable[CaseEvidence] = ()) -> str:
     return " ".join(p for p in parts if p).lower()[:4000]
 
 
-def _next_reference() -> str:
+def _next_case_id() -> int:
+    """A fresh case id, so the reference (C-000123) is fixed at insert time.
+
+    PostgreSQL: drawn from the id sequence, safe under any number of concurrent openers.
+    SQLite: the IMMEDIATE transaction already holds the database's single write lock."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id'))",
+                           [Case._meta.db_table])
+            return int(cursor.fetchone()[0])
     last = Case.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
-    return f"C-{last + 1:06d}"
+    return last + 1
 
 
 # --- opening ---------------------------------------------------------------------------
@@ -216,8 +225,10 @@ def case_open(
             now = timezone.now()
             try:
                 with transaction.atomic():
+                    case_id = _next_case_id()
                     case = Case(
-                        reference=_next_reference(),
+                        pk=case_id,
+                        reference=f"C-{case_id:06d}",
                         source=source,
                         title=title[:300],
                         summary=summary,
@@ -235,7 +246,7 @@ def case_open(
                         [CaseEvidence(summary=evidence.get("summary") or {})] if (evidence) else []
                     )
                     case.search_text = _search_text(case, pending)
-                    case.save()
+                    case.save(force_insert=True)
             except IntegrityError:
                 # A concurrent opener won the race for this dedupe key (or the reference).
                 case = (

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab as _celery_crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -181,6 +182,13 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Periodic work, synced into the database by the beat scheduler (the audit digests are
+# installed by audit's migration 0003). Times are UTC.
+CELERY_BEAT_SCHEDULE = {
+    "lists-refresh-hourly": {"task": "lists.refresh_all",
+                             "schedule": _celery_crontab(minute=7)},
+    "enrichment-resume-stale": {"task": "enrichment.resume_stale", "schedule": 60.0},
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # The cache holds login-failure counters and rate-limit buckets: shared (Redis) whenever

@@ -8,7 +8,7 @@ from celery.schedules import crontab
 from screening.lists.choices import ListCode
 from screening.lists.services import ListImportError, list_refresh, list_source_ensure
 
-#: Beat entry (installed by ListsConfig.ready into the Celery app's beat_schedule).
+#: The hourly refresh; the schedule itself is CELERY_BEAT_SCHEDULE in config/settings.py.
 BEAT_SCHEDULE = {
     "lists-refresh-hourly": {"task": "lists.refresh_all", "schedule": crontab(minute=7)},
 }

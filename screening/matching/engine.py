@@ -12,6 +12,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from itertools import repeat
 
 import numpy as np
 
@@ -178,35 +179,53 @@ class Matcher:
     def _query_bound(q: QueryForm, row) -> float:
         """Upper bound of the query coverage of one row (each query token takes its best
         partner; unmatched middle tokens the smaller weight)."""
+        return Matcher._query_bounds(q, [row])[0]
+
+    @staticmethod
+    def _query_bounds(q: QueryForm, rows) -> list[float]:
+        """`_query_bound` of several rows; query-side constants computed once and the
+        per-token best partner taken with C-level max/map."""
         n = len(q.weights)
-        best = [0.0] * n
-        for i, mi in enumerate(q.matches):
-            if q.form.roles[i] == "i":
-                best[i] = 0.8
-                continue
-            if not mi:
-                continue
-            b = 0.0
-            for v in row.vocab:
-                x = mi.get(v)
-                if x is not None and x > b:
-                    b = x
-            for v in row.glued:
-                x = mi.get(v)
-                if x is not None and x > b:
-                    b = x
-            best[i] = b
-        for i, gm in enumerate(q.glued):
-            if gm:
-                for v in row.vocab:
-                    x = gm.get(v)
-                    if x is not None:
-                        best[i] = max(best[i], x)
-                        best[i + 1] = max(best[i + 1], x)
-        got = sum(w * b for w, b in zip(q.weights, best, strict=True))
         w_min = sum(w * (MIDDLE_FACTOR if 0 < i < n - 1 else 1.0)
                     for i, w in enumerate(q.weights))
-        return got / w_min if w_min else 0.0
+        if not w_min:
+            return [0.0] * len(rows)
+        fixed = 0.0  # initials: 0.8 whatever the row
+        tok: list[tuple[int, float, dict]] = []
+        for i, mi in enumerate(q.matches):
+            if q.form.roles[i] == "i":
+                fixed += q.weights[i] * 0.8
+            elif mi:
+                tok.append((i, q.weights[i], mi))
+        pairs = [(i, gm) for i, gm in enumerate(q.glued) if gm]
+        zero = repeat(0.0)
+        out: list[float] = []
+        for row in rows:
+            ids = row.vocab + row.glued
+            if not pairs:
+                got = fixed
+                for _, w, mi in tok:
+                    got += w * max(map(mi.get, ids, zero))
+                out.append(got / w_min)
+                continue
+            best = [0.0] * n
+            for i, _, mi in tok:
+                best[i] = max(map(mi.get, ids, zero))
+            for i, gm in pairs:
+                x = max(map(gm.get, row.vocab, zero))
+                if x > best[i]:
+                    best[i] = x
+                if x > best[i + 1]:
+                    best[i + 1] = x
+            got = fixed + sum(q.weights[i] * best[i] for i, _, _ in tok)
+            # an initial or a token without matches gains from a glued pair only
+            got += sum(q.weights[i] * best[i] for i in range(n)
+                       if q.form.roles[i] != "i" and not q.matches[i] and best[i])
+            for i in range(n):
+                if q.form.roles[i] == "i" and best[i] > 0.8:
+                    got += q.weights[i] * (best[i] - 0.8)
+            out.append(got / w_min)
+        return out
 
     def _bound_filter(self, q: QueryForm, rows: set[int], name_floor: float) -> list[int]:
         """Drop rows whose name-score upper bound is below the floor (vectorised).
@@ -307,7 +326,9 @@ class Matcher:
             if len(rows) >= VECTOR_BOUND_MIN_ROWS:
                 rows = self._bound_filter(q, rows, name_floor)
             else:
-                rows = [r for r in rows if self._query_bound(q, index.rows[r]) >= min_qcov]
+                rows = list(rows)
+                bounds = self._query_bounds(q, [index.rows[r] for r in rows])
+                rows = [r for r, b in zip(rows, bounds, strict=True) if b >= min_qcov]
             for rid in rows:
                 row = index.rows[rid]
                 a = align(index, q, row)

@@ -33,6 +33,8 @@ from screening.matching.normalize import (
 from screening.matching.similarity import phonetic_key, token_similarity
 
 MIN_TOKEN_SIMILARITY = 0.75
+# Glued/split tokens must be near-identical: concatenations create chance resemblances.
+GLUED_LOOKUP_MIN = 0.92
 BOUND_WIDTH = 8  # tokens per row kept in the vectorised score bound
 ROLE_FACTORS: dict[str, float] = {NORMAL: 1.0, PARTICLE: 0.25, ORG_FORM: 0.15, INITIAL: 0.35}
 
@@ -138,6 +140,7 @@ class MatcherIndex:
                 for g in _grams(token):
                     self._grams[g].append(v)
         self._lookup_cache: dict[tuple[str, bool], dict[int, float]] = {}
+        self._glued_cache: dict[tuple[str, bool], dict[int, float]] = {}
         self._build_bound_arrays()
 
     def _build_bound_arrays(self) -> None:
@@ -212,6 +215,43 @@ class MatcherIndex:
         if len(self._lookup_cache) > 300_000:
             self._lookup_cache.clear()
         self._lookup_cache[key] = result
+        return result
+
+    def lookup_glued(self, token: str, abjad: bool = False,
+                     min_similarity: float = GLUED_LOOKUP_MIN) -> dict[int, float]:
+        """Vocabulary tokens near-identical to a glued query pair (JOHN+SMITH ->
+        JOHNSMITH): exact, one edit or same sound; only similarities >= `min_similarity`
+        (scoring ignores glued pairs below it, so weaker ones would only add candidates)."""
+        key = (token, abjad)
+        cached = self._glued_cache.get(key)
+        if cached is not None:
+            return cached
+        found: set[int] = set()
+        exact = self.vocab.get(token)
+        if exact is not None:
+            found.add(exact)
+        if token.isalpha() and len(token) >= 4:
+            deletes = self._deletes
+            vocab = self.vocab
+            found.update(deletes.get(token, ()))
+            for d in _deletes(token):
+                hit = deletes.get(d)
+                if hit:
+                    found.update(hit)
+                v = vocab.get(d)
+                if v is not None:
+                    found.add(v)
+            pk = phonetic_key(token)
+            if pk:
+                found.update(self._phonetic.get(pk, ()))
+        result: dict[int, float] = {}
+        for v in found:
+            sim = token_similarity(token, self.tokens[v], abjad)
+            if sim >= min_similarity:
+                result[v] = sim
+        if len(self._glued_cache) > 300_000:
+            self._glued_cache.clear()
+        self._glued_cache[key] = result
         return result
 
     def token_weight(self, token: str, role: str, matches: dict[int, float]) -> float:

@@ -13,7 +13,12 @@ import re
 from dataclasses import dataclass, field
 
 from screening.lists.records import ListedEntity
-from screening.matching.index import MIN_TOKEN_SIMILARITY, MatcherIndex, NameRow
+from screening.matching.index import (
+    GLUED_LOOKUP_MIN,
+    MIN_TOKEN_SIMILARITY,
+    MatcherIndex,
+    NameRow,
+)
 from screening.matching.normalize import INITIAL, ORG_FORM, NameForm
 from screening.matching.similarity import token_similarity
 
@@ -26,7 +31,7 @@ SIMILARITY_POWER = 1.5
 LINEAGE_WORDS = frozenset({"BIN", "IBN", "BINT", "BEN", "BN", "OGLU", "KIZI", "ULD"})
 LINEAGE_REVERSAL_FACTOR = 0.85
 # Glued/split tokens must be near-identical: concatenations create chance resemblances.
-GLUED_MIN_SIMILARITY = 0.92
+GLUED_MIN_SIMILARITY = GLUED_LOOKUP_MIN
 
 # Qualifier effects, in score points (documented in docs/screening.md).
 DOB_EXACT = 5.0
@@ -62,7 +67,8 @@ class QueryForm:
         ]
         toks = form.tokens
         glued = [
-            index.lookup(toks[i] + toks[i + 1], form.abjad[i]) if toks[i].isalpha() else {}
+            index.lookup_glued(toks[i] + toks[i + 1], form.abjad[i])
+            if toks[i].isalpha() else {}
             for i in range(len(toks) - 1)
         ]
         return cls(form, matches, weights, glued, sum(weights) or 1.0)
