@@ -5,6 +5,7 @@ from __future__ import annotations
 import django_filters
 
 from audit.models import LedgerEntry
+from config.filters import UtcIsoDateTimeFilter
 
 
 class LedgerEntryFilterSet(django_filters.FilterSet):
@@ -18,8 +19,8 @@ class LedgerEntryFilterSet(django_filters.FilterSet):
         ("anonymous", "anonymous")])
     action = django_filters.CharFilter()
     correlation_id = django_filters.CharFilter()
-    since = django_filters.IsoDateTimeFilter(field_name="ts", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="ts", lookup_expr="lt")
+    since = UtcIsoDateTimeFilter(field_name="ts", lookup_expr="gte")
+    until = UtcIsoDateTimeFilter(field_name="ts", lookup_expr="lt")
     seq_from = django_filters.NumberFilter(field_name="seq", lookup_expr="gte")
     seq_to = django_filters.NumberFilter(field_name="seq", lookup_expr="lte")
 

@@ -276,6 +276,12 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Distinct choice sets that share a field name get stable, meaningful names.
+    "ENUM_NAME_OVERRIDES": {
+        "ListedEntityTypeEnum": "screening.lists.choices.EntityType",
+        "RunStatusEnum": "enrichment.choices.RunStatus",
+        "ScreeningUseEnum": ["onboarding", "payments"],
+    },
 }
 
 # --- Static, i18n -------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import django_filters
 
+from config.filters import UtcIsoDateTimeFilter
 from monitoring.models import Alert, DeadLetter
 
 
@@ -14,8 +15,8 @@ class AlertFilterSet(django_filters.FilterSet):
     account_id = django_filters.CharFilter(field_name="account_id")
     rule = django_filters.CharFilter(field_name="rule_code")
     severity = django_filters.CharFilter(field_name="severity")
-    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
+    since = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
 
     class Meta:
         model = Alert

@@ -11,4 +11,3 @@ urlpatterns = [
     path("alerts/", views.AlertListApi.as_view(), name="alert-list"),
     path("alerts/<int:alert_id>", views.AlertGetApi.as_view(), name="alert-get"),
 ]
-urlpatterns.append(path("alerts/<int:alert_id>/", views.AlertGetApi.as_view()))

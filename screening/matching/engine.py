@@ -8,6 +8,7 @@ gives the same result (so a logged query can be reproduced).
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 from collections.abc import Iterable
@@ -18,7 +19,13 @@ import numpy as np
 
 from screening.lists.records import ListedEntity
 from screening.matching.index import MatcherIndex
-from screening.matching.normalize import NameForm, NormalizedName, fold_token, normalize_name
+from screening.matching.normalize import (
+    INITIAL,
+    NameForm,
+    NormalizedName,
+    fold_token,
+    normalize_name,
+)
 from screening.matching.ofac import ofac_score
 from screening.matching.scoring import (
     COUNTRY_MATCH,
@@ -34,7 +41,7 @@ from screening.matching.scoring import (
 )
 from screening.matching.tables import PARTICLES
 
-ALGORITHM_VERSION = "vigil-match/1.0"
+ALGORITHM_VERSION = "vigil-match/1.1"
 DEFAULT_THRESHOLD = 85.0
 VECTOR_BOUND_MIN_ROWS = 48
 WEAK_ALIAS_PENALTY = -10.0  # below this many candidates, aligning directly is cheaper
@@ -201,6 +208,10 @@ class Matcher:
         zero = repeat(0.0)
         out: list[float] = []
         for row in rows:
+            if INITIAL in row.form.roles:
+                # a listed initial may take any query word (0.8): not bounded here
+                out.append(1.0)
+                continue
             ids = row.vocab + row.glued
             if not pairs:
                 got = fixed
@@ -283,6 +294,8 @@ class Matcher:
         ncov = np.minimum(1.0, (rw * listed_max).sum(axis=1) / np.maximum(denom, 1e-9))
         ncov = np.where(index.row_long[cand], 1.0, ncov)
         bound = 100.0 * (QUERY_SHARE * qcov + (1.0 - QUERY_SHARE) * ncov)
+        # A listed initial may take any query word (0.8): such rows are not bounded.
+        bound = np.where(index.row_initial[cand], 100.0, bound)
         return cand[bound >= name_floor - 1e-6].tolist()
 
     # ------------------------------------------------------------------ search
@@ -335,7 +348,10 @@ class Matcher:
                 if a.name_score < name_floor:
                     continue
                 cur = best.get(row.entity)
-                if cur is None or a.name_score > cur.name_score:
+                # Ties go to the entity's first name (lowest row): independent of the
+                # order in which candidates were gathered.
+                if cur is None or a.name_score > cur.name_score or (
+                        a.name_score == cur.name_score and rid < cur.row.rid):
                     best[row.entity] = a
         results: list[Match] = []
         for e, a in best.items():
@@ -400,6 +416,7 @@ class MatcherPool:
         self.workers = max(1, workers)
         self.chunk_size = chunk_size
         self._pool = None
+        self._frozen = False
 
     def __enter__(self) -> MatcherPool:
         global _FORK_MATCHER
@@ -408,17 +425,28 @@ class MatcherPool:
 
             try:
                 _FORK_MATCHER = self.matcher
+                # Keep the cyclic GC off the index's pages in the children (it would
+                # touch every object and un-share them: copy-on-write faults).
+                gc.freeze()
+                self._frozen = True
                 self._pool = multiprocessing.get_context("fork").Pool(self.workers)
             except (AssertionError, OSError, ValueError):
                 # e.g. inside a daemonic Celery worker process: stay in process
                 self._pool = None
+                self._unfreeze()
         return self
+
+    def _unfreeze(self) -> None:
+        if self._frozen:
+            gc.unfreeze()
+            self._frozen = False
 
     def __exit__(self, *exc) -> None:
         if self._pool is not None:
             self._pool.close()
             self._pool.join()
             self._pool = None
+        self._unfreeze()
 
     def search_many(self, queries: list[dict]) -> list[list[Match]]:
         """`Matcher.search(**query)` for each query, in order."""

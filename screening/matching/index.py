@@ -107,9 +107,10 @@ class MatcherIndex:
             math.log(1.0 + n_rows / (d if d else 1.0)) for d in df
         ]
         self.max_idf = math.log(1.0 + n_rows)
+        idf, factors = self.idf, ROLE_FACTORS
         self.row_weights: list[tuple[float, ...]] = [
-            tuple(self.listed_weight(v, role) for v, role in zip(row.vocab, row.form.roles,
-                                                                 strict=True))
+            tuple([idf[v] * factors.get(role, 1.0)
+                   for v, role in zip(row.vocab, row.form.roles, strict=True)])
             for row in self.rows
         ]
         self._deletes: dict[str, list[int]] = defaultdict(list)
@@ -117,28 +118,28 @@ class MatcherIndex:
         self._skeleton: dict[str, list[int]] = defaultdict(list)
         self._abjad_form: dict[str, list[int]] = defaultdict(list)
         self._grams: dict[str, list[int]] = defaultdict(list)
+        # Local names: this loop runs over the whole vocabulary at every build.
+        deletes, phonetic, skeletons = self._deletes, self._phonetic, self._skeleton
+        abjad_forms, grams = self._abjad_form, self._grams
         for v, token in enumerate(self.tokens):
             if not token.isalpha():
                 continue
+            key = phonetic_key(token)
+            if key:
+                phonetic[key].append(v)
             if v not in real:
                 # Glued pairs are found by exact key or sound only (keeps the index small).
-                key = phonetic_key(token)
-                if key:
-                    self._phonetic[key].append(v)
                 continue
             if len(token) >= 4:
                 for d in _deletes(token):
-                    self._deletes[d].append(v)
-            key = phonetic_key(token)
-            if key:
-                self._phonetic[key].append(v)
+                    deletes[d].append(v)
             sk = skeleton(token)
             if sk:
-                self._skeleton[sk].append(v)
-            self._abjad_form[abjad_listed_form(token)].append(v)
+                skeletons[sk].append(v)
+            abjad_forms[abjad_listed_form(token)].append(v)
             if len(token) >= 5:
                 for g in _grams(token):
-                    self._grams[g].append(v)
+                    grams[g].append(v)
         self._lookup_cache: dict[tuple[str, bool], dict[int, float]] = {}
         self._glued_cache: dict[tuple[str, bool], dict[int, float]] = {}
         self._build_bound_arrays()
@@ -153,10 +154,13 @@ class MatcherIndex:
         self.row_w_min = np.zeros((max(n, 1), k), dtype=np.float32)  # smallest denominator
         self.row_glued = np.full((max(n, 1), k), pad, dtype=np.int32)
         self.row_long = np.zeros(max(n, 1), dtype=bool)  # too wide: bound gives up (1.0)
+        # rows with an initial: the bound does not model initials, they are always aligned
+        self.row_initial = np.zeros(max(n, 1), dtype=bool)
         for r, row in enumerate(self.rows):
             w = self.row_weights[r]
             m = len(w)
             self.row_long[r] = m > k
+            self.row_initial[r] = INITIAL in row.form.roles
             for j in range(min(m, k)):
                 self.row_vocab[r, j] = row.vocab[j]
                 self.row_w[r, j] = w[j]
@@ -200,8 +204,10 @@ class MatcherIndex:
             if pk:
                 found.update(self._phonetic.get(pk, ()))
             if not found and len(token) >= 6:
-                # Typos beyond one edit: fall back to shared character trigrams.
-                # Only the rarest trigrams are consulted (cheap, and discriminating).
+                # Typos beyond one edit (and spelling folds that moved two letters,
+                # YANUKOVYKH -> IANUKOVI ~ IANUKOVICH): shared character trigrams, also
+                # when nearer tokens were found. Only the rarest trigrams are consulted
+                # (cheap, and discriminating).
                 lists = sorted((p for g in _grams(token) if (p := self._grams.get(g))), key=len)
                 lists = [p for p in lists[:5] if len(p) <= 300]
                 if len(lists) >= 3:
@@ -226,6 +232,12 @@ class MatcherIndex:
         cached = self._glued_cache.get(key)
         if cached is not None:
             return cached
+        if abjad:
+            # Abjad pairs need the skeleton keys of the full lookup.
+            result = {v: s for v, s in self.lookup(token, abjad).items()
+                      if s >= min_similarity}
+            self._glued_cache[key] = result
+            return result
         found: set[int] = set()
         exact = self.vocab.get(token)
         if exact is not None:

@@ -432,6 +432,18 @@ def normalize_name(text: str) -> NormalizedName:
     reordered, did = _reorder_last_first(cleaned)
     if did:
         steps.append("last_first_reordered")
+    if reordered and max(reordered) < "\u0250" and not any(c.isdigit() for c in reordered):
+        # Latin letters with diacritics only (MÜLLER, KÅRE): the same result as the
+        # per-script path below (one Latin run per word), without its per-character work.
+        words = [(w, False) for w in _ascii_words(anyascii(reordered))]
+        scripts = ("Latn",) if any(c.isalpha() for c in reordered) else ()
+        if not words:
+            return NormalizedName(original=text, forms=(), scripts=scripts,
+                                  steps=tuple(steps))
+        form, form_steps = _tokens_to_form(words, "latin")
+        steps.extend(s for s in form_steps if s not in steps)
+        return NormalizedName(original=text, forms=(form,) if form.tokens else (),
+                              scripts=scripts, steps=tuple(steps))
     scripts = scripts_of(reordered)
     has_cjk = any(s in ("Hani", "Hira", "Kana") for s in scripts)
     modes = ["pinyin", "japanese"] if has_cjk else ["default"]

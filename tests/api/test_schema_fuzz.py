@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import schemathesis
 from django.core import signals
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import (
     content_type_conformance,
@@ -37,6 +37,17 @@ def api_schema(db):
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 
+def _isolated_call(case, headers):
+    """Each call in its own savepoint: a failing request is reported as itself and does
+    not poison the test transaction for the operations fuzzed after it."""
+    savepoint = transaction.savepoint()
+    try:
+        response = case.call(headers=headers)
+    finally:
+        transaction.savepoint_rollback(savepoint)
+    return response
+
+
 def _auditor_cookie():
     from django.test import Client
 
@@ -60,7 +71,7 @@ def test_api_as_integration_client(case):
     if token is None or not ApiClient.objects.filter(name="fuzz-client").exists():
         _, token = api_client_create(name="fuzz-client")
         test_api_as_integration_client._token = token
-    response = case.call(headers={"Authorization": f"Bearer {token}"})
+    response = _isolated_call(case, {"Authorization": f"Bearer {token}"})
     case.validate_response(response, checks=CHECKS)
 
 
@@ -74,7 +85,7 @@ def test_api_as_auditor(case):
     if cookie is None or not User.objects.filter(username="fuzz_auditor").exists():
         cookie = _auditor_cookie()
         test_api_as_auditor._cookie = cookie
-    response = case.call(headers={"Cookie": cookie})
+    response = _isolated_call(case, {"Cookie": cookie})
     case.validate_response(response, checks=CHECKS)
     if case.method.upper() not in {"GET", "HEAD", "OPTIONS"}:
         # An auditor's write never succeeds, whatever it sends.

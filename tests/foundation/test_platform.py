@@ -121,3 +121,12 @@ def test_unknown_api_path_is_a_json_404(client):
     assert response.json()["error"]["code"] == "not_found"
     page = client.get("/no-such-page/")
     assert page.status_code == 404 and "text/html" in page["Content-Type"]
+
+
+def test_extreme_time_zone_offsets_filter_in_utc(api_as, analyst):
+    # Offsets PostgreSQL refuses (+17:32) must be converted, never reach the database.
+    response = api_as(analyst).get("/api/v1/alerts/", {"since": "0344-09-14T06:38:50+17:32"})
+    assert response.status_code == 200
+    response = api_as(analyst).get("/api/v1/audit/entries/",
+                                   {"until": "9999-12-31T23:59:59-23:59"})
+    assert response.status_code == 200
