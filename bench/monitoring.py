@@ -104,8 +104,8 @@ def main() -> int:
     from django.db import connection
 
     from audit.context import Actor
-    from monitoring.synthetic import generate
     from monitoring.services import monitoring_seed_defaults
+    from monitoring.synthetic import generate
 
     call_command("migrate", verbosity=0)
     monitoring_seed_defaults(actor=Actor.system("bench"))

@@ -94,11 +94,14 @@ def main() -> int:
           f"(target p99 < 10 ms)")
 
     t = time.perf_counter()
+    cpu = time.process_time()
     hits = 0
     half = batch[: len(batch) // 2]
     for q in half:
         hits += bool(matcher.search(q))
     ours = len(half) / (time.perf_counter() - t)
+    # CPU time: less sensitive than wall time to other load on a shared machine
+    ours_cpu = len(half) / max(time.process_time() - cpu, 1e-9)
     workers = os.cpu_count() or 1
     rest = batch[len(half):]
     t = time.perf_counter()
@@ -111,7 +114,8 @@ def main() -> int:
     process.cdist(plain_q, listed_names, scorer=fuzz.token_sort_ratio, workers=-1,
                   score_cutoff=85, dtype="uint8")
     plain = len(plain_q) / (time.perf_counter() - t)
-    print(f"batch: ours 1 process {ours:,.0f} names/s ({len(half)} names), "
+    print(f"batch: ours 1 process {ours:,.0f} names/s ({ours_cpu:,.0f} per CPU second; "
+          f"{len(half)} names), "
           f"{workers} processes {ours_all:,.0f} names/s ({len(rest)} names); {hits} names "
           f"with alerts\n       plain cdist token_sort_ratio (workers=-1) {plain:,.0f} names/s "
           f"({len(plain_q)} names)\n       ratio {ours / plain:.1f}x (1 process), "
