@@ -204,10 +204,8 @@ class MatcherIndex:
             if pk:
                 found.update(self._phonetic.get(pk, ()))
             if not found and len(token) >= 6:
-                # Typos beyond one edit (and spelling folds that moved two letters,
-                # YANUKOVYKH -> IANUKOVI ~ IANUKOVICH): shared character trigrams, also
-                # when nearer tokens were found. Only the rarest trigrams are consulted
-                # (cheap, and discriminating).
+                # Typos beyond one edit: fall back to shared character trigrams.
+                # Only the rarest trigrams are consulted (cheap, and discriminating).
                 lists = sorted((p for g in _grams(token) if (p := self._grams.get(g))), key=len)
                 lists = [p for p in lists[:5] if len(p) <= 300]
                 if len(lists) >= 3:
@@ -236,8 +234,14 @@ class MatcherIndex:
             # Abjad pairs need the skeleton keys of the full lookup.
             result = {v: s for v, s in self.lookup(token, abjad).items()
                       if s >= min_similarity}
-            self._glued_cache[key] = result
-            return result
+        else:
+            result = self._glued_latin(token, min_similarity)
+        if len(self._glued_cache) > 300_000:
+            self._glued_cache.clear()
+        self._glued_cache[key] = result
+        return result
+
+    def _glued_latin(self, token: str, min_similarity: float) -> dict[int, float]:
         found: set[int] = set()
         exact = self.vocab.get(token)
         if exact is not None:
@@ -258,12 +262,9 @@ class MatcherIndex:
                 found.update(self._phonetic.get(pk, ()))
         result: dict[int, float] = {}
         for v in found:
-            sim = token_similarity(token, self.tokens[v], abjad)
+            sim = token_similarity(token, self.tokens[v], False)
             if sim >= min_similarity:
                 result[v] = sim
-        if len(self._glued_cache) > 300_000:
-            self._glued_cache.clear()
-        self._glued_cache[key] = result
         return result
 
     def token_weight(self, token: str, role: str, matches: dict[int, float]) -> float:

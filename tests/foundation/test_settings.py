@@ -20,7 +20,8 @@ PROD_ENV = {
 def _manage(*args, env_extra=None):
     env = {k: v for k, v in os.environ.items()
            if k not in {"DATABASE_URL", "REDIS_URL", "VIGIL_ENV", "SECRET_KEY",
-                        "ALLOWED_HOSTS", "CELERY_TASK_ALWAYS_EAGER", "DEBUG"}}
+                        "ALLOWED_HOSTS", "CELERY_TASK_ALWAYS_EAGER", "DEBUG",
+                        "DJANGO_ALLOW_ASYNC_UNSAFE"}}
     env.update(env_extra or {})
     return subprocess.run([sys.executable, "manage.py", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=120)

@@ -169,3 +169,18 @@ def test_matcher_pool_gives_the_same_results_on_several_cores(matcher):
         parallel = [[m.entity.uid for m in r] for r in pool.search_many(queries)]
     assert parallel == serial
     assert serial[0] == ["6365"] and serial[1] == []
+
+
+def test_split_query_words_find_a_glued_listed_name(matcher):
+    # ROSOBORON + EXPORT glued equals the listed ROSOBORONEXPORT (glued-pair lookup)
+    assert "400" in _uids(matcher.search("Rosoboron Export OAO"))
+
+
+def test_equal_scores_keep_the_entitys_first_name():
+    # Both names normalise alike: the tie goes to the first listed name, whatever the
+    # order in which candidate rows were gathered.
+    m = Matcher([_person("7", "FA'UR, Husayn Ali", "FAOUR, Housein Ali"), *ENTITIES])
+    for query in ("Husayn Fa'ur", "Housein Ali Faour", "FAOUR, Housein Ali"):
+        hit = next(x for x in m.search(query) if x.entity.uid == "7")
+        assert hit.matched_name == "FA'UR, Husayn Ali", query
+        assert hit.explanation["matched_name"]["index"] == 0
