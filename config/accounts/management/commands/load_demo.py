@@ -25,6 +25,19 @@ DEMO_PARTS = [
 ]
 
 
+def _describe(summary) -> str:
+    """A one-line account of what a demo loader returned."""
+    if isinstance(summary, dict):
+        return f"{len(summary)} part(s)"
+    if isinstance(summary, list | tuple):
+        return f"{len(summary)} record(s)"
+    for attr in ("inserted", "received"):
+        if hasattr(summary, attr):
+            alerts = len(getattr(summary, "alert_ids", []) or [])
+            return f"{getattr(summary, attr)} transactions, {alerts} alerts"
+    return str(summary)[:80] if summary is not None else "done"
+
+
 class Command(BaseCommand):
     help = "Load demo users and demo data (idempotent)."
 
@@ -56,7 +69,7 @@ class Command(BaseCommand):
                     audit_record(action="demo.loaded", object_type="demo", object_id=name,
                                  data={"summary": summary if isinstance(summary, dict) else {}})
                 took = time.monotonic() - started
-                self.stdout.write(f"demo {name}: loaded in {took:.1f}s {summary or ''}")
+                self.stdout.write(f"demo {name}: loaded in {took:.1f}s ({_describe(summary)})")
             # Seal what the demo wrote, so the audit pages show a signed digest at once.
             from audit.digests import digest_create
 
