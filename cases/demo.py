@@ -3,6 +3,7 @@ through the real services so the timeline, decisions and audit trail are genuine
 
 from __future__ import annotations
 
+import hashlib
 import random
 from datetime import timedelta
 
@@ -124,6 +125,10 @@ def demo_cases_load(*, actor: Actor | None = None, seed: int = 7) -> int:
                         "score": score,
                         "list": list_code,
                         "entity_uid": uid,
+                        # Illustrative entities: a stand-in content hash so that a
+                        # false-positive decision whitelists this exact content.
+                        "content_hash": hashlib.sha256(f"{list_code}:{uid}:{listed}".encode())
+                        .hexdigest(),
                         "query_dob": customer.dob,
                         "matched_dob": listed_dob,
                         "explanation": {

@@ -29,6 +29,8 @@ def _describe(summary) -> str:
     """A one-line account of what a demo loader returned."""
     if isinstance(summary, dict):
         return f"{len(summary)} part(s)"
+    if isinstance(summary, int) and not isinstance(summary, bool):
+        return f"{summary} record(s)"
     if isinstance(summary, list | tuple):
         return f"{len(summary)} record(s)"
     for attr in ("inserted", "received"):
