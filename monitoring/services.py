@@ -158,15 +158,15 @@ def active_rule_configs() -> list[RuleConfig]:
 
 @functools.lru_cache(maxsize=1)
 def _configured_screen() -> ScreenFn | None:
+    """The screening function named by MONITORING_SCREEN_FUNCTION (imported once)."""
     path = getattr(settings, "MONITORING_SCREEN_FUNCTION", "") or (
         "screening.services.screen_counterparty"
     )
     try:
-        function = import_string(path)
+        return import_string(path)
     except ImportError:
         logger.warning("counterparty screening unavailable (%s): sanctions rule is inert", path)
         return None
-    return functools.lru_cache(maxsize=50_000)(lambda name, country: tuple(function(name, country)))
 
 
 class ScreeningUnavailable(RuntimeError):
@@ -174,18 +174,33 @@ class ScreeningUnavailable(RuntimeError):
     and never dead-lettered (the events themselves are fine)."""
 
 
+_SCREEN_MEMO_MAX = 50_000
+
+
 def default_screen() -> ScreenFn | None:
-    """The screening engine as the sanctions rule calls it, cached per name and country
-    (counterparty names repeat; lists change rarely and a restart clears the cache)."""
-    cached = _configured_screen()
-    if cached is None:
+    """The screening engine as the sanctions rule calls it, memoised per name and country.
+
+    The memo lives as long as the evaluation context that holds this function (one batch
+    run, or the consumer's rule refresh of a few seconds), so a newly activated list
+    version is used from the next refresh on; a process-wide cache would keep answering
+    from the old list until a restart."""
+    function = _configured_screen()
+    if function is None:
         return None
+    memo: dict[tuple[str, str], tuple] = {}
 
     def screen(name: str, country: str) -> list:
-        try:
-            return list(cached(name, country))
-        except Exception as exc:
-            raise ScreeningUnavailable(f"screening failed: {exc}") from exc
+        key = (name, country)
+        hit = memo.get(key)
+        if hit is None:
+            try:
+                hit = tuple(function(name, country))
+            except Exception as exc:
+                raise ScreeningUnavailable(f"screening failed: {exc}") from exc
+            if len(memo) >= _SCREEN_MEMO_MAX:
+                memo.clear()
+            memo[key] = hit
+        return list(hit)
 
     return screen
 

@@ -31,3 +31,21 @@ def test_monitoring_uses_screening_by_default(active_list):
     assert screen is not None
     assert screen("KIM, Jong Un", "KP")[0]["uid"] == "20157"
     services._configured_screen.cache_clear()
+
+
+def test_counterparty_results_are_memoised_per_refresh_not_per_process(monkeypatch):
+    from monitoring import services
+
+    calls = []
+
+    def fake(name, country):
+        calls.append(name)
+        return [{"score": 0.95, "list": "ofac-sdn", "uid": str(len(calls)), "name": name}]
+
+    monkeypatch.setattr(services, "_configured_screen", lambda: fake)
+    first = services.default_screen()
+    assert first("Acme", "GB") == first("Acme", "GB")
+    assert calls == ["Acme"]  # repeated counterparties are screened once per refresh
+    refreshed = services.default_screen()
+    assert refreshed("Acme", "GB")[0]["uid"] == "2"  # a refresh asks the engine again
+    assert calls == ["Acme", "Acme"]
