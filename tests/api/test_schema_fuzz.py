@@ -48,7 +48,16 @@ def _isolated_call(case, headers):
     return response
 
 
-def _auditor_cookie():
+@pytest.fixture
+def bearer_headers(db):
+    from config.accounts.services import api_client_create
+
+    _, token = api_client_create(name="fuzz-client")
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def auditor_headers(db):
     from django.test import Client
 
     from config.accounts.services import user_create_with_role
@@ -57,37 +66,32 @@ def _auditor_cookie():
                                  password="fuzz_auditor-Pa55word!x")
     client = Client()
     client.force_login(user)
-    return f"sessionid={client.cookies['sessionid'].value}"
+    return {"Cookie": f"sessionid={client.cookies['sessionid'].value}"}
 
 
 @schema.parametrize()
 @settings(max_examples=MAX_EXAMPLES, deadline=None,
           suppress_health_check=list(HealthCheck))
-def test_api_as_integration_client(case):
-    from config.accounts.models import ApiClient
-    from config.accounts.services import api_client_create
-
-    token = getattr(test_api_as_integration_client, "_token", None)
-    if token is None or not ApiClient.objects.filter(name="fuzz-client").exists():
-        _, token = api_client_create(name="fuzz-client")
-        test_api_as_integration_client._token = token
-    response = _isolated_call(case, {"Authorization": f"Bearer {token}"})
+def test_api_as_integration_client(case, bearer_headers):
+    response = _isolated_call(case, bearer_headers)
     case.validate_response(response, checks=CHECKS)
 
 
 @schema.parametrize()
 @settings(max_examples=MAX_EXAMPLES, deadline=None,
           suppress_health_check=list(HealthCheck))
-def test_api_as_auditor(case):
-    from django.contrib.auth.models import User
-
-    cookie = getattr(test_api_as_auditor, "_cookie", None)
-    if cookie is None or not User.objects.filter(username="fuzz_auditor").exists():
-        cookie = _auditor_cookie()
-        test_api_as_auditor._cookie = cookie
-    response = _isolated_call(case, {"Cookie": cookie})
+def test_api_as_auditor(case, auditor_headers):
+    response = _isolated_call(case, auditor_headers)
     case.validate_response(response, checks=CHECKS)
     if case.method.upper() not in {"GET", "HEAD", "OPTIONS"}:
         # An auditor's write never succeeds, whatever it sends.
         assert response.status_code >= 400, (
             f"auditor write {case.method} {case.path} got {response.status_code}")
+
+
+def test_fuzzing_credentials_really_authenticate(client, bearer_headers, auditor_headers):
+    # Otherwise the fuzz tests above would only ever see 401s and prove nothing.
+    as_client = client.get("/api/v1/me", HTTP_AUTHORIZATION=bearer_headers["Authorization"])
+    assert as_client.status_code == 200 and as_client.json()["roles"] == ["integration"]
+    client.cookies.load(auditor_headers["Cookie"])
+    assert client.get("/api/v1/me").json()["roles"] == ["auditor"]
