@@ -55,11 +55,6 @@ class LedgerEntry(models.Model):
 class AuditedQuerySet(models.QuerySet):
     """Bulk paths record history (and so ledger entries) for every row they touch."""
 
-    def _actor_user_and_reason(self):
-        from audit.history import history_defaults
-
-        return history_defaults()
-
     def update(self, **kwargs):
         with transaction.atomic(using=self.db):
             pks = list(self.values_list("pk", flat=True))
@@ -74,7 +69,9 @@ class AuditedQuerySet(models.QuerySet):
     def delete(self):
         with transaction.atomic(using=self.db):
             total, per_model = 0, {}
-            for obj in self.select_for_update() if self.db != "sqlite" else self:
+            # Row locks keep a concurrent writer from changing a row between its history
+            # snapshot and its deletion (ignored by backends without SELECT ... FOR UPDATE).
+            for obj in self.select_for_update():
                 count, detail = obj.delete()
                 total += count
                 for label, n in detail.items():
@@ -120,11 +117,18 @@ class AuditedManager(models.Manager.from_queryset(AuditedQuerySet)):
     pass
 
 
+def _history_user(**kwargs):
+    """history_user of every history row: the user named by the audit context."""
+    from audit.history import context_user
+
+    return context_user()
+
+
 class AuditedModel(models.Model):
     """Base of every domain model: each change is versioned by django-simple-history and
     sealed into the ledger in the same transaction as the change itself."""
 
-    history = HistoricalRecords(inherit=True, get_user=lambda **kw: _history_user(**kw))
+    history = HistoricalRecords(inherit=True, get_user=_history_user)
 
     objects = AuditedManager()
 
@@ -138,12 +142,6 @@ class AuditedModel(models.Model):
     def delete(self, *args, **kwargs):
         with transaction.atomic(using=kwargs.get("using") or self._state.db or "default"):
             return super().delete(*args, **kwargs)
-
-
-def _history_user(**kwargs):
-    from audit.history import context_user
-
-    return context_user()
 
 
 class DigestKind(models.TextChoices):
