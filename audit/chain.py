@@ -147,6 +147,7 @@ class Damage(enum.StrEnum):
     OUT_OF_ORDER = "out_of_order"              # sequence numbers going backwards
     DIGEST_MISMATCH = "digest_mismatch"        # ledger disagrees with a signed digest
     TRUNCATED = "truncated"                    # ledger ends before a signed digest's range
+    UNSEALED = "unsealed"                      # pending entries left unchained too long
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,7 +63,10 @@ def digest_create(*, kind: str = DigestKind.HOURLY, now: dt.datetime | None = No
     blesses damage. Returns None when there is nothing new to seal. The file is written
     to the digest directory once the row is committed.
     """
+    from audit.services import ledger_seal_pending
+
     now = now or timezone.now()
+    ledger_seal_pending()  # background sealing: a digest covers everything committed
     _lock()
     previous = Digest.objects.filter(kind=kind).order_by("-last_seq").first()
     first_seq = previous.last_seq + 1 if previous else 1

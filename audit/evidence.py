@@ -86,8 +86,9 @@ def evidence_entries(object_type: str, object_id: str) -> list[LedgerEntry]:
 def evidence_bundle_export(*, object_type: str, object_id: str) -> tuple[bytes, str]:
     """Build the zip for one subject (sealing the chain first if needed) and record the
     export itself on the ledger. Returns (zip bytes, suggested file name)."""
-    from audit.services import audit_record
+    from audit.services import audit_record, ledger_seal_pending
 
+    ledger_seal_pending()  # background sealing: include entries committed a moment ago
     entries = evidence_entries(object_type, object_id)
     if not entries:
         raise EvidenceError(f"no ledger entries about {object_type} {object_id}")

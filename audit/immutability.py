@@ -4,7 +4,8 @@ Installed after every `migrate` (post_migrate), for every django-simple-history 
 exists, so a new app's history table is protected without anyone remembering to do it.
 
 - PostgreSQL: a row-level BEFORE UPDATE OR DELETE trigger raising an error. The one
-  exception is redaction after the retention period: a session that sets
+  exceptions are the sealer deleting a pending entry once the ledger holds the entry
+  sealed from it, and redaction after the retention period: a session that sets
   ``vigil.audit_redaction = 'on'`` may set a ledger entry's ``body`` to NULL and change
   nothing else (the header keeps the body's SHA-256, so the chain still verifies).
   TRUNCATE is not a row event; production should REVOKE TRUNCATE, UPDATE, DELETE on these
@@ -26,6 +27,15 @@ PG_FUNCTION = """
 CREATE OR REPLACE FUNCTION vigil_audit_append_only() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+  IF TG_OP = 'DELETE' AND TG_TABLE_NAME = 'audit_pendingentry' THEN
+    -- The sealer deletes a pending entry in the transaction that chains it: allowed only
+    -- once the ledger holds the entry sealed from it.
+    IF EXISTS (SELECT 1 FROM audit_ledgerentry WHERE pending_id = OLD.id) THEN
+      RETURN OLD;
+    END IF;
+    RAISE EXCEPTION 'Vigil audit: pending entry % is not on the chain; it cannot be deleted',
+      OLD.id USING ERRCODE = 'insufficient_privilege';
+  END IF;
   IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'audit_ledgerentry' THEN
     IF coalesce(current_setting('vigil.audit_redaction', true), '') = 'on'
        AND OLD.body IS NOT NULL AND NEW.body IS NULL
@@ -43,10 +53,11 @@ TRIGGER_NAME = "vigil_append_only"
 
 
 def protected_models() -> list[type[Model]]:
-    """The ledger, the digests, and every simple-history model of every installed app."""
-    from audit.models import Digest, LedgerEntry
+    """The ledger, its pending entries, the digests, and every simple-history model of
+    every installed app."""
+    from audit.models import Digest, LedgerEntry, PendingEntry
 
-    found: list[type[Model]] = [LedgerEntry, Digest]
+    found: list[type[Model]] = [LedgerEntry, PendingEntry, Digest]
     for model in apps.get_models():
         if model._meta.model_name.startswith("historical") and any(
             f.name == "history_id" for f in model._meta.concrete_fields

@@ -32,6 +32,9 @@ class LedgerEntry(models.Model):
     body = models.BinaryField(null=True)
     prev_hash = models.CharField(max_length=64, unique=True)
     hash = models.CharField(max_length=64, unique=True)
+    # Background sealing: the pending row this entry was sealed from (not hashed; it lets
+    # the database allow deleting exactly the pending rows that are already on the chain).
+    pending_id = models.BigIntegerField(null=True, blank=True, unique=True)
 
     objects = LedgerEntryQuerySet.as_manager()
 
@@ -50,6 +53,43 @@ class LedgerEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("The audit ledger is append-only: entries cannot be deleted")
+
+
+class PendingEntry(models.Model):
+    """An entry written in the transaction of its change but not yet on the chain
+    (``AUDIT_SEAL_MODE=background``). Everything hashed later is fixed here: time, actor,
+    action, object, correlation id and the body with its SHA-256. The sealer turns committed
+    pending rows into consecutive ledger entries and deletes them in one transaction; the
+    database refuses to update a pending row, or to delete one that is not on the chain."""
+
+    id = models.BigAutoField(primary_key=True)
+    ts = models.DateTimeField()
+    actor_type = models.CharField(max_length=16)
+    actor_id = models.CharField(max_length=64)
+    actor_label = models.CharField(max_length=150)
+    action = models.CharField(max_length=64)
+    object_type = models.CharField(max_length=100)
+    object_id = models.CharField(max_length=64)
+    correlation_id = models.CharField(max_length=64)
+    body = models.BinaryField()
+    body_sha256 = models.CharField(max_length=64)
+
+    objects = LedgerEntryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "pending ledger entries"
+
+    def __str__(self) -> str:
+        return f"pending {self.id} {self.action} {self.object_type}:{self.object_id}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise PermissionError("A pending ledger entry cannot be updated")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("Only the sealer removes pending ledger entries")
 
 
 class AuditedQuerySet(models.QuerySet):

@@ -1,14 +1,18 @@
-"""Writing to the ledger. Every entry is appended under one chain lock, inside the
-caller's transaction, so an entry exists exactly when the change it records exists."""
+"""Writing to the ledger. Every entry is written inside the caller's transaction, so an
+entry exists exactly when the change it records exists. It joins the hash chain either in
+that transaction, under one chain lock (``AUDIT_SEAL_MODE=inline``), or right after commit,
+when a sealer chains committed pending entries in batches (``background``)."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Count, Min
 from django.utils import timezone
 
 from audit.chain import GENESIS_PREV_HASH, canonical_bytes, entry_hash, entry_header, sha256_hex
 from audit.context import effective_context
-from audit.models import LedgerEntry
+from audit.models import LedgerEntry, PendingEntry
 
 # Arbitrary constant identifying the ledger's chain lock among PostgreSQL advisory locks.
 CHAIN_LOCK_KEY = 0x5649_4749_4C  # "VIGIL"
@@ -22,44 +26,132 @@ def _lock_chain() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
 
 
-def ledger_append_many(items: list[tuple[str, str, str, dict]]) -> list[LedgerEntry]:
-    """Append (action, object_type, object_id, data) items as consecutive entries."""
+_LEDGER_COLUMNS = ("seq", "ts", "actor_type", "actor_id", "actor_label", "action",
+                   "object_type", "object_id", "correlation_id", "header", "body",
+                   "prev_hash", "hash", "pending_id")
+
+
+def _chain(rows, *, seq: int, prev: str) -> list[tuple]:
+    """Ledger rows (in _LEDGER_COLUMNS order) for rows (ts, actor_type, actor_id,
+    actor_label, action, object_type, object_id, correlation_id, body, body_sha256,
+    pending_id), consecutive after seq/prev."""
+    out = []
+    for (ts, a_type, a_id, a_label, action, o_type, o_id, corr, body, body_sha,
+         pending_id) in rows:
+        seq += 1
+        header = entry_header(
+            seq=seq, ts=ts, actor_type=a_type, actor_id=a_id, actor_label=a_label,
+            action=action, object_type=o_type, object_id=o_id, correlation_id=corr,
+            body_sha256=body_sha, prev_hash=prev,
+        )
+        digest = entry_hash(header)
+        out.append((seq, ts, a_type, a_id, a_label, action, o_type, o_id, corr, header, body,
+                    prev, digest, pending_id))
+        prev = digest
+    return out
+
+
+def _chain_head() -> tuple[int, str]:
+    head = LedgerEntry.objects.order_by("-seq").values_list("seq", "hash").first()
+    return (head[0], head[1]) if head else (0, GENESIS_PREV_HASH)
+
+
+def background_sealing() -> bool:
+    return settings.AUDIT_SEAL_MODE == "background" and connection.vendor == "postgresql"
+
+
+def ledger_append_many(
+    items: list[tuple[str, str, str, dict]],
+) -> list[LedgerEntry] | list[PendingEntry]:
+    """Append (action, object_type, object_id, data) items as consecutive entries, inside
+    the caller's transaction. Inline sealing returns the chained entries; background
+    sealing returns the pending rows (their sequence numbers are assigned after commit)."""
     if not items:
         return []
     ctx = effective_context()
     actor = ctx.resolve_actor()
+    now = timezone.now()
     # Serialise and hash the bodies before taking the chain lock: the lock is held until
     # the transaction commits, so everything done under it limits appends per second.
-    prepared = []
+    rows = []
     for action, object_type, object_id, data in items:
         body = canonical_bytes(data)
-        prepared.append((action, object_type, str(object_id), body, sha256_hex(body)))
+        rows.append((now, actor.type, actor.id, actor.label, action, object_type,
+                     str(object_id), ctx.correlation_id, body, sha256_hex(body), None))
+    if background_sealing():
+        pending = PendingEntry.objects.bulk_create([
+            PendingEntry(ts=r[0], actor_type=r[1], actor_id=r[2], actor_label=r[3],
+                         action=r[4], object_type=r[5], object_id=r[6], correlation_id=r[7],
+                         body=r[8], body_sha256=r[9])
+            for r in rows
+        ])
+        from audit.sealer import sealer_wake
+
+        transaction.on_commit(sealer_wake)
+        return pending
     # No savepoint: a failed append must abort the caller's whole transaction anyway (no
     # change without its entry), and two fewer round trips under the lock matter.
     with transaction.atomic(savepoint=False):
         _lock_chain()
-        head = LedgerEntry.objects.order_by("-seq").values_list("seq", "hash").first()
-        seq, prev = (head[0], head[1]) if head else (0, GENESIS_PREV_HASH)
-        now = timezone.now()
-        entries = []
-        for action, object_type, object_id, body, body_sha in prepared:
-            seq += 1
-            header = entry_header(
-                seq=seq, ts=now, actor_type=actor.type, actor_id=actor.id,
-                actor_label=actor.label, action=action, object_type=object_type,
-                object_id=object_id, correlation_id=ctx.correlation_id,
-                body_sha256=body_sha, prev_hash=prev,
-            )
-            digest = entry_hash(header)
-            entries.append(LedgerEntry(
-                seq=seq, ts=now, actor_type=actor.type, actor_id=actor.id,
-                actor_label=actor.label, action=action, object_type=object_type,
-                object_id=object_id, correlation_id=ctx.correlation_id,
-                header=header, body=body, prev_hash=prev, hash=digest,
-            ))
-            prev = digest
+        seq, prev = _chain_head()
+        entries = [LedgerEntry(**dict(zip(_LEDGER_COLUMNS, row, strict=True)))
+                   for row in _chain(rows, seq=seq, prev=prev)]
         LedgerEntry.objects.bulk_create(entries)
     return entries
+
+
+_PENDING_COLUMNS = ("ts, actor_type, actor_id, actor_label, action, object_type, object_id, "
+                    "correlation_id, body, body_sha256, id")
+
+
+def ledger_seal_pending(*, batch: int | None = None, wait: bool = True) -> int | None:
+    """Chain every committed pending entry (background sealing); returns how many. Each
+    batch is one transaction under the chain lock: entries are appended and their pending
+    rows deleted together, so a pending entry is sealed exactly once. Safe to run from any
+    number of processes at once; a no-op with inline sealing. With ``wait=False`` it
+    returns None at once if another process holds the chain lock."""
+    if connection.vendor != "postgresql":
+        return 0
+    batch = batch or settings.AUDIT_SEAL_BATCH
+    total = 0
+    while True:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                if wait:
+                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
+                else:
+                    cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
+                    if not cursor.fetchone()[0]:
+                        return None if total == 0 else total
+                cursor.execute(
+                    f"SELECT {_PENDING_COLUMNS} FROM audit_pendingentry ORDER BY id LIMIT %s",  # noqa: S608 (fixed column list)
+                    [batch])
+                rows = [(*r[:8], bytes(r[8]), r[9], r[10]) for r in cursor.fetchall()]
+                if not rows:
+                    return total
+                seq, prev = _chain_head()
+                _copy_entries(cursor, _chain(rows, seq=seq, prev=prev))
+                cursor.execute("DELETE FROM audit_pendingentry WHERE id = ANY(%s)",
+                               [[r[10] for r in rows]])
+        total += len(rows)
+        if len(rows) < batch:
+            return total
+
+
+def _copy_entries(cursor, rows: list[tuple]) -> None:
+    """COPY is several times cheaper than a multi-row INSERT for thousands of entries."""
+    raw = cursor.cursor  # the psycopg cursor under Django's wrapper
+    with raw.copy(f"COPY audit_ledgerentry ({', '.join(_LEDGER_COLUMNS)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def ledger_pending_stats() -> tuple[int, float | None]:
+    """(pending entries, age in seconds of the oldest) — what the sealer has not chained."""
+    row = PendingEntry.objects.aggregate(n=Count("id"), oldest=Min("ts"))
+    if not row["n"]:
+        return 0, None
+    return row["n"], (timezone.now() - row["oldest"]).total_seconds()
 
 
 def audit_record(*, action: str, object_type: str, object_id: str, data: dict) -> LedgerEntry:

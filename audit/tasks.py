@@ -30,6 +30,15 @@ def digest_daily() -> int | None:
     return digest.pk if digest else None
 
 
+@shared_task(name="audit.seal_pending")
+def seal_pending() -> int:
+    """Chain pending entries left by a process that died before its sealer ran (beat:
+    every 15 s). A no-op with inline sealing."""
+    from audit.services import ledger_seal_pending
+
+    return ledger_seal_pending()
+
+
 @shared_task(name="audit.verification_run_execute")
 def verification_run_execute(run_id: int) -> str | None:
     """Execute one queued verification run (no-op if another worker already took it)."""

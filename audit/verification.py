@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -48,6 +49,8 @@ class VerificationResult:
     chain: ChainReport
     digest_problems: list[Problem] = field(default_factory=list)
     reconciliation: list[dict[str, Any]] = field(default_factory=list)
+    pending: int = 0                          # entries written but not chained yet
+    pending_oldest_seconds: float | None = None
 
     @property
     def problems(self) -> list[Problem]:
@@ -69,10 +72,13 @@ class VerificationResult:
             bad = [r for r in self.reconciliation if not r["ok"]]
             return "DAMAGED: reconciliation: " + "; ".join(
                 ex for r in bad for ex in (r["examples"] or [r["model"]])[:2])
+        waiting = (f"; {self.pending} pending entries not chained yet (oldest "
+                   f"{self.pending_oldest_seconds:.1f} s)" if self.pending else "")
         if not self.chain.checked:
-            return f"INTACT: no entries to check from seq {self.start_seq}"
+            return f"INTACT: no entries to check from seq {self.start_seq}{waiting}"
         return (f"INTACT: entries {self.chain.first_seq}..{self.chain.last_seq} "
-                f"({self.chain.checked} checked, {self.chain.digests_checked} digests)")
+                f"({self.chain.checked} checked, {self.chain.digests_checked} digests)"
+                f"{waiting}")
 
 
 # -- digests: database rows vs. the archive -----------------------------------------------
@@ -230,7 +236,7 @@ def verify_ledger(
                                     digest_problems=digest_problems)
         if reconcile:
             result.reconciliation = [r.as_dict() for r in reconcile_all()]
-        return result
+        return _with_pending(result)
     verifier = ChainVerifier(start_seq=start_seq, prev_hash=prev_hash, anchors=anchors)
     done = 0
     next_progress = PROGRESS_EVERY
@@ -247,6 +253,23 @@ def verify_ledger(
                                 digest_problems=digest_problems)
     if reconcile:
         result.reconciliation = [r.as_dict() for r in reconcile_all()]
+    return _with_pending(result)
+
+
+def _with_pending(result: VerificationResult) -> VerificationResult:
+    """Background sealing: entries committed but not chained yet are reported; if the
+    oldest waited longer than AUDIT_SEAL_MAX_LAG_SECONDS the sealer has stalled, and
+    verification fails until they are chained (`manage.py audit_seal`)."""
+    from audit.services import ledger_pending_stats
+
+    result.pending, result.pending_oldest_seconds = ledger_pending_stats()
+    limit = settings.AUDIT_SEAL_MAX_LAG_SECONDS
+    if result.pending and result.pending_oldest_seconds > limit:
+        result.digest_problems.append(Problem(
+            (result.chain.last_seq or result.start_seq - 1) + 1, Damage.UNSEALED,
+            f"{result.pending} entries written but not chained for up to "
+            f"{result.pending_oldest_seconds:.0f} s (limit {limit} s): the sealer is not "
+            "running; run `manage.py audit_seal`"))
     return result
 
 
@@ -321,7 +344,7 @@ def _record_result(run_id: int, result: VerificationResult) -> VerificationRun:
         "damage_kind": str(first.kind) if first else (
             "" if result.reconciliation_ok else "reconciliation"),
         "problems": [p.as_dict() for p in result.problems],
-        "reconciliation": {"models": result.reconciliation},
+        "reconciliation": {"models": result.reconciliation, "pending": result.pending},
         "digests_checked": result.chain.digests_checked,
     }
     from audit.services import audit_record

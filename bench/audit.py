@@ -55,7 +55,8 @@ def _reset_tables() -> None:
 
     with connection.cursor() as cursor:
         # TRUNCATE is not a row event: the append-only triggers allow it (bench DB only).
-        cursor.execute("TRUNCATE audit_ledgerentry, audit_digest, cases_customer, "
+        cursor.execute("TRUNCATE audit_ledgerentry, audit_pendingentry, audit_digest, "
+                       "cases_customer, "
                        "cases_historicalcustomer RESTART IDENTITY CASCADE")
         cursor.execute("CREATE TABLE IF NOT EXISTS bench_plain_write "
                        "(id bigserial PRIMARY KEY, writer text, i int, data jsonb)")
@@ -79,24 +80,67 @@ def writer_main(args) -> None:
     (Path(args.sync_dir) / f"ready-{args.writer}").touch()
     while not go.exists():
         time.sleep(0.002)
-    latencies = []
+    latencies, committed = [], []
     with audit_context(actor=Actor.system(f"bench-writer-{args.writer}")):
         for i in range(args.count):
             data = {"writer": args.writer, "i": i, "note": "benchmark append"}
             t0 = time.perf_counter()
             if args.mode == "audited":
                 with transaction.atomic():
-                    audit_record(action="bench.append", object_type="bench.item",
-                                 object_id=f"{args.writer}-{i}", data=data)
+                    entry = audit_record(action="bench.append", object_type="bench.item",
+                                         object_id=f"{args.writer}-{i}", data=data)
+                latencies.append(time.perf_counter() - t0)
+                if args.seal_mode == "background":
+                    committed.append((entry.id, time.time()))
+                continue
             else:
                 with transaction.atomic(), connection.cursor() as cursor:
                     cursor.execute("INSERT INTO bench_plain_write (writer, i, data) "
                                    "VALUES (%s, %s, %s)", [args.writer, i, json.dumps(data)])
             latencies.append(time.perf_counter() - t0)
-    print(json.dumps({"end": time.time(), "latencies": latencies}))
+    print(json.dumps({"end": time.time(), "latencies": latencies, "committed": committed}))
 
 
-def run_writers(database_url: str, mode: str, writers: int, total: int) -> dict:
+class _SealWatcher:
+    """Background sealing: polls the lowest visible pending id every 2 ms. A committed
+    pending row is chained once the lowest visible pending id is above it, which gives each
+    write's commit-to-chained lag without touching the writers."""
+
+    def __init__(self, database_url: str) -> None:
+        import threading
+
+        self.samples: list[tuple[float, float]] = []  # (wall time, lowest pending id or inf)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(database_url,), daemon=True)
+        self._thread.start()
+
+    def _run(self, database_url: str) -> None:
+        import psycopg
+
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            while not self._stop.is_set():
+                low = conn.execute("SELECT min(id) FROM audit_pendingentry").fetchone()[0]
+                self.samples.append((time.time(), float("inf") if low is None else low))
+                time.sleep(0.002)
+
+    def lags(self, committed: list[tuple[int, float]]) -> list[float]:
+        import bisect
+
+        self._stop.set()
+        self._thread.join()
+        times = [t for t, _ in self.samples]
+        out = []
+        for pending_id, at in committed:
+            i = bisect.bisect_right(times, at)
+            while i < len(self.samples) and self.samples[i][1] <= pending_id:
+                i += 1
+            if i < len(self.samples):
+                out.append(self.samples[i][0] - at)
+        return out
+
+
+def run_writers(database_url: str, mode: str, writers: int, total: int,
+                seal_mode: str = "inline") -> dict:
     import tempfile
 
     per = total // writers
@@ -104,58 +148,74 @@ def run_writers(database_url: str, mode: str, writers: int, total: int) -> dict:
     procs = [
         subprocess.Popen(
             [sys.executable, __file__, "--writer", str(w), "--count", str(per), "--mode", mode,
-             "--sync-dir", str(sync), "--database-url", database_url],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+             "--sync-dir", str(sync), "--database-url", database_url,
+             "--seal-mode", seal_mode],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+            env={**os.environ, "AUDIT_SEAL_MODE": seal_mode})
         for w in range(writers)
     ]
     while len(list(sync.glob("ready-*"))) < writers:
         if any(p.poll() not in (None, 0) for p in procs):
             raise SystemExit("a writer failed to start: " + procs[0].stderr.read()[-2000:])
         time.sleep(0.05)
+    watcher = _SealWatcher(database_url) if seal_mode == "background" and mode == "audited" \
+        else None
     start = time.time()
     (sync / "go").touch()
     latencies: list[float] = []
+    committed: list = []
     end = start
     for proc in procs:
         out, err = proc.communicate()
         if proc.returncode != 0:
             raise SystemExit(f"writer failed: {err[-2000:]}")
         report = json.loads(out.strip().splitlines()[-1])
+        if os.environ.get("SEALSTATS"):
+            Path(f"/tmp/sealstats-{proc.pid}.txt").write_text(err)
         latencies.extend(report["latencies"])
+        committed.extend(report["committed"])
         end = max(end, report["end"])
     elapsed = end - start
     latencies.sort()
+    lags = sorted(watcher.lags(committed)) if watcher else []
     return {
         "ops": per * writers, "elapsed": elapsed, "rate": per * writers / elapsed,
         "p50_ms": 1000 * statistics.median(latencies),
         "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))],
+        "lag_p50_ms": 1000 * statistics.median(lags) if lags else None,
+        "lag_p99_ms": 1000 * lags[int(0.99 * (len(lags) - 1))] if lags else None,
     }
 
 
 def bench_appends(args) -> None:
-    from audit.models import LedgerEntry
+    from audit.models import LedgerEntry, PendingEntry
     from audit.verification import verify_ledger
 
-    print(f"== appends: {args.writers} concurrent writer processes, {args.appends} writes each "
+    print(f"== appends: {args.writers} concurrent writer processes, {args.appends} writes per "
           "mode (PostgreSQL, one transaction per write)")
     _reset_tables()
     base = run_writers(args.database_url, "plain", args.writers, args.appends)
-    audited = run_writers(args.database_url, "audited", args.writers, args.appends)
-    seqs = LedgerEntry.objects.count()
-    span = LedgerEntry.objects.order_by("-seq").values_list("seq", flat=True).first()
-    prevs = LedgerEntry.objects.values("prev_hash").distinct().count()
-    forks = seqs - prevs
-    gaps = span - seqs
-    result = verify_ledger(reconcile=False)
-    print(f"baseline (unaudited INSERT):  {base['rate']:9.0f} writes/s   p50 {base['p50_ms']:.2f}"
-          f" ms  p99 {base['p99_ms']:.2f} ms")
-    print(f"audited (ledger append):      {audited['rate']:9.0f} writes/s   p50 "
-          f"{audited['p50_ms']:.2f} ms  p99 {audited['p99_ms']:.2f} ms")
-    print(f"ratio audited/baseline throughput: {audited['rate'] / base['rate']:.2f}")
-    print(f"added p99 latency per audited write: {audited['p99_ms'] - base['p99_ms']:.2f} ms"
-          "  (target < 10 ms)")
-    print(f"appends/s: {audited['rate']:.0f} (target >= 1,000); entries {seqs}, forks {forks}, "
-          f"gaps {gaps}; chain verifies: {result.chain.ok}")
+    print(f"baseline (unaudited INSERT):   {base['rate']:9.0f} writes/s   p50 "
+          f"{base['p50_ms']:.2f} ms  p99 {base['p99_ms']:.2f} ms")
+    for seal_mode in args.seal_modes:
+        audited = run_writers(args.database_url, "audited", args.writers, args.appends,
+                              seal_mode=seal_mode)
+        left = PendingEntry.objects.count()
+        seqs = LedgerEntry.objects.count()
+        span = LedgerEntry.objects.order_by("-seq").values_list("seq", flat=True).first()
+        prevs = LedgerEntry.objects.values("prev_hash").distinct().count()
+        result = verify_ledger(reconcile=False)
+        print(f"audited, {seal_mode} sealing: {audited['rate']:9.0f} writes/s   p50 "
+              f"{audited['p50_ms']:.2f} ms  p99 {audited['p99_ms']:.2f} ms")
+        print(f"  ratio to baseline throughput: {audited['rate'] / base['rate']:.2f}; added p99 "
+              f"latency per audited write: {audited['p99_ms'] - base['p99_ms']:.2f} ms "
+              "(target < 10 ms)")
+        if audited["lag_p50_ms"] is not None:
+            print(f"  commit-to-chained lag (every write): p50 "
+                  f"{audited['lag_p50_ms']:.1f} ms, p99 {audited['lag_p99_ms']:.1f} ms")
+        print(f"  appends/s: {audited['rate']:.0f} (target >= 1,000); chain now {seqs} entries, "
+              f"forks {seqs - prevs}, gaps {span - seqs}, pending after exit {left}; "
+              f"chain verifies: {result.chain.ok}")
 
 
 # -- verification -----------------------------------------------------------------------------
@@ -295,12 +355,15 @@ def main() -> None:
     parser.add_argument("--proof-samples", type=int, default=1000)
     parser.add_argument("--verify-workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--skip-appends", action="store_true")
+    parser.add_argument("--seal-modes", nargs="+", choices=["inline", "background"],
+                        default=["inline", "background"])
     parser.add_argument("--skip-verification", action="store_true")
     # writer subprocess mode
     parser.add_argument("--writer", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--mode", choices=["audited", "plain"], help=argparse.SUPPRESS)
     parser.add_argument("--sync-dir", help=argparse.SUPPRESS)
+    parser.add_argument("--seal-mode", default="inline", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.writer is not None:
         writer_main(args)

@@ -188,6 +188,8 @@ CELERY_BEAT_SCHEDULE = {
     "lists-refresh-hourly": {"task": "lists.refresh_all",
                              "schedule": _celery_crontab(minute=7)},
     "enrichment-resume-stale": {"task": "enrichment.resume_stale", "schedule": 60.0},
+    # Background sealing's safety net: chains pending entries a crashed process left behind.
+    "audit-seal-pending": {"task": "audit.seal_pending", "schedule": 15.0},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
@@ -312,6 +314,20 @@ VIGIL_RELEASE = "1.0.0"
 AUDIT_DIGEST_DIR = Path(env_str("AUDIT_DIGEST_DIR", str(VAR_DIR / "digests")))
 AUDIT_SIGNING_KEY = env_str("AUDIT_SIGNING_KEY", "")
 AUDIT_SIGNING_KEY_FILE = env_str("AUDIT_SIGNING_KEY_FILE", "")
+# How ledger entries join the hash chain (docs/audit.md, "Sealing"):
+# - inline: each transaction chains its own entries under one lock held until it commits
+#   (an entry's sequence number is known inside the transaction; appends are serialised).
+# - background (PostgreSQL): each transaction writes its entries as pending rows, without
+#   the lock; a sealer in every process chains committed pending rows in batches right
+#   after commit (plus the `audit.seal_pending` beat sweep). Many times the throughput.
+AUDIT_SEAL_MODE = env_choice(
+    "AUDIT_SEAL_MODE", "background" if PRODUCTION and _db["ENGINE"].endswith("postgresql")
+    else "inline", {"inline", "background"})
+if AUDIT_SEAL_MODE == "background" and not _db["ENGINE"].endswith("postgresql"):
+    raise ImproperlyConfigured("AUDIT_SEAL_MODE=background needs PostgreSQL (DATABASE_URL)")
+AUDIT_SEAL_BATCH = env_int("AUDIT_SEAL_BATCH", 5000)
+# Verification reports pending entries older than this as a stalled sealer.
+AUDIT_SEAL_MAX_LAG_SECONDS = env_int("AUDIT_SEAL_MAX_LAG_SECONDS", 120)
 TRANSACTION_STREAM = env_str("TRANSACTION_STREAM", "transactions")
 
 # --- Logging: structured JSON lines carrying the request id --------------------------------

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from audit.models import LedgerEntry
+from audit.models import LedgerEntry, PendingEntry
 from audit.verification import verify_ledger
 from tests.conftest import _db_url_for_subprocess
 
@@ -31,18 +31,28 @@ with audit_context(actor=Actor.system(f"writer-{me}")):
 """
 
 
+def _mode_for(mode: str, writer: int) -> str:
+    if mode == "mixed":  # inline and background writers on one chain at once
+        return "inline" if writer % 2 else "background"
+    return mode
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_writers_build_one_chain(audit_env):
+@pytest.mark.parametrize("mode", ["inline", "background", "mixed"])
+def test_concurrent_writers_build_one_chain(audit_env, mode):
     writers, per_writer = 6, 40
     env = {**os.environ, "DATABASE_URL": _db_url_for_subprocess(),
            "DJANGO_SETTINGS_MODULE": "config.settings", "VIGIL_ENV": "test"}
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(per_writer), str(w)],
-                              cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
+                              cwd=REPO, env={**env, "AUDIT_SEAL_MODE": _mode_for(mode, w)},
+                              stderr=subprocess.PIPE, text=True)
              for w in range(writers)]
     for proc in procs:
         _, err = proc.communicate(timeout=180)
         assert proc.returncode == 0, err
+    # Background writers' sealers (and their exit hook) chained everything they wrote.
+    assert not PendingEntry.objects.exists()
     seqs = list(LedgerEntry.objects.order_by("seq").values_list("seq", flat=True))
     assert seqs == list(range(1, writers * per_writer + 1))  # zero gaps
     prevs = list(LedgerEntry.objects.values_list("prev_hash", flat=True))

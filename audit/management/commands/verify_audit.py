@@ -64,4 +64,5 @@ def _as_json(result) -> str:
         "chain": result.chain.as_dict(),
         "problems": [p.as_dict() for p in result.problems],
         "reconciliation": result.reconciliation,
+        "pending": {"count": result.pending, "oldest_seconds": result.pending_oldest_seconds},
     }, indent=2, default=str)

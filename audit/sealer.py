@@ -1,0 +1,129 @@
+"""Background sealing: one daemon thread per process chains committed pending entries.
+
+Every transaction that writes pending entries wakes this process's sealer when it commits.
+At most two sealers are involved at any moment, whatever the number of processes: one
+sealing (holding the chain lock) and one queued behind it (holding the queue lock). A
+woken sealer that cannot take the queue lock returns at once: the queued sealer has not
+selected its rows yet, so its pass will include everything this process committed. A
+sealer that takes the queue lock waits for the chain lock, gives up the queue lock and
+chains everything committed so far. No polling; under load each pass chains everything
+that arrived during the previous one. Wake-ups within a process coalesce too.
+
+If a process dies before its sealer ran, the `audit.seal_pending` beat task (and any other
+process's next pass) chains what it left. At interpreter exit a process seals what it
+wrote, so a short command leaves nothing pending.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import time
+
+logger = logging.getLogger("vigil.audit.sealer")
+# Session-level advisory lock of the one sealer waiting for the chain lock.
+QUEUE_LOCK_KEY = 0x5649_4749_4C_51  # "VIGILQ"
+
+
+def _seal_pass() -> None:
+    """One pass of this process's sealer (its own connection, autocommit)."""
+    from django.db import connection
+
+    from audit.services import CHAIN_LOCK_KEY, ledger_seal_pending
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [QUEUE_LOCK_KEY])
+        if not cursor.fetchone()[0]:
+            return  # a queued sealer will select after our commit: it chains our entries
+        try:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [CHAIN_LOCK_KEY])
+        finally:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [QUEUE_LOCK_KEY])
+        try:
+            ledger_seal_pending()  # its transaction-level chain lock is ours already
+        finally:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [CHAIN_LOCK_KEY])
+
+
+class _Sealer:
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._event = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
+        self._atexit = False
+        self._stop = False
+
+    def wake(self) -> None:
+        thread = self._thread
+        if thread is None or self._pid != os.getpid() or not thread.is_alive():
+            with self._guard:
+                if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                    # After a fork the parent's thread is gone: start a fresh one.
+                    self._event = threading.Event()
+                    self._pid = os.getpid()
+                    self._thread = threading.Thread(target=self._run, name="vigil-audit-sealer",
+                                                    daemon=True)
+                    self._thread.start()
+                    if not self._atexit:
+                        atexit.register(self._seal_at_exit)
+                        self._atexit = True
+        self._event.set()
+
+    def _run(self) -> None:
+        from django.db import connection
+
+        event = self._event
+        while True:
+            event.wait()
+            event.clear()
+            if self._stop:
+                connection.close()
+                return
+            try:
+                _seal_pass()
+            except Exception:  # keep sealing: the next wake or the beat sweep retries
+                logger.exception("audit sealer pass failed")
+                connection.close()
+                time.sleep(0.5)
+                event.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish the current pass, close the thread's connection and end the thread."""
+        thread = self._thread
+        self._pid = None  # nothing left to seal at exit either
+        if thread is None or not thread.is_alive():
+            return
+        self._stop = True
+        self._event.set()
+        thread.join(timeout)
+        self._stop = False
+        self._thread = None
+
+    def _seal_at_exit(self) -> None:
+        if self._pid != os.getpid():
+            return
+        try:
+            from django.db import connection
+
+            from audit.services import ledger_seal_pending
+
+            ledger_seal_pending()
+            connection.close()
+        except Exception:  # the beat sweep will chain it
+            logger.warning("audit sealer: could not seal at exit", exc_info=True)
+
+
+_SEALER = _Sealer()
+
+
+def sealer_wake() -> None:
+    """on_commit hook of a transaction that wrote pending entries."""
+    _SEALER.wake()
+
+
+def sealer_stop() -> None:
+    """Stop this process's sealer thread (tests, before the test database is dropped)."""
+    _SEALER.stop()
