@@ -35,6 +35,7 @@ from audit.models import (
 )
 from audit.reconciliation import reconcile_all
 from audit.signing import verify_signature
+from audit.verify_parallel import prefetched
 
 PROGRESS_EVERY = 50_000
 BATCH = 20_000
@@ -167,11 +168,7 @@ def _pg_rows(start_seq: int) -> Iterator[list[tuple]]:
             cursor.execute(
                 f"SELECT {columns} FROM audit_ledgerentry WHERE seq >= %s ORDER BY seq",  # noqa: S608 (fixed column list)
                 [start_seq], binary=True)
-            while True:
-                rows = cursor.fetchmany(BATCH)
-                if not rows:
-                    return
-                yield rows
+            yield from prefetched(cursor, 5_000)
 
 
 def _orm_rows(start_seq: int) -> Iterator[list[tuple]]:

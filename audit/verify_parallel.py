@@ -26,13 +26,52 @@ from audit.chain import (
     merkle_leaf_data,
 )
 
-BATCH = 20_000
+BATCH = 5_000
 REPO = Path(__file__).resolve().parents[1]
 COLUMNS = ("seq, ts, actor_type, actor_id, actor_label, action, object_type, object_id, "
            "correlation_id, header, body, prev_hash, hash")
 
 
 # -- worker side (no Django) ------------------------------------------------------------------
+
+def prefetched(cursor, size: int = BATCH):
+    """Yield cursor.fetchmany(size) batches, fetching the next batch in a thread while the
+    caller checks the current one: psycopg waits for the server without the GIL, so the
+    database's work overlaps the verifier's instead of adding to it."""
+    import queue
+    import threading
+
+    batches: queue.Queue = queue.Queue(maxsize=3)
+    stop = threading.Event()
+
+    def fetch() -> None:
+        try:
+            while not stop.is_set():
+                rows = cursor.fetchmany(size)
+                batches.put(rows)
+                if not rows:
+                    return
+        except BaseException as exc:  # handed to the consumer, raised there
+            batches.put(exc)
+
+    thread = threading.Thread(target=fetch, name="vigil-verify-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = batches.get()
+            if isinstance(item, BaseException):
+                raise item
+            if not item:
+                return
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                batches.get_nowait()
+            except queue.Empty:
+                thread.join(0.01)
+
 
 def _worker(job: dict[str, Any]) -> dict[str, Any]:
     import psycopg
@@ -47,7 +86,7 @@ def _worker(job: dict[str, Any]) -> dict[str, Any]:
         cursor.execute(
             f"SELECT {COLUMNS} FROM audit_ledgerentry WHERE seq >= %s AND seq <= %s "  # noqa: S608
             "ORDER BY seq", [job["first"], job["last"]], binary=True)
-        while rows := cursor.fetchmany(BATCH):
+        for rows in prefetched(cursor):
             verifier.feed(rows)
             for a, b in collect:
                 if rows[0][0] <= b and rows[-1][0] >= a:

@@ -284,9 +284,14 @@ def bench_verification(args) -> list[tuple]:
     t, c = time.perf_counter(), time.process_time()
     result = verify_ledger(reconcile=False)
     full_s, full_cpu = time.perf_counter() - t, time.process_time() - c
+    import resource
+
     t = time.perf_counter()
+    kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     par = verify_ledger(reconcile=False, workers=args.verify_workers)
     par_s = time.perf_counter() - t
+    kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    par_cpu = (kids1.ru_utime + kids1.ru_stime) - (kids0.ru_utime + kids0.ru_stime)
     assert par.chain.ok and par.chain.checked == n
     t, c = time.perf_counter(), time.process_time()
     verifier = ChainVerifier()
@@ -308,6 +313,8 @@ def bench_verification(args) -> list[tuple]:
     print(f"per CPU-second of the verifying process: from PostgreSQL {n / full_cpu:,.0f} "
           f"entries/s, in memory {n / pure_cpu:,.0f} entries/s; load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"parallel workers' CPU: {par_cpu:.2f} s in all ({n / max(par_cpu, 1e-9):,.0f} entries "
+          "per CPU-second, PostgreSQL's own work not included)")
     connection.close()
     return rows
 

@@ -11,7 +11,7 @@ from django.db import transaction
 
 from audit.context import Actor, audit_context
 from audit.models import LedgerEntry
-from audit.services import audit_record
+from audit.services import audit_record, ledger_seal_pending
 from config.accounts.services import demo_users_create
 
 # (name, module, function) in dependency order; parts whose app does not provide the
@@ -48,6 +48,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, only=None, **options):
         actor = Actor.system("load_demo")
+        ledger_seal_pending()  # background sealing: "already loaded" marks must be chained
         with audit_context(actor=actor):
             users = demo_users_create()
             for name, module_name, function_name in DEMO_PARTS:
