@@ -56,6 +56,10 @@ def _chain_head() -> tuple[int, str]:
     return (head[0], head[1]) if head else (0, GENESIS_PREV_HASH)
 
 
+_PENDING_INSERT = ("INSERT INTO audit_pendingentry (ts, actor_type, actor_id, actor_label, "
+                   "action, object_type, object_id, correlation_id, body, body_sha256) VALUES ")
+
+
 def background_sealing() -> bool:
     return settings.AUDIT_SEAL_MODE == "background" and connection.vendor == "postgresql"
 
@@ -79,12 +83,16 @@ def ledger_append_many(
         rows.append((now, actor.type, actor.id, actor.label, action, object_type,
                      str(object_id), ctx.correlation_id, body, sha256_hex(body), None))
     if background_sealing():
-        pending = PendingEntry.objects.bulk_create([
-            PendingEntry(ts=r[0], actor_type=r[1], actor_id=r[2], actor_label=r[3],
-                         action=r[4], object_type=r[5], object_id=r[6], correlation_id=r[7],
-                         body=r[8], body_sha256=r[9])
-            for r in rows
-        ])
+        # One INSERT ... RETURNING, no ORM: this is on every audited write's path.
+        values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
+        with connection.cursor() as cursor:
+            sql = _PENDING_INSERT + values + " RETURNING id"
+            cursor.execute(sql, [v for r in rows for v in r[:10]])
+            ids = [r[0] for r in cursor.fetchall()]
+        pending = [PendingEntry(id=pk, ts=r[0], actor_type=r[1], actor_id=r[2],
+                                actor_label=r[3], action=r[4], object_type=r[5],
+                                object_id=r[6], correlation_id=r[7], body=r[8],
+                                body_sha256=r[9]) for pk, r in zip(ids, rows, strict=True)]
         from audit.sealer import sealer_wake
 
         transaction.on_commit(sealer_wake)
