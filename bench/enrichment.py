@@ -3,28 +3,38 @@ worker pool against the stub providers (50 ms latency per call), with a baseline
 degradation under 30 % injected transient faults, all measured in the same run.
 
     python bench/enrichment.py                      # 200 applications per phase
-    python bench/enrichment.py --apps 500 --concurrency 32
-    python bench/enrichment.py --skip-baseline --fault-rate 0.3
+    python bench/enrichment.py --apps 500 --workers 2 --concurrency 32
+    AUDIT_SEAL_MODE=background python bench/enrichment.py --skip-baseline
 
 Phases (each on fresh applications):
   baseline   one in-process thread, no worker pool, no faults (the reference rate)
-  pool       Celery worker pool (threads), no faults
+  pool       Celery worker pool, no faults
   faults     the same pool with 30 % of provider requests failing transiently
-Prints applications/s, the run latency distribution (request -> final state), outcome
-counts, provider calls per application, and each rate as a ratio to the baseline.
-Uses its own database (default postgres://postgres@127.0.0.1:5432/vigil_enrichment_bench),
-migrated on first use, and Redis db 5. Target from issue 8: >= 50 applications/s.
+For each: applications/s, the latency distribution (request -> final state) and the run
+time alone (claim -> final state), outcome counts, provider calls per application, the
+rate as a ratio to the baseline, and where the CPU went (milliseconds of CPU per
+application in the workers, in this database's PostgreSQL backends, in the stub and in
+this process, which submits the requests). Afterwards the audit trail is checked: every
+provider call stored has its ledger entry (sealed first when AUDIT_SEAL_MODE=background).
+
+The stub providers run in a process of their own, so their Python never competes with
+the workers' for a GIL. Uses its own database (default
+postgres://postgres@127.0.0.1:5432/vigil_enrichment_bench, migrated on first use) and
+Redis db 5. Target from issue 8: >= 50 applications/s.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -32,6 +42,54 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/vigil_enrichment_bench"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/5"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+STUB_SCRIPT = """
+import sys, time
+from enrichment.stubs import StubProviders
+stub = StubProviders(registry_size=int(sys.argv[1])).start()
+print(stub.port, flush=True)
+while True:
+    time.sleep(3600)
+"""
+
+
+class StubProcess:
+    """The stub providers served by a separate Python process, driven over HTTP."""
+
+    def __init__(self, registry_size: int) -> None:
+        from enrichment.stubs import EXPERIAN_PREFIX, EXPERIAN_TOKEN_PATH, GLEIF_PREFIX
+
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", STUB_SCRIPT, str(registry_size)], cwd=REPO,
+            stdout=subprocess.PIPE, text=True, start_new_session=True)
+        port = self.process.stdout.readline().strip()
+        if not port.isdigit():
+            self.stop()
+            raise RuntimeError("the stub process did not start")
+        self.root = f"http://127.0.0.1:{port}"
+        self.gleif_base_url = f"{self.root}{GLEIF_PREFIX}"
+        self.experian_base_url = f"{self.root}{EXPERIAN_PREFIX}"
+        self.experian_token_url = f"{self.root}{EXPERIAN_TOKEN_PATH}"
+
+    def _call(self, path: str, payload: dict | None = None) -> dict:
+        request = urllib.request.Request(
+            f"{self.root}{path}", method="POST" if payload is not None else "GET",
+            data=json.dumps(payload).encode() if payload is not None else None,
+            headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+            return json.loads(response.read())
+
+    def configure(self, **changes) -> dict:
+        return self._call("/_stub/config", changes)
+
+    def stats(self) -> dict:
+        return self._call("/_stub/stats")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=10)
 
 
 def _setup(database_url: str, redis_url: str) -> None:
@@ -57,6 +115,72 @@ def _setup(database_url: str, redis_url: str) -> None:
     call_command("migrate", verbosity=0)
 
 
+# -- CPU accounting (Linux /proc) -----------------------------------------------------------
+
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system, all threads) of one live process; 0 when gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def _descendants(root: int) -> list[int]:
+    """root and every process below it (a prefork pool's children)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, pending = [], [root]
+    while pending:
+        pid = pending.pop()
+        found.append(pid)
+        pending.extend(children.get(pid, []))
+    return found
+
+
+def _postgres_backends() -> list[int]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        return [row[0] for row in cursor.fetchall()]
+
+
+class CpuMeter:
+    """CPU seconds spent by each group of processes between start() and stop()."""
+
+    def __init__(self, workers: list[int], stub: int) -> None:
+        self.workers = workers
+        self.stub = stub
+
+    def _sample(self) -> dict[str, dict[int, float]]:
+        worker_pids = [p for root in self.workers for p in _descendants(root)]
+        return {
+            "workers": {p: _proc_cpu(p) for p in worker_pids},
+            "postgres": {p: _proc_cpu(p) for p in _postgres_backends()},
+            "stub": {self.stub: _proc_cpu(self.stub)},
+            "bench": {os.getpid(): _proc_cpu(os.getpid())},
+        }
+
+    def start(self) -> None:
+        self._before = self._sample()
+
+    def stop(self) -> dict[str, float]:
+        after = self._sample()
+        return {group: sum(max(0.0, cpu - self._before[group].get(pid, 0.0))
+                           for pid, cpu in pids.items())
+                for group, pids in after.items()}
+
+
+# -- phases ---------------------------------------------------------------------------------
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
@@ -79,20 +203,32 @@ def _create(count: int, offset: int, tag: str) -> list:
     return applications
 
 
-def _report(name: str, runs: list, elapsed: float, calls: int, baseline: float | None) -> float:
-    from collections import Counter
+def _distribution(values: list[float]) -> str:
+    if not values:
+        return "n/a"
+    return (f"p50 {_percentile(values, .5):5.0f} p90 {_percentile(values, .9):5.0f} "
+            f"p99 {_percentile(values, .99):5.0f} max {max(values):5.0f}")
 
+
+def _report(name: str, runs: list, elapsed: float, calls: int, baseline: float | None,
+            cpu: dict[str, float] | None = None) -> float:
     latencies = [(r.finished_at - r.created_at).total_seconds() * 1000 for r in runs
                  if r.finished_at]
+    durations = [float(r.duration_ms) for r in runs if r.duration_ms is not None]
     outcomes = Counter(r.status for r in runs)
     errors = Counter((r.error or {}).get("code") for r in runs if r.status == "failed")
     rate = len(runs) / elapsed
     ratio = f"{rate / baseline:5.2f}x baseline" if baseline else "baseline"
-    print(f"{name:9s} {len(runs):5d} apps in {elapsed:6.2f} s = {rate:6.2f} apps/s ({ratio}); "
-          f"latency ms p50 {_percentile(latencies, .5):6.0f} p90 {_percentile(latencies, .9):6.0f} "
-          f"p99 {_percentile(latencies, .99):6.0f} max {max(latencies):6.0f}; "
-          f"outcomes {dict(outcomes)}; failures {dict(errors)}; "
+    print(f"{name:9s} {len(runs):5d} apps in {elapsed:6.2f} s = {rate:6.2f} apps/s ({ratio})")
+    print(f"{'':9s} latency ms (request -> final) {_distribution(latencies)}; "
+          f"run alone {_distribution(durations)}")
+    print(f"{'':9s} outcomes {dict(outcomes)}; failures {dict(errors)}; "
           f"calls/app {calls / len(runs):.2f}")
+    if cpu:
+        per_app = {group: seconds * 1000 / len(runs) for group, seconds in cpu.items()}
+        print(f"{'':9s} CPU ms/app: " + ", ".join(f"{g} {v:.1f}" for g, v in per_app.items())
+              + f" (total {sum(per_app.values()):.1f}; {sum(cpu.values()) / elapsed:.2f} "
+                f"cores busy of {os.cpu_count()})")
     return rate
 
 
@@ -105,7 +241,7 @@ def _wait(run_ids: list[int], timeout: float) -> list:
                                                  status__in=["pending", "running"]).count()
         if not open_runs:
             break
-        time.sleep(0.1)
+        time.sleep(0.05)
     return list(EnrichmentRun.objects.filter(pk__in=run_ids))
 
 
@@ -126,6 +262,48 @@ def _calls(run_ids: list[int]) -> int:
     return ProviderCall.objects.filter(run_id__in=run_ids).count()
 
 
+def _audit_check(run_ids: list[int]) -> str:
+    """Every stored provider call is on the ledger (after sealing what is pending)."""
+    from audit import services as audit_services
+    from audit.models import LedgerEntry
+    from enrichment.models import ProviderCall
+
+    started = time.perf_counter()
+    sealed = audit_services.ledger_seal_pending() if hasattr(
+        audit_services, "ledger_seal_pending") else 0
+    seal_time = time.perf_counter() - started
+    entries = LedgerEntry.objects.filter(
+        action="enrichment.provider_call", object_type="enrichment.run",
+        object_id__in=[str(pk) for pk in run_ids]).count()
+    calls = ProviderCall.objects.filter(run_id__in=run_ids).count()
+    verdict = "ok" if entries == calls else "MISMATCH"
+    return (f"audit: {calls} calls stored, {entries} provider_call ledger entries ({verdict}); "
+            f"{sealed} entries still pending at the end, sealed in {seal_time:.2f} s")
+
+
+def _start_workers(args, queue: str, env: dict) -> list[subprocess.Popen]:
+    workers = []
+    for number in range(args.workers):
+        log = open(Path("/tmp") / f"enrichment-bench-worker-{os.getpid()}-{number}.log",  # noqa: SIM115
+                   "w")
+        celery_args = ["-A", "config", "worker", f"--pool={args.pool}",
+                       f"--concurrency={args.concurrency}", "-Q", queue, "--loglevel=WARNING",
+                       "-n", f"bench{number}-{os.getpid()}@%h", "--without-heartbeat",
+                       "--without-mingle", "--without-gossip"]
+        # With --switch-interval the worker's interpreter hands the GIL over sooner, so a
+        # thread back from a database round trip waits less behind a busy one.
+        launcher = ([sys.executable, "-c", "import sys; sys.setswitchinterval("
+                     f"{args.switch_interval}); sys.argv[0] = 'celery'; "
+                     "from celery.__main__ import main; main()"]
+                    if args.switch_interval else [sys.executable, "-m", "celery"])
+        workers.append(subprocess.Popen(
+            launcher + celery_args,
+            cwd=REPO, env={**env, "ENRICHMENT_WORKER_PROCESSES": str(
+                args.workers * (args.concurrency if args.pool == "prefork" else 1))},
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+    return workers
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -134,18 +312,28 @@ def main() -> None:
     parser.add_argument("--redis-url", default=DEFAULT_REDIS)
     parser.add_argument("--apps", type=int, default=200, help="at most 900")
     parser.add_argument("--baseline-apps", type=int, default=40)
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--pool", choices=["threads", "prefork"], default="threads",
+                        help="Celery pool: threads (I/O bound calls) or prefork processes")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="worker processes (Celery main processes)")
+    parser.add_argument("--concurrency", type=int, default=32,
+                        help="threads (or prefork children) per worker")
+    parser.add_argument("--switch-interval", type=float, default=0,
+                        help="the workers' sys.setswitchinterval in seconds (0: Python's "
+                             "default, 0.005)")
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--fault-rate", type=float, default=0.3)
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--clients", type=int, default=8,
                         help="threads submitting enrichment requests")
-    parser.add_argument("--workers", type=int, default=2,
-                        help="worker processes, each a thread pool of --concurrency")
     args = parser.parse_args()
     if args.apps > 900:
         parser.error("--apps is at most 900 (the stub's demo registry)")
+    if not 0 <= args.fault_rate <= 1:
+        parser.error("--fault-rate must be between 0 and 1")
+    if min(args.workers, args.concurrency, args.clients, args.apps) < 1:
+        parser.error("--workers, --concurrency, --clients and --apps must be at least 1")
 
     _setup(args.database_url, args.redis_url)
     from django.conf import settings
@@ -153,9 +341,8 @@ def main() -> None:
     from config.celery import app
     from enrichment.clients import reset_provider_clients
     from enrichment.services import enrichment_run_execute, enrichment_run_request
-    from enrichment.stubs import StubProviders
 
-    stub = StubProviders(registry_size=2000).start()
+    stub = StubProcess(registry_size=2000)
     stub.configure(latency_ms=args.latency_ms, retry_after=0, timeout_s=1.5)
     provider_env = {
         "ENRICHMENT_GLEIF_BASE_URL": stub.gleif_base_url,
@@ -168,56 +355,59 @@ def main() -> None:
         "ENRICHMENT_BACKOFF_MAX": "0.5",
     }
     os.environ.update(provider_env)
-    reset_provider_clients()
+    reset_provider_clients(breakers=True)
     print(f"enrichment bench: stub latency {args.latency_ms} ms/call, {args.workers} worker "
-          f"process(es) x {args.concurrency} threads, {args.apps} apps/phase, "
-          f"db {settings.DATABASES['default']['NAME']}")
+          f"process(es), pool {args.pool} x {args.concurrency}"
+          f"{f', switch interval {args.switch_interval}s' if args.switch_interval else ''}, "
+          f"{args.apps} apps/phase, "
+          f"audit seal mode {getattr(settings, 'AUDIT_SEAL_MODE', 'inline')}, "
+          f"db {settings.DATABASES['default']['NAME']}, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f}")
 
     # Fresh applications every phase; companies repeat across runs of the bench, which is
     # fine: the bureau report is reused only for the same application.
-    offset = 0
     baseline = None
-    if not args.skip_baseline:
-        applications = _create(args.baseline_apps, offset, "baseline")
-        runs = [enrichment_run_request(application=a, queue=False)[0].pk for a in applications]
-        started = time.perf_counter()
-        for run_id in runs:
-            enrichment_run_execute(run_id=run_id)
-        elapsed = time.perf_counter() - started
-        baseline = _report("baseline", _wait(runs, 5), elapsed, _calls(runs), None)
-
-    queue = f"enrichment-bench-{os.getpid()}"
-    env = {**os.environ, "CELERY_TASK_ALWAYS_EAGER": "0", **provider_env}
-    workers = []
-    for number in range(args.workers):
-        log = open(Path("/tmp") / f"enrichment-bench-worker-{os.getpid()}-{number}.log",  # noqa: SIM115
-                   "w")
-        workers.append(subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=threads",
-             f"--concurrency={args.concurrency}", "-Q", queue, "--loglevel=WARNING",
-             "-n", f"bench{number}@%h", "--without-heartbeat", "--without-mingle",
-             "--without-gossip"],
-            cwd=REPO, env={**env, "ENRICHMENT_WORKER_PROCESSES": str(args.workers)},
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
-    app.conf.update(task_always_eager=False, task_default_queue=queue)
+    workers: list[subprocess.Popen] = []
     try:
-        warm = _create(4, offset + 60, "warm-up")
+        if not args.skip_baseline:
+            applications = _create(args.baseline_apps, 0, "baseline")
+            runs = [enrichment_run_request(application=a, queue=False)[0].pk
+                    for a in applications]
+            meter = CpuMeter([], stub.process.pid)
+            meter.start()
+            started = time.perf_counter()
+            for run_id in runs:
+                enrichment_run_execute(run_id=run_id)
+            elapsed = time.perf_counter() - started
+            baseline = _report("baseline", _wait(runs, 5), elapsed, _calls(runs), None,
+                               meter.stop())
+
+        queue = f"enrichment-bench-{os.getpid()}"
+        env = {**os.environ, "CELERY_TASK_ALWAYS_EAGER": "0", **provider_env}
+        workers = _start_workers(args, queue, env)
+        app.conf.update(task_always_eager=False, task_default_queue=queue)
+        warm = _create(4, 60, "warm-up")
         _wait([enrichment_run_request(application=a)[0].pk for a in warm], 120)
+        meter = CpuMeter([w.pid for w in workers], stub.process.pid)
         for phase, rate, base_offset in (("pool", 0.0, 100), ("faults", args.fault_rate, 1000)):
             stub.configure(fault_rate=rate, seed=8,
                            fault_kinds=["429", "500", "502", "503", "drop", "timeout"])
-            applications = _create(args.apps, offset + base_offset, phase)
+            applications = _create(args.apps, base_offset, phase)
             requests_before = stub.stats()["requests"]
+            meter.start()
             started = time.perf_counter()
             # Applications arrive from several clients at once (as through the API).
             with ThreadPoolExecutor(args.clients) as pool:
                 runs = list(pool.map(_request, applications))
             finished = _wait(runs, args.timeout)
             elapsed = time.perf_counter() - started
+            cpu = meter.stop()
             label = f"{phase}" if not rate else f"faults{int(rate * 100)}%"
-            _report(label, finished, elapsed, _calls(runs), baseline)
-            print(f"{'':9s} provider requests {stub.stats()['requests'] - requests_before}, "
-                  f"faults injected {sum(stub.stats()['faults'].values())}")
+            _report(label, finished, elapsed, _calls(runs), baseline, cpu)
+            stats = stub.stats()
+            print(f"{'':9s} provider requests {stats['requests'] - requests_before}, "
+                  f"faults injected so far {sum(stats['faults'].values())}")
+            print(f"{'':9s} {_audit_check(runs)}")
     finally:
         for worker in workers:
             os.killpg(worker.pid, signal.SIGTERM)

@@ -60,3 +60,21 @@ def payload_from_post(data) -> dict[str, Any]:
         principals.append(item)
     payload["principals"] = principals
     return payload
+
+
+class UnknownOutcomeReleaseForm(forms.Form):
+    """Release a billable request of unknown outcome after checking with the provider."""
+
+    RETRY = "retry"
+    RESOLVE = "resolve"
+
+    reason = forms.CharField(
+        max_length=1000, min_length=10, strip=True,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "e.g. Experian support: no "
+                                                               "inquiry recorded on 2026-11-28"}),
+        label="What the provider said",
+        error_messages={"required": "Say what the provider confirmed (at least 10 characters).",
+                        "min_length": "Say what the provider confirmed (at least 10 "
+                                      "characters)."})
+    action = forms.ChoiceField(choices=[(RETRY, "Release and retry now"),
+                                        (RESOLVE, "Release only (mark resolved)")])

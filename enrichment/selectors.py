@@ -9,6 +9,7 @@ from django.http import Http404
 
 from audit.models import LedgerEntry
 from config.accounts.roles import READ_ROLES, Role, has_role
+from enrichment.choices import ACTIVE_RUN_STATUSES, StepStatus
 from enrichment.document import document_diff
 from enrichment.models import (
     DataPatch,
@@ -16,6 +17,7 @@ from enrichment.models import (
     EnrichmentRun,
     LoanApplication,
     ProviderCall,
+    ProviderStep,
 )
 from enrichment.store import RUN_OBJECT_TYPE
 
@@ -78,6 +80,19 @@ def run_timeline(*, run: EnrichmentRun) -> list[dict[str, Any]]:
                        "detail": (run.error or {}).get("message", "")})
     events.sort(key=lambda e: e["at"])
     return events
+
+
+def unknown_outcome_steps(*, application: LoanApplication | None = None,
+                          run: EnrichmentRun | None = None) -> list[ProviderStep]:
+    """Billable requests whose outcome nobody knows (sent, no answer) of finished runs:
+    they block the request until a human releases them after asking the provider."""
+    steps = ProviderStep.objects.filter(status__in=[StepStatus.UNKNOWN, StepStatus.SENT]
+                                        ).exclude(run__status__in=ACTIVE_RUN_STATUSES)
+    if application is not None:
+        steps = steps.filter(run__application=application)
+    if run is not None:
+        steps = steps.filter(run=run)
+    return list(steps.select_related("run").order_by("id"))
 
 
 def run_ledger_entries(*, run: EnrichmentRun) -> QuerySet[LedgerEntry]:

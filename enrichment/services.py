@@ -8,8 +8,11 @@ import logging
 import random
 import time
 import uuid
+from collections.abc import Mapping
 from contextlib import nullcontext
+from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
@@ -21,7 +24,7 @@ from audit.services import ledger_append_many
 from cases.choices import CaseSource
 from cases.services import case_open, customer_upsert
 from enrichment.choices import ACTIVE_RUN_STATUSES, EnrichmentStatus, RunStatus
-from enrichment.clients import provider_clients
+from enrichment.clients import provider_clients, provider_executor
 from enrichment.conf import EnrichmentSettings, enrichment_settings
 from enrichment.document import (
     SCHEMA_VERSION,
@@ -52,6 +55,14 @@ from enrichment.providers.http import canonical_json
 from enrichment.store import RUN_OBJECT_TYPE, DatabaseStepStore
 
 logger = logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class UnknownOutcomeRelease:
+    """What releasing a step of unknown outcome did: steps released, run started."""
+
+    released: int
+    run: EnrichmentRun | None
+
 
 APPLICATION_FIELDS = ("legal_name", "registration_number", "lei", "country", "address_line",
                       "city", "region", "postal_code", "tax_id", "requested_amount",
@@ -177,8 +188,8 @@ def _claim(run_id: int, *, task_id: str, reclaim_after: float) -> EnrichmentRun 
     """Take the run for this worker: pending, or running but silent for ``reclaim_after``
     seconds (its worker died). Returns None when the run is finished or busy elsewhere."""
     with transaction.atomic():
-        run = (EnrichmentRun.objects.select_for_update(skip_locked=True)
-               .filter(pk=run_id).first())
+        run = (EnrichmentRun.objects.select_for_update(skip_locked=True, of=("self",))
+               .select_related("application").filter(pk=run_id).first())
         if run is None or run.status not in ACTIVE_RUN_STATUSES:
             return None
         if run.status == RunStatus.RUNNING and (
@@ -216,7 +227,8 @@ def enrichment_run_execute(*, run_id: int, task_id: str = "",
     application = run.application
     registry, bureau = provider_clients(config)
     store = DatabaseStepStore(run, reuse_days=config.bureau_reuse_days)
-    pipeline = EnrichmentPipeline(registry=registry, bureau=bureau, store=store)
+    pipeline = EnrichmentPipeline(registry=registry, bureau=bureau, store=store,
+                                  executor=provider_executor())
     try:
         steps = pipeline.run(applicant_input(application))
         return _finish_success(run.pk, steps, registry.name, bureau.name, store)
@@ -243,13 +255,18 @@ def _screening_function():
     return screening_search
 
 
+@cache
+def _parameters(function) -> Mapping[str, inspect.Parameter]:
+    return inspect.signature(function).parameters
+
+
 def _call_screening(search, **candidate_kwargs: Any) -> tuple[int, float | None]:
     """Call the screening engine with the keyword arguments it accepts; (hits, top score).
 
     ``screening.services.screening_search`` returns a logged ScreeningQuery (hit_count,
     top_score); other shapes (a list of hits, or an object/dict holding ``hits``) are
     read too so a change of the engine's return type does not break enrichment."""
-    parameters = inspect.signature(search).parameters
+    parameters = _parameters(search)
     accepts_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
     kwargs = {k: v for k, v in candidate_kwargs.items() if accepts_any or k in parameters}
     result = search(**kwargs)
@@ -324,10 +341,11 @@ def _finish_success(run_id: int, steps: dict[str, dict[str, Any]], registry_name
     with transaction.atomic():
         screening = _screen(run.application, steps)
     with transaction.atomic():
-        run = EnrichmentRun.objects.select_for_update().get(pk=run_id)
+        run = (EnrichmentRun.objects.select_for_update(of=("self", "application"))
+               .select_related("application").get(pk=run_id))
         if run.status != RunStatus.RUNNING:
             return run  # finished by another worker meanwhile
-        application = LoanApplication.objects.select_for_update().get(pk=run.application_id)
+        application = run.application
         now = timezone.now()
         document = build_document(
             application_id=application.reference, run_id=str(run.pk),
@@ -531,31 +549,42 @@ def demo_enrichment_load(*, actor: Actor) -> list[LoanApplication]:
     return applications
 
 
-def enrichment_unknown_outcome_release(*, run_id: int, note: str,
-                                       actor: Actor | None = None) -> int:
+def enrichment_unknown_outcome_release(*, run_id: int, note: str, retry: bool = False,
+                                       requested_by: str = "",
+                                       actor: Actor | None = None) -> UnknownOutcomeRelease:
     """A human reconciled a billable request of unknown outcome with the provider: release
-    the step so a later run may request it again. Returns the number of steps released.
-
-    The note (what the provider said) is required and goes on the ledger with the step."""
+    the step so a run may request it again (with ``retry``, start that run now, queued on
+    commit). The note (what the provider said) is required and goes on the ledger with
+    the step, the decision and the new run; a run with nothing to release is refused."""
     from enrichment.choices import StepStatus
     from enrichment.models import ProviderStep
 
-    if not note.strip():
+    note = (note or "").strip()
+    if not note:
         raise ValueError("a note on how the outcome was reconciled is required")
     with _actor_scope(actor), transaction.atomic():
-        steps = list(ProviderStep.objects.select_for_update().filter(
-            run_id=run_id, status__in=[StepStatus.UNKNOWN, StepStatus.SENT]))
-        run = EnrichmentRun.objects.get(pk=run_id)
+        run = EnrichmentRun.objects.select_related("application").get(pk=run_id)
         if run.status in ACTIVE_RUN_STATUSES:
             raise ValueError("the run is still active; release only a finished run's steps")
+        steps = list(ProviderStep.objects.select_for_update().filter(
+            run_id=run_id, status__in=[StepStatus.UNKNOWN, StepStatus.SENT]))
+        if not steps:
+            raise ValueError(f"run {run_id} has no step of unknown outcome to release")
         for step in steps:
             ProviderStep.objects.filter(pk=step.pk).update(
                 status=StepStatus.FAILED,
-                result={**(step.result or {}), "released": note.strip()[:1000]},
+                result={**(step.result or {}), "released": note[:1000]},
                 finished_at=timezone.now())
+        new_run = None
+        if retry:
+            new_run, _created = enrichment_run_request(
+                application=run.application, requested_by=requested_by,
+                idempotency_key=f"release:{run_id}")
         ledger_append_many([
             ("enrichment.unknown_outcome_released", RUN_OBJECT_TYPE, str(run_id),
-             {"step": step.key, "fingerprint": step.fingerprint, "note": note.strip()[:1000]})
+             {"step": step.key, "fingerprint": step.fingerprint, "note": note[:1000],
+              "application": run.application.reference, "retry": retry,
+              "new_run": new_run.pk if new_run else None})
             for step in steps
         ])
-        return len(steps)
+        return UnknownOutcomeRelease(released=len(steps), run=new_run)

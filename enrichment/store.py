@@ -80,8 +80,9 @@ class DatabaseStepStore:
         self._pending: list[tuple[str, str, dict[str, Any], list[CallRecord]]] = []
         self._buffered: dict[str, dict[str, Any]] = {}
         self._sent: set[str] = set()
-        # A first attempt has nothing saved yet: skip the per-step lookups.
-        self._fresh = not ProviderStep.objects.filter(run=run).exists()
+        # A first attempt has nothing saved yet (steps are written only while the run is
+        # claimed, and this claim is its first): skip the per-step lookups.
+        self._fresh = run.attempts <= 1 or not ProviderStep.objects.filter(run=run).exists()
 
     def load(self, key: str, *, fingerprint: str, shared: bool) -> dict[str, Any] | None:
         if key in self._buffered:

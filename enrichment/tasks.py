@@ -7,7 +7,10 @@ from celery import shared_task
 from enrichment.services import enrichment_run_execute, enrichment_runs_resume_stale
 
 
-@shared_task(name="enrichment.run", acks_late=True, reject_on_worker_lost=True, bind=True)
+# The run row is the result (status, timings, error): nothing reads a Celery result, so
+# none is stored.
+@shared_task(name="enrichment.run", acks_late=True, reject_on_worker_lost=True, bind=True,
+             ignore_result=True)
 def enrichment_run_task(self, run_id: int, reclaim_after: float | None = None) -> str:
     """Run or resume one enrichment run; a run already finished (or gone) is a no-op, so a
     redelivered message never repeats work."""

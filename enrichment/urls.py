@@ -13,4 +13,6 @@ urlpatterns = [
     path("applications/<int:pk>/enrich/", views.application_enrich,
          name="application_enrich"),
     path("runs/<int:pk>/", views.run_detail, name="run_detail"),
+    path("runs/<int:pk>/release-unknown/", views.run_release_unknown,
+         name="run_release_unknown"),
 ]

@@ -8,6 +8,7 @@ import json
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from config.accounts.roles import READ_ROLES, WORK_ROLES, can_write, role_required
@@ -15,7 +16,12 @@ from enrichment import selectors, services
 from enrichment.api.serializers import ApplicationInputSerializer
 from enrichment.choices import ACTIVE_RUN_STATUSES
 from enrichment.filtersets import LoanApplicationFilterSet
-from enrichment.forms import ApplicationForm, PrincipalFormSet, payload_from_post
+from enrichment.forms import (
+    ApplicationForm,
+    PrincipalFormSet,
+    UnknownOutcomeReleaseForm,
+    payload_from_post,
+)
 from enrichment.models import EnrichmentDocument
 
 
@@ -61,6 +67,11 @@ def application_new(request):
 @role_required(*READ_ROLES)
 def application_detail(request, pk: int):
     application = selectors.application_get(user=request.user, pk=pk)
+    return _application_page(request, application)
+
+
+def _application_page(request, application, *, release_form=None, release_run_id=None,
+                      status: int = 200):
     runs = list(selectors.run_list_for_application(application=application))
     documents = selectors.application_documents(application=application)
     latest = documents[0] if documents else None
@@ -73,7 +84,20 @@ def application_detail(request, pk: int):
         "diff": selectors.document_diff_latest(application=application),
         "has_previous": len(documents) > 1,
         "can_write": can_write(request.user, WORK_ROLES),
-    })
+        **_unknown_outcome_context(request, selectors.unknown_outcome_steps(
+            application=application), release_form, release_run_id),
+    }, status=status)
+
+
+def _unknown_outcome_context(request, steps, release_form, release_run_id) -> dict:
+    """Steps of unknown outcome, and the release form for those who may write."""
+    may_release = can_write(request.user, WORK_ROLES)
+    return {
+        "unknown_steps": steps,
+        "can_release": may_release,
+        "release_form": (release_form or UnknownOutcomeReleaseForm()) if may_release else None,
+        "release_run_id": release_run_id,
+    }
 
 
 @role_required(*READ_ROLES)
@@ -101,11 +125,40 @@ def application_enrich(request, pk: int):
     return redirect("enrichment:application_detail", pk=application.pk)
 
 
+@require_POST
+@role_required(*WORK_ROLES, write=True)
+def run_release_unknown(request, pk: int):
+    """After checking with the provider, release a billable request of unknown outcome
+    (optionally starting a new run); the reason goes on the audit trail."""
+    run = selectors.run_get(user=request.user, pk=pk)
+    form = UnknownOutcomeReleaseForm(request.POST)
+    if form.is_valid():
+        retry = form.cleaned_data["action"] == UnknownOutcomeReleaseForm.RETRY
+        try:
+            result = services.enrichment_unknown_outcome_release(
+                run_id=run.pk, note=form.cleaned_data["reason"], retry=retry,
+                requested_by=request.user.get_username())
+        except ValueError as exc:
+            messages.error(request, str(exc))
+        else:
+            text = f"Released {result.released} request(s) of run {run.pk}."
+            if result.run is not None:
+                text += f" Enrichment run {result.run.pk} started."
+            messages.success(request, text)
+        return redirect(reverse("enrichment:application_detail", args=[run.application_id])
+                        + "#unknown-outcome")
+    messages.error(request, "Nothing was released: please correct the fields marked below.")
+    return _application_page(request, run.application, release_form=form,
+                             release_run_id=run.pk, status=400)
+
+
 @role_required(*READ_ROLES)
 def run_detail(request, pk: int):
     run = selectors.run_get(user=request.user, pk=pk)
     document = EnrichmentDocument.objects.filter(run=run).first()
     return render(request, "enrichment/run_detail.html", {
+        **_unknown_outcome_context(request, selectors.unknown_outcome_steps(run=run), None,
+                                   None),
         "run": run, "application": run.application,
         "timeline": selectors.run_timeline(run=run),
         "error_json": json.dumps(run.error, indent=2) if run.error else "",

@@ -25,6 +25,17 @@ def _fresh_cache():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _stop_audit_sealer():
+    """A test that ran with AUDIT_SEAL_MODE=background leaves a sealer thread holding a
+    connection to the test database: end it (cheap when there is none)."""
+    yield
+    if settings.configured:
+        from audit.sealer import sealer_stop
+
+        sealer_stop()
+
+
 @pytest.fixture
 def shared_data() -> Path:
     """The read-only real data beside the repo (tests may use it when present)."""

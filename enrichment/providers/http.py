@@ -189,6 +189,10 @@ class ProviderHttpClient:
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             session.headers.update(self._headers)
+            # Proxy settings are read from the environment once, not on every request
+            # (requests scans os.environ per call: a measurable share of a run's CPU).
+            session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
+            session.trust_env = False
             self._local.session = session
         return session
 

@@ -1,6 +1,7 @@
 """Rate limiting, circuit breaking and retry timing for provider calls.
 
-These are process-local, thread-safe primitives. A provider's published limit (GLEIF:
+The plain classes are process-local and thread-safe; the ``Shared*`` ones keep their
+state in Redis so every worker process shares it. A provider's published limit (GLEIF:
 60 requests a minute per user) is the budget for the whole deployment, so callers that
 run several worker processes divide it between them (see ``RateLimiter.per_process``).
 """
@@ -267,3 +268,152 @@ class SharedRateLimiter:
                 raise TimeoutError(f"rate limit wait {waited + seconds:.1f}s exceeds {max_wait}s")
             self._sleep(seconds)
             waited += seconds
+
+
+# One atomic script per breaker operation. KEYS: state hash (state, opened_at), recent
+# results list (newest first, "1" success / "0" failure), half-open probe marker.
+# ARGV: op, now_ms ("" = Redis' own clock), reset_ms, window, min_calls, failure_ratio,
+# probe_ttl_ms, key_ttl_ms. Returns {allowed (0/1), state}.
+_BREAKER = """
+local op = ARGV[1]
+local now
+if ARGV[2] ~= '' then
+  now = tonumber(ARGV[2])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local reset = tonumber(ARGV[3])
+local window = tonumber(ARGV[4])
+local min_calls = tonumber(ARGV[5])
+local ratio = tonumber(ARGV[6])
+local probe_ttl = tonumber(ARGV[7])
+local key_ttl = tonumber(ARGV[8])
+local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
+if state == 'open' then
+  local opened = tonumber(redis.call('HGET', KEYS[1], 'opened_at') or '0')
+  if now - opened >= reset then
+    state = 'half_open'
+    redis.call('HSET', KEYS[1], 'state', state)
+    redis.call('DEL', KEYS[3])
+  end
+end
+local allowed = 1
+local function trip()
+  state = 'open'
+  redis.call('HSET', KEYS[1], 'state', state, 'opened_at', now)
+  redis.call('DEL', KEYS[2], KEYS[3])
+end
+if op == 'allow' then
+  if state == 'open' then
+    allowed = 0
+  elseif state == 'half_open' then
+    if not redis.call('SET', KEYS[3], now, 'NX', 'PX', probe_ttl) then allowed = 0 end
+  end
+elseif op == 'success' then
+  if state == 'half_open' then
+    state = 'closed'
+    redis.call('HSET', KEYS[1], 'state', state)
+    redis.call('DEL', KEYS[2], KEYS[3])
+  end
+  if state == 'closed' then
+    redis.call('LPUSH', KEYS[2], '1')
+    redis.call('LTRIM', KEYS[2], 0, window - 1)
+  end
+elseif op == 'failure' then
+  if state == 'half_open' then
+    trip()
+  elseif state == 'closed' then
+    redis.call('LPUSH', KEYS[2], '0')
+    redis.call('LTRIM', KEYS[2], 0, window - 1)
+    local results = redis.call('LRANGE', KEYS[2], 0, -1)
+    local failures = 0
+    for _, r in ipairs(results) do
+      if r == '0' then failures = failures + 1 end
+    end
+    if #results >= min_calls and failures / #results >= ratio then trip() end
+  end
+end
+if op ~= 'state' then
+  redis.call('PEXPIRE', KEYS[1], key_ttl)
+  redis.call('PEXPIRE', KEYS[2], key_ttl)
+end
+return {allowed, state}
+"""
+
+
+class SharedCircuitBreaker:
+    """A :class:`CircuitBreaker` whose state every worker process shares through Redis.
+
+    State, the window of recent results and the half-open probe live under ``key`` and
+    change in one atomic script per call, so one worker's failures open the breaker for
+    all of them and exactly one probe is let through cluster-wide. The probe marker
+    expires after ``probe_ttl`` seconds, so a prober that dies cannot wedge the breaker.
+    A success seen while open (a call sent before the breaker tripped) does not close it;
+    only the probe's outcome does. Times come from Redis' clock (or ``clock``, in tests).
+    While Redis cannot be reached, a process-local breaker takes over."""
+
+    #: after a Redis failure, use the local breaker this long before trying Redis again
+    RETRY_REDIS_AFTER = 30.0
+
+    def __init__(self, client, key: str, *, window: int = 20, min_calls: int = 10,
+                 failure_ratio: float = 0.75, reset_timeout: float = 10.0,
+                 probe_ttl: float = 60.0, clock: Clock | None = None) -> None:
+        if not 0 < failure_ratio <= 1 or window < 1 or min_calls < 1 or reset_timeout <= 0:
+            raise ValueError("breaker needs window >= 1, min_calls >= 1, "
+                             "0 < failure_ratio <= 1 and reset_timeout > 0")
+        self.key = key
+        self.window = window
+        self.min_calls = min_calls
+        self.failure_ratio = failure_ratio
+        self.reset_timeout = reset_timeout
+        self.probe_ttl = probe_ttl
+        self._clock = clock
+        self._keys = [f"{key}:state", f"{key}:results", f"{key}:probe"]
+        self._client = client
+        self._script = client.register_script(_BREAKER)
+        self._fallback = CircuitBreaker(window=window, min_calls=min_calls,
+                                        failure_ratio=failure_ratio,
+                                        reset_timeout=reset_timeout)
+        self._redis_down_until = 0.0
+
+    def _call(self, op: str) -> tuple[bool, str] | None:
+        if time.monotonic() < self._redis_down_until:
+            return None
+        now = "" if self._clock is None else str(int(self._clock() * 1000))
+        args = [op, now, int(self.reset_timeout * 1000), self.window, self.min_calls,
+                self.failure_ratio, max(1, int(self.probe_ttl * 1000)),
+                max(3_600_000, int(self.reset_timeout * 10_000))]
+        try:
+            allowed, state = self._script(keys=self._keys, args=args)
+        except Exception:  # noqa: BLE001 - any Redis failure: degrade to the local breaker
+            self._redis_down_until = time.monotonic() + self.RETRY_REDIS_AFTER
+            return None
+        return bool(allowed), state.decode() if isinstance(state, bytes) else str(state)
+
+    def reset(self) -> None:
+        """Close the breaker for every process (forget its state and recent results)."""
+        self._fallback = CircuitBreaker(window=self.window, min_calls=self.min_calls,
+                                        failure_ratio=self.failure_ratio,
+                                        reset_timeout=self.reset_timeout)
+        try:
+            self._client.delete(*self._keys)
+        except Exception:  # noqa: BLE001, S110 - Redis down: the keys expire on their own
+            pass
+
+    @property
+    def state(self) -> str:
+        result = self._call("state")
+        return self._fallback.state if result is None else result[1]
+
+    def allow(self) -> bool:
+        result = self._call("allow")
+        return self._fallback.allow() if result is None else result[0]
+
+    def record_success(self) -> None:
+        if self._call("success") is None:
+            self._fallback.record_success()
+
+    def record_failure(self) -> None:
+        if self._call("failure") is None:
+            self._fallback.record_failure()

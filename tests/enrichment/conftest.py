@@ -71,7 +71,12 @@ def enrichment_settings_for_stub(stub, settings):
     settings.ENRICHMENT_READ_TIMEOUT = 2
     reset_provider_clients()
     yield settings
-    reset_provider_clients()
+    # Breakers are shared through Redis: a test that took the stub down must not leave
+    # later tests failing fast.
+    from enrichment.clients import provider_clients
+
+    provider_clients()
+    reset_provider_clients(breakers=True)
 
 
 def application_data(index: int, **overrides) -> dict:
@@ -91,3 +96,15 @@ def application_data(index: int, **overrides) -> dict:
 
 PRINCIPALS = [{"full_name": "Maria Keller", "date_of_birth": "1975-04-02",
                "nationality": "DE", "role": "owner", "ownership_percent": "60.00"}]
+
+
+def sealed_ledger():
+    """``LedgerEntry.objects`` after sealing what is pending (AUDIT_SEAL_MODE=background
+    chains entries after commit; inline mode has nothing pending)."""
+    from audit import services as audit_services
+    from audit.models import LedgerEntry
+
+    seal = getattr(audit_services, "ledger_seal_pending", None)
+    if seal is not None:
+        seal()
+    return LedgerEntry.objects

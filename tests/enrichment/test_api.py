@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from audit.models import LedgerEntry
 from enrichment.models import EnrichmentRun, LoanApplication
 
-from .conftest import PRINCIPALS, application_data
+from .conftest import PRINCIPALS, application_data, sealed_ledger
 
 pytestmark = [pytest.mark.django_db]
 URL = "/api/v1/enrichment/applications"
@@ -46,15 +45,15 @@ def test_auditor_reads_but_never_writes(api_as, auditor, analyst):
 
 
 def test_create_records_history_on_the_ledger(api_as, analyst):
-    before = LedgerEntry.objects.count()
+    before = sealed_ledger().count()
     response = api_as(analyst).post(URL, payload(), format="json")
     assert response.status_code == 201, response.data
     application = LoanApplication.objects.get(pk=response.data["id"])
     assert application.principals.count() == 1
     assert response.data["reference"].startswith("LA-")
-    assert LedgerEntry.objects.filter(object_type="enrichment.loanapplication",
+    assert sealed_ledger().filter(object_type="enrichment.loanapplication",
                                       object_id=str(application.pk)).count() >= 1
-    assert LedgerEntry.objects.count() > before
+    assert sealed_ledger().count() > before
 
 
 @pytest.mark.parametrize("body,field", [

@@ -17,13 +17,15 @@ from enrichment.document import (
 )
 from enrichment.pipeline import (
     STEP_BUREAU_REPORT,
+    STEP_BUREAU_SEARCH,
     STEP_DIRECT_PARENT,
     STEP_REGISTRY,
+    STEP_ULTIMATE_PARENT,
     ApplicantInput,
     EnrichmentPipeline,
     MemoryStepStore,
 )
-from enrichment.providers.errors import UnknownOutcome
+from enrichment.providers.errors import ProviderUnavailable, UnknownOutcome
 from enrichment.stubs import demo_company, direct_parent_of
 
 
@@ -152,3 +154,57 @@ def test_document_diff_lists_changed_values():
     new = {"business": {"legal_name": {"value": "A", "source": {"x": 1}}},
            "credit": {"score": {"value": 12, "source": {}}}}
     assert document_diff(old, new) == [{"path": "credit.score", "before": 10, "after": 12}]
+
+
+@pytest.fixture
+def side_calls():
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as executor:
+        yield executor
+
+
+def test_parents_fetched_alongside_the_bureau_give_the_same_steps(clients, side_calls):
+    gleif, bureau = clients
+    sequential = EnrichmentPipeline(registry=gleif, bureau=bureau,
+                                    store=MemoryStepStore()).run(applicant_for(80))
+    store = MemoryStepStore()
+    parallel = EnrichmentPipeline(registry=gleif, bureau=bureau, store=store,
+                                  executor=side_calls).run(applicant_for(80))
+    assert sorted(parallel) == sorted(sequential) == sorted(
+        [STEP_REGISTRY, STEP_DIRECT_PARENT, STEP_ULTIMATE_PARENT, STEP_BUREAU_SEARCH,
+         STEP_BUREAU_REPORT])
+    for key in (STEP_DIRECT_PARENT, STEP_ULTIMATE_PARENT):
+        assert parallel[key]["entity"]["lei"] == sequential[key]["entity"]["lei"]
+    assert (parallel[STEP_BUREAU_REPORT]["report"]["commercial_score"]
+            == sequential[STEP_BUREAU_REPORT]["report"]["commercial_score"])
+    assert len(store.records) == 5 and set(store.results) == set(parallel)
+    validate_document(document_for(parallel, 80))
+
+
+def test_a_failing_bureau_still_stores_the_parents_calls(clients, stub, side_calls):
+    gleif, bureau = clients
+    stub.configure(script=[{"match": "v1/search", "fault": "503", "times": 10}], retry_after=0)
+    store = MemoryStepStore()
+    with pytest.raises(ProviderUnavailable) as failure:
+        EnrichmentPipeline(registry=gleif, bureau=bureau, store=store,
+                           executor=side_calls).run(applicant_for(80))
+    assert failure.value.provider == "experian"
+    assert {STEP_DIRECT_PARENT, STEP_ULTIMATE_PARENT} <= set(store.results)
+    operations = [r.operation for r in store.records]
+    assert operations.count("direct_parent") == 1 and operations.count("ultimate_parent") == 1
+    assert operations.count("business_search") == 4  # every failed attempt is recorded
+
+
+def test_a_failing_parent_fails_the_run_after_the_bureau_answered(clients, stub, side_calls):
+    gleif, bureau = clients
+    stub.configure(script=[{"match": "direct-parent", "fault": "503", "times": 10}],
+                   retry_after=0)
+    store = MemoryStepStore()
+    with pytest.raises(ProviderUnavailable) as failure:
+        EnrichmentPipeline(registry=gleif, bureau=bureau, store=store,
+                           executor=side_calls).run(applicant_for(80))
+    assert failure.value.provider == "gleif" and "direct_parent" in str(failure.value)
+    # The report pulled meanwhile is kept: a retried run reuses it instead of pulling again.
+    assert {STEP_BUREAU_REPORT, STEP_ULTIMATE_PARENT} <= set(store.results)
+    assert [r.operation for r in store.failures[0].records].count("direct_parent") == 4

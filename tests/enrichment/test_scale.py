@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.db import connection, connections
 
-from audit.models import LedgerEntry
 from enrichment.choices import RunStatus
 from enrichment.document import PATCH_TARGETS, document_value
 from enrichment.models import (
@@ -25,7 +24,7 @@ from enrichment.models import (
 from enrichment.services import application_create, enrichment_run_execute, enrichment_run_request
 from enrichment.stubs import demo_company
 
-from .conftest import application_data
+from .conftest import application_data, sealed_ledger
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 APPLICATIONS = int(os.environ.get("ENRICHMENT_SCALE_APPLICATIONS", "500"))
@@ -105,7 +104,7 @@ def test_500_applications_with_30_percent_faults(enrichment_settings_for_stub, s
     sent = ProviderCall.objects.exclude(outcome="circuit_open").count()
     assert sent == stats["requests"], (sent, stats["requests"], failures)
     # (The ledger is append-only: entries of earlier test runs stay, so scope by run.)
-    entries = LedgerEntry.objects.filter(action="enrichment.provider_call",
+    entries = sealed_ledger().filter(action="enrichment.provider_call",
                                          object_id__in=[str(r) for r in runs])
     assert entries.count() == ProviderCall.objects.count()
     sample = {json.loads(bytes(e.body))["call_id"] for e in entries}

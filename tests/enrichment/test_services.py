@@ -8,7 +8,6 @@ import json
 
 import pytest
 
-from audit.models import LedgerEntry
 from cases.models import Case
 from enrichment import services
 from enrichment.choices import EnrichmentStatus, RunStatus
@@ -17,7 +16,7 @@ from enrichment.models import DataPatch, EnrichmentDocument, EnrichmentRun, Prov
 from enrichment.services import application_create, enrichment_run_request  # noqa: F401
 from enrichment.stubs import demo_company, direct_parent_of
 
-from .conftest import PRINCIPALS, application_data
+from .conftest import PRINCIPALS, application_data, sealed_ledger
 
 pytestmark = [pytest.mark.django_db]
 REPORT_PATH = "/experian/businessinformation/businesses/v1/reports/premierprofiles"
@@ -51,7 +50,7 @@ def enrich(application, key=None):
 
 
 def call_entries(run):
-    return LedgerEntry.objects.filter(action="enrichment.provider_call",
+    return sealed_ledger().filter(action="enrichment.provider_call",
                                       object_type="enrichment.run", object_id=str(run.pk))
 
 
@@ -74,7 +73,7 @@ def test_successful_run_applies_patches_and_stores_a_valid_document(
     patches = {p.field: p for p in DataPatch.objects.filter(run=run)}
     assert patches["lei"].before is None and patches["lei"].after == company.lei
     assert patches["lei"].source["provider"] == "gleif"
-    assert LedgerEntry.objects.filter(action="enrichment.patch",
+    assert sealed_ledger().filter(action="enrichment.patch",
                                       object_id=str(application.pk)).count() == len(patches)
     # Every external call is stored and on the ledger with the body's SHA-256.
     calls = list(ProviderCall.objects.filter(run=run))
@@ -110,7 +109,7 @@ def test_rerun_reuses_the_billable_report(enrichment_settings_for_stub, stub):
     assert first.status == second.status == RunStatus.SUCCEEDED
     assert first.pk != second.pk
     assert stub.stats()["report_pulls"] == {demo_company(83).bin: 1}
-    assert LedgerEntry.objects.filter(action="enrichment.step_reused",
+    assert sealed_ledger().filter(action="enrichment.step_reused",
                                       object_id=str(second.pk)).count() == 1
     # Nothing changed between the runs, so the second run patches nothing.
     assert DataPatch.objects.filter(run=second).count() == 0
@@ -162,7 +161,7 @@ def test_unknown_outcome_of_a_billable_pull_is_never_repeated(enrichment_setting
     with pytest.raises(ValueError, match="note"):
         services.enrichment_unknown_outcome_release(run_id=run.pk, note=" ")
     assert services.enrichment_unknown_outcome_release(
-        run_id=run.pk, note="bureau confirms no inquiry was recorded") == 1
+        run_id=run.pk, note="bureau confirms no inquiry was recorded").released == 1
     third = enrich(application)
     assert third.status == RunStatus.SUCCEEDED, third.error
     assert stub.stats()["by_path"][REPORT_PATH] == 2
@@ -181,7 +180,7 @@ def test_failure_while_applying_rolls_back_every_patch(enrichment_settings_for_s
     application.refresh_from_db()
     assert application.lei == "" and application.registered_name == ""
     assert not DataPatch.objects.exists()
-    assert not LedgerEntry.objects.filter(action="enrichment.patch",
+    assert not sealed_ledger().filter(action="enrichment.patch",
                                           object_id=str(application.pk)).exists()
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
-from enrichment.models import EnrichmentRun, LoanApplication
+from enrichment.choices import RunStatus, StepStatus
+from enrichment.models import EnrichmentRun, LoanApplication, ProviderStep
 from enrichment.services import application_create, enrichment_run_request
 
-from .conftest import application_data
+from .conftest import application_data, sealed_ledger
 
 pytestmark = [pytest.mark.django_db]
 
@@ -86,3 +88,111 @@ def test_enrich_button_and_detail_pages(portal_as, analyst, enrichment_settings_
     assert b"gleif lei_search" in timeline.content and b"patched lei" in timeline.content
     partial = page.get(f"/enrichment/applications/{application.pk}/runs/")
     assert partial.status_code == 200 and b"Succeeded" in partial.content
+
+
+def ledger(**filters):
+    """Ledger entries (sealed first when the ledger seals in the background)."""
+    return sealed_ledger().filter(**filters)
+
+
+def unknown_outcome_run(application):
+    """A finished run whose billable pull was sent and never answered."""
+    run = EnrichmentRun.objects.create(application=application, idempotency_key="unknown-1",
+                                       status=RunStatus.FAILED,
+                                       error={"code": "unknown_outcome", "message": "drop"})
+    step = ProviderStep.objects.create(
+        run=run, key="bureau.report", fingerprint="f" * 64, status=StepStatus.UNKNOWN,
+        result={"error": {"code": "unknown_outcome",
+                          "message": "experian premier_profile: ConnectionError"}})
+    return run, step
+
+
+RELEASE_REASON = "Experian support: no inquiry recorded for this BIN today"
+
+
+def test_release_form_is_shown_to_workers_and_hidden_from_auditors(portal_as, analyst,
+                                                                    approver, auditor):
+    application = make_application(80)
+    run, _step = unknown_outcome_run(application)
+    for user in (analyst, approver):
+        for url in (f"/enrichment/applications/{application.pk}/", f"/enrichment/runs/{run.pk}/"):
+            page = portal_as(user).get(url)
+            assert b"Request of unknown outcome" in page.content
+            assert b"Release and retry now" in page.content
+    for url in (f"/enrichment/applications/{application.pk}/", f"/enrichment/runs/{run.pk}/"):
+        page = portal_as(auditor).get(url)
+        assert page.status_code == 200 and b"Request of unknown outcome" in page.content
+        assert b"release-unknown" not in page.content and b"Release and retry" not in page.content
+
+
+def test_release_is_refused_to_auditors_outsiders_and_anonymous(client, portal_as, auditor,
+                                                               outsider):
+    application = make_application(80)
+    run, step = unknown_outcome_run(application)
+    url = f"/enrichment/runs/{run.pk}/release-unknown/"
+    data = {"reason": RELEASE_REASON, "action": "resolve"}
+    assert portal_as(auditor).post(url, data).status_code == 403
+    assert portal_as(outsider).post(url, data).status_code == 403
+    assert client.post(url, data).status_code == 302  # to login
+    step.refresh_from_db()
+    assert step.status == StepStatus.UNKNOWN
+    assert not ledger(action="enrichment.unknown_outcome_released").exists()
+
+
+def test_release_needs_a_reason(portal_as, analyst):
+    application = make_application(80)
+    run, step = unknown_outcome_run(application)
+    response = portal_as(analyst).post(f"/enrichment/runs/{run.pk}/release-unknown/",
+                                       {"reason": "  ", "action": "retry"})
+    assert response.status_code == 400
+    assert b"Say what the provider confirmed" in response.content
+    step.refresh_from_db()
+    assert step.status == StepStatus.UNKNOWN
+    assert EnrichmentRun.objects.count() == 1
+
+
+def test_release_only_marks_it_resolved_on_the_audit_trail(portal_as, approver):
+    application = make_application(80)
+    run, step = unknown_outcome_run(application)
+    response = portal_as(approver).post(f"/enrichment/runs/{run.pk}/release-unknown/",
+                                        {"reason": RELEASE_REASON, "action": "resolve"})
+    assert response.status_code == 302
+    step.refresh_from_db()
+    assert step.status == StepStatus.FAILED and step.result["released"] == RELEASE_REASON
+    assert EnrichmentRun.objects.count() == 1  # no new run
+    entry = ledger(action="enrichment.unknown_outcome_released", object_id=str(run.pk)).get()
+    assert (entry.actor_type, entry.actor_id) == ("user", str(approver.pk))
+    body = json.loads(bytes(entry.body))
+    assert body["note"] == RELEASE_REASON and body["step"] == "bureau.report"
+    assert body["retry"] is False and body["new_run"] is None
+    # Released once: a second post has nothing left to release and says so.
+    again = portal_as(approver).post(f"/enrichment/runs/{run.pk}/release-unknown/",
+                                     {"reason": RELEASE_REASON, "action": "resolve"},
+                                     follow=True)
+    assert b"no step of unknown outcome" in again.content
+    assert ledger(action="enrichment.unknown_outcome_released").count() == 1
+
+
+def test_release_and_retry_pulls_the_report_once_more(portal_as, analyst, stub,
+                                                      enrichment_settings_for_stub,
+                                                      django_capture_on_commit_callbacks):
+    application = make_application(86)
+    stub.configure(script=[{"match": "premierprofiles", "fault": "drop", "times": 1}])
+    with django_capture_on_commit_callbacks(execute=True):
+        run, _ = enrichment_run_request(application=application)
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED and run.error["code"] == "unknown_outcome"
+    page = portal_as(analyst)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = page.post(f"/enrichment/runs/{run.pk}/release-unknown/",
+                             {"reason": RELEASE_REASON, "action": "retry"})
+    assert response.status_code == 302
+    retried = EnrichmentRun.objects.exclude(pk=run.pk).get()
+    assert retried.status == RunStatus.SUCCEEDED, retried.error
+    assert retried.requested_by == analyst.get_username()
+    assert stub.stats()["by_path"][
+        "/experian/businessinformation/businesses/v1/reports/premierprofiles"] == 2
+    entry = ledger(action="enrichment.unknown_outcome_released", object_id=str(run.pk)).get()
+    assert json.loads(bytes(entry.body))["new_run"] == retried.pk
+    detail = page.get(f"/enrichment/applications/{application.pk}/")
+    assert b"Request of unknown outcome" not in detail.content

@@ -35,7 +35,7 @@ class Command(BaseCommand):
             if options["release_unknown"]:
                 try:
                     released = enrichment_unknown_outcome_release(
-                        run_id=options["release_unknown"], note=options["note"])
+                        run_id=options["release_unknown"], note=options["note"]).released
                 except (ValueError, EnrichmentRun.DoesNotExist) as exc:
                     raise CommandError(str(exc)) from exc
                 self.stdout.write(f"released {released} step(s)")
