@@ -190,7 +190,11 @@ CELERY_BEAT_SCHEDULE = {
     "enrichment-resume-stale": {"task": "enrichment.resume_stale", "schedule": 60.0},
     # Background sealing's safety net: chains pending entries a crashed process left behind.
     "audit-seal-pending": {"task": "audit.seal_pending", "schedule": 15.0},
+    # Screening batches whose worker died (no progress for SCREENING_BATCH_STALE_SECONDS).
+    "screening-resume-stale-batches": {"task": "screening.batch_resume_stale",
+                                       "schedule": 300.0},
 }
+SCREENING_BATCH_STALE_SECONDS = env_int("SCREENING_BATCH_STALE_SECONDS", 600)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # The cache holds login-failure counters and rate-limit buckets: shared (Redis) whenever

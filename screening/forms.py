@@ -26,3 +26,10 @@ class BatchUploadForm(forms.Form):
     threshold = forms.FloatField(required=False, min_value=0, max_value=100)
     use = forms.ChoiceField(choices=[("onboarding", "onboarding"), ("payments", "payments")],
                             initial="onboarding")
+
+
+class HitWhitelistForm(forms.Form):
+    list_code = forms.CharField(max_length=16)
+    entity_uid = forms.CharField(max_length=64)
+    reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}),
+                             help_text="why this customer is not the listed party")

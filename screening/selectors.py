@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from config.accounts.roles import READ_ROLES, has_role
-from screening.models import BatchRun, ScreeningQuery
+from screening.models import BatchRun, ScreeningQuery, Whitelist
 
 
 def _is_integration_only(user) -> bool:
@@ -39,3 +39,18 @@ def batch_list(*, user) -> QuerySet[BatchRun]:
 
 def batch_get(*, user, pk: int) -> BatchRun:
     return batch_list(user=user).get(pk=pk)
+
+
+def query_whitelisted(*, query: ScreeningQuery) -> set[str]:
+    """"list:entity_uid" of the query's hits that are whitelisted for its customer, with
+    the content the hit had."""
+    if query.customer_id is None or not query.results:
+        return set()
+    hashes = {(m.get("list"), m.get("entity_uid")): m.get("content_hash")
+              for m in query.results}
+    return {
+        f"{w.list_code}:{w.entity_uid}"
+        for w in Whitelist.objects.filter(customer_id=query.customer_id, active=True,
+                                          entity_uid__in=[u for _, u in hashes])
+        if hashes.get((w.list_code, w.entity_uid)) == w.content_hash
+    }

@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -166,12 +167,14 @@ def _actor_fields() -> dict:
 def _query_row(*, clean: ScreeningInput, versions: dict, threshold: float, matches: list[Match],
                suppressed: list[dict], origin: str, customer: Customer | None,
                batch: BatchRun | None = None, row_number: int | None = None,
-               actor_fields: dict, config: dict) -> ScreeningQuery:
+               actor_fields: dict, config: dict, normalized: str | None = None
+               ) -> ScreeningQuery:
     results = [m.as_dict() for m in matches]
-    nn = normalize_name(clean.name)
+    if normalized is None:
+        normalized = " | ".join(f.text for f in normalize_name(clean.name).forms)[:1000]
     return ScreeningQuery(
         origin=origin, use=clean.use, batch=batch, row_number=row_number, customer=customer,
-        input=clean.as_dict(), normalized=" | ".join(f.text for f in nn.forms)[:1000],
+        input=clean.as_dict(), normalized=normalized,
         list_versions=versions, algorithm_version=ALGORITHM_VERSION, config=config,
         threshold=threshold, results=results, suppressed=suppressed,
         hit_count=len(results), top_score=max((m.score for m in matches), default=0.0),
@@ -263,8 +266,16 @@ def screen_counterparty(name: str, country: str | None = None) -> list[dict]:
 
 
 def screening_query_reproduce(*, query: ScreeningQuery) -> list[dict]:
-    """Re-run a logged query against its logged list versions (for audits)."""
+    """Re-run a logged query against its logged list versions (for audits). Only a query
+    logged by the running algorithm version can be reproduced exactly; another version
+    is refused with a clear error rather than answered with different results."""
     from screening.matcher_cache import matcher_for_versions
+
+    if query.algorithm_version != ALGORITHM_VERSION:
+        raise ScreeningInputError(
+            f"query #{query.pk} was screened by {query.algorithm_version}; this process "
+            f"runs {ALGORITHM_VERSION}, so its result cannot be reproduced exactly here",
+            field="algorithm_version")
 
     clean = screening_input_clean(**{k: v for k, v in query.input.items()})
     matcher = matcher_for_versions(tuple(query.list_versions.values()))
@@ -445,16 +456,28 @@ def _batch_chunks(batch: BatchRun, rows: list[dict], start: int, chunk_size: int
                   cm: CachedMatcher, cfg: dict, actor_fields: dict, pool: MatcherPool,
                   progress) -> BatchRun:
     """The chunk loop of `screening_batch_run` (matching outside, writes inside each
-    chunk's transaction)."""
+    chunk's transaction). The next chunk is matched on the worker processes while this
+    one is written."""
     batch_id = batch.pk
+
+    def cleans_of(lo: int) -> list[ScreeningInput]:
+        return [ScreeningInput(name=row["name"], dob=row["dob"], country=row["country"],
+                               entity_type=row["entity_type"],
+                               lists=tuple(batch.lists) or None,
+                               threshold=batch.threshold, use=batch.use)
+                for row in rows[lo:lo + chunk_size]]
+
+    def start_chunk(lo: int):
+        cleans = cleans_of(lo)
+        return cleans, pool.screen_async([_search_kwargs(c) for c in cleans])
+
+    pending = start_chunk(start)
     for lo in range(start, len(rows), chunk_size):
         chunk = rows[lo:lo + chunk_size]
-        cleans = [ScreeningInput(name=row["name"], dob=row["dob"], country=row["country"],
-                                 entity_type=row["entity_type"],
-                                 lists=tuple(batch.lists) or None,
-                                 threshold=batch.threshold, use=batch.use)
-                  for row in chunk]
-        all_matches = pool.search_many([_search_kwargs(c) for c in cleans])
+        cleans, screening = pending
+        screened = screening.get()
+        if lo + chunk_size < len(rows):
+            pending = start_chunk(lo + chunk_size)
         with transaction.atomic():
             locked = BatchRun.objects.select_for_update().get(pk=batch_id)
             if locked.processed != lo:  # another worker advanced it: stop quietly
@@ -464,7 +487,7 @@ def _batch_chunks(batch: BatchRun, rows: list[dict], start: int, chunk_size: int
             matches_total = hit_rows = 0
             for offset, row in enumerate(chunk):
                 clean = cleans[offset]
-                matches = all_matches[offset]
+                matches, normalized = screened[offset]
                 customer = None
                 if row["id"] and matches:
                     customer = customer_upsert(
@@ -477,7 +500,7 @@ def _batch_chunks(batch: BatchRun, rows: list[dict], start: int, chunk_size: int
                     clean=clean, versions=cm.versions, threshold=_threshold(cm, clean),
                     matches=kept, suppressed=suppressed, origin=QueryOrigin.BATCH,
                     customer=customer, batch=locked, row_number=lo + offset + 1,
-                    actor_fields=actor_fields, config=cfg))
+                    actor_fields=actor_fields, config=cfg, normalized=normalized))
                 if kept:
                     hit_rows += 1
                     matches_total += len(kept)
@@ -514,6 +537,37 @@ def screening_batch_fail(*, batch_id: int, error: str) -> None:
         batch.error = error[:2000]
         batch.finished_at = timezone.now()
         batch.save(update_fields=["status", "error", "finished_at"])
+
+
+def screening_batch_resume_stale(*, stale_after_seconds: float | None = None) -> list[int]:
+    """Re-queue batches whose worker died: pending or running batches whose last sign of
+    progress (their newest logged query, else their start or creation) is older than
+    `stale_after_seconds` (SCREENING_BATCH_STALE_SECONDS, default 600). Safe to repeat:
+    a resumed run continues from its committed progress and a chunk is claimed with a
+    compare-and-set, so a batch that was only slow is never screened twice."""
+    from django.db.models import Max
+    from django.db.models.functions import Coalesce
+
+    from screening.tasks import screening_batch_run_task
+
+    seconds = float(stale_after_seconds if stale_after_seconds is not None else
+                    getattr(settings, "SCREENING_BATCH_STALE_SECONDS", 600))
+    cutoff = timezone.now() - timedelta(seconds=seconds)
+    stale = list(
+        BatchRun.objects.filter(status__in=[BatchStatus.PENDING, BatchStatus.RUNNING])
+        .annotate(last_seen=Coalesce(Max("queries__created_at"), "started_at", "created_at"))
+        .filter(last_seen__lt=cutoff).order_by("pk").values_list("pk", "processed", "total"))
+    if not stale:
+        return []
+    with audit_context(actor=Actor.system("screening.batch_resume_stale")), \
+            transaction.atomic():
+        for pk, processed, total in stale:
+            audit_record(action="screening.batch_resumed", object_type="screening.BatchRun",
+                         object_id=str(pk),
+                         data={"processed": processed, "total": total,
+                               "stale_after_seconds": seconds})
+            transaction.on_commit(lambda pk=pk: screening_batch_run_task.delay(pk))
+    return [pk for pk, _, _ in stale]
 
 
 def batch_report_rows(batch: BatchRun) -> Iterator[dict]:
@@ -575,6 +629,23 @@ def whitelist_add(*, customer: Customer, list_code: str, entity_uid: str, conten
                                         reviewer=reviewer, reason=reason.strip())
 
 
+def screening_hit_whitelist(*, query: ScreeningQuery, list_code: str, entity_uid: str,
+                            reason: str, reviewer, actor: Actor | None = None) -> Whitelist:
+    """Whitelist one hit of a logged query of a customer (reviewed false positive): the
+    entity's content hash is taken from the logged result, never from the caller."""
+    if query.customer_id is None:
+        raise ScreeningInputError("only a customer's hit can be whitelisted (this query "
+                                  "was not made for a stored customer)", field="query")
+    hit = next((m for m in query.results
+                if m.get("list") == list_code and m.get("entity_uid") == entity_uid), None)
+    if hit is None:
+        raise ScreeningInputError(f"{list_code} {entity_uid} is not a hit of query "
+                                  f"#{query.pk}", field="entity_uid")
+    return whitelist_add(customer=query.customer, list_code=list_code, entity_uid=entity_uid,
+                         content_hash=hit.get("content_hash", ""), reason=reason,
+                         reviewer=reviewer, actor=actor)
+
+
 def _whitelist_reopen(customer: Customer, list_code: str, uid: str, new_hash: str) -> None:
     for w in Whitelist.objects.select_for_update().filter(
             customer=customer, list_code=list_code, entity_uid=uid, active=True
@@ -590,14 +661,22 @@ def _whitelist_reopen(customer: Customer, list_code: str, uid: str, new_hash: st
 
 def screening_rescreen_delta(*, version_id: int, actor: Actor | None = None) -> dict:
     """Screen the stored customer base against only the entities a version added or
-    changed; cases open only for those new or changed hits. Whitelist entries of changed
-    entities are reopened."""
-    from screening.lists.selectors import version_delta
+    changed (against every entity when the list is activated for the first time); cases
+    open only for those new or changed hits. Whitelist entries of changed entities are
+    reopened."""
+    from screening.lists.selectors import listed_entities, version_delta
 
     delta = version_delta(version_id)
-    entities = list(delta.entities_to_rescreen())
-    summary = {"version_id": version_id, "list": delta.list_code, "entities": len(entities),
-               "customers": 0, "hits": 0}
+    if delta.previous_version_id is None:
+        # The list's first activation: it has no delta, every entity is new to the
+        # customer base, so the whole base is screened against the whole list.
+        mode = "full"
+        entities = list(listed_entities([version_id]))
+    else:
+        mode = "delta"
+        entities = list(delta.entities_to_rescreen())
+    summary = {"version_id": version_id, "list": delta.list_code, "mode": mode,
+               "entities": len(entities), "customers": 0, "hits": 0}
     if not entities:
         return summary
     matcher = Matcher(entities, matcher_config())

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from screening.services import screening_batch_run, screening_rescreen_delta
+from screening.services import (
+    screening_batch_resume_stale,
+    screening_batch_run,
+    screening_rescreen_delta,
+)
 
 
 @shared_task(name="screening.batch_run", acks_late=True, reject_on_worker_lost=True)
@@ -19,3 +23,9 @@ def screening_batch_run_task(batch_id: int) -> str:
 def screening_delta_task(version_id: int) -> dict:
     """Re-screen the customer base against what a newly active list version changed."""
     return screening_rescreen_delta(version_id=version_id)
+
+
+@shared_task(name="screening.batch_resume_stale")
+def screening_batch_resume_stale_task() -> list[int]:
+    """Periodic sweep (Celery beat): re-queue batches whose worker died mid-run."""
+    return screening_batch_resume_stale()

@@ -9,6 +9,7 @@ urlpatterns = [
     path("search", views.search, name="search"),
     path("queries/", views.query_list, name="query_list"),
     path("queries/<int:pk>/", views.query_detail, name="query_detail"),
+    path("queries/<int:pk>/whitelist", views.hit_whitelist, name="hit_whitelist"),
     path("batches/new", views.batch_upload, name="batch_upload"),
     path("batches/<int:pk>/", views.batch_detail, name="batch_detail"),
     path("batches/<int:pk>/report", views.batch_report, name="batch_report"),

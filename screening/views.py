@@ -6,6 +6,7 @@ import io
 import json
 
 from django.conf import settings
+from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -13,13 +14,14 @@ from django.shortcuts import redirect, render
 from audit.context import Actor
 from config.accounts.roles import READ_ROLES, WORK_ROLES, can_write, role_required
 from screening import selectors
-from screening.forms import BatchUploadForm, SearchForm
+from screening.forms import BatchUploadForm, HitWhitelistForm, SearchForm
 from screening.models import BatchRun, ScreeningQuery
 from screening.services import (
     ScreeningInputError,
     batch_report_write,
     screening_batch_reject,
     screening_batch_start,
+    screening_hit_whitelist,
     screening_search,
 )
 
@@ -65,14 +67,49 @@ def query_list(request):
     return render(request, "screening/query_list.html", {"page": page})
 
 
-@role_required(*READ_ROLES)
-def query_detail(request, pk: int):
+def _query(request, pk: int) -> ScreeningQuery:
     try:
-        query = selectors.query_get(user=request.user, pk=pk)
+        return selectors.query_get(user=request.user, pk=pk)
     except ScreeningQuery.DoesNotExist:
         raise Http404 from None
+
+
+def _query_page(request, query: ScreeningQuery, whitelist_form=None, status: int = 200):
     return render(request, "screening/query_detail.html", {
-        "query": query, "config_json": json.dumps(query.config, indent=2)})
+        "query": query, "config_json": json.dumps(query.config, indent=2),
+        "can_whitelist": query.customer_id is not None and can_write(request.user,
+                                                                     WORK_ROLES),
+        "whitelist_form": whitelist_form,
+        "whitelisted_keys": selectors.query_whitelisted(query=query),
+    }, status=status)
+
+
+@role_required(*READ_ROLES)
+def query_detail(request, pk: int):
+    """A logged query; work roles may whitelist a customer's hit from here."""
+    return _query_page(request, _query(request, pk))
+
+
+@role_required(*WORK_ROLES, write=True)
+def hit_whitelist(request, pk: int):
+    """Whitelist one hit of a customer's query (reviewed false positive, with reason)."""
+    if request.method != "POST":
+        return redirect("screening:query_detail", pk=pk)
+    query = _query(request, pk)
+    form = HitWhitelistForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            screening_hit_whitelist(query=query, list_code=data["list_code"],
+                                    entity_uid=data["entity_uid"], reason=data["reason"],
+                                    reviewer=request.user, actor=Actor.from_user(request.user))
+        except ScreeningInputError as exc:
+            form.add_error("reason" if exc.field == "reason" else None, str(exc))
+        else:
+            messages.success(request, f"{data['list_code']} {data['entity_uid']} whitelisted "
+                                      f"for customer {query.customer.external_id}.")
+            return redirect("screening:query_detail", pk=pk)
+    return _query_page(request, query, whitelist_form=form, status=400)
 
 
 @role_required(*WORK_ROLES, write=True)

@@ -18,9 +18,10 @@ from itertools import repeat
 import numpy as np
 
 from screening.lists.records import ListedEntity
-from screening.matching.index import MatcherIndex
+from screening.matching.index import MIN_TOKEN_SIMILARITY, MatcherIndex
 from screening.matching.normalize import (
     INITIAL,
+    ORG_FORM,
     NameForm,
     NormalizedName,
     fold_token,
@@ -31,20 +32,24 @@ from screening.matching.scoring import (
     COUNTRY_MATCH,
     DOB_EXACT,
     IDENTIFIER_MATCH,
+    INITIAL_CREDIT,
     MIDDLE_FACTOR,
     QUERY_SHARE,
     Alignment,
     QueryForm,
     align,
+    credit_of,
     explain,
     qualifier_effects,
 )
-from screening.matching.tables import PARTICLES
+from screening.matching.similarity import INITIAL_SIMILARITY, token_similarity
+from screening.matching.tables import HONORIFICS, ORG_FORMS, PARTICLES
 
-ALGORITHM_VERSION = "vigil-match/1.1"
+ALGORITHM_VERSION = "vigil-match/1.2"
 DEFAULT_THRESHOLD = 85.0
-VECTOR_BOUND_MIN_ROWS = 48
-WEAK_ALIAS_PENALTY = -10.0  # below this many candidates, aligning directly is cheaper
+VECTOR_BOUND_MIN_ROWS = 48  # below this many candidates, a pure-Python bound is cheaper
+BOUND_SLACK = 1e-3  # float32 rounding of the vectorised bound must never drop a row
+WEAK_ALIAS_PENALTY = -10.0
 
 
 @dataclass(frozen=True)
@@ -104,18 +109,40 @@ class Match:
         }
 
 
-def _split_token(token: str, vocab: dict[str, int]) -> tuple[str, str] | None:
-    """Best split of a glued token into two known (folded) tokens of 3+ letters (or a
-    particle such as AL)."""
-    best: tuple[str, str] | None = None
-    for k in range(2, len(token) - 1):
-        ra, rb = token[:k], token[k:]
-        if (len(ra) < 3 and ra not in PARTICLES) or (len(rb) < 3 and rb not in PARTICLES):
+_LEGAL_WORDS = {"COMPANY": "CO", "LIMITED": "LTD", "CORPORATION": "CORP",
+                "INCORPORATED": "INC", "ESTABLISHMENT": "EST"}
+
+
+def _split_part(part: str, vocab: dict[str, int]) -> tuple[str, str] | None:
+    """(folded token, role) of one half of a glued word, if the lists know it ("" with
+    role "h" for an honorific, which is dropped as in normalisation)."""
+    if part in HONORIFICS:
+        return "", "h"
+    if part in _LEGAL_WORDS:
+        return _LEGAL_WORDS[part], ORG_FORM
+    if part in ORG_FORMS and len(part) >= 2:
+        return (part, ORG_FORM) if part in vocab else None
+    if len(part) < 3 and part not in PARTICLES:
+        return None
+    folded = fold_token(part)
+    if folded not in vocab:
+        return None
+    return folded, "p" if part in PARTICLES else "n"
+
+
+def _split_token(raw: str, vocab: dict[str, int]) -> list[tuple[str, str]] | None:
+    """Best split of a glued word (as written) into two parts the lists know: names of
+    3+ letters, particles (AL), legal forms (SHIPPINGCOMPANY) or an honorific (dropped).
+    The most balanced split wins."""
+    best: list[tuple[str, str]] | None = None
+    best_gap = 0
+    for k in range(2, len(raw) - 1):
+        a, b = _split_part(raw[:k], vocab), _split_part(raw[k:], vocab)
+        if a is None or b is None or a[1] == b[1] == "h":
             continue
-        a, b = fold_token(ra), fold_token(rb)
-        if a in vocab and b in vocab:
-            if best is None or abs(len(a) - len(b)) < abs(len(best[0]) - len(best[1])):
-                best = (a, b)
+        gap = abs(k - (len(raw) - k))
+        if best is None or gap < best_gap:
+            best, best_gap = [p for p in (a, b) if p[1] != "h"], gap
     return best
 
 
@@ -127,116 +154,236 @@ class Matcher:
         self.index = MatcherIndex(entities)
         self.config = config or MatcherConfig()
         self.list_codes: set[str] = {e.list_code for e in self.index.entities}
+        self._split_cache: dict[str, list[tuple[str, str]] | None] = {}
         # +1: the padding id of short rows always reads similarity 0.
         self._sim_buffer = np.zeros(len(self.index.tokens) + 1, dtype=np.float32)
 
     # ------------------------------------------------------------------ retrieval
 
-    def candidates(self, forms: list[QueryForm], min_query_coverage: float) -> set[int]:
-        """Rows that can still reach `min_query_coverage` (prefix filtering: a row must
-        match at least one of the heaviest query tokens whose weight the others cannot
-        make up for)."""
+    def _query_side(self, q: QueryForm, min_query_coverage: float) -> np.ndarray:
+        """Rows that can still reach `min_query_coverage` for one reading.
+
+        Prefix filtering first (a row must match one of the heaviest query tokens whose
+        weight the others cannot make up for), then the exact upper bound of each row's
+        query coverage (every query token takes the best credit the row offers it),
+        computed for all rows at once from cached per-token row arrays."""
         index = self.index
-        rows: set[int] = set()
-        for q in forms:
-            order = sorted(range(len(q.weights)), key=lambda i: -q.weights[i])
-            potential = [
-                q.weights[i] * (max(q.matches[i].values()) if q.matches[i] else
-                                (0.8 if q.form.roles[i] == "i" else 0.0))
-                for i in range(len(q.weights))
-            ]
-            w_min = sum(w * (MIDDLE_FACTOR if 0 < i < len(q.weights) - 1 else 1.0)
-                        for i, w in enumerate(q.weights))
-            need = min_query_coverage * w_min
-            rest = sum(potential)
-            for i in order:
-                if rest < need - 1e-9:
-                    break
-                for v in q.matches[i]:
-                    rows.update(index.postings[v])
-                rest -= potential[i]
-            for gm in q.glued:
-                for v in gm:
-                    rows.update(index.postings[v])
-        return rows
+        n = len(q.weights)
+        weights = q.weights
+        w_min = sum(w * (MIDDLE_FACTOR if 0 < i < n - 1 else 1.0)
+                    for i, w in enumerate(weights))
+        need = min_query_coverage * w_min
+        toks = q.form.tokens
+        fixed = 0.0
+        potential = [0.0] * n
+        arrays: list[tuple[int, np.ndarray, np.ndarray]] = []
+        for i, ci in enumerate(q.credits):
+            if q.form.roles[i] == INITIAL:
+                fixed += weights[i] * INITIAL_CREDIT[q.form.abjad[i]]
+                potential[i] = weights[i] * INITIAL_CREDIT[q.form.abjad[i]]
+            elif ci:
+                raw = q.form.raw[i] if q.form.raw else toks[i]
+                key = (toks[i], q.form.abjad[i], raw)
+                rows, cred = index.credit_rows(key, ci)
+                arrays.append((i, rows, cred, key))
+                potential[i] = weights[i] * max(ci.values())
+        glued = []
+        for i, pair_credits in enumerate(q.glued_credits):
+            if pair_credits:
+                key = (toks[i] + toks[i + 1], q.form.abjad[i], None)
+                rows, cred = index.credit_rows(key, pair_credits)
+                glued.append((i, rows, cred, key))
+        # Prefix filtering, as in `candidates`: rows matching none of the heaviest tokens
+        # cannot reach the need with the others.
+        gather: list[np.ndarray] = [rows for _, rows, _, _ in glued]
+        rest = sum(potential)
+        by_token = {i: rows for i, rows, _, _ in arrays}
+        lettered_rows = index.row_initial
+        for i in sorted(range(n), key=lambda k: -weights[k]):
+            rows = by_token.get(i)
+            if rest >= need - 1e-9:
+                if rows is not None:
+                    gather.append(rows)
+            elif rows is not None:
+                # A one-letter listed token may credit a heavier query word (J for JAMES)
+                # that `potential` counted on its matches only: such rows stay.
+                gather.append(rows[lettered_rows[rows]])
+            rest -= potential[i]
+        gather = [g for g in gather if len(g)]
+        if not gather:
+            return np.zeros(0, dtype=np.int64)
+        # a glued pair may cover both of its tokens (on top of what they match alone: an
+        # over-estimate, as a bound may be)
+        terms = [(weights[i], rows, cred, key) for i, rows, cred, key in arrays]
+        terms += [(weights[i] + weights[i + 1], rows, cred, key)
+                  for i, rows, cred, key in glued]
+        cand = np.unique(np.concatenate(gather)) if len(gather) > 1 else gather[0]
+        if not w_min:
+            return cand.astype(np.int64)
+        got = np.full(len(cand), fixed)
+        for w, rows, cred, _ in terms:
+            # each row's credit for this token (rows ascending): binary search
+            at = np.searchsorted(rows, cand)
+            at[at == len(rows)] = 0
+            got += np.where(rows[at] == cand, w * cred[at], 0.0)
+        lettered = index.row_initial[cand]
+        if lettered.any():
+            # One-letter listed tokens give credit to query words starting with that
+            # letter (not in the token matches): added on top, as a bound may.
+            letters = index.row_letter[cand[lettered]]
+            as_initial = index.row_letter_initial[cand[lettered]]
+            extra = np.zeros(len(letters))
+            for i, t in enumerate(toks):
+                if not ("A" <= t[:1] <= "Z"):
+                    continue
+                hit = letters == (ord(t[0]) - 65)
+                if q.form.roles[i] != INITIAL:
+                    hit &= as_initial
+                credit = credit_of(1.0 if len(t) == 1 else INITIAL_SIMILARITY, q.form.abjad[i])
+                extra += weights[i] * credit * hit.any(axis=1)
+            got[lettered] += extra
+            # wider rows keep letters past the arrays: never dropped here
+            got[lettered & index.row_long[cand]] = np.inf
+        return cand[got >= need - 1e-9].astype(np.int64)
 
     def _with_split_forms(self, forms: tuple[NameForm, ...]) -> list[NameForm]:
-        """Add a reading where an unknown long token is split into two listed tokens
-        (MOHAMMEDBENHAMMEDI -> MUHAMAD BENHAMEDI): names glued in customer records."""
+        """Add a reading where an unknown long word is split into parts the lists know
+        (MOHAMMEDBENHAMMEDI -> MUHAMAD BENHAMEDI, SHIPPINGCOMPANY -> SHIPING CO): names
+        glued in customer records. The word is split as written, then each part folded."""
         out = list(forms)
         vocab = self.index.vocab
         for form in forms:
+            raw = form.raw or form.tokens
             for i, tok in enumerate(form.tokens):
-                if len(tok) < 7 or tok in vocab or form.abjad[i] or not tok.isalpha():
+                word = raw[i]
+                if (len(word) < 7 or tok in vocab or form.abjad[i] or not word.isalpha()):
                     continue
-                split = _split_token(tok, vocab)
-                if split is None:
+                parts = self._split_cache.get(word, False)
+                if parts is False:
+                    parts = _split_token(word, vocab)
+                    if len(self._split_cache) > 100_000:
+                        self._split_cache.clear()
+                    self._split_cache[word] = parts
+                if parts is None:
                     continue
-                a, b = split
-                ra, rb = ("p" if a in PARTICLES else "n"), ("p" if b in PARTICLES else "n")
                 out.append(NameForm(
-                    tokens=(*form.tokens[:i], a, b, *form.tokens[i + 1:]),
-                    roles=(*form.roles[:i], ra, rb, *form.roles[i + 1:]),
-                    abjad=(*form.abjad[:i], False, False, *form.abjad[i + 1:]),
-                    reading=f"{form.reading}+split"))
+                    tokens=(*form.tokens[:i], *(t for t, _ in parts), *form.tokens[i + 1:]),
+                    roles=(*form.roles[:i], *(r for _, r in parts), *form.roles[i + 1:]),
+                    abjad=(*form.abjad[:i], *(False for _ in parts), *form.abjad[i + 1:]),
+                    reading=f"{form.reading}+split",
+                    raw=(*raw[:i], *(t for t, _ in parts), *raw[i + 1:])))
                 break
         return out
 
-    @staticmethod
-    def _query_bound(q: QueryForm, row) -> float:
-        """Upper bound of the query coverage of one row (each query token takes its best
-        partner; unmatched middle tokens the smaller weight)."""
-        return Matcher._query_bounds(q, [row])[0]
+    def _row_bounds(self, q: QueryForm, rids: list[int], floor: float = 100.0
+                    ) -> list[float]:
+        """Upper bound of the name score of each row (few rows; pure Python).
 
-    @staticmethod
-    def _query_bounds(q: QueryForm, rows) -> list[float]:
-        """`_query_bound` of several rows; query-side constants computed once and the
-        per-token best partner taken with C-level max/map."""
+        Relaxes the one-to-one alignment: every query token and every listed token takes
+        its best partner's credit, and unmatched middle tokens the smaller weight; so it
+        never under-estimates. A bound under `floor` may be returned without its listed
+        side (still an upper bound, only less tight)."""
+        index = self.index
         n = len(q.weights)
+        weights = q.weights
         w_min = sum(w * (MIDDLE_FACTOR if 0 < i < n - 1 else 1.0)
-                    for i, w in enumerate(q.weights))
+                    for i, w in enumerate(weights))
         if not w_min:
-            return [0.0] * len(rows)
-        fixed = 0.0  # initials: 0.8 whatever the row
-        tok: list[tuple[int, float, dict]] = []
-        for i, mi in enumerate(q.matches):
-            if q.form.roles[i] == "i":
-                fixed += q.weights[i] * 0.8
-            elif mi:
-                tok.append((i, q.weights[i], mi))
-        pairs = [(i, gm) for i, gm in enumerate(q.glued) if gm]
+            return [100.0] * len(rids)
+        init: list[tuple[int, float]] = []
+        tok: list[tuple[int, dict]] = []
+        for i, ci in enumerate(q.credits):
+            if q.form.roles[i] == INITIAL:
+                init.append((i, INITIAL_CREDIT[q.form.abjad[i]]))
+            elif ci:
+                tok.append((i, ci))
+        init_credit = max((c for _, c in init), default=0.0)
+        pairs = [(i, gc) for i, gc in enumerate(q.glued_credits) if gc]
+        rows, row_w, row_w_min, lettered = (index.rows, index.row_weights,
+                                            index.row_w_min_sum, index.row_initial)
         zero = repeat(0.0)
+        # The listed side can add at most this much: rows whose query side cannot reach
+        # the floor even with it are settled without looking at their listed tokens.
+        listed_full = 100.0 * (1.0 - QUERY_SHARE)
+        q_scale = 100.0 * QUERY_SHARE
+        init_fixed = sum(weights[i] * c for i, c in init)
         out: list[float] = []
-        for row in rows:
-            if INITIAL in row.form.roles:
-                # a listed initial may take any query word (0.8): not bounded here
-                out.append(1.0)
-                continue
-            ids = row.vocab + row.glued
-            if not pairs:
-                got = fixed
-                for _, w, mi in tok:
-                    got += w * max(map(mi.get, ids, zero))
-                out.append(got / w_min)
-                continue
+        for rid in rids:
+            row = rows[rid]
+            vocab, glued = row.vocab, row.glued
+            if not lettered[rid] and not pairs:
+                ids = vocab + glued
+                got = init_fixed
+                for i, ci in tok:
+                    got += weights[i] * max(map(ci.get, ids, zero))
+                quick = q_scale * min(1.0, got / w_min) + listed_full
+                if quick < floor:
+                    out.append(quick)
+                    continue
+            m = len(vocab)
             best = [0.0] * n
-            for i, _, mi in tok:
-                best[i] = max(map(mi.get, ids, zero))
-            for i, gm in pairs:
-                x = max(map(gm.get, row.vocab, zero))
+            if lettered[rid]:
+                # One-letter listed tokens: compare pair by pair exactly as `align` does.
+                listed = [0.0] * m
+                self._lettered_pairs(q, row, best, listed)
+            else:
+                for i, c in init:
+                    best[i] = c
+                listed = [init_credit] * m
+            for i, ci in tok:
+                get = ci.get
+                sims = list(map(get, vocab, zero))
+                gl = list(map(get, glued, zero)) if glued else ()
+                top = max(sims)
+                if gl:
+                    g = max(gl)
+                    if g > top:
+                        top = g
+                    for j, x in enumerate(gl):
+                        if x > listed[j]:
+                            listed[j] = x
+                        if x > listed[j + 1]:
+                            listed[j + 1] = x
+                if top > best[i]:
+                    best[i] = top
+                for j, x in enumerate(sims):
+                    if x > listed[j]:
+                        listed[j] = x
+            for i, pair_credits in pairs:
+                sims = list(map(pair_credits.get, vocab, zero))
+                x = max(sims)
                 if x > best[i]:
                     best[i] = x
                 if x > best[i + 1]:
                     best[i + 1] = x
-            got = fixed + sum(q.weights[i] * best[i] for i, _, _ in tok)
-            # an initial or a token without matches gains from a glued pair only
-            got += sum(q.weights[i] * best[i] for i in range(n)
-                       if q.form.roles[i] != "i" and not q.matches[i] and best[i])
-            for i in range(n):
-                if q.form.roles[i] == "i" and best[i] > 0.8:
-                    got += q.weights[i] * (best[i] - 0.8)
-            out.append(got / w_min)
+                for j, y in enumerate(sims):
+                    if y > listed[j]:
+                        listed[j] = y
+            qcov = sum(w * b for w, b in zip(weights, best, strict=True)) / w_min
+            denom = row_w_min[rid]
+            rcov = (sum(w * b for w, b in zip(row_w[rid], listed, strict=True)) / denom
+                    if denom > 0 else 1.0)
+            out.append(q_scale * min(1.0, qcov) + listed_full * min(1.0, rcov))
         return out
+
+    @staticmethod
+    def _lettered_pairs(q: QueryForm, row, best: list[float], listed: list[float]) -> None:
+        """Best credit of every query token and listed token of a row holding one-letter
+        tokens, pair by pair with `align`'s rules (initials compared as written)."""
+        qt, qroles, qabjad = q.form.tokens, q.form.roles, q.form.abjad
+        rt, rroles = row.form.tokens, row.form.roles
+        for i, ci in enumerate(q.credits):
+            q_initial = qroles[i] == INITIAL
+            for j, v in enumerate(row.vocab):
+                if q_initial or rroles[j] == INITIAL:
+                    sim = token_similarity(qt[i], rt[j])
+                    c = credit_of(sim, qabjad[i]) if sim >= MIN_TOKEN_SIMILARITY else 0.0
+                else:
+                    c = ci.get(v, 0.0)
+                if c > best[i]:
+                    best[i] = c
+                if c > listed[j]:
+                    listed[j] = c
 
     def _bound_filter(self, q: QueryForm, rows: set[int], name_floor: float) -> list[int]:
         """Drop rows whose name-score upper bound is below the floor (vectorised).
@@ -264,10 +411,11 @@ class Matcher:
             buf[keys] = 0.0
             return out
 
-        for i, m in enumerate(q.matches):
-            if q.form.roles[i] == "i":
-                q_max[i] = 0.8
-                listed_max = np.maximum(listed_max, 0.8)
+        for i, m in enumerate(q.credits):
+            if q.form.roles[i] == INITIAL:
+                c = INITIAL_CREDIT[q.form.abjad[i]]
+                q_max[i] = c
+                listed_max = np.maximum(listed_max, c)
                 continue
             s_tok = sims(m, rv)
             s_glu = sims(m, rg)
@@ -275,7 +423,7 @@ class Matcher:
             listed_max = np.maximum(listed_max, s_tok)
             listed_max = np.maximum(listed_max, s_glu)
             listed_max[:, 1:] = np.maximum(listed_max[:, 1:], s_glu[:, :-1])
-        for i, gm in enumerate(q.glued):
+        for i, gm in enumerate(q.glued_credits):
             if not gm:
                 continue
             s_pair = sims(gm, rv)
@@ -283,6 +431,23 @@ class Matcher:
             q_max[i] = np.maximum(q_max[i], best_pair)
             q_max[i + 1] = np.maximum(q_max[i + 1], best_pair)
             listed_max = np.maximum(listed_max, s_pair)
+        lettered = index.row_initial[cand]
+        if lettered.any():
+            # One-letter listed tokens are compared as initials: a query token takes one
+            # starting with that letter (0.8), an equal letter takes it whole.
+            letters = index.row_letter[cand]
+            as_initial = index.row_letter_initial[cand]
+            for i, t in enumerate(q.form.tokens):
+                if not ("A" <= t[:1] <= "Z"):
+                    continue
+                credit = credit_of(1.0 if len(t) == 1 else INITIAL_SIMILARITY,
+                                   q.form.abjad[i])
+                hit = letters == (ord(t[0]) - 65)
+                if q.form.roles[i] != INITIAL:
+                    hit &= as_initial
+                s_let = np.where(hit, np.float32(credit), np.float32(0.0))
+                q_max[i] = np.maximum(q_max[i], s_let.max(axis=1))
+                listed_max = np.maximum(listed_max, s_let)
         w = np.asarray(q.weights, dtype=np.float32)
         nq = len(w)
         w_min = w.copy()
@@ -294,9 +459,15 @@ class Matcher:
         ncov = np.minimum(1.0, (rw * listed_max).sum(axis=1) / np.maximum(denom, 1e-9))
         ncov = np.where(index.row_long[cand], 1.0, ncov)
         bound = 100.0 * (QUERY_SHARE * qcov + (1.0 - QUERY_SHARE) * ncov)
-        # A listed initial may take any query word (0.8): such rows are not bounded.
-        bound = np.where(index.row_initial[cand], 100.0, bound)
-        return cand[bound >= name_floor - 1e-6].tolist()
+        # A listed one-letter token may take any query word (0.8): not bounded.
+        keep = bound >= name_floor - BOUND_SLACK
+        long_rows = index.row_long[cand]
+        if long_rows.any():
+            # Rows wider than the arrays (their tail is not in them): one by one.
+            wide = cand[long_rows].tolist()
+            keep[long_rows] = (np.asarray(self._row_bounds(q, wide, name_floor))
+                               >= name_floor - BOUND_SLACK)
+        return cand[keep].tolist()
 
     # ------------------------------------------------------------------ search
 
@@ -332,16 +503,17 @@ class Matcher:
         forms = [QueryForm.prepare(index, f) for f in self._with_split_forms(nn.forms)]
         best: dict[int, Alignment] = {}
         for q in forms:
-            rows = self.candidates([q], min_qcov)
+            rows = self._query_side(q, min_qcov).tolist()
             if list_set is not None:
-                rows = {r for r in rows
-                        if index.entities[index.rows[r].entity].list_code in list_set}
+                rows = [r for r in rows
+                        if index.entities[index.rows[r].entity].list_code in list_set]
             if len(rows) >= VECTOR_BOUND_MIN_ROWS:
-                rows = self._bound_filter(q, rows, name_floor)
+                rows = self._bound_filter(q, set(rows), name_floor)
             else:
                 rows = list(rows)
-                bounds = self._query_bounds(q, [index.rows[r] for r in rows])
-                rows = [r for r, b in zip(rows, bounds, strict=True) if b >= min_qcov]
+                bounds = self._row_bounds(q, rows, name_floor)
+                rows = [r for r, b in zip(rows, bounds, strict=True)
+                        if b >= name_floor - BOUND_SLACK]
             for rid in rows:
                 row = index.rows[rid]
                 a = align(index, q, row)
@@ -400,10 +572,48 @@ class Matcher:
 
 _FORK_MATCHER: Matcher | None = None
 
+Screened = tuple[list[Match], str]  # matches, and the normalised form that was matched
 
-def _search_chunk(queries: list[dict]) -> list[list[Match]]:
+
+def _query_key(query: dict) -> tuple:
+    return tuple(sorted((k, tuple(v) if isinstance(v, list | tuple) else v)
+                        for k, v in query.items()))
+
+
+def screen_many(matcher: Matcher, queries: list[dict]) -> list[Screened]:
+    """`Matcher.search(**query)` for each query, with the normalised form searched (for
+    the query log); identical queries in the list are searched once."""
+    done: dict[tuple, Screened] = {}
+    out: list[Screened] = []
+    for q in queries:
+        key = _query_key(q)
+        hit = done.get(key)
+        if hit is None:
+            nn = normalize_name(q["name"])
+            hit = (matcher.search(**q, normalized=nn),
+                   " | ".join(f.text for f in nn.forms)[:1000])
+            done[key] = hit
+        out.append(hit)
+    return out
+
+
+def _search_chunk(queries: list[dict]) -> list[Screened]:
     assert _FORK_MATCHER is not None
-    return [_FORK_MATCHER.search(**q) for q in queries]
+    return screen_many(_FORK_MATCHER, queries)
+
+
+class PendingScreening:
+    """Results of `MatcherPool.screen_async`: `get()` waits for them (in order)."""
+
+    def __init__(self, pool: MatcherPool, queries: list[dict], async_result=None) -> None:
+        self._pool = pool
+        self._queries = queries
+        self._async = async_result
+
+    def get(self) -> list[Screened]:
+        if self._async is None:
+            return screen_many(self._pool.matcher, self._queries)
+        return [r for part in self._async.get() for r in part]
 
 
 class MatcherPool:
@@ -448,10 +658,16 @@ class MatcherPool:
             self._pool = None
         self._unfreeze()
 
+    def screen_async(self, queries: list[dict]) -> PendingScreening:
+        """Start screening `queries` on the worker processes and return at once (the
+        caller can write the previous results meanwhile); in process, the work is done
+        at `get()`."""
+        if self._pool is None or len(queries) < 2 * self.chunk_size:
+            return PendingScreening(self, queries)
+        size = max(self.chunk_size, -(-len(queries) // (4 * self.workers)))
+        chunks = [queries[i:i + size] for i in range(0, len(queries), size)]
+        return PendingScreening(self, queries, self._pool.map_async(_search_chunk, chunks))
+
     def search_many(self, queries: list[dict]) -> list[list[Match]]:
         """`Matcher.search(**query)` for each query, in order."""
-        if self._pool is None or len(queries) < 2 * self.chunk_size:
-            return [self.matcher.search(**q) for q in queries]
-        chunks = [queries[i:i + self.chunk_size]
-                  for i in range(0, len(queries), self.chunk_size)]
-        return [r for part in self._pool.map(_search_chunk, chunks) for r in part]
+        return [matches for matches, _ in self.screen_async(queries).get()]

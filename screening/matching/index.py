@@ -25,7 +25,7 @@ from screening.matching.normalize import (
     ORG_FORM,
     PARTICLE,
     NameForm,
-    abjad_listed_form,
+    abjad_listed_forms,
     abjad_query_form,
     normalize_name,
     skeleton,
@@ -35,7 +35,7 @@ from screening.matching.similarity import phonetic_key, token_similarity
 MIN_TOKEN_SIMILARITY = 0.75
 # Glued/split tokens must be near-identical: concatenations create chance resemblances.
 GLUED_LOOKUP_MIN = 0.92
-BOUND_WIDTH = 8  # tokens per row kept in the vectorised score bound
+BOUND_WIDTH = 12  # tokens per row kept in the vectorised score bound (longer: one by one)
 ROLE_FACTORS: dict[str, float] = {NORMAL: 1.0, PARTICLE: 0.25, ORG_FORM: 0.15, INITIAL: 0.35}
 
 
@@ -82,6 +82,7 @@ class MatcherIndex:
                 df.append(0)
             return v
 
+        raw_spellings: dict[str, set[int]] = defaultdict(set)
         for entity in entities:
             e = len(self.entities)
             self.entities.append(entity)
@@ -90,6 +91,9 @@ class MatcherIndex:
                 for form in normalized.forms:
                     r = len(self.rows)
                     vocab = tuple(vid(t) for t in form.tokens)
+                    for w, v, ab in zip(form.raw, vocab, form.abjad, strict=False):
+                        if not ab and w != self.tokens[v] and len(w) >= 4 and w.isalpha():
+                            raw_spellings[w].add(v)
                     glued = tuple(vid(a + b) for a, b in zip(form.tokens, form.tokens[1:],
                                                                strict=False))
                     real.update(vocab)
@@ -133,15 +137,34 @@ class MatcherIndex:
             if len(token) >= 4:
                 for d in _deletes(token):
                     deletes[d].append(v)
-            sk = skeleton(token)
-            if sk:
-                skeletons[sk].append(v)
-            abjad_forms[abjad_listed_form(token)].append(v)
+            for sk in {skeleton(token), skeleton(token.replace("V", "F"))}:
+                if sk:
+                    skeletons[sk].append(v)
+            for form in abjad_listed_forms(token):
+                abjad_forms[form].append(v)
             if len(token) >= 5:
                 for g in _grams(token):
                     grams[g].append(v)
+        # Spellings as written (before folding) that differ from their folded token: a
+        # typo can fold far from the folded listed token (STEL -> STEL, STEEL -> STIL)
+        # while the spellings as written stay one edit apart.
+        self.raw_vocab: dict[str, tuple[int, ...]] = {w: tuple(sorted(vs))
+                                                      for w, vs in raw_spellings.items()}
+        self._raw_deletes: dict[str, list[str]] = defaultdict(list)
+        for w in self.raw_vocab:
+            for d in _deletes(w):
+                self._raw_deletes[d].append(w)
+        self._spelled_cache: dict[tuple[str, str], dict[int, float]] = {}
+        # and as an abjad would write those spellings (JOSE -> JS, where its folded
+        # JOSEF -> JSF)
+        self._abjad_raw: dict[str, list[str]] = defaultdict(list)
+        for w in self.raw_vocab:
+            for form in abjad_listed_forms(w):
+                self._abjad_raw[form].append(w)
         self._lookup_cache: dict[tuple[str, bool], dict[int, float]] = {}
         self._glued_cache: dict[tuple[str, bool], dict[int, float]] = {}
+        self.credit_cache: dict[tuple, dict[int, float]] = {}
+        self._rows_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
         self._build_bound_arrays()
 
     def _build_bound_arrays(self) -> None:
@@ -154,14 +177,26 @@ class MatcherIndex:
         self.row_w_min = np.zeros((max(n, 1), k), dtype=np.float32)  # smallest denominator
         self.row_glued = np.full((max(n, 1), k), pad, dtype=np.int32)
         self.row_long = np.zeros(max(n, 1), dtype=bool)  # too wide: bound gives up (1.0)
-        # rows with an initial: the bound does not model initials, they are always aligned
+        # rows with a one-letter token (an initial, or a particle such as Y): the bound
+        # does not model them (an initial may take any word), they are always aligned
         self.row_initial = np.zeros(max(n, 1), dtype=bool)
+        # smallest coverage denominator of each row (unmatched middle tokens count half)
+        self.row_w_min_sum: list[float] = []
+        # one-letter tokens: their letter (0-25, else 26) and whether they are initials
+        self.row_letter = np.full((max(n, 1), k), 26, dtype=np.int8)
+        self.row_letter_initial = np.zeros((max(n, 1), k), dtype=bool)
         for r, row in enumerate(self.rows):
             w = self.row_weights[r]
             m = len(w)
             self.row_long[r] = m > k
-            self.row_initial[r] = INITIAL in row.form.roles
+            self.row_initial[r] = any(len(t) == 1 and "A" <= t <= "Z" for t in row.form.tokens)
+            self.row_w_min_sum.append(sum(
+                x * (0.5 if 0 < j < m - 1 else 1.0) for j, x in enumerate(w)))
             for j in range(min(m, k)):
+                t = row.form.tokens[j]
+                if len(t) == 1 and "A" <= t <= "Z":
+                    self.row_letter[r, j] = ord(t) - 65
+                    self.row_letter_initial[r, j] = row.form.roles[j] == INITIAL
                 self.row_vocab[r, j] = row.vocab[j]
                 self.row_w[r, j] = w[j]
                 self.row_w_min[r, j] = w[j] * (0.5 if 0 < j < m - 1 else 1.0)
@@ -216,10 +251,61 @@ class MatcherIndex:
             sim = token_similarity(token, self.tokens[v], abjad)
             if sim >= MIN_TOKEN_SIMILARITY:
                 result[v] = sim
+        if abjad and token.isalpha():
+            for w in self._abjad_raw.get(abjad_query_form(token), ()):
+                sim = token_similarity(token, w, True)
+                if sim >= MIN_TOKEN_SIMILARITY:
+                    for v in self.raw_vocab[w]:
+                        if sim > result.get(v, 0.0):
+                            result[v] = sim
         if len(self._lookup_cache) > 300_000:
             self._lookup_cache.clear()
         self._lookup_cache[key] = result
         return result
+
+    def lookup_spelled(self, token: str, raw: str) -> dict[int, float]:
+        """`lookup(token)` of a Latin token, plus the vocabulary tokens similar to `raw`
+        (the query token as written) or whose own spelling as written is, each with the
+        best of these similarities."""
+        found = self.lookup(token, False)
+        if raw == token and raw not in self.raw_vocab and len(raw) < 4:
+            return found
+        key = (token, raw)
+        cached = self._spelled_cache.get(key)
+        if cached is not None:
+            return cached
+        spellings: set[str] = set()
+        if raw in self.raw_vocab:
+            spellings.add(raw)
+        if len(raw) >= 4 and raw.isalpha():
+            raw_deletes, raw_vocab = self._raw_deletes, self.raw_vocab
+            spellings.update(raw_deletes.get(raw, ()))
+            for d in _deletes(raw):
+                spellings.update(raw_deletes.get(d, ()))
+                if d in raw_vocab:
+                    spellings.add(d)
+        merged = found
+        if raw != token and raw.isalpha():
+            # the spelling as written against the folded vocabulary (AJAA ~ AJAKA, while
+            # its folded AJA is two edits away)
+            for v, sim in self.lookup(raw, False).items():
+                if sim > merged.get(v, 0.0):
+                    if merged is found:
+                        merged = dict(found)
+                    merged[v] = sim
+        for w in spellings:
+            sim = token_similarity(raw, w, False)
+            if sim < MIN_TOKEN_SIMILARITY:
+                continue
+            for v in self.raw_vocab[w]:
+                if sim > merged.get(v, 0.0):
+                    if merged is found:
+                        merged = dict(found)
+                    merged[v] = sim
+        if len(self._spelled_cache) > 300_000:
+            self._spelled_cache.clear()
+        self._spelled_cache[key] = merged
+        return merged
 
     def lookup_glued(self, token: str, abjad: bool = False,
                      min_similarity: float = GLUED_LOOKUP_MIN) -> dict[int, float]:
@@ -266,6 +352,34 @@ class MatcherIndex:
             if sim >= min_similarity:
                 result[v] = sim
         return result
+
+    def credit_rows(self, key: tuple, credits: dict[int, float]
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """The rows holding any vocabulary token of `credits` and, per row, the best
+        credit found there (rows ascending, no repeats); cached under `key`."""
+        found = self._rows_cache.get(key)
+        if found is not None:
+            return found
+        postings = self.postings
+        parts = [np.frombuffer(postings[v], dtype=np.int32) for v in credits]
+        if not parts:
+            found = (np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float64))
+        elif len(parts) == 1:
+            rows = parts[0]  # postings are ascending and unique per token
+            found = (rows, np.full(len(rows), next(iter(credits.values()))))
+        else:
+            rows = np.concatenate(parts)
+            cred = np.concatenate([np.full(len(p), c) for p, c in
+                                   zip(parts, credits.values(), strict=True)])
+            order = np.lexsort((-cred, rows))  # by row, best credit first
+            rows, cred = rows[order], cred[order]
+            first = np.ones(len(rows), dtype=bool)
+            first[1:] = rows[1:] != rows[:-1]
+            found = (rows[first], cred[first])
+        if len(self._rows_cache) > 100_000:
+            self._rows_cache.clear()
+        self._rows_cache[key] = found
+        return found
 
     def token_weight(self, token: str, role: str, matches: dict[int, float]) -> float:
         """Weight of a query token: rarity of what it matches, scaled by its role."""

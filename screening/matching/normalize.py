@@ -47,6 +47,7 @@ class NameForm:
     roles: tuple[str, ...]
     abjad: tuple[bool, ...]
     reading: str = "latin"  # latin | pinyin | korean | japanese | abjad ...
+    raw: tuple[str, ...] = ()  # each token as written (uppercase ASCII), before folding
 
     @property
     def text(self) -> str:
@@ -85,10 +86,15 @@ def _generic_fold(token: str) -> str:
                  ("SCH", "SH"), ("SZ", "S"), ("CZ", "CH")):
         if a in t:
             t = t.replace(a, b)
+    # Hard C and X as transliterations write them (FRANCISCO / ФРАНКИСКО, XIA / КСИА).
+    t = _C_NOT_CH.sub("K", t).replace("X", "KS")
     t = re.sub(r"(.)\1+", r"\1", t)
     if len(t) > 3 and t.endswith("H") and t[-2] in "AEIOU":
         t = t[:-1]
     return t or token
+
+
+_C_NOT_CH = re.compile(r"C(?!H)")
 
 
 _FOLDED_VARIANTS: dict[str, str] = {}
@@ -139,10 +145,21 @@ _ABJAD_LATIN = str.maketrans({"C": "K", "Q": "K", "P": "B", "G": "J", "X": "K"})
 
 
 @lru_cache(maxsize=200_000)
-def abjad_listed_form(token: str) -> str:
+def abjad_listed_forms(token: str) -> tuple[str, ...]:
+    """`abjad_listed_form`, plus the reading where V is a foreign V written with FA
+    (VLADIMIR -> FLDMR), as Arabic writes it, when the token has one (folding merged W
+    into V, so both readings are kept)."""
+    first = abjad_listed_form(token)
+    if "V" not in token:
+        return (first,)
+    return (first, abjad_listed_form(token, foreign_v=True))
+
+
+@lru_cache(maxsize=200_000)
+def abjad_listed_form(token: str, foreign_v: bool = False) -> str:
     """How a folded Latin token would be written in an abjad: short vowels dropped, a
     final I and diphthongs written as long vowels (ALI -> LY, HUSAIN -> HSYN)."""
-    t = token.replace("V", "W")
+    t = token.replace("V", "F" if foreign_v else "W")
     # Letters abjads lack are written with their nearest consonant.
     t = t.replace("CH", "SH").translate(_ABJAD_LATIN)
     for a, b in _DIPHTHONGS:
@@ -379,14 +396,18 @@ def _tokens_to_form(words: list[tuple[str, bool]], reading: str) -> tuple[NameFo
             continue
         merged.append((w, a))
         i += 1
-    kept = [(w, a) for w, a in merged if w not in HONORIFICS]
+    # Short abbreviations (MR, DR, SR) are Latin honorifics: in an abjad they are a word
+    # romanised without vowels (مرا -> MR), not a title.
+    kept = [(w, a) for w, a in merged if w not in HONORIFICS or (a and len(w) <= 3)]
     if kept and len(kept) < len(merged):
         steps.append("honorifics_dropped")
         merged = kept
     tokens: list[str] = []
     roles: list[str] = []
     abjad: list[bool] = []
+    raw: list[str] = []
     for w, a in merged:
+        raw.append(w)
         if a and w in ABJAD_PARTICLES:
             role = PARTICLE
         elif w in ORG_FORMS:
@@ -404,7 +425,7 @@ def _tokens_to_form(words: list[tuple[str, bool]], reading: str) -> tuple[NameFo
         tokens.append(w if w.isdigit() or a else fold_token(w))
         roles.append(role)
         abjad.append(a)
-    return NameForm(tuple(tokens), tuple(roles), tuple(abjad), reading), steps
+    return NameForm(tuple(tokens), tuple(roles), tuple(abjad), reading, tuple(raw)), steps
 
 
 @lru_cache(maxsize=100_000)

@@ -20,7 +20,7 @@ from screening.matching.index import (
     NameRow,
 )
 from screening.matching.normalize import INITIAL, ORG_FORM, NameForm
-from screening.matching.similarity import token_similarity
+from screening.matching.similarity import INITIAL_SIMILARITY, token_similarity
 
 QUERY_SHARE = 0.6  # weight of query coverage in the name score; the rest is listed coverage
 MIDDLE_FACTOR = 0.5  # an unmatched middle token counts half (patronymics, second names)
@@ -45,21 +45,51 @@ IDENTIFIER_MISMATCH = -5.0
 MAX_BONUS = DOB_EXACT + COUNTRY_MATCH + IDENTIFIER_MATCH
 
 
+def credit_of(similarity: float, abjad: bool) -> float:
+    """What a pair of this similarity adds to a coverage (see SIMILARITY_POWER)."""
+    return similarity if abjad else similarity ** SIMILARITY_POWER
+
+
+INITIAL_CREDIT = {True: credit_of(INITIAL_SIMILARITY, True),
+                  False: credit_of(INITIAL_SIMILARITY, False)}
+
+
+def _credits(index: MatcherIndex, key: tuple, sims: dict[int, float],
+             abjad: bool) -> dict[int, float]:
+    """`sims` with each similarity turned into its coverage credit (cached per token)."""
+    if abjad or not sims:
+        return sims
+    cache = index.credit_cache
+    found = cache.get(key)
+    if found is None:
+        power = SIMILARITY_POWER
+        found = {v: s ** power for v, s in sims.items()}
+        if len(cache) > 300_000:
+            cache.clear()
+        cache[key] = found
+    return found
+
+
 @dataclass(slots=True)
 class QueryForm:
-    """A query reading prepared for scoring: token matches and weights."""
+    """A query reading prepared for scoring: token matches and weights, and the coverage
+    credit each match can bring (used by the score bounds)."""
 
     form: NameForm
     matches: list[dict[int, float]]
     weights: list[float]
     glued: list[dict[int, float]]  # per adjacent query pair, glued
     total_weight: float = 0.0
+    credits: list[dict[int, float]] = field(default_factory=list)
+    glued_credits: list[dict[int, float]] = field(default_factory=list)
 
     @classmethod
     def prepare(cls, index: MatcherIndex, form: NameForm) -> QueryForm:
+        raw = form.raw or form.tokens
         matches = [
-            {} if role == INITIAL else index.lookup(tok, ab)
-            for tok, role, ab in zip(form.tokens, form.roles, form.abjad, strict=True)
+            {} if role == INITIAL else (index.lookup(tok, True) if ab else
+                                        index.lookup_spelled(tok, w))
+            for tok, role, ab, w in zip(form.tokens, form.roles, form.abjad, raw, strict=True)
         ]
         weights = [
             index.token_weight(tok, role, m)
@@ -71,7 +101,12 @@ class QueryForm:
             if toks[i].isalpha() else {}
             for i in range(len(toks) - 1)
         ]
-        return cls(form, matches, weights, glued, sum(weights) or 1.0)
+        credits = [_credits(index, (tok, ab, w), m, ab)
+                   for tok, ab, m, w in zip(toks, form.abjad, matches, raw, strict=True)]
+        glued_credits = [_credits(index, (toks[i] + toks[i + 1], form.abjad[i], None), g,
+                                  form.abjad[i]) for i, g in enumerate(glued)]
+        return cls(form, matches, weights, glued, sum(weights) or 1.0, credits,
+                   glued_credits)
 
 
 @dataclass(slots=True)

@@ -12,7 +12,7 @@ from functools import lru_cache
 import jellyfish
 from rapidfuzz.distance import Indel, JaroWinkler
 
-from screening.matching.normalize import abjad_listed_form, abjad_query_form, skeleton
+from screening.matching.normalize import abjad_listed_forms, abjad_query_form, skeleton
 
 INITIAL_SIMILARITY = 0.8
 SHORT_TOKEN = 4
@@ -41,14 +41,16 @@ def token_similarity(query: str, listed: str, abjad: bool = False) -> float:
         return 0.0
     if abjad:
         # Compare as both would be written in the abjad (consonants + long vowels).
-        fq, fl = abjad_query_form(query), abjad_listed_form(listed)
+        fq, forms = abjad_query_form(query), abjad_listed_forms(listed)
+        fl = max(forms, key=lambda f: Indel.normalized_similarity(fq, f)) if fq else ""
         if not fq or not fl:
             return 0.0
         sim = ABJAD_CAP * Indel.normalized_similarity(fq, fl)
-        sq, sl = skeleton(query), skeleton(listed)
-        if sq and sl:
-            # Long vowels are not always written: the bare consonants, less confidently.
-            sim = max(sim, SKELETON_FACTOR * Indel.normalized_similarity(sq, sl))
+        sq = skeleton(query)
+        for sl in {skeleton(listed), skeleton(listed.replace("V", "F"))}:
+            if sq and sl:
+                # Long vowels are not always written: the bare consonants, less surely.
+                sim = max(sim, SKELETON_FACTOR * Indel.normalized_similarity(sq, sl))
         if min(len(fq), len(fl)) <= 2:
             sim *= 0.9  # two letters say little
         return sim

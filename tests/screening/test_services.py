@@ -131,3 +131,11 @@ def test_oversized_batch_is_refused(active_list, settings):
         screening_batch_start(file_name="big.csv", data=b"name\r\n" + b"A" * 200,
                               actor=ACTOR, enqueue=False)
     assert BatchRun.objects.get().status == "failed"
+
+
+def test_reproducing_a_query_of_another_algorithm_version_is_refused(active_list):
+    q = screening_search(name="Kim Jong Un", actor=ACTOR)
+    assert screening_query_reproduce(query=q)[0]["entity_uid"] == "20157"
+    q.algorithm_version = "vigil-match/1.1"  # as logged by the previous release
+    with pytest.raises(ScreeningInputError, match="cannot be reproduced exactly"):
+        screening_query_reproduce(query=q)
