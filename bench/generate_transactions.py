@@ -3,6 +3,7 @@
 
     python bench/generate_transactions.py --accounts 500 --days 60 > feed.jsonl
     python bench/generate_transactions.py --redis redis://127.0.0.1:6379/4 --stream transactions
+    python bench/generate_transactions.py --redis $REDIS_URL --stream transactions --shards 8
 """
 
 import sys

@@ -1,18 +1,25 @@
 """Transaction monitoring benchmark (Redis Streams + PostgreSQL on this machine).
 
 Prints, each next to a baseline measured in the same run:
-  1. throughput through the stream with all shipped rules, 1 consumer and 2 consumers,
-     against bare XREADGROUP+XACK of the same entries (no processing);
+  1. throughput through the stream with all shipped rules: 1 and 2 consumers on a feed
+     sharded by account (--shards, each consumer leases its share of the shards), and 2
+     consumers sharing one unsharded stream (the old layout), against bare
+     XREADGROUP+XACK of the same entries (no processing);
   2. end-to-end latency (XADD to commit of the batch holding the entry and its alerts)
-     with a producer pacing 500 tx/s;
+     with a producer pacing 500 tx/s, p50/p95/p99;
+     (1 and 2 are repeated for every --seal-modes value: the audit ledger's inline chain
+     lock or background sealing);
   3. alert lookup by id (GET /api/v1/alerts/{id}, full Django stack in process) with
      --alerts alerts stored, against a bare primary-key SELECT;
   4. backtest speed of one rule over the stored transactions.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/vigil_monitoring \\
-    REDIS_URL=redis://127.0.0.1:6379/4 .venv/bin/python bench/monitoring.py
+    REDIS_URL=redis://127.0.0.1:6379/4 .venv/bin/python bench/monitoring.py \\
+    --seal-modes inline,background
 
-It works in a scratch database `<DATABASE_URL name>_bench` (dropped and re-created).
+Consumers are started first and the feed is written once they hold their shards, as in
+production where consumers run before traffic arrives. It works in a scratch database
+`<DATABASE_URL name>_bench` (dropped and re-created).
 """
 
 from __future__ import annotations
@@ -48,8 +55,9 @@ def _scratch_database() -> str:
     return parsed._replace(path=f"/{name}").geturl()
 
 
-def _consume(stream: str, group: str, names: list[str], url: str, redis_url: str) -> list[str]:
-    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis_url, "LOG_LEVEL": "ERROR"}
+def _start_consumers(
+    stream: str, names: list[str], *, shards: int, block_ms: int, env: dict
+) -> list[subprocess.Popen]:
     procs = [
         subprocess.Popen(
             [
@@ -58,25 +66,61 @@ def _consume(stream: str, group: str, names: list[str], url: str, redis_url: str
                 "consume_transactions",
                 "--stream",
                 stream,
+                "--shards",
+                str(shards),
+                "--lease-ms",
+                "3000",
                 "--group",
-                group,
+                "g",
                 "--consumer",
                 name,
                 "--batch-size",
                 "500",
                 "--block-ms",
-                "200",
+                str(block_ms),
                 "--stop-when-idle",
-                "3",
+                "5",
             ],
             cwd=REPO,
             env=env,
             stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
         )
         for name in names
     ]
-    return [p.communicate()[0] for p in procs]
+    for proc in procs:  # "consumer c0 reading ...": set up, about to read
+        line = proc.stderr.readline()
+        if "reading" not in line:
+            raise SystemExit(f"consumer failed to start: {line}{proc.stderr.read()}")
+    return procs
+
+
+def _wait_for_shards(client, stream: str, names: list[str], shards: int) -> None:
+    """Until every shard is leased and every consumer holds some."""
+    from monitoring.sharding import ShardLeases
+
+    if shards == 1:
+        time.sleep(0.5)
+        return
+    observer = ShardLeases(client=client, stream=stream, group="g", consumer="-", shards=shards)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        owners = observer.owners()
+        if None not in owners.values() and set(owners.values()) == set(names):
+            return
+        time.sleep(0.05)
+    raise SystemExit(f"consumers {names} never split the {shards} shards: {owners}")
+
+
+def _finish(procs: list[subprocess.Popen]) -> list[str]:
+    outs = []
+    for proc in procs:
+        out, err = proc.communicate()
+        if proc.returncode:
+            raise SystemExit(f"consumer failed ({proc.returncode}): {err[-2000:]}")
+        outs.append(out)
+    return outs
 
 
 def _stat(out: str, name: str) -> str:
@@ -89,7 +133,24 @@ def main() -> int:
     parser.add_argument("--accounts", type=int, default=3000)
     parser.add_argument("--alerts", type=int, default=1_000_000)
     parser.add_argument("--latency-seconds", type=float, default=10)
+    parser.add_argument("--shards", type=int, default=8)
+    parser.add_argument(
+        "--seal-modes",
+        default="inline,background",
+        help="comma-separated AUDIT_SEAL_MODE values to measure throughput and latency with",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="throughput runs per configuration (median)"
+    )
+    parser.add_argument("--skip-lookup", action="store_true", help="skip phases 3 and 4")
     args = parser.parse_args()
+    modes = [m.strip() for m in args.seal_modes.split(",") if m.strip()]
+    if not modes or set(modes) - {"inline", "background"}:
+        parser.error("--seal-modes: a comma-separated list of inline and background")
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    if args.shards < 2:
+        parser.error("--shards must be at least 2 (the unsharded layout is measured anyway)")
 
     url = _scratch_database()
     os.environ["DATABASE_URL"] = url
@@ -100,13 +161,17 @@ def main() -> int:
 
     django.setup()
     import redis
+    from django.conf import settings
     from django.core.management import call_command
     from django.db import connection
 
     from audit.context import Actor
     from monitoring.services import monitoring_seed_defaults
+    from monitoring.sharding import shard_streams, stream_for
     from monitoring.synthetic import generate
 
+    if "background" in modes and not hasattr(settings, "AUDIT_SEAL_MODE"):
+        parser.error("this checkout has no AUDIT_SEAL_MODE setting: measure inline only")
     call_command("migrate", verbosity=0)
     monitoring_seed_defaults(actor=Actor.system("bench"))
     client = redis.Redis.from_url(redis_url)
@@ -125,23 +190,29 @@ def main() -> int:
         ).events
         return events[:n]
 
-    def load(stream: str, events):
-        streams.append(stream)
+    def prepare(stream: str, shards: int) -> None:
+        for name in shard_streams(stream, shards):
+            streams.append(name)
+            client.xgroup_create(name, "g", id="0", mkstream=True)
+
+    def load(stream: str, events, shards: int = 1):
         pipe = client.pipeline(transaction=False)
         for i, event in enumerate(events, 1):
-            pipe.xadd(stream, {"data": json.dumps(event)})
+            pipe.xadd(stream_for(stream, event["account_id"], shards), {"data": json.dumps(event)})
             if i % 1000 == 0:
                 pipe.execute()
         pipe.execute()
 
     print(
         f"scratch database {url.rsplit('/', 1)[1]}; redis {redis_url}; "
-        f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}"
+        f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}; "
+        f"{args.events} events over {args.accounts} accounts per throughput phase"
     )
     try:
         # --- baseline: bare XREADGROUP + XACK --------------------------------------------
         events = feed("base", args.events, args.accounts)
         base_stream = f"bench-{run}-base"
+        streams.append(base_stream)
         load(base_stream, events)
         client.xgroup_create(base_stream, "g", id="0")
         started = time.perf_counter()
@@ -158,89 +229,106 @@ def main() -> int:
         baseline = seen / (time.perf_counter() - started)
         print(f"baseline  bare XREADGROUP+XACK (+json.loads): {baseline:,.0f} entries/s")
 
-        # --- throughput, 1 and 2 consumers ------------------------------------------------
-        rates = {}
-        for consumers in (1, 2):
-            tag = f"tp{consumers}"
-            stream = f"bench-{run}-{tag}"
-            load(stream, feed(tag, args.events, args.accounts))
-            outs = _consume(stream, "g", [f"c{i}" for i in range(consumers)], url, redis_url)
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT count(*), extract(epoch FROM max(received_at) - min(received_at)) "
-                    "FROM monitoring_transaction WHERE source = %s",
-                    [f"bench-{run}-{tag}"],
-                )
-                count, span = cursor.fetchone()
-                cursor.execute(
-                    "SELECT count(*) FROM monitoring_alert a JOIN "
-                    "monitoring_transaction t ON t.id = a.transaction_id "
-                    "WHERE t.source = %s",
-                    [f"bench-{run}-{tag}"],
-                )
-                alerts = cursor.fetchone()[0]
-            # received_at is stamped per batch: add one mean batch time for the last batch.
-            span = float(span or 0) + float(span or 0) / max(1, count / 500)
-            rates[consumers] = count / span if span else float("nan")
+        for mode in modes:
+            env = {
+                **os.environ,
+                "DATABASE_URL": url,
+                "REDIS_URL": redis_url,
+                "LOG_LEVEL": "ERROR",
+                "AUDIT_SEAL_MODE": mode,
+            }
+            # --- throughput: 1 and 2 consumers, sharded; 2 on one stream -------------------
+            # Repeated in turn (1, 2, 2 on one stream, 1, ...) so that a neighbour's load
+            # hits every configuration alike; the medians are compared.
+            rates: dict[tuple[int, int], list[float]] = {}
+            for repeat in range(args.repeat):
+                for consumers, shards in ((1, args.shards), (2, args.shards), (2, 1)):
+                    tag = f"tp{consumers}s{shards}{mode[0]}{repeat}"
+                    stream = f"bench-{run}-{tag}"
+                    prepare(stream, shards)
+                    events = feed(tag, args.events, args.accounts)  # before consumers' clock
+                    names = [f"c{i}" for i in range(consumers)]
+                    procs = _start_consumers(stream, names, shards=shards, block_ms=200, env=env)
+                    _wait_for_shards(client, stream, names, shards)
+                    load(stream, events, shards)
+                    outs = _finish(procs)
+                    with connection.cursor() as cursor:
+                        cursor.execute(
+                            "SELECT count(*), "
+                            "extract(epoch FROM max(received_at) - min(received_at)) "
+                            "FROM monitoring_transaction WHERE source = %s",
+                            [f"bench-{run}-{tag}"],
+                        )
+                        count, span = cursor.fetchone()
+                        cursor.execute(
+                            "SELECT count(*) FROM monitoring_alert a JOIN "
+                            "monitoring_transaction t ON t.id = a.transaction_id "
+                            "WHERE t.source = %s",
+                            [f"bench-{run}-{tag}"],
+                        )
+                        alerts = cursor.fetchone()[0]
+                    # received_at is stamped per batch: add one mean batch time for the last.
+                    batches = sum(int(_stat(o, "batches")) for o in outs) / consumers
+                    span = float(span or 0) * (1 + 1 / max(1.0, batches - 1))
+                    rate = count / span if span else float("nan")
+                    rates.setdefault((consumers, shards), []).append(rate)
+                    cpu = sum(float(_stat(o, "cpu_s")) for o in outs)
+                    layout = f"{shards} shards" if shards > 1 else "one stream"
+                    print(
+                        f"[{mode}] throughput {consumers} consumer(s), {layout}, all 11 rules: "
+                        f"{count} tx in {span:.1f}s = {rate:,.0f} tx/s ({rate / baseline:.3f} x "
+                        f"baseline); consumer CPU {cpu * 1000 / max(1, count):.2f} ms/tx; "
+                        f"alerts {alerts}; entries per consumer "
+                        f"{[int(_stat(o, 'entries')) for o in outs]}; load average "
+                        f"{os.getloadavg()[0]:.1f}"
+                    )
+            median = {key: statistics.median(values) for key, values in rates.items()}
+            one = median[(1, args.shards)]
             print(
-                f"throughput {consumers} consumer(s), all {11} rules: {count} tx in {span:.1f}s"
-                f" = {rates[consumers]:,.0f} tx/s ({rates[consumers] / baseline:.3f} x "
-                f"baseline); alerts {alerts}; entries per consumer "
-                f"{[int(_stat(o, 'entries')) for o in outs]}"
+                f"[{mode}] medians of {args.repeat}: 1 consumer {one:,.0f} tx/s, 2 consumers "
+                f"{median[(2, args.shards)]:,.0f} tx/s on {args.shards} shards, "
+                f"{median[(2, 1)]:,.0f} tx/s on one stream; scale-out 1 -> 2 consumers: "
+                f"x{median[(2, args.shards)] / one:.2f} sharded, x{median[(2, 1)] / one:.2f} "
+                f"on one stream"
             )
-        print(f"scale-out 1 -> 2 consumers: x{rates[2] / rates[1]:.2f}")
 
-        # --- latency at 500 tx/s ------------------------------------------------------------
-        stream = f"bench-{run}-lat"
-        streams.append(stream)
-        events = feed("lat", int(500 * args.latency_seconds), 2000)
-        env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis_url, "LOG_LEVEL": "ERROR"}
-        client.xgroup_create(stream, "g", id="$", mkstream=True)
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "manage.py",
-                "consume_transactions",
-                "--stream",
-                stream,
-                "--group",
-                "g",
-                "--consumer",
-                "l1",
-                "--batch-size",
-                "500",
-                "--block-ms",
-                "100",
-                "--stop-when-idle",
-                "3",
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        proc.stderr.readline()  # "consumer l1 reading ...": started, before the clock runs
-        time.sleep(0.5)
+            # --- latency at 500 tx/s ------------------------------------------------------
+            tag = f"lat{mode[0]}"
+            stream = f"bench-{run}-{tag}"
+            prepare(stream, args.shards)
+            events = feed(tag, int(500 * args.latency_seconds), 2000)
+            (proc,) = _start_consumers(stream, ["l1"], shards=args.shards, block_ms=100, env=env)
+            _wait_for_shards(client, stream, ["l1"], args.shards)
 
-        def produce():
-            start = time.perf_counter()
-            for i, event in enumerate(events):
-                target = start + i / 500
-                delay = target - time.perf_counter()
-                if delay > 0:
-                    time.sleep(delay)
-                client.xadd(stream, {"data": json.dumps(event)})
+            def produce(stream=stream, events=events):
+                start = time.perf_counter()
+                for i, event in enumerate(events):
+                    target = start + i / 500
+                    delay = target - time.perf_counter()
+                    if delay > 0:
+                        time.sleep(delay)
+                    client.xadd(
+                        stream_for(stream, event["account_id"], args.shards),
+                        {"data": json.dumps(event)},
+                    )
 
-        producer = threading.Thread(target=produce)
-        producer.start()
-        producer.join()
-        out = proc.communicate()[0]
-        print(
-            f"latency   XADD->commit at 500 tx/s ({len(events)} tx): "
-            f"p50 {_stat(out, 'latency_p50_ms')} ms, p99 {_stat(out, 'latency_p99_ms')} ms "
-            f"(targets 10 / 50 ms)"
-        )
+            producer = threading.Thread(target=produce)
+            producer.start()
+            producer.join()
+            (out,) = _finish([proc])
+            entries, batches = int(_stat(out, "entries")), int(_stat(out, "batches"))
+            print(
+                f"[{mode}] latency XADD->commit at 500 tx/s ({len(events)} tx, "
+                f"{args.shards} shards, 1 consumer): p50 {_stat(out, 'latency_p50_ms')} ms, "
+                f"p95 {_stat(out, 'latency_p95_ms')} ms, p99 {_stat(out, 'latency_p99_ms')} ms "
+                f"(targets 10 / 50 ms); {batches} batches, mean {entries / batches:.1f} entries"
+            )
+        if "background" in modes:
+            from audit.services import ledger_seal_pending
+
+            print(f"sealed {ledger_seal_pending()} ledger entries still pending at the end")
+        if args.skip_lookup:
+            return 0
 
         # --- alert lookup with many alerts ----------------------------------------------
         from django.test import Client

@@ -333,6 +333,10 @@ AUDIT_SEAL_BATCH = env_int("AUDIT_SEAL_BATCH", 5000)
 # Verification reports pending entries older than this as a stalled sealer.
 AUDIT_SEAL_MAX_LAG_SECONDS = env_int("AUDIT_SEAL_MAX_LAG_SECONDS", 120)
 TRANSACTION_STREAM = env_str("TRANSACTION_STREAM", "transactions")
+# Account shards of the feed: producers write to <TRANSACTION_STREAM>:<crc32(account) % N>.
+TRANSACTION_STREAM_SHARDS = env_int("TRANSACTION_STREAM_SHARDS", 1)
+if not 1 <= TRANSACTION_STREAM_SHARDS <= 1024:
+    raise ImproperlyConfigured("Environment variable TRANSACTION_STREAM_SHARDS must be 1..1024")
 
 # --- Logging: structured JSON lines carrying the request id --------------------------------
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR"})

@@ -32,6 +32,13 @@ _executor: tuple[int, ThreadPoolExecutor] | None = None
 
 #: provider calls of all runs of a process that may be in flight on the side at once
 SIDE_CALLS = 32
+#: seconds a "closed" answer of the shared breaker lets calls through without asking Redis
+#: (each call's outcome renews it; an opening is seen at once by the process that saw the
+#: failures, and by the others within this delay)
+BREAKER_CLOSED_TTL = 0.25
+#: most provider tokens a process takes from the shared budget per Redis round trip (a
+#: quarter of the burst at most, so GLEIF's 60/min, a burst of 1, still asks every time)
+RATE_LEASE_MAX = 16
 
 
 def provider_executor() -> ThreadPoolExecutor:
@@ -80,7 +87,8 @@ def _limiter(client, provider: str, rate_per_minute: float, processes: int):
     burst = max(1, int(rate_per_minute // 60))
     if client is not None:
         return SharedRateLimiter(client, _key(provider, "ratelimit"), rate_per_minute,
-                                 burst=burst, fallback_processes=processes)
+                                 burst=burst, fallback_processes=processes,
+                                 lease=min(RATE_LEASE_MAX, max(1, burst // 4)))
     return RateLimiter.per_process(rate_per_minute, processes, burst=burst)
 
 
@@ -90,7 +98,8 @@ def _breaker(client, provider: str, base_url: str, config: EnrichmentSettings):
     if client is not None:
         return SharedCircuitBreaker(
             client, _key(provider, "breaker", base_url), reset_timeout=config.breaker_reset_seconds,
-            probe_ttl=config.connect_timeout + config.read_timeout + 5)
+            probe_ttl=config.connect_timeout + config.read_timeout + 5,
+            closed_ttl=BREAKER_CLOSED_TTL)
     return CircuitBreaker(reset_timeout=config.breaker_reset_seconds)
 
 

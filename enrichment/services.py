@@ -16,7 +16,7 @@ from functools import cache
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max
+from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
 from audit.context import Actor, audit_context
@@ -52,7 +52,13 @@ from enrichment.providers.errors import (
     ProviderRejected,
 )
 from enrichment.providers.http import canonical_json
-from enrichment.store import RUN_OBJECT_TYPE, DatabaseStepStore
+from enrichment.store import (
+    RUN_OBJECT_TYPE,
+    DatabaseStepStore,
+    fast_inserts,
+    insert_rows,
+    json_value,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -136,22 +142,30 @@ def enrichment_run_request(*, application: LoanApplication, idempotency_key: str
 
     key = idempotency_key or f"{application.reference}:{uuid.uuid4().hex}"
     with _actor_scope(actor), transaction.atomic():
-        existing = EnrichmentRun.objects.filter(idempotency_key=key).first()
-        if existing is not None:
-            if existing.application_id != application.pk:
-                raise ValueError("idempotency key already used for another application")
-            return existing, False
+        if idempotency_key:
+            existing = EnrichmentRun.objects.filter(idempotency_key=key).first()
+            if existing is not None:
+                if existing.application_id != application.pk:
+                    raise ValueError("idempotency key already used for another application")
+                return existing, False
         locked = LoanApplication.objects.select_for_update().get(pk=application.pk)
         active = locked.runs.filter(status__in=ACTIVE_RUN_STATUSES).first()
         if active is not None:
             return active, False
-        try:
-            with transaction.atomic():
-                run = EnrichmentRun.objects.create(application=locked, idempotency_key=key,
-                                                   requested_by=requested_by[:150])
-        except IntegrityError:
-            run = EnrichmentRun.objects.get(idempotency_key=key)
-            return run, False
+        if not idempotency_key:
+            # A key made here is new, and the application's row lock keeps any other
+            # request from adding a run meanwhile: nothing to look up or to recover from.
+            run = EnrichmentRun.objects.create(application=locked, idempotency_key=key,
+                                               requested_by=requested_by[:150])
+        else:
+            try:
+                with transaction.atomic():
+                    run = EnrichmentRun.objects.create(
+                        application=locked, idempotency_key=key,
+                        requested_by=requested_by[:150])
+            except IntegrityError:
+                run = EnrichmentRun.objects.get(idempotency_key=key)
+                return run, False
         if locked.enrichment_status != EnrichmentStatus.ENRICHING:
             locked.enrichment_status = EnrichmentStatus.ENRICHING
             locked.save(update_fields=["enrichment_status", "updated_at"])
@@ -188,9 +202,17 @@ def _claim(run_id: int, *, task_id: str, reclaim_after: float) -> EnrichmentRun 
     """Take the run for this worker: pending, or running but silent for ``reclaim_after``
     seconds (its worker died). Returns None when the run is finished or busy elsewhere."""
     with transaction.atomic():
-        run = (EnrichmentRun.objects.select_for_update(skip_locked=True, of=("self",))
-               .select_related("application").filter(pk=run_id).first())
-        if run is None or run.status not in ACTIVE_RUN_STATUSES:
+        # Whether the application had runs before this one: if not, no earlier step of
+        # it (a billable pull to reuse, or one of unknown outcome) can exist.
+        earlier = (EnrichmentRun.objects.filter(application_id=OuterRef("application_id"))
+                   .exclude(pk=OuterRef("pk")))
+        try:
+            run = (EnrichmentRun.objects.select_for_update(skip_locked=True, of=("self",))
+                   .select_related("application__customer")
+                   .annotate(has_earlier_runs=Exists(earlier)).get(pk=run_id))
+        except EnrichmentRun.DoesNotExist:
+            return None  # gone, or locked by the worker that holds it
+        if run.status not in ACTIVE_RUN_STATUSES:
             return None
         if run.status == RunStatus.RUNNING and (
                 timezone.now() - _last_progress(run)).total_seconds() < reclaim_after:
@@ -226,12 +248,14 @@ def enrichment_run_execute(*, run_id: int, task_id: str = "",
         return EnrichmentRun.objects.filter(pk=run_id).first()
     application = run.application
     registry, bureau = provider_clients(config)
-    store = DatabaseStepStore(run, reuse_days=config.bureau_reuse_days)
+    store = DatabaseStepStore(run, reuse_days=config.bureau_reuse_days,
+                              first_run=not run.has_earlier_runs)
     pipeline = EnrichmentPipeline(registry=registry, bureau=bureau, store=store,
                                   executor=provider_executor())
     try:
         steps = pipeline.run(applicant_input(application))
-        return _finish_success(run.pk, steps, registry.name, bureau.name, store)
+        return _finish_success(run.pk, steps, registry.name, bureau.name, store,
+                               application=application)
     except ProviderError as error:
         needs_case = error.needs_human or isinstance(error, MalformedResponse | ProviderRejected)
         return _finish_failure(run.pk, error.as_dict(), needs_case=needs_case, store=store)
@@ -304,10 +328,11 @@ def _screen(application: LoanApplication, steps: dict[str, dict[str, Any]]
          {"entity_type": "organisation", "country": application.country,
           "customer": application.customer}),
     ]
-    for principal in application.principals.all():
-        subjects.append(("principal", principal.full_name, {
-            "entity_type": "person", "dob": principal.date_of_birth.isoformat(),
-            "country": principal.nationality or None}))
+    for full_name, date_of_birth, nationality in application.principals.order_by(
+            "id").values_list("full_name", "date_of_birth", "nationality"):
+        subjects.append(("principal", full_name, {
+            "entity_type": "person", "dob": date_of_birth.isoformat(),
+            "country": nationality or None}))
     for role, key in (("direct_parent", STEP_DIRECT_PARENT),
                       ("ultimate_parent", STEP_ULTIMATE_PARENT)):
         entity = (steps.get(key) or {}).get("entity")
@@ -327,7 +352,8 @@ def _patch_value(value: Any) -> Any:
 
 
 def _finish_success(run_id: int, steps: dict[str, dict[str, Any]], registry_name: str,
-                    bureau_name: str, store: DatabaseStepStore) -> EnrichmentRun:
+                    bureau_name: str, store: DatabaseStepStore, *,
+                    application: LoanApplication) -> EnrichmentRun:
     """Screen, then apply the run's results in one transaction.
 
     Screening queries are logged events of their own (the engine commits them); the cases
@@ -335,11 +361,12 @@ def _finish_success(run_id: int, steps: dict[str, dict[str, Any]], registry_name
     ledger is one hash chain with a global lock taken at the first entry of a transaction,
     so every ledger write comes last here: the lock is held for the commit, not for the
     document's validation."""
-    run = EnrichmentRun.objects.select_related("application").get(pk=run_id)
-    if run.status != RunStatus.RUNNING:
-        return run
+    # ``application`` is the row as claimed (its applicant fields never change during a
+    # run); the patches below are computed on the row locked in the final transaction.
+    if not EnrichmentRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).exists():
+        return EnrichmentRun.objects.get(pk=run_id)  # finished by another worker meanwhile
     with transaction.atomic():
-        screening = _screen(run.application, steps)
+        screening = _screen(application, steps)
     with transaction.atomic():
         run = (EnrichmentRun.objects.select_for_update(of=("self", "application"))
                .select_related("application").get(pk=run_id))
@@ -366,11 +393,19 @@ def _finish_success(run_id: int, steps: dict[str, dict[str, Any]], registry_name
             value = getattr(application, attribute)
             current[attribute] = None if value == "" else value
         patches = compute_patches(current, document)
-        DataPatch.objects.bulk_create([
-            DataPatch(run=run, application=application, field=p.field, path=p.path,
-                      before=p.before, after=p.after, source=p.source)
-            for p in patches
-        ])
+        if fast_inserts() and patches:
+            insert_rows(
+                "enrichment_datapatch",
+                ("run_id", "application_id", "field", "path", "before", "after", "source",
+                 "applied_at"),
+                [(run.pk, application.pk, p.field, p.path, json_value(p.before),
+                  json_value(p.after), json_value(p.source), now) for p in patches])
+        else:
+            DataPatch.objects.bulk_create([
+                DataPatch(run=run, application=application, field=p.field, path=p.path,
+                          before=p.before, after=p.after, source=p.source)
+                for p in patches
+            ])
         body = canonical_json(document)
         digest = hashlib.sha256(body).hexdigest()
         EnrichmentDocument.objects.create(run=run, application=application,

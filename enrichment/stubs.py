@@ -183,6 +183,15 @@ class DemoRegistry:
             if name.startswith(wanted) and (not country or c.country == country.upper())
         ]
 
+    def bureau_search(self, name: str) -> list[DemoCompany]:
+        """Operating companies whose normalised name starts with ``name`` (normalised), in
+        registry order; one pass over names normalised once, not per request."""
+        names = getattr(self, "_bureau_names", None)
+        if names is None:
+            names = self._bureau_names = [(normalise_name(c.legal_name), c)
+                                          for c in self.companies if c.kind == "company"]
+        return [c for normalised, c in names if normalised.startswith(name)]
+
     def _names(self) -> list[tuple[str, DemoCompany]]:
         # Normalised once: a search must not cost the stub a pass of normalisation over
         # the whole registry (it would make the stub, not Vigil, the benchmark's bottleneck).
@@ -338,6 +347,9 @@ class StubState:
     def __init__(self, registry_size: int = 2000) -> None:
         self.registry = DemoRegistry(registry_size)
         self.lock = threading.Lock()
+        #: rendered GLEIF answers by (path with query, base URL): a fault-free answer
+        #: depends on nothing else, so each is built once (the stub's CPU is not Vigil's)
+        self.rendered: dict[tuple[str, str], tuple[int, bytes, str, dict[str, str] | None]] = {}
         self.reset()
 
     def reset(self) -> None:
@@ -428,6 +440,10 @@ class StubHandler(BaseHTTPRequestHandler):
     # -- plumbing
     def _send(self, status: int, body: bytes, content_type: str,
               headers: dict[str, str] | None = None) -> None:
+        render_key = getattr(self, "_render_key", None)
+        if render_key is not None:
+            self._render_key = None
+            self.state.rendered[render_key] = (status, body, content_type, headers)
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -451,6 +467,7 @@ class StubHandler(BaseHTTPRequestHandler):
         self._dispatch("POST")
 
     def _dispatch(self, method: str) -> None:
+        self._render_key = None
         parts = urlsplit(self.path)
         query = parse_qs(parts.query, keep_blank_values=True)
         path = parts.path
@@ -565,8 +582,19 @@ class StubHandler(BaseHTTPRequestHandler):
                    headers)
 
     def _gleif(self, path: str, query: dict[str, list[str]], fault: str | None) -> None:
-        registry = self.state.registry
         base = self._base()
+        if fault is None:
+            key = (self.path, base)
+            rendered = self.state.rendered.get(key)
+            if rendered is not None:
+                self._send(*rendered)
+                return
+            self._render_key = key
+        self._gleif_render(path, query, fault, base)
+
+    def _gleif_render(self, path: str, query: dict[str, list[str]], fault: str | None,
+                      base: str) -> None:
+        registry = self.state.registry
         match = re.fullmatch(r"/lei-records/([A-Z0-9]{20})(?:/(direct-parent|ultimate-parent))?",
                              path)
         if match:
@@ -685,9 +713,8 @@ class StubHandler(BaseHTTPRequestHandler):
                  "keyFactsIndicator": True, "inquiryIndicator": True, "bankDataIndicator": False,
                  "governmentDataIndicator": False, "executiveSummaryIndicator": True,
                  "uccIndicator": True, "matchingNameAndAddress": None, "businessGeocode": None}
-                for c in self.state.registry.companies
-                if c.kind == "company" and normalise_name(c.legal_name).startswith(name)
-            ][:10]
+                for c in self.state.registry.bureau_search(name)[:10]
+            ]
             self._json(200, {**envelope, "results": results})
             return
         if path == "/v1/reports/premierprofiles":

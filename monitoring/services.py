@@ -15,7 +15,7 @@ import functools
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -50,6 +50,7 @@ from monitoring.models import (
     Transaction,
 )
 from monitoring.rules.engine import (
+    HistoryNeeds,
     evaluate_account,
     evaluate_transactions,
     history_needs,
@@ -156,12 +157,13 @@ def active_rule_configs() -> list[RuleConfig]:
     return [rule_config(v) for v in versions]
 
 
+_DEFAULT_SCREEN = "screening.services.screen_counterparty"
+
+
 @functools.lru_cache(maxsize=1)
 def _configured_screen() -> ScreenFn | None:
     """The screening function named by MONITORING_SCREEN_FUNCTION (imported once)."""
-    path = getattr(settings, "MONITORING_SCREEN_FUNCTION", "") or (
-        "screening.services.screen_counterparty"
-    )
+    path = getattr(settings, "MONITORING_SCREEN_FUNCTION", "") or _DEFAULT_SCREEN
     try:
         return import_string(path)
     except ImportError:
@@ -175,6 +177,19 @@ class ScreeningUnavailable(RuntimeError):
 
 
 _SCREEN_MEMO_MAX = 50_000
+
+
+def screening_lists_key() -> tuple[int, ...] | None:
+    """What the default screening function's answers depend on: the ids of the active
+    list versions (one query). A consumer keeps its memo of screened counterparties while
+    this is unchanged, instead of re-screening every name after each rule refresh. None
+    for another MONITORING_SCREEN_FUNCTION, whose memo lives for one refresh."""
+    path = getattr(settings, "MONITORING_SCREEN_FUNCTION", "") or _DEFAULT_SCREEN
+    if path != _DEFAULT_SCREEN:
+        return None
+    from screening.lists.selectors import active_versions
+
+    return tuple(sorted(version.pk for version in active_versions()))
 
 
 def default_screen() -> ScreenFn | None:
@@ -319,20 +334,19 @@ def rule_set_enabled(*, rule: Rule, enabled: bool, actor_user) -> Rule:
 # --- ingestion: the hot path --------------------------------------------------------------
 
 
-def _lock_accounts(accounts: Iterable[str]) -> None:
-    """Serialise batches touching the same account (consumers in parallel): a batch must
-    see every committed transaction of its accounts, or two halves of a pattern processed
-    concurrently would each miss the other. Sorted order prevents deadlocks."""
-    if connection.vendor != "postgresql":
-        return  # SQLite: the IMMEDIATE transaction already serialises writers
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended(a, 7301)) "
-            "FROM (SELECT DISTINCT unnest(%s::text[]) AS a ORDER BY 1) AS s",
-            [sorted(set(accounts))],
-        )
-
-
+_LOCK_ACCOUNTS_SQL = (
+    # Serialise batches touching the same account (API calls, a shard changing hands): a
+    # batch must see every committed transaction of its accounts, or two halves of a
+    # pattern processed concurrently would each miss the other. Sorted: no deadlocks.
+    "SELECT pg_advisory_xact_lock(hashtextextended(a, 7301)) "
+    "FROM (SELECT DISTINCT unnest(%s::text[]) AS a ORDER BY 1) AS s"
+)
+_BOUNDS_SQL = (
+    # Index probes per account: first transaction ever, and latest (late-batch check).
+    "SELECT a, (SELECT min(timestamp) FROM monitoring_transaction t "
+    "WHERE t.account_id = a), (SELECT max(timestamp) FROM monitoring_transaction t "
+    "WHERE t.account_id = a) FROM unnest(%s::text[]) AS a"
+)
 _TX_CASTS = (
     "",
     "",
@@ -351,63 +365,156 @@ _TX_CASTS = (
     "::timestamptz",
     "",
 )
+# Up to this many events a batch is inserted with array parameters in the same round trip
+# as the account locks and bounds (latency: a quiet stream commits a few events at a time);
+# larger batches go through COPY, whose rows psycopg formats in C (throughput).
+_ARRAY_INSERT_MAX = 64
+
+Bounds = dict[str, tuple[dt.datetime | None, dt.datetime | None]]
+Amounts = dict[str, list[tuple[dt.datetime, Decimal]]]
+_AMOUNTS_SQL = (
+    "SELECT t.account_id, t.timestamp, t.amount FROM unnest(%s::text[], "
+    "%s::text[]) AS q(a, lo) JOIN monitoring_transaction t "
+    "ON t.account_id = q.a AND t.timestamp >= q.lo::timestamptz "
+    "AND t.timestamp <= %s::timestamptz"
+)
 
 
-def _insert_transactions(
-    events: Sequence[TransactionEvent], stream_ids: Sequence[str]
-) -> dict[tuple[str, str], int]:
-    """Insert, skipping those already stored; returns {key: pk} of the rows inserted.
-    On PostgreSQL one statement with array parameters (unnest): cheap to plan whatever
-    the batch size. Elsewhere (the embedded SQLite demo) the ORM, under SQLite's single
-    writer lock."""
+def _amounts_query(
+    by_account: dict[str, list[TransactionEvent]], needs: HistoryNeeds
+) -> tuple[str, list[Any]] | None:
+    """(time, amount) pairs far enough back for the long windows of these accounts' new
+    transactions, up to as far forward as any rule re-evaluates; None if no rule needs
+    them."""
+    if needs.counts_back <= dt.timedelta():
+        return None
+    accounts = sorted(by_account)
+    until = max(e.timestamp for events in by_account.values() for e in events) + needs.forward
+    starts = [(min(e.timestamp for e in by_account[a]) - needs.counts_back) for a in accounts]
+    return _AMOUNTS_SQL, [accounts, [start.isoformat() for start in starts], until.isoformat()]
+
+
+def _statements(cursor, statements: Sequence[tuple[str, Sequence[Any]]]) -> list:
+    """Run statements in order and return each one's rows (None if it returns none). With
+    client-side binding (Django's default for psycopg 3) they travel in one round trip: on
+    a busy machine each round trip costs milliseconds, the latency budget is ten."""
+    raw = cursor.cursor
+    if isinstance(raw, psycopg.ClientCursor):
+        params = [param for _, values in statements for param in values]
+        cursor.execute(";\n".join(sql for sql, _ in statements), params)
+        results = []
+        while True:
+            results.append(raw.fetchall() if raw.description is not None else None)
+            if not raw.nextset():
+                return results
+    results = []
+    for sql, params in statements:
+        cursor.execute(sql, params)
+        results.append(cursor.fetchall() if cursor.description is not None else None)
+    return results
+
+
+def _event_row(event: TransactionEvent, entry_id: str, now: str) -> tuple:
+    return (
+        event.source,
+        event.id,
+        event.timestamp.isoformat(),
+        event.account_id,
+        event.customer_id,
+        str(event.amount),
+        event.currency,
+        event.direction,
+        event.channel,
+        event.counterparty_name,
+        event.counterparty_account,
+        event.counterparty_country,
+        event.origin_country,
+        json.dumps(event.extra, default=str),
+        now,
+        entry_id,
+    )
+
+
+def _store_transactions(
+    events: Sequence[TransactionEvent],
+    stream_ids: Sequence[str],
+    rules: Sequence[RuleConfig],
+) -> tuple[dict[tuple[str, str], int], Bounds | None, Amounts | None]:
+    """Lock the batch's accounts, insert its transactions (skipping those already stored)
+    and, on PostgreSQL, read each account's first and last transaction time, and for small
+    batches also the (time, amount) pairs the rules' long windows need (for every event of
+    the batch: a superset of what its new ones need). Returns ({key: pk} of the rows
+    inserted, bounds or None, amounts or None)."""
     if connection.vendor != "postgresql":
-        return _insert_transactions_portable(events, stream_ids)
+        # SQLite: the IMMEDIATE transaction already serialises writers.
+        return _insert_transactions_portable(events, stream_ids), None, None
     now = timezone.now().isoformat()
+    accounts = sorted({e.account_id for e in events})
+    lock = (_LOCK_ACCOUNTS_SQL, [accounts])
+    bounds_query = (_BOUNDS_SQL, [accounts])
     columns = ", ".join(_TX_COLUMNS)
     casts = ", ".join(f"{name}{cast}" for name, cast in zip(_TX_COLUMNS, _TX_CASTS, strict=True))
-    inserted: dict[tuple[str, str], int] = {}
+    rows = [_event_row(e, i, now) for e, i in zip(events, stream_ids, strict=True)]
+    amounts: Amounts | None = None
     with connection.cursor() as cursor:
-        # COPY into a session-local staging table (rows formatted in C by psycopg), then one
-        # INSERT … SELECT: no per-value adaptation in Python, one plan whatever the size.
-        cursor.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS monitoring_tx_stage ("
-            + ", ".join(f"{name} text" for name in _TX_COLUMNS)
-            + ") ON COMMIT DELETE ROWS"
-        )
-        with cursor.cursor.copy(
-            f"COPY monitoring_tx_stage ({columns}) FROM STDIN"  # noqa: S608
-        ) as copy:
-            for event, entry_id in zip(events, stream_ids, strict=True):
-                copy.write_row(
+        if len(rows) <= _ARRAY_INSERT_MAX:
+            insert = (
+                f"INSERT INTO monitoring_transaction ({columns}) "  # noqa: S608
+                f"SELECT {casts} FROM unnest("
+                + ", ".join(["%s::text[]"] * len(_TX_COLUMNS))
+                + f") AS u({columns}) "
+                "ON CONFLICT (source, external_id) DO NOTHING RETURNING id, source, external_id",
+                [list(column) for column in zip(*rows, strict=True)],
+            )
+            by_account: dict[str, list[TransactionEvent]] = {}
+            for event in events:
+                by_account.setdefault(event.account_id, []).append(event)
+            amounts_query = _amounts_query(by_account, history_needs(rules)) if rules else None
+            _, returned, bounds, *pairs = _statements(
+                cursor, [lock, insert, bounds_query, *([amounts_query] if amounts_query else [])]
+            )
+            if pairs:
+                amounts = {a: [] for a in accounts}
+                for account_id, ts, amount in pairs[0]:
+                    amounts[account_id].append((ts, amount))
+        else:
+            # COPY into a session-local staging table, then one INSERT … SELECT: no
+            # per-value adaptation in Python, one plan whatever the size.
+            _statements(
+                cursor,
+                [
+                    lock,
                     (
-                        event.source,
-                        event.id,
-                        event.timestamp.isoformat(),
-                        event.account_id,
-                        event.customer_id,
-                        str(event.amount),
-                        event.currency,
-                        event.direction,
-                        event.channel,
-                        event.counterparty_name,
-                        event.counterparty_account,
-                        event.counterparty_country,
-                        event.origin_country,
-                        json.dumps(event.extra, default=str),
-                        now,
-                        entry_id,
-                    )
-                )
-        cursor.execute(
-            f"INSERT INTO monitoring_transaction ({columns}) "  # noqa: S608
-            f"SELECT {casts} FROM monitoring_tx_stage "
-            "ON CONFLICT (source, external_id) DO NOTHING RETURNING id, source, external_id"
-        )
-        for pk, source, external_id in cursor.fetchall():
-            inserted[(source, external_id)] = pk
-        # The staging rows must not leak into the next batch of this transaction.
-        cursor.execute("DELETE FROM monitoring_tx_stage")
-    return inserted
+                        "CREATE TEMP TABLE IF NOT EXISTS monitoring_tx_stage ("
+                        + ", ".join(f"{name} text" for name in _TX_COLUMNS)
+                        + ") ON COMMIT DELETE ROWS",
+                        [],
+                    ),
+                ],
+            )
+            with cursor.cursor.copy(
+                f"COPY monitoring_tx_stage ({columns}) FROM STDIN"  # noqa: S608
+            ) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            returned, _, bounds = _statements(
+                cursor,
+                [
+                    (
+                        f"INSERT INTO monitoring_transaction ({columns}) "  # noqa: S608
+                        f"SELECT {casts} FROM monitoring_tx_stage "
+                        "ON CONFLICT (source, external_id) DO NOTHING "
+                        "RETURNING id, source, external_id",
+                        [],
+                    ),
+                    # The staging rows must not leak into the next batch of this
+                    # transaction.
+                    ("DELETE FROM monitoring_tx_stage", []),
+                    bounds_query,
+                ],
+            )
+    inserted = {(source, external_id): pk for pk, source, external_id in returned}
+    return inserted, {a: (first, last) for a, first, last in bounds}, amounts
 
 
 def _row_event(row: Sequence[Any]) -> TransactionEvent:
@@ -460,10 +567,15 @@ def _rows_from(
 def load_histories(
     new: Sequence[TransactionEvent],
     rules: Sequence[RuleConfig],
+    *,
+    bounds: Bounds | None = None,
+    amounts: Amounts | None = None,
 ) -> tuple[dict[str, AccountHistory], dict[tuple[str, str], int]]:
     """Stored history of the accounts of `new` (already inserted): full rows as far back as
     each account's rules need, (time, amount) pairs for long windows, each account's first
-    transaction; plus {key: pk} of the loaded rows. Four queries whatever the batch size."""
+    transaction; plus {key: pk} of the loaded rows. At most three queries whatever the batch
+    size, fewer when `bounds` (first and last transaction time per account) or `amounts`
+    (time, amount pairs covering the long windows) were read with the insert."""
     if connection.vendor != "postgresql":
         return _load_histories_portable(new, rules)
     needs = history_needs(rules)
@@ -473,33 +585,19 @@ def load_histories(
     accounts = sorted(by_account)
     until = max(e.timestamp for e in new) + needs.forward
     with connection.cursor() as cursor:
-        # Index probes per account: first transaction ever, and latest (late-batch check).
-        cursor.execute(
-            "SELECT a, (SELECT min(timestamp) FROM monitoring_transaction t "
-            "WHERE t.account_id = a), (SELECT max(timestamp) FROM monitoring_transaction t "
-            "WHERE t.account_id = a) "
-            "FROM unnest(%s::text[]) AS a",
-            [accounts],
-        )
-        bounds = {a: (first, last) for a, first, last in cursor.fetchall()}
+        if bounds is None:
+            cursor.execute(_BOUNDS_SQL, [accounts])
+            bounds = {a: (first, last) for a, first, last in cursor.fetchall()}
         # Binary results: psycopg's C loaders for timestamps and numerics (Django's text
         # loaders are Python and dominate the cost of reading history).
         binary = psycopg.Cursor(connection.connection)
-        amounts: dict[str, list[tuple[dt.datetime, Decimal]]] = {}
-        if needs.counts_back > dt.timedelta():
-            counts_from = {
-                a: min(e.timestamp for e in by_account[a]) - needs.counts_back for a in accounts
-            }
-            binary.execute(
-                "SELECT t.account_id, t.timestamp, t.amount FROM unnest(%s::text[], "
-                "%s::text[]) AS q(a, lo) JOIN monitoring_transaction t "
-                "ON t.account_id = q.a AND t.timestamp >= q.lo::timestamptz "
-                "AND t.timestamp <= %s::timestamptz",
-                [accounts, [counts_from[a].isoformat() for a in accounts], until.isoformat()],
-                binary=True,
-            )
+        query = _amounts_query(by_account, needs) if amounts is None else None
+        if query is not None:
+            amounts = {}
+            binary.execute(*query, binary=True)
             for account_id, ts, amount in binary.fetchall():
                 amounts.setdefault(account_id, []).append((ts, amount))
+        amounts = amounts or {}
         rows_from = _rows_from(by_account, rules, bounds, amounts, needs)
         binary.execute(
             "SELECT t.id, t.source, t.external_id, t.timestamp, t.account_id, t.customer_id, "
@@ -834,20 +932,21 @@ def transactions_ingest(
     with audit_context(actor=actor) if actor else nullcontext(), transaction.atomic():
         if not batch:
             return result
-        _lock_accounts(e.account_id for e in batch)
-        inserted = _insert_transactions(batch, [pair[1] for pair in unique.values()])
+        rules = list(rules) if rules is not None else active_rule_configs()
+        inserted, bounds, amounts = _store_transactions(
+            batch, [pair[1] for pair in unique.values()], rules
+        )
         new = [e for e in batch if e.key in inserted]
         result.inserted = len(new)
         result.duplicates = len(events) - len(new)
         if not new:
             return result
-        rules = list(rules) if rules is not None else active_rule_configs()
         if context is None:
             context = EvalContext(screen=default_screen(), jurisdictions=jurisdiction_lists())
         findings: list[Finding] = []
         reports: list[CtrFinding] = []
         if rules:
-            histories, pks = load_histories(new, rules)
+            histories, pks = load_histories(new, rules, bounds=bounds, amounts=amounts)
             evaluation = evaluate_transactions(new, histories, rules, context)
             findings, reports = evaluation.findings, evaluation.reports
             created = _insert_alerts(findings, pks)

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from monitoring.sharding import stream_for, validate_shards
+
 START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 COUNTRIES = ["US"] * 40 + ["GB", "DE", "CA", "MX", "FR", "NL", "JP"]
 MERCHANTS = [
@@ -416,8 +418,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--late-fraction", type=float, default=0.0)
     parser.add_argument("--redis", help="XADD to this Redis URL instead of printing JSONL")
     parser.add_argument("--stream", default="transactions")
+    parser.add_argument(
+        "--shards",
+        type=int,
+        default=1,
+        help="write each event to STREAM:<CRC-32(account_id) mod N> (as the consumers' "
+        "--shards N expect); 1 = the single stream STREAM",
+    )
     parser.add_argument("--labels", help="write the labels as JSON to this file")
     args = parser.parse_args(argv)
+    try:
+        validate_shards(args.shards)
+    except ValueError as exc:
+        parser.error(f"--shards: {exc}")
     feed = generate(
         seed=args.seed,
         accounts=args.accounts,
@@ -434,11 +447,13 @@ def main(argv: list[str] | None = None) -> int:
         client = redis.Redis.from_url(args.redis)
         pipe = client.pipeline(transaction=False)
         for i, event in enumerate(feed.events, 1):
-            pipe.xadd(args.stream, {"data": json.dumps(event)})
+            stream = stream_for(args.stream, event["account_id"], args.shards)
+            pipe.xadd(stream, {"data": json.dumps(event)})
             if i % 1000 == 0:
                 pipe.execute()
         pipe.execute()
-        print(f"{len(feed.events)} events added to {args.stream}", file=sys.stderr)
+        where = args.stream if args.shards == 1 else f"{args.shards} shards of {args.stream}"
+        print(f"{len(feed.events)} events added to {where}", file=sys.stderr)
     else:
         for event in feed.events:
             sys.stdout.write(json.dumps(event) + "\n")

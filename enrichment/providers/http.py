@@ -253,9 +253,15 @@ class ProviderHttpClient:
         redact_response: bool,
     ) -> ProviderResponse:
         url = self.url_for(path)
-        prepared = requests.Request(method, url, params=params).prepare()
-        safe_url = redact_url(prepared.url or url)
         body_bytes = canonical_json(json_body) if json_body is not None else b""
+        send_headers = dict(headers or {})
+        if json_body is not None:
+            send_headers["Content-Type"] = "application/json"
+        # Prepared once and sent as is by every attempt (the same bytes each time).
+        prepared = self.session.prepare_request(requests.Request(
+            method, url, params=params, headers=send_headers,
+            data=body_bytes if json_body is not None else None))
+        safe_url = redact_url(prepared.url or url)
         request_sha = sha256_hex(body_bytes) if body_bytes else ""
         last_error: ProviderError | None = None
         context = {"provider": self.provider, "method": method, "url": safe_url}
@@ -290,18 +296,11 @@ class ProviderHttpClient:
                         f"{self.provider} rate limit budget exhausted: {exc}",
                         attempts=attempt - 1, call_id=record.call_id, **context,
                     ) from exc
-            send_headers = dict(headers or {})
-            if json_body is not None:
-                send_headers["Content-Type"] = "application/json"
             started = time.perf_counter()
             retry_after: float | None = None
             try:
-                response = self.session.request(
-                    method,
-                    url,
-                    params=params,
-                    data=body_bytes if json_body is not None else None,
-                    headers=send_headers,
+                response = self.session.send(
+                    prepared,
                     timeout=(self.timeouts.connect, self.timeouts.read),
                     stream=True,
                     allow_redirects=False,

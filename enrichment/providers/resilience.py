@@ -212,18 +212,22 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 
 # GCRA (generic cell rate algorithm) in one atomic script: the stored value is the
 # "theoretical arrival time" of the next request, in milliseconds of Redis' own clock.
+# ARGV: interval_ms, burst, n. Takes n tokens when the budget has them now, else one;
+# returns {wait_ms, tokens taken} (wait_ms > 0: none taken, try again after it).
 _GCRA = """
 local interval = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
+local n = tonumber(ARGV[3] or '1')
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
-local new_tat = tat + interval
+if n > 1 and tat + n * interval - now - burst * interval > 0 then n = 1 end
+local new_tat = tat + n * interval
 local wait = new_tat - now - burst * interval
-if wait > 0 then return wait end
+if wait > 0 then return {math.ceil(wait), 0} end
 redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil(new_tat - now) + 1000)
-return 0
+return {0, n}
 """
 
 
@@ -232,36 +236,66 @@ class SharedRateLimiter:
 
     Same contract as :class:`RateLimiter`. If Redis cannot be reached the limiter falls
     back to a per-process bucket with the budget divided by ``fallback_processes``, so a
-    Redis outage slows enrichment down rather than stopping it or overspending."""
+    Redis outage slows enrichment down rather than stopping it or overspending.
+
+    With ``lease`` > 1 the process takes up to that many tokens per Redis round trip when
+    the budget has them at once, and spends them within ``LEASE_SECONDS`` (unspent ones
+    lapse: the budget is never exceeded, at worst slightly underused). A lease must stay
+    well under ``burst``; with a burst of 1 (GLEIF's 60/min) there is nothing to lease."""
+
+    #: leased tokens not spent within this many seconds lapse
+    LEASE_SECONDS = 1.0
 
     def __init__(self, client, key: str, rate_per_minute: float, *, burst: int = 1,
-                 fallback_processes: int = 1, sleep: Sleeper = time.sleep) -> None:
+                 fallback_processes: int = 1, sleep: Sleeper = time.sleep,
+                 lease: int = 1) -> None:
         if rate_per_minute <= 0:
             raise ValueError("rate_per_minute must be positive")
+        if lease < 1:
+            raise ValueError("lease must be at least 1")
         self.key = key
         self.interval_ms = 60_000.0 / rate_per_minute
         self.burst = max(1, burst)
+        self.lease = min(lease, self.burst)
         self._script = client.register_script(_GCRA)
         self._sleep = sleep
         self._fallback = RateLimiter.per_process(rate_per_minute, fallback_processes,
                                                  burst=self.burst, sleep=sleep)
         self._redis_down_until = 0.0
+        self._leased = 0
+        self._lease_ends = 0.0
+        self._lease_lock = threading.Lock()
 
     #: after a Redis failure, stay on the local budget this long before trying again
     RETRY_REDIS_AFTER = 30.0
+
+    def _take_leased(self) -> bool:
+        with self._lease_lock:
+            if self._leased > 0 and time.monotonic() < self._lease_ends:
+                self._leased -= 1
+                return True
+            self._leased = 0
+            return False
 
     def acquire(self, *, max_wait: float = 120.0) -> float:
         waited = 0.0
         while True:
             if time.monotonic() < self._redis_down_until:
                 return waited + self._fallback.acquire(max_wait=max(0.0, max_wait - waited))
+            if self.lease > 1 and self._take_leased():
+                return waited
             try:
-                wait_ms = float(self._script(keys=[self.key],
-                                             args=[self.interval_ms, self.burst]))
+                wait_ms, taken = self._script(keys=[self.key],
+                                              args=[self.interval_ms, self.burst, self.lease])
+                wait_ms, taken = float(wait_ms), int(taken)
             except Exception:  # noqa: BLE001 - any Redis failure: degrade, do not stop
                 self._redis_down_until = time.monotonic() + self.RETRY_REDIS_AFTER
                 return waited + self._fallback.acquire(max_wait=max(0.0, max_wait - waited))
             if wait_ms <= 0:
+                if taken > 1:
+                    with self._lease_lock:
+                        self._leased = taken - 1
+                        self._lease_ends = time.monotonic() + self.LEASE_SECONDS
                 return waited
             seconds = wait_ms / 1000.0
             if waited + seconds > max_wait:
@@ -358,7 +392,8 @@ class SharedCircuitBreaker:
 
     def __init__(self, client, key: str, *, window: int = 20, min_calls: int = 10,
                  failure_ratio: float = 0.75, reset_timeout: float = 10.0,
-                 probe_ttl: float = 60.0, clock: Clock | None = None) -> None:
+                 probe_ttl: float = 60.0, clock: Clock | None = None,
+                 closed_ttl: float = 0.0) -> None:
         if not 0 < failure_ratio <= 1 or window < 1 or min_calls < 1 or reset_timeout <= 0:
             raise ValueError("breaker needs window >= 1, min_calls >= 1, "
                              "0 < failure_ratio <= 1 and reset_timeout > 0")
@@ -376,6 +411,12 @@ class SharedCircuitBreaker:
                                         failure_ratio=failure_ratio,
                                         reset_timeout=reset_timeout)
         self._redis_down_until = 0.0
+        # With ``closed_ttl``, a "closed" answer (from any operation) lets this process's
+        # calls through for that many seconds without asking Redis: every call's outcome
+        # refreshes it, and an answer that is not "closed" ends it at once. A breaker
+        # opened by another process is then seen at most ``closed_ttl`` late.
+        self.closed_ttl = closed_ttl
+        self._closed_until = 0.0
 
     def _call(self, op: str) -> tuple[bool, str] | None:
         if time.monotonic() < self._redis_down_until:
@@ -388,11 +429,17 @@ class SharedCircuitBreaker:
             allowed, state = self._script(keys=self._keys, args=args)
         except Exception:  # noqa: BLE001 - any Redis failure: degrade to the local breaker
             self._redis_down_until = time.monotonic() + self.RETRY_REDIS_AFTER
+            self._closed_until = 0.0
             return None
-        return bool(allowed), state.decode() if isinstance(state, bytes) else str(state)
+        state = state.decode() if isinstance(state, bytes) else str(state)
+        if self.closed_ttl:
+            self._closed_until = (time.monotonic() + self.closed_ttl
+                                  if state == BreakerState.CLOSED else 0.0)
+        return bool(allowed), state
 
     def reset(self) -> None:
         """Close the breaker for every process (forget its state and recent results)."""
+        self._closed_until = 0.0
         self._fallback = CircuitBreaker(window=self.window, min_calls=self.min_calls,
                                         failure_ratio=self.failure_ratio,
                                         reset_timeout=self.reset_timeout)
@@ -407,6 +454,8 @@ class SharedCircuitBreaker:
         return self._fallback.state if result is None else result[1]
 
     def allow(self) -> bool:
+        if self.closed_ttl and time.monotonic() < self._closed_until:
+            return True
         result = self._call("allow")
         return self._fallback.allow() if result is None else result[0]
 

@@ -134,6 +134,37 @@ def test_schema_rejects_unsourced_or_wrongly_typed_values(clients):
     assert "business/lei/value" in text and "surprise" in text
 
 
+@pytest.mark.parametrize("damage", ["no_source", "score_type", "bad_lei", "extra_key",
+                                    "no_match", "bad_version"])
+def test_compiled_and_reference_validators_agree(clients, damage):
+    """Stored documents pass the compiled validator only: it must reject each damage the
+    reference validator rejects (and accept the sound document)."""
+    from enrichment.document import _fast_validator, _validator
+
+    gleif, bureau = clients
+    steps = EnrichmentPipeline(registry=gleif, bureau=bureau, store=MemoryStepStore()).run(
+        applicant_for(80))
+    document = document_for(steps, 80)
+    assert _fast_validator().is_valid(document) and _validator().is_valid(document)
+    broken = copy.deepcopy(document)
+    if damage == "no_source":
+        del broken["business"]["legal_name"]["source"]
+    elif damage == "score_type":
+        broken["credit"]["commercial_score"]["value"] = "640"
+    elif damage == "bad_lei":
+        broken["business"]["lei"]["value"] = "not-an-lei"
+    elif damage == "extra_key":
+        broken["surprise"] = 1
+    elif damage == "no_match":
+        del broken["credit"]["match"]
+    else:
+        broken["schema_version"] = "2.0"
+    assert not _validator().is_valid(broken)
+    assert not _fast_validator().is_valid(broken)
+    with pytest.raises(DocumentInvalid):
+        validate_document(broken)
+
+
 def test_patches_only_where_values_change(clients):
     gleif, bureau = clients
     steps = EnrichmentPipeline(registry=gleif, bureau=bureau, store=MemoryStepStore()).run(

@@ -180,3 +180,50 @@ def test_two_workers_http_clients_share_the_outage(stub, redis_client, breaker_k
     with pytest.raises(CircuitOpenError):
         worker_b.request("GET", path, operation="lei_record")
     assert stub.stats()["requests"] == sent
+
+
+def _count_script_calls(breaker: SharedCircuitBreaker) -> list[str]:
+    """Record each Redis script call of ``breaker`` (its operation)."""
+    calls: list[str] = []
+    script = breaker._script
+
+    def counted(*, keys, args):
+        calls.append(args[0])
+        return script(keys=keys, args=args)
+
+    breaker._script = counted
+    return calls
+
+
+def test_a_closed_answer_lets_calls_through_without_asking_redis(redis_client, breaker_key):
+    first, second = pair(redis_client, breaker_key, closed_ttl=60)
+    calls = _count_script_calls(first)
+    assert first.allow() is True  # nothing known yet: asks Redis
+    first.record_success()
+    assert first.allow() is True and first.allow() is True
+    assert calls == ["allow", "success"]
+    # Without closed_ttl every allow asks Redis.
+    other_calls = _count_script_calls(second)
+    second.closed_ttl = 0
+    second.allow()
+    second.allow()
+    assert other_calls == ["allow", "allow"]
+
+
+def test_this_processs_failures_end_the_closed_verdict_at_once(redis_client, breaker_key):
+    first, _second = pair(redis_client, breaker_key, closed_ttl=60)
+    assert first.allow() is True
+    for _ in range(4):
+        first.record_failure()
+    assert first.allow() is False  # tripped by its own failures: no cached "closed"
+
+
+def test_another_processs_opening_is_seen_once_the_closed_verdict_expires(
+        redis_client, breaker_key):
+    first, second = pair(redis_client, breaker_key, closed_ttl=0.2)
+    assert second.allow() is True  # second caches "closed"
+    for _ in range(4):
+        first.record_failure()
+    assert first.allow() is False
+    time.sleep(0.3)
+    assert second.allow() is False

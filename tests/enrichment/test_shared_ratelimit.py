@@ -55,3 +55,51 @@ def test_redis_outage_falls_back_to_a_local_budget():
         limiter.acquire()
     # 600/min divided by two processes: one every 0.2 s locally.
     assert time.monotonic() - started >= 0.35
+
+
+def _count_script_calls(limiter: SharedRateLimiter) -> list[int]:
+    """Record the tokens asked for in each Redis round trip of ``limiter``."""
+    calls: list[int] = []
+    script = limiter._script
+
+    def counted(*, keys, args):
+        calls.append(args[2])
+        return script(keys=keys, args=args)
+
+    limiter._script = counted
+    return calls
+
+
+def test_a_lease_takes_several_tokens_from_the_shared_budget_at_once(redis_client):
+    key = f"test:enrichment:ratelimit:{uuid.uuid4().hex}"
+    # 600/min with a burst of 4: the first process leases the whole burst in one trip.
+    first = SharedRateLimiter(redis_client, key, 600, burst=4, lease=4)
+    second = SharedRateLimiter(redis_client, key, 600, burst=4)
+    calls = _count_script_calls(first)
+    for _ in range(4):
+        first.acquire()
+    assert calls == [4]
+    # The leased tokens were spent from the shared budget: the other process must wait.
+    with pytest.raises(TimeoutError):
+        second.acquire(max_wait=0.01)
+    redis_client.delete(key)
+
+
+def test_unspent_leased_tokens_lapse(redis_client):
+    key = f"test:enrichment:ratelimit:{uuid.uuid4().hex}"
+    limiter = SharedRateLimiter(redis_client, key, 6000, burst=100, lease=8)
+    limiter.LEASE_SECONDS = 0.05
+    calls = _count_script_calls(limiter)
+    limiter.acquire()
+    limiter.acquire()
+    time.sleep(0.1)
+    limiter.acquire()  # the six tokens left lapsed: asks Redis again
+    assert calls == [8, 8]
+    redis_client.delete(key)
+
+
+def test_a_lease_larger_than_the_burst_is_cut_to_it(redis_client):
+    limiter = SharedRateLimiter(redis_client, "unused", 60, burst=1, lease=16)
+    assert limiter.lease == 1
+    with pytest.raises(ValueError):
+        SharedRateLimiter(redis_client, "unused", 60, lease=0)

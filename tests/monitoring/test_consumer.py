@@ -25,6 +25,7 @@ from django.db.models import Count, Sum
 from monitoring.models import Alert, CtrReport, DeadLetter, Transaction
 from monitoring.rules.engine import evaluate_history
 from monitoring.rules.schema import validate_event
+from monitoring.sharding import ShardLeases, shard_streams, stream_for
 from monitoring.synthetic import generate
 from tests.monitoring.conftest import make_event
 
@@ -44,7 +45,9 @@ def redis_client():
 def stream(redis_client):
     name = f"test-tx-{uuid.uuid4().hex[:10]}"
     yield name
-    redis_client.delete(name, f"{name}:dead")
+    redis_client.delete(name, f"{name}:dead", *shard_streams(name, 8))
+    for key in redis_client.scan_iter(f"{name}:lease:*"):
+        redis_client.delete(key)
 
 
 def _db_url() -> str:
@@ -64,6 +67,8 @@ def _consumer(
     batch: int = 50,
     claim_ms: int = 1000,
     log: Path | None = None,
+    shards: int = 1,
+    lease_ms: int = 10_000,
 ):
     env = {
         **os.environ,
@@ -92,6 +97,10 @@ def _consumer(
             str(claim_ms),
             "--stop-when-idle",
             str(idle),
+            "--shards",
+            str(shards),
+            "--lease-ms",
+            str(lease_ms),
         ],
         cwd=REPO,
         env=env,
@@ -101,10 +110,12 @@ def _consumer(
     )
 
 
-def _produce(client: redis.Redis, stream: str, events: list[dict], *, pace: float = 0.0):
+def _produce(
+    client: redis.Redis, stream: str, events: list[dict], *, pace: float = 0.0, shards: int = 1
+):
     pipe = client.pipeline(transaction=False)
     for i, event in enumerate(events, 1):
-        pipe.xadd(stream, {"data": json.dumps(event)})
+        pipe.xadd(stream_for(stream, event["account_id"], shards), {"data": json.dumps(event)})
         if i % 100 == 0:
             pipe.execute()
             if pace:
@@ -162,7 +173,10 @@ def test_sigkill_mid_batch_then_replay_loses_and_duplicates_nothing(
     events = feed.events
     url = os.environ["REDIS_URL"]
     producer = threading.Thread(
-        target=_produce, args=(redis_client, stream, events), kwargs={"pace": 0.1}
+        # Paced to outlast the three kill cycles whatever the machine speed.
+        target=_produce,
+        args=(redis_client, stream, events),
+        kwargs={"pace": 1.0},
     )
     producer.start()
     kills = 0
@@ -340,3 +354,126 @@ def test_screening_failure_keeps_batch_pending_not_dead_lettered(
         consumer.process(entries)
     assert not Transaction.objects.exists() and not DeadLetter.objects.exists()
     assert redis_client.xpending(stream, "g")["pending"] == 1
+
+
+def _stream_counts(output: str) -> dict[str, int]:
+    field = output.split("streams=")[1].split()[0]
+    if field == "-":
+        return {}
+    return {name: int(n) for name, n in (item.rsplit(":", 1) for item in field.split(","))}
+
+
+def _wait_for_split(client, stream: str, names: set[str], shards: int) -> dict[str, str]:
+    """Until every shard is held and each consumer holds some (read-only: never joins)."""
+    observer = ShardLeases(client=client, stream=stream, group="g", consumer="-", shards=shards)
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        owners = observer.owners()
+        if None not in owners.values() and set(owners.values()) == names:
+            return owners
+        time.sleep(0.1)
+    raise AssertionError(f"shards never split between {names}: {owners}")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sharded_consumers_split_the_shards_and_each_reads_only_its_own(
+    redis_client, stream, seeded
+):
+    feed = generate(seed=5, accounts=24, days=10, instances=0, source=stream)
+    url = os.environ["REDIS_URL"]
+    procs = [
+        _consumer(stream, name, redis_url=url, idle=4.0, batch=20, shards=4, lease_ms=2000)
+        for name in ("c1", "c2")
+    ]
+    owners = _wait_for_split(redis_client, stream, {"c1", "c2"}, 4)
+    _produce(redis_client, stream, feed.events, shards=4)
+    outputs = dict(zip(("c1", "c2"), (p.communicate(timeout=180)[0] for p in procs), strict=True))
+    read = {name: _stream_counts(out) for name, out in outputs.items()}
+    # Each shard was read by its lease holder only: no account was shared.
+    for name, counts in read.items():
+        assert counts and set(counts) == {s for s, owner in owners.items() if owner == name}
+    expected = {}
+    for event in feed.events:
+        shard = stream_for(stream, event["account_id"], 4)
+        expected[shard] = expected.get(shard, 0) + 1
+    assert {**read["c1"], **read["c2"]} == expected
+    assert Transaction.objects.count() == len(feed.events)
+    assert all(redis_client.xpending(s, "g")["pending"] == 0 for s in shard_streams(stream, 4))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sharded_consumer_killed_its_shards_and_pending_pass_to_the_survivor(
+    redis_client, stream, seeded
+):
+    feed = generate(seed=21, accounts=16, days=30, instances=1, source=stream)
+    url = os.environ["REDIS_URL"]
+    procs = {
+        name: _consumer(stream, name, redis_url=url, idle=6.0, batch=10, shards=4, lease_ms=1000)
+        for name in ("c1", "c2")
+    }
+    owners = _wait_for_split(redis_client, stream, {"c1", "c2"}, 4)
+    producer = threading.Thread(
+        target=_produce,
+        args=(redis_client, stream, feed.events),
+        kwargs={"pace": 0.4, "shards": 4},  # still writing after the take-over
+    )
+    producer.start()
+    time.sleep(1.0)
+    assert procs["c2"].poll() is None  # still consuming when killed
+    os.kill(procs["c2"].pid, signal.SIGKILL)
+    procs["c2"].wait()
+    producer.join()
+    out = procs["c1"].communicate(timeout=180)[0]
+    # The survivor took the dead consumer's shards over (and read from them).
+    assert set(_stream_counts(out)) == set(owners), out
+    assert all(redis_client.xpending(s, "g")["pending"] == 0 for s in shard_streams(stream, 4))
+    assert Transaction.objects.count() == len(feed.events)
+
+    from monitoring.rules.findings import EvalContext
+    from monitoring.services import active_rule_configs, default_screen, jurisdiction_lists
+
+    clean = evaluate_history(
+        [validate_event(e) for e in feed.events],
+        active_rule_configs(),
+        EvalContext(screen=default_screen(), jurisdictions=jurisdiction_lists()),
+    )
+    assert _alert_keys() == sorted((f.rule.code, f.anchor.id) for f in clean.findings)
+    assert len(clean.findings) >= 3
+
+
+@pytest.mark.django_db
+def test_screening_memo_survives_rule_refreshes_until_the_lists_change(
+    redis_client, stream, seeded, monkeypatch
+):
+    import monitoring.consumer as consumer_module
+    import monitoring.services as services
+    from monitoring.consumer import StreamConsumer
+
+    calls = []
+
+    def screen(name, country):
+        calls.append(name)
+        return []
+
+    monkeypatch.setattr(services, "_configured_screen", lambda: screen)
+    lists = [(1, 2)]
+    monkeypatch.setattr(consumer_module, "screening_lists_key", lambda: lists[0])
+    consumer = StreamConsumer(
+        client=redis_client, stream=stream, group="g", consumer="c1", config_ttl=-1
+    )
+    consumer._rules()[1].screen("Acme", "US")
+    consumer._rules()[1].screen("Acme", "US")  # refreshed, same list versions: memo kept
+    assert calls == ["Acme"]
+    lists[0] = (1, 3)  # a new list version became active: screen again
+    consumer._rules()[1].screen("Acme", "US")
+    assert calls == ["Acme", "Acme"]
+
+
+@pytest.mark.django_db
+def test_screening_lists_key_follows_the_default_function_only(settings):
+    from monitoring.services import screening_lists_key
+    from screening.lists.selectors import active_versions
+
+    assert screening_lists_key() == tuple(sorted(v.pk for v in active_versions()))
+    settings.MONITORING_SCREEN_FUNCTION = "tests.monitoring.conftest.make_event"
+    assert screening_lists_key() is None

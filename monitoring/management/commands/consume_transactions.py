@@ -1,4 +1,4 @@
-"""python manage.py consume_transactions [--stream S] [--group G] [--consumer NAME]"""
+"""python manage.py consume_transactions [--stream S] [--shards N] [--group G] [--consumer NAME]"""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from audit.context import Actor
 from monitoring.consumer import StreamConsumer, default_consumer_name
 from monitoring.services import monitoring_seed_defaults
+from monitoring.sharding import validate_shards
 
 
 class Command(BaseCommand):
@@ -16,6 +17,20 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--stream", default=settings.TRANSACTION_STREAM)
+        parser.add_argument(
+            "--shards",
+            type=int,
+            default=getattr(settings, "TRANSACTION_STREAM_SHARDS", 1),
+            help="the feed is split by account into STREAM:0 .. STREAM:N-1 (producers route "
+            "by CRC-32 of account_id mod N); each consumer leases its share. 1 = one stream "
+            "read by every consumer",
+        )
+        parser.add_argument(
+            "--lease-ms",
+            type=int,
+            default=10_000,
+            help="sharded feeds: a dead consumer's shards pass to the others after this long",
+        )
         parser.add_argument("--group", default="vigil-monitoring")
         parser.add_argument(
             "--consumer", default=None, help="unique name of this consumer (default: host-pid)"
@@ -41,9 +56,15 @@ class Command(BaseCommand):
         url = options["redis_url"] or settings.REDIS_URL
         if not url:
             raise CommandError("No Redis: set REDIS_URL or pass --redis-url")
-        for name in ("batch_size", "block_ms", "claim_idle_ms"):
+        for name in ("batch_size", "block_ms", "claim_idle_ms", "lease_ms"):
             if options[name] <= 0:
                 raise CommandError(f"--{name.replace('_', '-')} must be positive")
+        try:
+            validate_shards(options["shards"])
+        except ValueError as exc:
+            raise CommandError(f"--shards: {exc}") from None
+        if options["lease_ms"] < 100:
+            raise CommandError("--lease-ms must be at least 100")
         name = options["consumer"] or default_consumer_name()
         client = redis.Redis.from_url(
             url,
@@ -60,10 +81,14 @@ class Command(BaseCommand):
             batch_size=options["batch_size"],
             block_ms=options["block_ms"],
             claim_idle_ms=options["claim_idle_ms"],
+            shards=options["shards"],
+            lease_ms=options["lease_ms"],
         )
         consumer.install_signal_handlers()
         self.stderr.write(
-            f"consumer {name} reading {options['stream']} as group {options['group']}"
+            f"consumer {name} reading {options['stream']}"
+            + (f" in {options['shards']} shards" if options["shards"] > 1 else "")
+            + f" as group {options['group']}"
         )
         consumer.run(stop_when_idle=options["stop_when_idle"], max_entries=options["max_entries"])
         s = consumer.stats
@@ -71,8 +96,12 @@ class Command(BaseCommand):
             f"entries={s.entries} inserted={s.inserted} duplicates={s.duplicates} "
             f"alerts={s.alerts} dead_letters={s.dead_letters} "
             f"claimed={s.claimed} reconnects={s.reconnects} "
+            f"batches={s.batches} cpu_s={s.cpu_seconds():.2f} "
             f"latency_p50_ms={_ms(s.latency(0.5))} "
-            f"latency_p99_ms={_ms(s.latency(0.99))}"
+            f"latency_p95_ms={_ms(s.latency(0.95))} "
+            f"latency_p99_ms={_ms(s.latency(0.99))} "
+            f"shards_held={s.shards_held} "
+            f"streams={','.join(f'{k}:{v}' for k, v in sorted(s.per_stream.items())) or '-'}"
         )
 
 
