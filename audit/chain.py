@@ -230,16 +230,25 @@ def parse_header(header: bytes) -> dict[str, Any]:
     return obj
 
 
-def _expected_header(row: Sequence[Any], ts_text: str, body_sha256: str, prev: str) -> bytes:
-    # Same bytes as entry_header(), built by hand: ~4x faster, which the 200k entries/s
-    # target needs. test_chain.py checks both agree on hostile strings.
+def fast_header(seq: int, actor_type: str, actor_id: str, actor_label: str, action: str,
+                object_type: str, object_id: str, correlation_id: str, ts_text: str,
+                body_sha256: str, prev: str) -> bytes:
+    """Same bytes as entry_header(), built by hand: ~4x faster, which sealing thousands of
+    entries per second and verifying 200k entries/s need. test_chain.py checks both agree
+    on hostile strings."""
     j = _json_str
     return (
-        f'{{"action":{j(row[5])},"actor":{{"id":{j(row[3])},"label":{j(row[4])},'
-        f'"type":{j(row[2])}}},"body_sha256":"{body_sha256}",'
-        f'"correlation_id":{j(row[8])},"object_id":{j(row[7])},"object_type":{j(row[6])},'
-        f'"prev":"{prev}","seq":{int(row[0])},"ts":"{ts_text}","v":{FORMAT_VERSION}}}'
+        f'{{"action":{j(action)},"actor":{{"id":{j(actor_id)},"label":{j(actor_label)},'
+        f'"type":{j(actor_type)}}},"body_sha256":"{body_sha256}",'
+        f'"correlation_id":{j(correlation_id)},"object_id":{j(object_id)},'
+        f'"object_type":{j(object_type)},"prev":"{prev}","seq":{int(seq)},"ts":"{ts_text}",'
+        f'"v":{FORMAT_VERSION}}}'
     ).encode()
+
+
+def _expected_header(row: Sequence[Any], ts_text: str, body_sha256: str, prev: str) -> bytes:
+    return fast_header(row[0], row[2], row[3], row[4], row[5], row[6], row[7], row[8],
+                       ts_text, body_sha256, prev)
 
 
 def _ts_text(header: bytes) -> str | None:

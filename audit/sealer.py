@@ -73,11 +73,15 @@ class _Sealer:
         self._event.set()
 
     def _run(self) -> None:
+        from django.conf import settings
         from django.db import connection
 
+        delay = settings.AUDIT_SEAL_DELAY_MS / 1000
         event = self._event
         while True:
             event.wait()
+            if delay:
+                time.sleep(delay)  # let a burst of commits gather into one pass
             event.clear()
             if self._stop:
                 connection.close()

@@ -330,6 +330,8 @@ AUDIT_SEAL_MODE = env_choice(
 if AUDIT_SEAL_MODE == "background" and not _db["ENGINE"].endswith("postgresql"):
     raise ImproperlyConfigured("AUDIT_SEAL_MODE=background needs PostgreSQL (DATABASE_URL)")
 AUDIT_SEAL_BATCH = env_int("AUDIT_SEAL_BATCH", 5000)
+# A woken sealer waits this long first, so commits arriving together are chained together.
+AUDIT_SEAL_DELAY_MS = env_int("AUDIT_SEAL_DELAY_MS", 50)
 # Verification reports pending entries older than this as a stalled sealer.
 AUDIT_SEAL_MAX_LAG_SECONDS = env_int("AUDIT_SEAL_MAX_LAG_SECONDS", 120)
 TRANSACTION_STREAM = env_str("TRANSACTION_STREAM", "transactions")

@@ -224,3 +224,17 @@ def test_header_encoding_matches_the_documented_layout():
     )
     assert header.startswith(b'{"action":"a","actor":{"id":"","label":"job","type":"system"}')
     assert b'"ts":"2026-01-01T00:00:00.000000Z","v":1}' in header
+
+
+@given(st.lists(st.text(), min_size=7, max_size=7), st.integers(min_value=1, max_value=2**62),
+       st.datetimes(timezones=st.just(dt.UTC)))
+@settings(max_examples=80, deadline=None)
+def test_sealer_header_builder_is_byte_identical_to_entry_header(fields, seq, ts):
+    from audit.chain import entry_header, fast_header
+
+    a_type, a_id, a_label, action, o_type, o_id, corr = fields
+    kwargs = dict(actor_type=a_type, actor_id=a_id, actor_label=a_label, action=action,
+                  object_type=o_type, object_id=o_id, correlation_id=corr)
+    expected = entry_header(seq=seq, ts=ts, body_sha256="b" * 64, prev_hash="c" * 64, **kwargs)
+    assert fast_header(seq, a_type, a_id, a_label, action, o_type, o_id, corr, format_ts(ts),
+                       "b" * 64, "c" * 64) == expected
