@@ -160,12 +160,7 @@ class EnrichmentPipeline:
             return StepOutcome(key, saved, reused=True)
         if guarded:
             self.store.begin(key, fingerprint=fp)
-        try:
-            result, records = call()
-        except ProviderError as error:
-            self.store.fail(key, fingerprint=fp, error=error)
-            raise
-        self.store.save(key, fingerprint=fp, result=result, records=records)
+        result, records = self._finish(key, fp, call)
         return StepOutcome(key, result, records)
 
     def run(self, applicant: ApplicantInput) -> dict[str, dict[str, Any]]:
@@ -227,7 +222,7 @@ class EnrichmentPipeline:
                 if saved is not None:
                     steps[key] = saved
                 elif self.executor is None:
-                    steps[key] = self._finish(key, fp, parent)
+                    steps[key] = self._finish(key, fp, parent)[0]
                 else:
                     parents.append((key, fp, self.executor.submit(parent)))
         try:
@@ -238,7 +233,7 @@ class EnrichmentPipeline:
             failure: ProviderError | None = None
             for key, fp, future in parents:
                 try:
-                    steps[key] = self._finish(key, fp, future.result)
+                    steps[key] = self._finish(key, fp, future.result)[0]
                 except ProviderError as error:
                     failure = failure or error
         if failure is not None:
@@ -246,15 +241,16 @@ class EnrichmentPipeline:
         return steps
 
     def _finish(self, key: str, fp: str,
-                call: Callable[[], tuple[dict[str, Any], list[CallRecord]]]) -> dict[str, Any]:
-        """Save (or record the failure of) a step whose result ``call`` returns."""
+                call: Callable[[], tuple[dict[str, Any], list[CallRecord]]],
+                ) -> tuple[dict[str, Any], list[CallRecord]]:
+        """Save (or record the failure of) a step whose (result, records) ``call`` returns."""
         try:
             result, records = call()
         except ProviderError as error:
             self.store.fail(key, fingerprint=fp, error=error)
             raise
         self.store.save(key, fingerprint=fp, result=result, records=records)
-        return result
+        return result, records
 
     def _bureau_steps(self, applicant: ApplicantInput, entity: dict[str, Any] | None,
                       steps: dict[str, dict[str, Any]]) -> None:
