@@ -25,6 +25,7 @@ import time
 logger = logging.getLogger("vigil.audit.sealer")
 # Session-level advisory lock of the one sealer waiting for the chain lock.
 QUEUE_LOCK_KEY = 0x5649_4749_4C_51  # "VIGILQ"
+IDLE_CLOSE_SECONDS = 0.5
 
 
 def _seal_pass() -> None:
@@ -79,7 +80,11 @@ class _Sealer:
         delay = settings.AUDIT_SEAL_DELAY_MS / 1000
         event = self._event
         while True:
-            event.wait()
+            if not event.wait(IDLE_CLOSE_SECONDS):
+                # Idle: give the connection back (a quiet process holds none; under load
+                # wake-ups come far more often than this, so it is never reopened then).
+                connection.close()
+                event.wait()
             if delay:
                 time.sleep(delay)  # let a burst of commits gather into one pass
             event.clear()
