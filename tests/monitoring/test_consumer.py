@@ -252,12 +252,23 @@ def test_sigkill_mid_batch_then_replay_loses_and_duplicates_nothing(
 @pytest.mark.django_db(transaction=True)
 def test_two_consumers_share_the_group_and_process_each_event_once(redis_client, stream, seeded):
     feed = generate(seed=4, accounts=10, days=10, instances=0, source=stream)
-    _produce(redis_client, stream, feed.events)
     url = os.environ["REDIS_URL"]
     procs = [
-        _consumer(stream, name, redis_url=url, idle=1.0, batch=10, claim_ms=60_000)
+        _consumer(stream, name, redis_url=url, idle=3.0, batch=10, claim_ms=60_000)
         for name in ("c1", "c2")
     ]
+    # Produce only once both are reading: a consumer that starts late would otherwise find
+    # the feed already consumed by the other (a race of process start-up, not of sharing).
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            names = {c["name"] for c in redis_client.xinfo_consumers(stream, "g")}
+        except redis.ResponseError:
+            names = set()
+        if {"c1", "c2"} <= {n.decode() if isinstance(n, bytes) else n for n in names}:
+            break
+        time.sleep(0.05)
+    _produce(redis_client, stream, feed.events)
     outputs = [p.communicate(timeout=180)[0] for p in procs]
     counts = [int(out.split("entries=")[1].split()[0]) for out in outputs]
     inserted = [int(out.split("inserted=")[1].split()[0]) for out in outputs]
