@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from audit.chain import (
     GENESIS_PREV_HASH,
+    ROW_FIELDS,
     canonical_bytes,
     fast_header,
     format_ts,
@@ -22,6 +23,7 @@ from audit.chain import (
 )
 from audit.context import effective_context
 from audit.models import LedgerEntry, PendingEntry
+from audit.sealer import sealer_wake
 
 # Arbitrary constant identifying the ledger's chain lock among PostgreSQL advisory locks.
 CHAIN_LOCK_KEY = 0x5649_4749_4C  # "VIGIL"
@@ -35,9 +37,7 @@ def _lock_chain() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
 
 
-_LEDGER_COLUMNS = ("seq", "ts", "actor_type", "actor_id", "actor_label", "action",
-                   "object_type", "object_id", "correlation_id", "header", "body",
-                   "prev_hash", "hash", "pending_id")
+_LEDGER_COLUMNS = (*ROW_FIELDS, "pending_id")
 
 
 def _chain(rows, *, seq: int, prev: str) -> list[tuple]:
@@ -70,12 +70,14 @@ def _chain_head() -> tuple[int, str]:
     return (head[0], head[1]) if head else (0, GENESIS_PREV_HASH)
 
 
-_PENDING_INSERT = ("INSERT INTO audit_pendingentry (ts, actor_type, actor_id, actor_label, "
-                   "action, object_type, object_id, correlation_id, body, body_sha256) VALUES ")
+# A pending row's columns, in the order of the rows ledger_append_many prepares.
+_PENDING_FIELDS = ("ts", "actor_type", "actor_id", "actor_label", "action", "object_type",
+                   "object_id", "correlation_id", "body", "body_sha256")
+_PENDING_INSERT = f"INSERT INTO audit_pendingentry ({', '.join(_PENDING_FIELDS)}) VALUES "  # noqa: S608
 
 
 def background_sealing() -> bool:
-    return settings.AUDIT_SEAL_MODE == "background" and connection.vendor == "postgresql"
+    return settings.AUDIT_SEAL_MODE == "background"  # settings refuse it without PostgreSQL
 
 
 def ledger_append_many(
@@ -98,17 +100,14 @@ def ledger_append_many(
                      str(object_id), ctx.correlation_id, body, sha256_hex(body), None))
     if background_sealing():
         # One INSERT ... RETURNING, no ORM: this is on every audited write's path.
-        values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
+        width = len(_PENDING_FIELDS)
+        values = ", ".join(["(" + ", ".join(["%s"] * width) + ")"] * len(rows))
         with connection.cursor() as cursor:
             sql = _PENDING_INSERT + values + " RETURNING id"
-            cursor.execute(sql, [v for r in rows for v in r[:10]])
+            cursor.execute(sql, [v for r in rows for v in r[:width]])
             ids = [r[0] for r in cursor.fetchall()]
-        pending = [PendingEntry(id=pk, ts=r[0], actor_type=r[1], actor_id=r[2],
-                                actor_label=r[3], action=r[4], object_type=r[5],
-                                object_id=r[6], correlation_id=r[7], body=r[8],
-                                body_sha256=r[9]) for pk, r in zip(ids, rows, strict=True)]
-        from audit.sealer import sealer_wake
-
+        pending = [PendingEntry(id=pk, **dict(zip(_PENDING_FIELDS, r[:width], strict=True)))
+                   for pk, r in zip(ids, rows, strict=True)]
         transaction.on_commit(sealer_wake)
         return pending
     # No savepoint: a failed append must abort the caller's whole transaction anyway (no
@@ -122,29 +121,22 @@ def ledger_append_many(
     return entries
 
 
-_PENDING_COLUMNS = ("ts, actor_type, actor_id, actor_label, action, object_type, object_id, "
-                    "correlation_id, body, body_sha256, id")
+_PENDING_COLUMNS = ", ".join((*_PENDING_FIELDS, "id"))
 
 
-def ledger_seal_pending(*, batch: int | None = None, wait: bool = True) -> int | None:
+def ledger_seal_pending(*, batch: int | None = None) -> int:
     """Chain every committed pending entry (background sealing); returns how many. Each
     batch is one transaction under the chain lock: entries are appended and their pending
     rows deleted together, so a pending entry is sealed exactly once. Safe to run from any
-    number of processes at once; a no-op with inline sealing. With ``wait=False`` it
-    returns None at once if another process holds the chain lock."""
+    number of processes at once; a no-op with inline sealing."""
     if connection.vendor != "postgresql":
         return 0
     batch = batch or settings.AUDIT_SEAL_BATCH
     total = 0
     while True:
         with transaction.atomic():
+            _lock_chain()
             with connection.cursor() as cursor:
-                if wait:
-                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
-                else:
-                    cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
-                    if not cursor.fetchone()[0]:
-                        return None if total == 0 else total
                 cursor.execute(
                     f"SELECT {_PENDING_COLUMNS} FROM audit_pendingentry ORDER BY id LIMIT %s",  # noqa: S608 (fixed column list)
                     [batch])

@@ -163,12 +163,11 @@ def _pg_rows(start_seq: int) -> Iterator[list[tuple]]:
         connection.ensure_connection()
         raw = connection.connection
         with raw.cursor(name=f"vigil_verify_{id(raw)}") as cursor:
-            cursor.itersize = BATCH
             # Binary format: bytea and timestamps arrive without text decoding.
             cursor.execute(
                 f"SELECT {columns} FROM audit_ledgerentry WHERE seq >= %s ORDER BY seq",  # noqa: S608 (fixed column list)
                 [start_seq], binary=True)
-            yield from prefetched(cursor, 5_000)
+            yield from prefetched(cursor)
 
 
 def _orm_rows(start_seq: int) -> Iterator[list[tuple]]:
@@ -229,11 +228,17 @@ def verify_ledger(
                                  prev_hash=prev_hash, anchors=anchors, workers=workers)
         if progress:
             progress(report.checked, max(total, report.checked))
-        result = VerificationResult(mode=mode, start_seq=start_seq, chain=report,
-                                    digest_problems=digest_problems)
-        if reconcile:
-            result.reconciliation = [r.as_dict() for r in reconcile_all()]
-        return _with_pending(result)
+    else:
+        report = _verify_in_process(start_seq, prev_hash, anchors, total, progress)
+    result = VerificationResult(mode=mode, start_seq=start_seq, chain=report,
+                                digest_problems=digest_problems)
+    if reconcile:
+        result.reconciliation = [r.as_dict() for r in reconcile_all()]
+    return _with_pending(result)
+
+
+def _verify_in_process(start_seq: int, prev_hash: str, anchors: list[DigestAnchor],
+                       total: int, progress: Callable[[int, int], None] | None) -> ChainReport:
     verifier = ChainVerifier(start_seq=start_seq, prev_hash=prev_hash, anchors=anchors)
     done = 0
     next_progress = PROGRESS_EVERY
@@ -246,11 +251,7 @@ def verify_ledger(
     report = verifier.finish()
     if progress:
         progress(done, max(total, done))
-    result = VerificationResult(mode=mode, start_seq=start_seq, chain=report,
-                                digest_problems=digest_problems)
-    if reconcile:
-        result.reconciliation = [r.as_dict() for r in reconcile_all()]
-    return _with_pending(result)
+    return report
 
 
 def _with_pending(result: VerificationResult) -> VerificationResult:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from audit.chain import (
+    ROW_FIELDS,
     ChainReport,
     ChainVerifier,
     Damage,
@@ -28,8 +29,7 @@ from audit.chain import (
 
 BATCH = 5_000
 REPO = Path(__file__).resolve().parents[1]
-COLUMNS = ("seq, ts, actor_type, actor_id, actor_label, action, object_type, object_id, "
-           "correlation_id, header, body, prev_hash, hash")
+COLUMNS = ", ".join(ROW_FIELDS)
 
 
 # -- worker side (no Django) ------------------------------------------------------------------
