@@ -9,6 +9,17 @@ from html import escape
 PALETTE = ["#0b5cad", "#b54708", "#067647", "#b42318", "#6941c6", "#0e9384", "#c11574", "#475467"]
 
 
+def _svg_open(width: int, height: int, title: str) -> list[str]:
+    """An accessible SVG root with its title drawn at the top left."""
+    return [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}" aria-label="{escape(title)}">',
+        f"<title>{escape(title)}</title>",
+        f'<text x="0" y="16" font-size="14" font-weight="600" fill="#1b2430">'
+        f"{escape(title)}</text>",
+    ]
+
+
 def bar_chart(
     items: list[tuple[str, int]], *, title: str, width: int = 420, bar_height: int = 22
 ) -> str:
@@ -17,13 +28,7 @@ def bar_chart(
     height = top + len(items) * (bar_height + gap) + 8
     peak = max((v for _, v in items), default=0) or 1
     span = width - label_width - 50
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" '
-        f'height="{height}" viewBox="0 0 {width} {height}" aria-label="{escape(title)}">',
-        f"<title>{escape(title)}</title>",
-        f'<text x="0" y="16" font-size="14" font-weight="600" fill="#1b2430">'
-        f"{escape(title)}</text>",
-    ]
+    parts = _svg_open(width, height, title)
     for index, (label, value) in enumerate(items):
         y = top + index * (bar_height + gap)
         length = round(span * value / peak)
@@ -57,11 +62,7 @@ def line_chart(
     peak = max((max(values, default=0) for values in series.values()), default=0) or 1
     steps = max(len(labels) - 1, 1)
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" '
-        f'height="{height}" viewBox="0 0 {width} {height}" aria-label="{escape(title)}">',
-        f"<title>{escape(title)}</title>",
-        f'<text x="0" y="16" font-size="14" font-weight="600" fill="#1b2430">'
-        f"{escape(title)}</text>",
+        *_svg_open(width, height, title),
         f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" '
         'stroke="#98a2b3"/>',
         f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#98a2b3"/>',

@@ -89,11 +89,24 @@ _TX_COLUMNS = (
     "stream_entry_id",
 )
 _INSERT_CHUNK = 1000
-_SELECT_TX = (
-    "SELECT id, source, external_id, timestamp, account_id, customer_id, amount, currency, "
-    "direction, channel, counterparty_name, counterparty_account, counterparty_country, "
-    "extra, origin_country FROM monitoring_transaction "
-)
+_ROW_FIELDS = (
+    "id",
+    "source",
+    "external_id",
+    "timestamp",
+    "account_id",
+    "customer_id",
+    "amount",
+    "currency",
+    "direction",
+    "channel",
+    "counterparty_name",
+    "counterparty_account",
+    "counterparty_country",
+    "extra",
+    "origin_country",
+)  # read by _row_event, in this order
+_SELECT_TX = f"SELECT {', '.join(_ROW_FIELDS)} FROM monitoring_transaction "  # noqa: S608 (fixed columns)
 
 
 class RuleError(ValueError):
@@ -629,23 +642,7 @@ def load_histories(
     return histories, pks
 
 
-_ROW_FIELDS = (
-    "id",
-    "source",
-    "external_id",
-    "timestamp",
-    "account_id",
-    "customer_id",
-    "amount",
-    "currency",
-    "direction",
-    "channel",
-    "counterparty_name",
-    "counterparty_account",
-    "counterparty_country",
-    "extra",
-    "origin_country",
-)  # same order as _SELECT_TX, read by _row_event
+
 
 
 def _insert_transactions_portable(
