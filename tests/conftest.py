@@ -37,6 +37,18 @@ def _stop_audit_sealer():
 
 
 @pytest.fixture
+def redis_client():
+    """A client on the test Redis. tests._services has checked that it answers: without it
+    the test is skipped, or, in CI, the whole run fails."""
+    import redis
+
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        pytest.skip("Redis is not available")
+    return redis.Redis.from_url(url)
+
+
+@pytest.fixture
 def shared_data() -> Path:
     """The read-only real data beside the repo (tests may use it when present)."""
     if not SHARED_DATA.exists():

@@ -31,19 +31,6 @@ class SharedClock:
 
 
 @pytest.fixture
-def redis_client():
-    url = os.environ.get("REDIS_URL")
-    if not url:
-        pytest.skip("Redis is not available")
-    client = redis.Redis.from_url(url)
-    try:
-        client.ping()
-    except redis.RedisError:
-        pytest.skip("Redis does not answer")
-    return client
-
-
-@pytest.fixture
 def breaker_key(redis_client):
     key = f"test:enrichment:breaker:{uuid.uuid4().hex}"
     yield key

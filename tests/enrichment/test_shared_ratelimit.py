@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 
@@ -10,19 +9,6 @@ import pytest
 import redis
 
 from enrichment.providers.resilience import SharedRateLimiter
-
-
-@pytest.fixture
-def redis_client():
-    url = os.environ.get("REDIS_URL")
-    if not url:
-        pytest.skip("Redis is not available")
-    client = redis.Redis.from_url(url)
-    try:
-        client.ping()
-    except redis.RedisError:
-        pytest.skip("Redis does not answer")
-    return client
 
 
 def test_two_processes_share_one_budget(redis_client):

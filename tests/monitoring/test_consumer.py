@@ -34,14 +34,6 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def redis_client():
-    url = os.environ.get("REDIS_URL")
-    if not url:
-        pytest.skip("Redis is not available")
-    return redis.Redis.from_url(url)
-
-
-@pytest.fixture
 def stream(redis_client):
     name = f"test-tx-{uuid.uuid4().hex[:10]}"
     yield name

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 import zlib
@@ -40,11 +39,8 @@ def test_bad_shard_counts_are_refused(bad):
 
 
 @pytest.fixture
-def leases_factory():
-    url = os.environ.get("REDIS_URL")
-    if not url:
-        pytest.skip("Redis is not available")
-    client = redis.Redis.from_url(url)
+def leases_factory(redis_client):
+    client = redis_client
     stream = f"test-lease-{uuid.uuid4().hex[:10]}"
 
     def make(name: str, *, shards: int = 8, lease_ms: int = 10_000) -> ShardLeases:
