@@ -6,7 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -35,7 +37,7 @@ from audit.models import (
 )
 from audit.reconciliation import reconcile_all
 from audit.signing import verify_signature
-from audit.verify_parallel import prefetched
+from audit.verify_parallel import compact_stream
 
 PROGRESS_EVERY = 50_000
 BATCH = 20_000
@@ -155,19 +157,15 @@ def _canonical(doc: dict) -> bytes:
 
 # -- streaming the ledger -----------------------------------------------------------------
 
-def _pg_rows(start_seq: int) -> Iterator[list[tuple]]:
-    # A named (server-side) psycopg cursor: Django's ORM costs more per row than the
-    # verifier itself, and 1M rows must stream in seconds without holding them in memory.
-    columns = ", ".join(ROW_FIELDS)
+@contextmanager
+def _pg_stream(start_seq: int):
+    # A named (server-side) psycopg cursor in the compact form: Django's ORM costs more per
+    # row than the verifier itself, and 1M rows must stream in seconds without holding them
+    # in memory.
     with transaction.atomic():
         connection.ensure_connection()
-        raw = connection.connection
-        with raw.cursor(name=f"vigil_verify_{id(raw)}") as cursor:
-            # Binary format: bytea and timestamps arrive without text decoding.
-            cursor.execute(
-                f"SELECT {columns} FROM audit_ledgerentry WHERE seq >= %s ORDER BY seq",  # noqa: S608 (fixed column list)
-                [start_seq], binary=True)
-            yield from prefetched(cursor)
+        with compact_stream(connection.connection, "seq >= %s", [start_seq]) as stream:
+            yield stream
 
 
 def _orm_rows(start_seq: int) -> Iterator[list[tuple]]:
@@ -182,9 +180,12 @@ def _orm_rows(start_seq: int) -> Iterator[list[tuple]]:
 
 
 def ledger_row_batches(start_seq: int = 1) -> Iterator[list[tuple]]:
+    """Ledger rows in seq order: COMPACT_FIELDS form on PostgreSQL, ROW_FIELDS elsewhere."""
     if connection.vendor == "postgresql":
-        return _pg_rows(start_seq)
-    return _orm_rows(start_seq)
+        with _pg_stream(start_seq) as (batches, _resolve):
+            yield from batches
+        return
+    yield from _orm_rows(start_seq)
 
 
 PARALLEL_MIN_ENTRIES = 100_000
@@ -242,12 +243,18 @@ def _verify_in_process(start_seq: int, prev_hash: str, anchors: list[DigestAncho
     verifier = ChainVerifier(start_seq=start_seq, prev_hash=prev_hash, anchors=anchors)
     done = 0
     next_progress = PROGRESS_EVERY
-    for batch in ledger_row_batches(start_seq):
-        verifier.feed(batch)
-        done += len(batch)
-        if progress and done >= next_progress:
-            progress(done, total)
-            next_progress = done + PROGRESS_EVERY
+    with ExitStack() as stack:
+        if connection.vendor == "postgresql":
+            batches, resolve = stack.enter_context(_pg_stream(start_seq))
+            feed = partial(verifier.feed_compact, resolve=resolve)
+        else:
+            batches, feed = _orm_rows(start_seq), verifier.feed
+        for batch in batches:
+            feed(batch)
+            done += len(batch)
+            if progress and done >= next_progress:
+                progress(done, total)
+                next_progress = done + PROGRESS_EVERY
     report = verifier.finish()
     if progress:
         progress(done, max(total, done))

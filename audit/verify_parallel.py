@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,14 @@ from audit.chain import (
 BATCH = 5_000
 REPO = Path(__file__).resolve().parents[1]
 COLUMNS = ", ".join(ROW_FIELDS)
+# COMPACT_FIELDS as SQL. The timestamp is rendered exactly as format_ts() renders it, and
+# `||` yields NULL if any column is NULL (the row then leaves the fast path).
+COMPACT_COLUMNS = (
+    "seq, to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
+    + " || E'\\x1f' || ".join(("actor_type", "actor_id", "actor_label", "action",
+                                "object_type", "object_id", "correlation_id"))
+    + ", header, body, prev_hash, hash"
+)
 
 
 # -- worker side (no Django) ------------------------------------------------------------------
@@ -73,6 +82,26 @@ def prefetched(cursor, size: int = BATCH):
                 thread.join(0.01)
 
 
+@contextmanager
+def compact_stream(conn, where: str, params: list[Any], size: int = BATCH):
+    """Stream ledger rows in COMPACT_FIELDS form (seq order) through a server-side cursor
+    on ``conn`` (psycopg, inside a transaction). Yields (batches, resolve): ``resolve(seq,
+    hash)`` reads one full ROW_FIELDS row on the same connection for diagnosing a row the
+    compact form cannot describe."""
+
+    def resolve(seq: int, hash_col: str):
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT {COLUMNS} FROM audit_ledgerentry WHERE seq = %s "  # noqa: S608
+                        "ORDER BY hash IS NOT DISTINCT FROM %s DESC LIMIT 1", [seq, hash_col])
+            return cur.fetchone()
+
+    with conn.cursor(name=f"vigil_verify_{id(conn)}") as cursor:
+        # Binary format: bytea arrives without text decoding.
+        cursor.execute(f"SELECT {COMPACT_COLUMNS} FROM audit_ledgerentry WHERE {where} "  # noqa: S608
+                       "ORDER BY seq", params, binary=True)
+        yield prefetched(cursor, size), resolve
+
+
 def _worker(job: dict[str, Any]) -> dict[str, Any]:
     import psycopg
 
@@ -81,16 +110,13 @@ def _worker(job: dict[str, Any]) -> dict[str, Any]:
     collected: dict[str, list[str]] = {f"{a}-{b}": [] for a, b in collect}
     verifier = ChainVerifier(start_seq=job["start_seq"], prev_hash=job["prev_hash"],
                              anchors=anchors, max_problems=job["max_problems"])
-    with psycopg.connect(**job["conninfo"]) as conn, conn.transaction(), conn.cursor(
-            name="vigil_verify_part") as cursor:
-        cursor.execute(
-            f"SELECT {COLUMNS} FROM audit_ledgerentry WHERE seq >= %s AND seq <= %s "  # noqa: S608
-            "ORDER BY seq", [job["first"], job["last"]], binary=True)
-        for rows in prefetched(cursor):
-            verifier.feed(rows)
+    with psycopg.connect(**job["conninfo"]) as conn, conn.transaction(), compact_stream(
+            conn, "seq >= %s AND seq <= %s", [job["first"], job["last"]]) as (batches, resolve):
+        for rows in batches:
+            verifier.feed_compact(rows, resolve)
             for a, b in collect:
                 if rows[0][0] <= b and rows[-1][0] >= a:
-                    collected[f"{a}-{b}"].extend(r[12] for r in rows if a <= r[0] <= b)
+                    collected[f"{a}-{b}"].extend(r[6] for r in rows if a <= r[0] <= b)
     report = verifier.finish()
     return {"report": report.as_dict(), "collected": collected,
             "expect_next": verifier._expect_seq}
