@@ -108,7 +108,8 @@ def ledger_append_many(
             ids = [r[0] for r in cursor.fetchall()]
         pending = [PendingEntry(id=pk, **dict(zip(_PENDING_FIELDS, r[:width], strict=True)))
                    for pk, r in zip(ids, rows, strict=True)]
-        transaction.on_commit(sealer_wake)
+        if settings.AUDIT_SEALER == "thread":
+            transaction.on_commit(sealer_wake)
         return pending
     # No savepoint: a failed append must abort the caller's whole transaction anyway (no
     # change without its entry), and two fewer round trips under the lock matter.

@@ -81,16 +81,24 @@ def writer_main(args) -> None:
     while not go.exists():
         time.sleep(0.002)
     latencies, committed = [], []
+    # Paced (--rate): each write has a scheduled start, and its latency counts from then, so
+    # a writer that falls behind reports the wait too (no coordinated omission).
+    interval = args.writers / args.rate if args.rate else 0.0
+    start = time.perf_counter() + (args.writer / args.rate if args.rate else 0.0)
     with audit_context(actor=Actor.system(f"bench-writer-{args.writer}")):
         for i in range(args.count):
             data = {"writer": args.writer, "i": i, "note": "benchmark append"}
             t0 = time.perf_counter()
+            if interval:
+                t0 = start + i * interval
+                if t0 > time.perf_counter():
+                    time.sleep(t0 - time.perf_counter())
             if args.mode == "audited":
                 with transaction.atomic():
                     entry = audit_record(action="bench.append", object_type="bench.item",
                                          object_id=f"{args.writer}-{i}", data=data)
                 latencies.append(time.perf_counter() - t0)
-                if args.seal_mode == "background":
+                if args.seal_mode != "inline":
                     committed.append((entry.id, time.time()))
                 continue
             else:
@@ -139,26 +147,41 @@ class _SealWatcher:
         return out
 
 
+def _seal_env(seal_mode: str) -> dict[str, str]:
+    """inline | background (a sealer thread per writer) | process (one audit_sealer)."""
+    if seal_mode == "process":
+        return {"AUDIT_SEAL_MODE": "background", "AUDIT_SEALER": "process"}
+    return {"AUDIT_SEAL_MODE": seal_mode, "AUDIT_SEALER": "thread"}
+
+
 def run_writers(database_url: str, mode: str, writers: int, total: int,
-                seal_mode: str = "inline") -> dict:
+                seal_mode: str = "inline", rate: float = 0.0) -> dict:
+    import signal
     import tempfile
 
     per = total // writers
     sync = Path(tempfile.mkdtemp(prefix="vigil-bench-"))
+    env = {**os.environ, **_seal_env(seal_mode), "DATABASE_URL": database_url,
+           "DJANGO_SETTINGS_MODULE": "config.settings", "VIGIL_ENV": "test",
+           "LOG_LEVEL": "WARNING"}
+    sealer = None
+    if mode == "audited" and seal_mode == "process":
+        sealer = subprocess.Popen([sys.executable, "manage.py", "audit_sealer", "--report-every",
+                                   "0"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
     procs = [
         subprocess.Popen(
             [sys.executable, __file__, "--writer", str(w), "--count", str(per), "--mode", mode,
              "--sync-dir", str(sync), "--database-url", database_url,
-             "--seal-mode", seal_mode],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
-            env={**os.environ, "AUDIT_SEAL_MODE": seal_mode})
+             "--seal-mode", seal_mode, "--writers", str(writers), "--rate", str(rate)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env)
         for w in range(writers)
     ]
     while len(list(sync.glob("ready-*"))) < writers:
         if any(p.poll() not in (None, 0) for p in procs):
             raise SystemExit("a writer failed to start: " + procs[0].stderr.read()[-2000:])
         time.sleep(0.05)
-    watcher = _SealWatcher(database_url) if seal_mode == "background" and mode == "audited" \
+    watcher = _SealWatcher(database_url) if seal_mode != "inline" and mode == "audited" \
         else None
     start = time.time()
     (sync / "go").touch()
@@ -176,6 +199,16 @@ def run_writers(database_url: str, mode: str, writers: int, total: int,
         committed.extend(report["committed"])
         end = max(end, report["end"])
     elapsed = end - start
+    if sealer is not None:
+        from audit.models import PendingEntry
+
+        deadline = time.time() + 120
+        while PendingEntry.objects.exists() and time.time() < deadline:
+            time.sleep(0.01)
+        sealer.send_signal(signal.SIGTERM)
+        _, err = sealer.communicate(timeout=60)
+        if sealer.returncode != 0:
+            raise SystemExit(f"audit_sealer failed: {err[-2000:]}")
     latencies.sort()
     lags = sorted(watcher.lags(committed)) if watcher else []
     return {
@@ -191,15 +224,17 @@ def bench_appends(args) -> None:
     from audit.models import LedgerEntry, PendingEntry
     from audit.verification import verify_ledger
 
+    pacing = (f"paced at {args.rate:,.0f} writes/s in all, latency from each write's "
+              "scheduled start" if args.rate else "each writer as fast as it can")
     print(f"== appends: {args.writers} concurrent writer processes, {args.appends} writes per "
-          "mode (PostgreSQL, one transaction per write)")
+          f"mode (PostgreSQL, one transaction per write; {pacing})")
     _reset_tables()
-    base = run_writers(args.database_url, "plain", args.writers, args.appends)
+    base = run_writers(args.database_url, "plain", args.writers, args.appends, rate=args.rate)
     print(f"baseline (unaudited INSERT):   {base['rate']:9.0f} writes/s   p50 "
           f"{base['p50_ms']:.2f} ms  p99 {base['p99_ms']:.2f} ms")
     for seal_mode in args.seal_modes:
         audited = run_writers(args.database_url, "audited", args.writers, args.appends,
-                              seal_mode=seal_mode)
+                              seal_mode=seal_mode, rate=args.rate)
         left = PendingEntry.objects.count()
         seqs = LedgerEntry.objects.count()
         span = LedgerEntry.objects.order_by("-seq").values_list("seq", flat=True).first()
@@ -362,8 +397,12 @@ def main() -> None:
     parser.add_argument("--proof-samples", type=int, default=1000)
     parser.add_argument("--verify-workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--skip-appends", action="store_true")
-    parser.add_argument("--seal-modes", nargs="+", choices=["inline", "background"],
-                        default=["inline", "background"])
+    parser.add_argument("--seal-modes", nargs="+", choices=["inline", "background", "process"],
+                        default=["inline", "background", "process"],
+                        help="background: a sealer thread in each writer; process: writers "
+                             "leave sealing to one `manage.py audit_sealer` process")
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="offered writes/s in all (paced, open loop); 0: closed loop")
     parser.add_argument("--skip-verification", action="store_true")
     # writer subprocess mode
     parser.add_argument("--writer", type=int, help=argparse.SUPPRESS)

@@ -329,6 +329,11 @@ AUDIT_SEAL_MODE = env_choice(
     else "inline", {"inline", "background"})
 if AUDIT_SEAL_MODE == "background" and not _db["ENGINE"].endswith("postgresql"):
     raise ImproperlyConfigured("AUDIT_SEAL_MODE=background needs PostgreSQL (DATABASE_URL)")
+# Who seals in background mode: "thread", a sealer thread in every writing process woken
+# at commit (nothing extra to run), or "process", one dedicated `manage.py audit_sealer`
+# process polling every AUDIT_SEALER_POLL_MS (writers then do no sealing work at all).
+AUDIT_SEALER = env_choice("AUDIT_SEALER", "thread", {"thread", "process"})
+AUDIT_SEALER_POLL_MS = env_int("AUDIT_SEALER_POLL_MS", 50, minimum=1)
 AUDIT_SEAL_BATCH = env_int("AUDIT_SEAL_BATCH", 5000)
 # A woken sealer waits this long first, so commits arriving together are chained together.
 AUDIT_SEAL_DELAY_MS = env_int("AUDIT_SEAL_DELAY_MS", 50)

@@ -148,3 +148,42 @@ def test_reconciliation_counts_entries_still_pending(background, monkeypatch):
         cursor.execute("SET LOCAL session_replication_role = replica")
         cursor.execute("DELETE FROM audit_pendingentry")
     assert not verify_ledger().reconciliation_ok
+
+
+def test_with_a_sealer_process_writers_leave_sealing_to_it(background, settings):
+    """AUDIT_SEALER=process: commits wake no thread; run_sealer (the audit_sealer command's
+    loop) chains them, and stops after a last pass."""
+    import threading
+
+    from audit.sealer import run_sealer
+
+    settings.AUDIT_SEALER = "process"
+    with audit_context(actor=Actor.system("t")):
+        for i in range(5):
+            with transaction.atomic():
+                audit_record(action="t.write", object_type="t.item", object_id=str(i),
+                             data={"i": i})
+    time.sleep(0.3)  # longer than a thread sealer's gather delay
+    assert PendingEntry.objects.count() == 5
+    assert not LedgerEntry.objects.filter(object_type="t.item").exists()
+    stop = threading.Event()
+    passes = []
+    thread = threading.Thread(target=run_sealer, kwargs={
+        "poll_ms": 10, "stop": stop, "on_pass": lambda: passes.append(1)})
+    thread.start()
+    try:
+        _wait_until_sealed()
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive() and passes
+    assert LedgerEntry.objects.filter(object_type="t.item").count() == 5
+    assert verify_ledger().ok
+
+
+def test_audit_sealer_command_refuses_inline_mode(audit_env):
+    from django.core.management.base import CommandError
+
+    audit_env.AUDIT_SEAL_MODE = "inline"
+    with pytest.raises(CommandError, match="AUDIT_SEAL_MODE=background"):
+        call_command("audit_sealer")

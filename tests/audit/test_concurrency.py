@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -39,18 +41,35 @@ def _mode_for(mode: str, writer: int) -> str:
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("mode", ["inline", "background", "mixed"])
+@pytest.mark.parametrize("mode", ["inline", "background", "mixed", "sealer-process"])
 def test_concurrent_writers_build_one_chain(audit_env, mode):
     writers, per_writer = 6, 40
     env = {**os.environ, "DATABASE_URL": _db_url_for_subprocess(),
            "DJANGO_SETTINGS_MODULE": "config.settings", "VIGIL_ENV": "test"}
+    sealer = None
+    if mode == "sealer-process":  # writers do no sealing; one dedicated process does
+        env = {**env, "AUDIT_SEALER": "process"}
+        sealer = subprocess.Popen(
+            [sys.executable, "manage.py", "audit_sealer", "--poll-ms", "20"], cwd=REPO,
+            env={**env, "AUDIT_SEAL_MODE": "background"}, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+    seal_mode = "background" if mode == "sealer-process" else None
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(per_writer), str(w)],
-                              cwd=REPO, env={**env, "AUDIT_SEAL_MODE": _mode_for(mode, w)},
+                              cwd=REPO,
+                              env={**env, "AUDIT_SEAL_MODE": seal_mode or _mode_for(mode, w)},
                               stderr=subprocess.PIPE, text=True)
              for w in range(writers)]
     for proc in procs:
         _, err = proc.communicate(timeout=180)
         assert proc.returncode == 0, err
+    if sealer is not None:
+        deadline = time.monotonic() + 60
+        while PendingEntry.objects.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        sealer.send_signal(signal.SIGTERM)
+        out, err = sealer.communicate(timeout=60)
+        assert sealer.returncode == 0, err
+        assert "stopped after" in out and "pending 0" in out
     # Background writers' sealers (and their exit hook) chained everything they wrote.
     assert not PendingEntry.objects.exists()
     seqs = list(LedgerEntry.objects.order_by("seq").values_list("seq", flat=True))
