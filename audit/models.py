@@ -23,16 +23,16 @@ class LedgerEntry(models.Model):
     seq = models.BigIntegerField(primary_key=True)
     ts = models.DateTimeField(db_index=True)
     actor_type = models.CharField(max_length=16)
-    actor_id = models.CharField(max_length=64, db_index=True)
+    actor_id = models.CharField(max_length=64)
     actor_label = models.CharField(max_length=150)
-    action = models.CharField(max_length=64, db_index=True)
+    action = models.CharField(max_length=64)
     object_type = models.CharField(max_length=100)
     object_id = models.CharField(max_length=64)
-    correlation_id = models.CharField(max_length=64, db_index=True)
+    correlation_id = models.CharField(max_length=64)
     header = models.BinaryField()
     body = models.BinaryField(null=True)
-    prev_hash = models.CharField(max_length=64, unique=True)
-    hash = models.CharField(max_length=64, unique=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
     # Background sealing: the pending row this entry was sealed from (not hashed; it lets
     # the database allow deleting exactly the pending rows that are already on the chain).
     pending_id = models.BigIntegerField(null=True, blank=True, unique=True)
@@ -41,7 +41,22 @@ class LedgerEntry(models.Model):
 
     class Meta:
         ordering = ["seq"]
-        indexes = [models.Index(fields=["object_type", "object_id", "seq"])]
+        # Indexes and unique constraints declared here rather than with db_index/unique on
+        # the fields: on PostgreSQL those also build a varchar_pattern_ops twin of each
+        # index for LIKE 'prefix%' queries, which nothing runs on these columns. Five such
+        # twins (two over random 64-character hashes) made every append maintain 14
+        # indexes instead of 9, about a third more database time per chained entry.
+        indexes = [
+            models.Index(fields=["object_type", "object_id", "seq"]),
+            models.Index(fields=["actor_id"], name="audit_ledger_actor_id_idx"),
+            models.Index(fields=["action"], name="audit_ledger_action_idx"),
+            models.Index(fields=["correlation_id"], name="audit_ledger_correlation_idx"),
+        ]
+        constraints = [
+            # One successor per entry: a fork fails loudly at insert time.
+            models.UniqueConstraint(fields=["prev_hash"], name="audit_ledger_prev_hash_uniq"),
+            models.UniqueConstraint(fields=["hash"], name="audit_ledger_hash_uniq"),
+        ]
         verbose_name_plural = "ledger entries"
 
     def __str__(self) -> str:
