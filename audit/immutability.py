@@ -94,5 +94,32 @@ def install_triggers(using: str = "default") -> list[str]:
     return tables
 
 
+def drop_history_like_indexes(using: str = "default") -> list[str]:
+    """Drop the ``varchar_pattern_ops`` twins Django builds on PostgreSQL beside every
+    indexed CharField of a history table (simple-history turns each unique field into an
+    indexed one). History is only ever looked up by exact id, object and date, never by
+    LIKE 'prefix%', so each twin is pure cost on every audited write. Safe to repeat, and
+    safe for later migrations (Django drops indexes with IF EXISTS). Returns the dropped
+    index names."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return []
+    tables = [m._meta.db_table for m in protected_models()
+              if m._meta.model_name.startswith("historical")]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "JOIN pg_class t ON t.oid = i.indrelid WHERE t.relname = ANY(%s) "
+            "AND NOT i.indisunique AND c.relname LIKE %s "
+            "AND pg_get_indexdef(i.indexrelid) LIKE %s",
+            [tables, "%\\_like", "%pattern_ops%"])
+        names = [row[0] for row in cursor.fetchall()]
+        quote = connection.ops.quote_name
+        for name in names:
+            cursor.execute(f"DROP INDEX IF EXISTS {quote(name)}")
+    return names
+
+
 def install_triggers_after_migrate(sender, using: str = "default", **kwargs) -> None:
     install_triggers(using)
+    drop_history_like_indexes(using)

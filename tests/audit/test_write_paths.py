@@ -162,3 +162,24 @@ def test_ledger_rows_cannot_be_changed_through_the_orm(customers):
         LedgerEntry.objects.filter(seq=1).update(actor_label="x")
     with pytest.raises(PermissionError):
         LedgerEntry.objects.all().delete()
+
+
+@pytest.mark.postgres
+def test_ledger_and_history_tables_carry_no_like_prefix_indexes(db):
+    """Every audited write maintains these tables' indexes; none may be a LIKE-prefix twin
+    (migrate drops them from history tables; the ledger declares its indexes in Meta)."""
+    from django.db import connection
+
+    from audit.immutability import drop_history_like_indexes, protected_models
+
+    tables = [m._meta.db_table for m in protected_models()]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT t.relname, c.relname FROM pg_index i "
+                       "JOIN pg_class c ON c.oid = i.indexrelid "
+                       "JOIN pg_class t ON t.oid = i.indrelid WHERE t.relname = ANY(%s) "
+                       "AND pg_get_indexdef(i.indexrelid) LIKE %s", [tables, "%pattern_ops%"])
+        assert cursor.fetchall() == []
+        cursor.execute("CREATE INDEX cases_historicalcustomer_name_x_like ON "
+                       "cases_historicalcustomer (name varchar_pattern_ops)")
+    assert drop_history_like_indexes() == ["cases_historicalcustomer_name_x_like"]
+    assert drop_history_like_indexes() == []
