@@ -103,7 +103,9 @@ def _setup(database_url: str, redis_url: str) -> None:
     os.environ["CELERY_TASK_ALWAYS_EAGER"] = "0"
     import psycopg
 
-    base, name = database_url.rsplit("/", 1)
+    # Options after "?" (e.g. server_side_binding=true&prepare_threshold=5) go to
+    # DATABASES["default"]["OPTIONS"] through dj-database-url.
+    base, name = database_url.split("?", 1)[0].rsplit("/", 1)
     with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname=%s", [name]).fetchone():
             conn.execute(f'CREATE DATABASE "{name}"')
@@ -117,13 +119,25 @@ def _setup(database_url: str, redis_url: str) -> None:
 
 # -- CPU accounting (Linux /proc) -----------------------------------------------------------
 
-def _proc_cpu(pid: int) -> float:
-    """CPU seconds (user + system, all threads) of one live process; 0 when gone."""
+def _proc_cpu(pid: int, *, system_only: bool = False) -> float:
+    """CPU seconds (user + system, all threads) of one live process; 0 when gone. With
+    ``system_only``, the time in the kernel alone (sockets, futexes, scheduling)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return (int(fields[12]) + (0 if system_only else int(fields[11]))) / CLOCK_TICKS
+
+
+def _redis_server() -> int | None:
+    """The pid of the local redis-server (shared with other users of the machine)."""
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "comm").read_text().strip() == "redis-server":
+                return int(entry.name)
+        except OSError:
+            continue
+    return None
 
 
 def _descendants(root: int) -> list[int]:
@@ -153,8 +167,34 @@ def _postgres_backends() -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
+def _postmaster_reaped_cpu() -> float | None:
+    """CPU seconds of the postmaster's exited children (all databases): backends that
+    start and end within a phase never show up in pg_stat_activity at either sample."""
+    from django.db import connection
+
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_postmaster_start_time(), current_setting('data_directory')")
+            pid_file = Path(cursor.fetchone()[1]) / "postmaster.pid"
+        fields = Path(f"/proc/{int(pid_file.read_text().split()[0])}/stat").read_text()
+    except (OSError, ValueError, IndexError):
+        return None
+    parts = fields.rsplit(")", 1)[1].split()
+    return (int(parts[13]) + int(parts[14])) / CLOCK_TICKS
+
+
+def _machine_busy_cpu() -> float:
+    """CPU seconds all processes of the machine spent busy (other users' too)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return (sum(values[:8]) - idle) / CLOCK_TICKS
+
+
 class CpuMeter:
-    """CPU seconds spent by each group of processes between start() and stop()."""
+    """CPU seconds spent by each group of processes between start() and stop(), plus
+    figures outside the total: the workers' share spent in the kernel, and three that
+    include other users of the machine: the whole machine's busy CPU, the redis-server
+    and PostgreSQL backends that exited during the phase (of every database)."""
 
     def __init__(self, workers: list[int], stub: int) -> None:
         self.workers = workers
@@ -169,14 +209,48 @@ class CpuMeter:
             "bench": {os.getpid(): _proc_cpu(os.getpid())},
         }
 
+    def _others(self) -> dict[str, float]:
+        redis_pid = _redis_server()
+        return {"machine": _machine_busy_cpu(),
+                "workers in kernel": sum(_proc_cpu(p, system_only=True)
+                                         for root in self.workers for p in _descendants(root)),
+                "redis": _proc_cpu(redis_pid) if redis_pid else 0.0}
+
     def start(self) -> None:
         self._before = self._sample()
+        self._reaped = _postmaster_reaped_cpu()
+        self._outside_before = self._others()
 
     def stop(self) -> dict[str, float]:
         after = self._sample()
-        return {group: sum(max(0.0, cpu - self._before[group].get(pid, 0.0))
+        used = {group: sum(max(0.0, cpu - self._before[group].get(pid, 0.0))
                            for pid, cpu in pids.items())
                 for group, pids in after.items()}
+        reaped = _postmaster_reaped_cpu()
+        self.outside = {name: value - self._outside_before[name]
+                        for name, value in self._others().items()}
+        if reaped is not None and self._reaped is not None:
+            self.outside["exited pg backends"] = reaped - self._reaped
+        return used
+
+
+class StatementCounter:
+    """A database execute wrapper counting the SQL statements a run sends (BEGIN and COMMIT
+    are not statements to Django; savepoints are), by their first words."""
+
+    def __init__(self) -> None:
+        self.kinds: Counter[str] = Counter()
+
+    def __call__(self, execute, sql, params, many, context):
+        words = sql.split(None, 3)
+        kind = " ".join(words[:3] if words[0].upper() == "INSERT" else words[:1]).upper()
+        self.kinds[kind.replace('"', "")] += 1
+        return execute(sql, params, many, context)
+
+    def summary(self, runs: int) -> str:
+        total = sum(self.kinds.values())
+        top = ", ".join(f"{kind} {count / runs:.1f}" for kind, count in self.kinds.most_common(8))
+        return f"SQL statements/app (in-process runs) {total / runs:.1f}: {top}"
 
 
 # -- phases ---------------------------------------------------------------------------------
@@ -207,11 +281,13 @@ def _distribution(values: list[float]) -> str:
     if not values:
         return "n/a"
     return (f"p50 {_percentile(values, .5):5.0f} p90 {_percentile(values, .9):5.0f} "
-            f"p99 {_percentile(values, .99):5.0f} max {max(values):5.0f}")
+            f"p95 {_percentile(values, .95):5.0f} p99 {_percentile(values, .99):5.0f} "
+            f"max {max(values):5.0f}")
 
 
 def _report(name: str, runs: list, elapsed: float, calls: int, baseline: float | None,
-            cpu: dict[str, float] | None = None) -> float:
+            cpu: dict[str, float] | None = None,
+            outside: dict[str, float] | None = None) -> float:
     latencies = [(r.finished_at - r.created_at).total_seconds() * 1000 for r in runs
                  if r.finished_at]
     durations = [float(r.duration_ms) for r in runs if r.duration_ms is not None]
@@ -229,6 +305,10 @@ def _report(name: str, runs: list, elapsed: float, calls: int, baseline: float |
         print(f"{'':9s} CPU ms/app: " + ", ".join(f"{g} {v:.1f}" for g, v in per_app.items())
               + f" (total {sum(per_app.values()):.1f}; {sum(cpu.values()) / elapsed:.2f} "
                 f"cores busy of {os.cpu_count()})")
+    if outside:
+        print(f"{'':9s} not in the total: " + ", ".join(
+            f"{g} {seconds * 1000 / len(runs):.1f} ms/app" for g, seconds in outside.items())
+            + " (machine, redis and exited backends include other users of the machine)")
     return rate
 
 
@@ -306,10 +386,18 @@ def _start_workers(args, queue: str, env: dict) -> list[subprocess.Popen]:
                        "--without-mingle", "--without-gossip"]
         # With --switch-interval the worker's interpreter hands the GIL over sooner, so a
         # thread back from a database round trip waits less behind a busy one.
-        launcher = ([sys.executable, "-c", "import sys; sys.setswitchinterval("
-                     f"{args.switch_interval}); sys.argv[0] = 'celery'; "
-                     "from celery.__main__ import main; main()"]
-                    if args.switch_interval else [sys.executable, "-m", "celery"])
+        prelude = []
+        if args.switch_interval:
+            prelude.append(f"import sys; sys.setswitchinterval({args.switch_interval})")
+        if args.celery_db_reuse_max is not None:
+            # Until config/settings.py sets it: Celery closes each task's database
+            # connection unless CELERY_DB_REUSE_MAX is set.
+            prelude.append("from django.conf import settings; "
+                           f"settings.CELERY_DB_REUSE_MAX = {args.celery_db_reuse_max}")
+        launcher = ([sys.executable, "-c", "; ".join(
+            [*prelude, "import sys; sys.argv[0] = 'celery'",
+             "from celery.__main__ import main; main()"])]
+            if prelude else [sys.executable, "-m", "celery"])
         workers.append(subprocess.Popen(
             launcher + celery_args,
             cwd=REPO, env={**env, "ENRICHMENT_WORKER_PROCESSES": str(
@@ -335,6 +423,10 @@ def main() -> None:
     parser.add_argument("--switch-interval", type=float, default=0,
                         help="the workers' sys.setswitchinterval in seconds (0: Python's "
                              "default, 0.005)")
+    parser.add_argument("--celery-db-reuse-max", type=int, default=None,
+                        help="set CELERY_DB_REUSE_MAX in the workers (default: the "
+                             "settings' value; unset, Celery opens a new database "
+                             "connection for every task)")
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--fault-rate", type=float, default=0.3)
     parser.add_argument("--skip-baseline", action="store_true")
@@ -351,6 +443,7 @@ def main() -> None:
 
     _setup(args.database_url, args.redis_url)
     from django.conf import settings
+    from django.db import connection
 
     from config.celery import app
     from enrichment.clients import reset_provider_clients
@@ -372,7 +465,8 @@ def main() -> None:
     reset_provider_clients(breakers=True)
     print(f"enrichment bench: stub latency {args.latency_ms} ms/call, {args.workers} worker "
           f"process(es), pool {args.pool} x {args.concurrency}"
-          f"{f', switch interval {args.switch_interval}s' if args.switch_interval else ''}, "
+          f"{f', switch interval {args.switch_interval}s' if args.switch_interval else ''}"
+          f"{f', CELERY_DB_REUSE_MAX {args.celery_db_reuse_max}' if args.celery_db_reuse_max is not None else ''}, "
           f"{args.apps} apps/phase, "
           f"audit seal mode {getattr(settings, 'AUDIT_SEAL_MODE', 'inline')}, "
           f"db {settings.DATABASES['default']['NAME']}, {os.cpu_count()} CPUs, "
@@ -388,13 +482,17 @@ def main() -> None:
             runs = [enrichment_run_request(application=a, queue=False)[0].pk
                     for a in applications]
             meter = CpuMeter([], stub.process.pid)
+            statements = StatementCounter()
             meter.start()
             started = time.perf_counter()
-            for run_id in runs:
-                enrichment_run_execute(run_id=run_id)
+            with connection.execute_wrapper(statements):
+                for run_id in runs:
+                    enrichment_run_execute(run_id=run_id)
             elapsed = time.perf_counter() - started
+            cpu = meter.stop()
             baseline = _report("baseline", _wait(runs, 5), elapsed, _calls(runs), None,
-                               meter.stop())
+                               cpu, meter.outside)
+            print(f"{'':9s} {statements.summary(len(runs))}")
 
         queue = f"enrichment-bench-{os.getpid()}"
         env = {**os.environ, "CELERY_TASK_ALWAYS_EAGER": "0", **provider_env}
@@ -418,7 +516,7 @@ def main() -> None:
             elapsed = time.perf_counter() - started
             cpu = meter.stop()
             label = f"{phase}" if not rate else f"faults{int(rate * 100)}%"
-            _report(label, finished, elapsed, _calls(runs), baseline, cpu)
+            _report(label, finished, elapsed, _calls(runs), baseline, cpu, meter.outside)
             stats = stub.stats()
             print(f"{'':9s} provider requests {stats['requests'] - requests_before}, "
                   f"faults injected so far {sum(stats['faults'].values())}")

@@ -31,6 +31,19 @@ _TOKENS: dict[str, object] = {}
 
 
 @signals.task_prerun.connect
+@signals.task_postrun.connect
+def _recycle_database_connections(task=None, **_kwargs):
+    """With CELERY_DB_REUSE_MAX set, a worker keeps its database connection across tasks
+    (a new PostgreSQL backend per task cost more CPU than an enrichment run's queries).
+    Like Django around a request, drop it if it broke or outlived CONN_MAX_AGE. An eager
+    task runs inside its caller's connection, perhaps its transaction: leave that alone."""
+    if task is not None and not getattr(task.request, "is_eager", False):
+        from django.db import close_old_connections
+
+        close_old_connections()
+
+
+@signals.task_prerun.connect
 def _enter_audit_context(task_id=None, task=None, **_kwargs):
     import structlog
 

@@ -177,6 +177,11 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery closes a worker's database connection around every task unless this is set; a
+# new PostgreSQL backend per task cost more CPU than an enrichment run's own queries. The
+# connection is recycled after this many tasks, and dropped earlier if it broke or outlived
+# DB_CONN_MAX_AGE (config/celery.py, as Django does around a request).
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000, minimum=0)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

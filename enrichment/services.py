@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import inspect
 import logging
 import random
 import time
 import uuid
-from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import cache
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
@@ -271,29 +268,26 @@ def enrichment_run_execute(*, run_id: int, task_id: str = "",
 
 
 def _screening_function():
-    """The screening engine's entry point when the screening app provides it."""
+    """The screening engine's entry point when the screening app provides it: a function
+    that screens a list of subjects (``screening_search`` keywords) as one unit of work
+    and returns one result per subject."""
     try:
-        from screening.services import screening_search
+        from screening.services import screening_search_many
     except ImportError:
         return None
-    return screening_search
+
+    def search(subjects: list[dict[str, Any]]) -> list[Any]:
+        return screening_search_many(subjects=subjects, actor=None)
+
+    return search
 
 
-@cache
-def _parameters(function) -> Mapping[str, inspect.Parameter]:
-    return inspect.signature(function).parameters
+def _screening_result(result: Any) -> tuple[int, float | None]:
+    """(hits, top score) of one screening result.
 
-
-def _call_screening(search, **candidate_kwargs: Any) -> tuple[int, float | None]:
-    """Call the screening engine with the keyword arguments it accepts; (hits, top score).
-
-    ``screening.services.screening_search`` returns a logged ScreeningQuery (hit_count,
-    top_score); other shapes (a list of hits, or an object/dict holding ``hits``) are
-    read too so a change of the engine's return type does not break enrichment."""
-    parameters = _parameters(search)
-    accepts_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
-    kwargs = {k: v for k, v in candidate_kwargs.items() if accepts_any or k in parameters}
-    result = search(**kwargs)
+    ``screening.services`` returns logged ScreeningQuery rows (hit_count, top_score);
+    other shapes (a list of hits, or an object/dict holding ``hits``) are read too so a
+    change of the engine's return type does not break enrichment."""
     if hasattr(result, "hit_count"):
         top = getattr(result, "top_score", None)
         return int(result.hit_count), (float(top) if result.hit_count and top else None)
@@ -316,7 +310,8 @@ def _call_screening(search, **candidate_kwargs: Any) -> tuple[int, float | None]
 
 def _screen(application: LoanApplication, steps: dict[str, dict[str, Any]]
             ) -> dict[str, Any]:
-    """Screen applicant, principals and registry parents (when the engine exists)."""
+    """Screen applicant, principals and registry parents (when the engine exists), all
+    against the same list versions in one call."""
     search = _screening_function()
     if search is None:
         return {"status": "not_available", "subjects": []}
@@ -339,9 +334,11 @@ def _screen(application: LoanApplication, steps: dict[str, dict[str, Any]]
         if entity:
             subjects.append((role, entity["legal_name"],
                              {"entity_type": "organisation", "country": entity["country"]}))
+    results = search([{"name": name, "use": "onboarding", **extra}
+                      for _role, name, extra in subjects])
     out = []
-    for role, name, extra in subjects:
-        hits, top = _call_screening(search, name=name, use="onboarding", actor=None, **extra)
+    for (role, name, _extra), result in zip(subjects, results, strict=True):
+        hits, top = _screening_result(result)
         out.append({"role": role, "name": name, "hits": hits, "top_score": top,
                     "case_id": None})
     return {"status": "screened", "subjects": out}
@@ -365,8 +362,8 @@ def _finish_success(run_id: int, steps: dict[str, dict[str, Any]], registry_name
     # run); the patches below are computed on the row locked in the final transaction.
     if not EnrichmentRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).exists():
         return EnrichmentRun.objects.get(pk=run_id)  # finished by another worker meanwhile
-    with transaction.atomic():
-        screening = _screen(application, steps)
+    # One transaction of its own inside the engine: its queries and their cases.
+    screening = _screen(application, steps)
     with transaction.atomic():
         run = (EnrichmentRun.objects.select_for_update(of=("self", "application"))
                .select_related("application").get(pk=run_id))

@@ -28,6 +28,7 @@ import socket
 import threading
 import time
 import uuid
+from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -177,29 +178,45 @@ class DemoRegistry:
         self.by_bin[company.bin] = company
 
     def search(self, prefix: str, country: str | None) -> list[DemoCompany]:
-        wanted = normalise_name(prefix)
-        return [
-            c for name, c in self._names()
-            if name.startswith(wanted) and (not country or c.country == country.upper())
-        ]
+        """Companies with an LEI whose normalised name starts with ``prefix`` (normalised),
+        in registry order, optionally of one country."""
+        found = _PrefixIndex.of(self, "_lei_index", lambda c: bool(c.lei)).starting_with(
+            normalise_name(prefix))
+        return [c for c in found if not country or c.country == country.upper()]
 
     def bureau_search(self, name: str) -> list[DemoCompany]:
         """Operating companies whose normalised name starts with ``name`` (normalised), in
-        registry order; one pass over names normalised once, not per request."""
-        names = getattr(self, "_bureau_names", None)
-        if names is None:
-            names = self._bureau_names = [(normalise_name(c.legal_name), c)
-                                          for c in self.companies if c.kind == "company"]
-        return [c for normalised, c in names if normalised.startswith(name)]
+        registry order."""
+        return _PrefixIndex.of(self, "_bureau_index",
+                               lambda c: c.kind == "company").starting_with(name)
 
-    def _names(self) -> list[tuple[str, DemoCompany]]:
-        # Normalised once: a search must not cost the stub a pass of normalisation over
-        # the whole registry (it would make the stub, not Vigil, the benchmark's bottleneck).
-        names = getattr(self, "_normalised", None)
-        if names is None:
-            names = self._normalised = [(normalise_name(c.legal_name), c)
-                                        for c in self.companies if c.lei]
-        return names
+
+class _PrefixIndex:
+    """Normalised names sorted once, so a prefix search costs a binary search rather than a
+    pass over the whole registry (which would make the stub, not Vigil, the benchmark's
+    bottleneck). Results keep registry order."""
+
+    def __init__(self, companies: list[DemoCompany]) -> None:
+        self.companies = companies
+        entries = sorted((normalise_name(c.legal_name), position)
+                         for position, c in enumerate(companies))
+        self.names = [name for name, _position in entries]
+        self.positions = [position for _name, position in entries]
+
+    @classmethod
+    def of(cls, registry: DemoRegistry, attribute: str, keep) -> _PrefixIndex:
+        index = getattr(registry, attribute, None)
+        if index is None:
+            index = cls([c for c in registry.companies if keep(c)])
+            setattr(registry, attribute, index)
+        return index
+
+    def starting_with(self, prefix: str) -> list[DemoCompany]:
+        first = bisect_left(self.names, prefix)
+        last = first
+        while last < len(self.names) and self.names[last].startswith(prefix):
+            last += 1
+        return [self.companies[p] for p in sorted(self.positions[first:last])]
 
 
 def lei_record(company: DemoCompany, base: str) -> dict[str, Any]:

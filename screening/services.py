@@ -12,7 +12,7 @@ import hashlib
 import io
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,7 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.context import Actor, audit_context, current_context
-from audit.services import audit_record
+from audit.services import audit_record, ledger_append_many
 from cases.choices import CaseSource
 from cases.models import Customer
 from cases.services import case_open, customer_upsert
@@ -182,6 +182,17 @@ def _query_row(*, clean: ScreeningInput, versions: dict, threshold: float, match
     )
 
 
+def _query_audit_data(clean: ScreeningInput, cm: CachedMatcher, query: ScreeningQuery,
+                      customer: Customer | None, kept: list[Match]) -> dict:
+    """The body of a query's `screening.query` ledger entry."""
+    return {"input": clean.as_dict(), "list_versions": cm.versions,
+            "algorithm": ALGORITHM_VERSION, "hits": query.hit_count,
+            "top_score": round(query.top_score, 1),
+            "customer": customer.external_id if customer else None,
+            "matches": [[m.entity.list_code, m.entity.uid, round(m.score, 1)]
+                        for m in kept[:20]]}
+
+
 def _open_cases(customer: Customer, query: ScreeningQuery, matches: list[Match]) -> None:
     """One case per customer and listed entity; a new hit adds evidence to the open one."""
     for m in matches:
@@ -237,15 +248,52 @@ def screening_search(
         query.save()
         audit_record(action="screening.query", object_type="screening.ScreeningQuery",
                      object_id=str(query.pk),
-                     data={"input": clean.as_dict(), "list_versions": cm.versions,
-                           "algorithm": ALGORITHM_VERSION, "hits": query.hit_count,
-                           "top_score": round(query.top_score, 1),
-                           "customer": customer.external_id if customer else None,
-                           "matches": [[m.entity.list_code, m.entity.uid, round(m.score, 1)]
-                                       for m in kept[:20]]})
+                     data=_query_audit_data(clean, cm, query, customer, kept))
         if customer is not None and kept:
             _open_cases(customer, query, kept)
         return query
+
+
+def screening_search_many(
+    *, subjects: Sequence[Mapping[str, object]], actor: Actor | None,
+) -> list[ScreeningQuery]:
+    """Screen several names as one unit of work (e.g. an applicant and its owners): each
+    subject is logged and audited exactly as by `screening_search` (same keywords, same
+    query row, same ledger entry, same cases), all against the same active list versions
+    and in one transaction, with one lookup of those versions, one insert of the query
+    rows and one ledger append instead of one of each per name."""
+    cleans = [screening_input_clean(
+        name=s.get("name"), dob=s.get("dob"), country=s.get("country"),
+        entity_type=s.get("entity_type"),
+        lists=list(s["lists"]) if s.get("lists") is not None else None,  # type: ignore[call-overload]
+        threshold=s.get("threshold"), use=s.get("use", ScreeningUse.ONBOARDING))
+        for s in subjects]
+    customers: list[Customer | None] = [s.get("customer") for s in subjects]  # type: ignore[misc]
+    if not cleans:
+        return []
+    cm = current_matcher()
+    config = cm.matcher.config.as_dict()
+    with audit_context(actor=actor) if actor else nullcontext(), transaction.atomic():
+        actor_fields = _actor_fields()
+        kept_per_subject = []
+        queries = []
+        for clean, customer in zip(cleans, customers, strict=True):
+            kept, suppressed = _whitelist_split(customer, _match(cm.matcher, clean))
+            kept_per_subject.append(kept)
+            queries.append(_query_row(
+                clean=clean, versions=cm.versions, threshold=_threshold(cm, clean),
+                matches=kept, suppressed=suppressed, origin=QueryOrigin.SINGLE,
+                customer=customer, actor_fields=actor_fields, config=config))
+        ScreeningQuery.objects.bulk_create(queries)
+        ledger_append_many([
+            ("screening.query", "screening.ScreeningQuery", str(query.pk),
+             _query_audit_data(clean, cm, query, customer, kept))
+            for query, clean, customer, kept in zip(queries, cleans, customers,
+                                                    kept_per_subject, strict=True)])
+        for query, customer, kept in zip(queries, customers, kept_per_subject, strict=True):
+            if customer is not None and kept:
+                _open_cases(customer, query, kept)
+        return queries
 
 
 def screen_counterparty(name: str, country: str | None = None) -> list[dict]:

@@ -201,11 +201,12 @@ def test_screening_hits_open_a_case_linked_to_the_application(enrichment_setting
                                                               monkeypatch):
     seen = []
 
-    def fake_search(*, name, entity_type, country=None, dob=None, customer=None, actor):
+    def fake_search(*, name, entity_type, use, country=None, dob=None, customer=None):
         seen.append((name, entity_type))
         return {"hits": [{"score": 0.97}] if name == "Maria Keller" else []}
 
-    monkeypatch.setattr(services, "_screening_function", lambda: fake_search)
+    monkeypatch.setattr(services, "_screening_function",
+                        lambda: lambda subjects: [fake_search(**s) for s in subjects])
     application = create(80)
     run = enrich(application)
     assert run.status == RunStatus.SUCCEEDED, run.error
@@ -221,7 +222,7 @@ def test_screening_hits_open_a_case_linked_to_the_application(enrichment_setting
 
 def test_real_screening_engine_is_called_when_present(enrichment_settings_for_stub):
     if services._screening_function() is None:
-        pytest.skip("screening.services.screening_search is not there yet")
+        pytest.skip("screening.services.screening_search_many is not there yet")
     from screening.models import ScreeningQuery
 
     application = create(80)
