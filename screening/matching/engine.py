@@ -155,6 +155,11 @@ class Matcher:
         self.config = config or MatcherConfig()
         self.list_codes: set[str] = {e.list_code for e in self.index.entities}
         self._split_cache: dict[str, list[tuple[str, str]] | None] = {}
+        # per-token terms of the batch path's query-side bound (screening.matching.batch)
+        self._batch_tokens: dict[tuple, tuple] = {}
+        self._batch_pairs: dict[tuple, tuple | None] = {}
+        self._batch_letter_masks: tuple[np.ndarray, np.ndarray] | None = None
+        self._batch_row_arrays: tuple | None = None
         # +1: the padding id of short rows always reads similarity 0.
         self._sim_buffer = np.zeros(len(self.index.tokens) + 1, dtype=np.float32)
 
@@ -471,6 +476,30 @@ class Matcher:
 
     # ------------------------------------------------------------------ search
 
+    def name_floor(self, *, dob: str | None = None, country: str | None = None,
+                   identifiers: tuple[tuple[str, str], ...] = (),
+                   lists: Iterable[str] | None = None, threshold: float | None = None,
+                   use: str = "onboarding") -> float:
+        """The lowest name score that can still end at or above the applicable threshold
+        (the qualifiers supplied may add their bonus)."""
+        if threshold is not None:
+            floor = threshold
+        else:
+            codes = set(lists) if lists else (self.list_codes or {""})
+            floor = min(self.config.threshold_for(c, use) for c in codes)
+        # Only qualifiers actually supplied can lift a weak name match over the threshold.
+        bonus = ((DOB_EXACT if dob else 0.0) + (COUNTRY_MATCH if country else 0.0)
+                 + (IDENTIFIER_MATCH if identifiers else 0.0))
+        return floor - bonus
+
+    def search_many(self, queries: list[dict],
+                    normalized: list[NormalizedName] | None = None) -> list[list[Match]]:
+        """`search(**query)` for each query, in order, exactly; much cheaper per query
+        for names that match nothing (see `screening.matching.batch`)."""
+        from screening.matching.batch import search_many
+
+        return search_many(self, queries, normalized)
+
     def search(
         self,
         name: str,
@@ -486,24 +515,44 @@ class Matcher:
         normalized: NormalizedName | None = None,
     ) -> list[Match]:
         """Ranked matches at or above the applicable threshold, with explanations."""
-        cfg = self.config
         index = self.index
         nn = normalized or normalize_name(name)
         list_set = set(lists) if lists else None
-        if threshold is not None:
-            floor = threshold
-        else:
-            codes = list_set or self.list_codes or {""}
-            floor = min(cfg.threshold_for(c, use) for c in codes)
-        # Only qualifiers actually supplied can lift a weak name match over the threshold.
-        bonus = ((DOB_EXACT if dob else 0.0) + (COUNTRY_MATCH if country else 0.0)
-                 + (IDENTIFIER_MATCH if identifiers else 0.0))
-        name_floor = floor - bonus
+        name_floor = self.name_floor(dob=dob, country=country, identifiers=identifiers,
+                                     lists=list_set, threshold=threshold, use=use)
         min_qcov = max(0.0, (name_floor / 100.0 - (1.0 - QUERY_SHARE)) / QUERY_SHARE)
         forms = [QueryForm.prepare(index, f) for f in self._with_split_forms(nn.forms)]
+        return self.search_candidates(
+            name, [(q, self._query_side(q, min_qcov).tolist()) for q in forms],
+            normalized=nn, dob=dob, country=country, entity_type=entity_type,
+            identifiers=identifiers, lists=list_set, threshold=threshold, use=use,
+            limit=limit)
+
+    def search_candidates(
+        self,
+        name: str,
+        candidates: list[tuple[QueryForm, list[int]]],
+        *,
+        normalized: NormalizedName,
+        dob: str | None = None,
+        country: str | None = None,
+        entity_type: str | None = None,
+        identifiers: tuple[tuple[str, str], ...] = (),
+        lists: Iterable[str] | None = None,
+        threshold: float | None = None,
+        use: str = "onboarding",
+        limit: int | None = None,
+    ) -> list[Match]:
+        """The end of `search`: each reading's candidate rows (any superset of those
+        `_query_side` keeps) bounded, aligned and turned into ranked matches."""
+        cfg = self.config
+        index = self.index
+        nn = normalized
+        list_set = set(lists) if lists else None
+        name_floor = self.name_floor(dob=dob, country=country, identifiers=identifiers,
+                                     lists=list_set, threshold=threshold, use=use)
         best: dict[int, Alignment] = {}
-        for q in forms:
-            rows = self._query_side(q, min_qcov).tolist()
+        for q, rows in candidates:
             if list_set is not None:
                 rows = [r for r in rows
                         if index.entities[index.rows[r].entity].list_code in list_set]
@@ -583,18 +632,20 @@ def _query_key(query: dict) -> tuple:
 def screen_many(matcher: Matcher, queries: list[dict]) -> list[Screened]:
     """`Matcher.search(**query)` for each query, with the normalised form searched (for
     the query log); identical queries in the list are searched once."""
-    done: dict[tuple, Screened] = {}
-    out: list[Screened] = []
+    slot: dict[tuple, int] = {}
+    unique: list[dict] = []
+    where: list[int] = []
     for q in queries:
         key = _query_key(q)
-        hit = done.get(key)
-        if hit is None:
-            nn = normalize_name(q["name"])
-            hit = (matcher.search(**q, normalized=nn),
-                   " | ".join(f.text for f in nn.forms)[:1000])
-            done[key] = hit
-        out.append(hit)
-    return out
+        at = slot.get(key)
+        if at is None:
+            at = slot[key] = len(unique)
+            unique.append(q)
+        where.append(at)
+    nns = [normalize_name(q["name"]) for q in unique]
+    found = matcher.search_many(unique, nns)
+    texts = [" | ".join(f.text for f in nn.forms)[:1000] for nn in nns]
+    return [(found[at], texts[at]) for at in where]
 
 
 def _search_chunk(queries: list[dict]) -> list[Screened]:

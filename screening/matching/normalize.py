@@ -178,6 +178,7 @@ def abjad_listed_form(token: str, foreign_v: bool = False) -> str:
 # ---------------------------------------------------------------------------- scripts
 
 
+@lru_cache(maxsize=65_536)
 def _char_script(ch: str) -> str:
     if ch < "\u0250":
         return "Latn" if ch.isalpha() else ""
