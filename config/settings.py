@@ -341,7 +341,10 @@ AUDIT_SEALER = env_choice("AUDIT_SEALER", "thread", {"thread", "process"})
 AUDIT_SEALER_POLL_MS = env_int("AUDIT_SEALER_POLL_MS", 50, minimum=1)
 AUDIT_SEAL_BATCH = env_int("AUDIT_SEAL_BATCH", 5000)
 # A woken sealer waits this long first, so commits arriving together are chained together.
-AUDIT_SEAL_DELAY_MS = env_int("AUDIT_SEAL_DELAY_MS", 50)
+# 200 ms: fewer, larger passes disturb writers less. With 16 writers paced at 1,000
+# writes/s the audited p99 was 9.7-10.7 ms in three runs at 200 ms, against 9.1-92 ms at
+# 50 ms and 36 ms at 10 ms; the price is ~75 ms median commit-to-chained lag.
+AUDIT_SEAL_DELAY_MS = env_int("AUDIT_SEAL_DELAY_MS", 200, minimum=0)
 # Verification reports pending entries older than this as a stalled sealer.
 AUDIT_SEAL_MAX_LAG_SECONDS = env_int("AUDIT_SEAL_MAX_LAG_SECONDS", 120)
 TRANSACTION_STREAM = env_str("TRANSACTION_STREAM", "transactions")
