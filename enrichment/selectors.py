@@ -7,7 +7,7 @@ from typing import Any
 from django.db.models import Count, QuerySet
 from django.http import Http404
 
-from audit.models import LedgerEntry
+from audit.models import LedgerEntry, PendingEntry
 from config.accounts.roles import READ_ROLES, Role, has_role
 from enrichment.choices import ACTIVE_RUN_STATUSES, StepStatus
 from enrichment.document import document_diff
@@ -97,6 +97,18 @@ def unknown_outcome_steps(*, application: LoanApplication | None = None,
 
 def run_ledger_entries(*, run: EnrichmentRun) -> QuerySet[LedgerEntry]:
     return LedgerEntry.objects.filter(object_type=RUN_OBJECT_TYPE, object_id=str(run.pk))
+
+
+def run_ledger_count(*, run: EnrichmentRun) -> int:
+    """The run's ledger entries, counting those background sealing has not chained yet
+    (each once, even if it is chained between the two reads)."""
+    pending = set(PendingEntry.objects.filter(object_type=RUN_OBJECT_TYPE,
+                                              object_id=str(run.pk)).values_list("id", flat=True))
+    chained = run_ledger_entries(run=run)
+    if pending:
+        pending -= set(chained.filter(pending_id__in=pending).values_list("pending_id",
+                                                                          flat=True))
+    return chained.count() + len(pending)
 
 
 def application_documents(*, application: LoanApplication) -> list[EnrichmentDocument]:

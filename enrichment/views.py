@@ -164,5 +164,5 @@ def run_detail(request, pk: int):
         "error_json": json.dumps(run.error, indent=2) if run.error else "",
         "document_json": json.dumps(document.document, indent=2, ensure_ascii=False)
         if document else "",
-        "ledger_count": selectors.run_ledger_entries(run=run).count(),
+        "ledger_count": selectors.run_ledger_count(run=run),
     })

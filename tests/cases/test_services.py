@@ -553,3 +553,23 @@ def test_timeline_reads_the_ledger_for_the_case_and_its_parts(analyst):
     due = {c["field"]: c["after"] for c in opened["changes"]}["due_at"]
     assert len(due) == 16 and due[10] == " "  # "YYYY-MM-DD HH:MM", not raw ISO
     assert {i["object"] for i in timeline} >= {"Case", "Evidence", "Comment"}
+
+
+@pytest.mark.postgres
+def test_timeline_shows_a_pending_entry_at_once_then_its_chained_place(analyst, settings):
+    """Background sealing: the analyst's own action is on the case page right after the
+    redirect, marked as not yet chained, and appears once (with its seq) after sealing."""
+    from audit.services import ledger_seal_pending
+    from cases.selectors import case_timeline
+
+    case = _investigating(screening_case(), analyst)
+    settings.AUDIT_SEAL_MODE = "background"
+    settings.AUDIT_SEALER = "process"  # nothing seals behind the test's back
+    services.case_comment_add(case=case, actor_user=analyst, body="Pending comment.")
+    first = case_timeline(case=case)[0]
+    assert first["object"] == "Comment" and first["seq"] is None
+    before = len(case_timeline(case=case))
+    assert ledger_seal_pending() >= 1
+    timeline = case_timeline(case=case)
+    assert len(timeline) == before
+    assert timeline[0]["object"] == "Comment" and timeline[0]["seq"] is not None

@@ -196,3 +196,25 @@ def test_release_and_retry_pulls_the_report_once_more(portal_as, analyst, stub,
     assert json.loads(bytes(entry.body))["new_run"] == retried.pk
     detail = page.get(f"/enrichment/applications/{application.pk}/")
     assert b"Request of unknown outcome" not in detail.content
+
+
+@pytest.mark.postgres
+def test_run_page_counts_entries_not_yet_chained_once(settings):
+    """Background sealing: the run page's ledger count includes pending entries, and an
+    entry counts once whether it is pending or chained."""
+    from audit.context import Actor, audit_context
+    from audit.services import audit_record, ledger_seal_pending
+    from enrichment.selectors import RUN_OBJECT_TYPE, run_ledger_count
+
+    application = make_application(81)
+    run = EnrichmentRun.objects.create(application=application, idempotency_key="count-1",
+                                       status=RunStatus.RUNNING)
+    before = run_ledger_count(run=run)
+    settings.AUDIT_SEAL_MODE = "background"
+    settings.AUDIT_SEALER = "process"  # nothing seals behind the test's back
+    with audit_context(actor=Actor.system("t")):
+        audit_record(action="enrichment.test", object_type=RUN_OBJECT_TYPE,
+                     object_id=str(run.pk), data={"n": 1})
+    assert run_ledger_count(run=run) == before + 1
+    ledger_seal_pending()
+    assert run_ledger_count(run=run) == before + 1
