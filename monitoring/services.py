@@ -89,23 +89,7 @@ _TX_COLUMNS = (
     "stream_entry_id",
 )
 _INSERT_CHUNK = 1000
-_ROW_FIELDS = (
-    "id",
-    "source",
-    "external_id",
-    "timestamp",
-    "account_id",
-    "customer_id",
-    "amount",
-    "currency",
-    "direction",
-    "channel",
-    "counterparty_name",
-    "counterparty_account",
-    "counterparty_country",
-    "extra",
-    "origin_country",
-)  # read by _row_event, in this order
+_ROW_FIELDS = ("id", *_TX_COLUMNS[:-2])  # read by _row_event, in this order
 _SELECT_TX = f"SELECT {', '.join(_ROW_FIELDS)} FROM monitoring_transaction "  # noqa: S608 (fixed columns)
 
 
@@ -531,7 +515,7 @@ def _store_transactions(
 
 
 def _row_event(row: Sequence[Any]) -> TransactionEvent:
-    extra = row[13]
+    extra = row[14]
     if isinstance(extra, str):
         extra = json.loads(extra)
     return TransactionEvent(
@@ -547,7 +531,7 @@ def _row_event(row: Sequence[Any]) -> TransactionEvent:
         counterparty_name=row[10],
         counterparty_account=row[11],
         counterparty_country=row[12],
-        origin_country=row[14],
+        origin_country=row[13],
         extra=extra or {},
     )
 
@@ -613,10 +597,11 @@ def load_histories(
         amounts = amounts or {}
         rows_from = _rows_from(by_account, rules, bounds, amounts, needs)
         binary.execute(
+            # _ROW_FIELDS, in its order (an empty extra arrives as NULL: no JSON to load)
             "SELECT t.id, t.source, t.external_id, t.timestamp, t.account_id, t.customer_id, "
             "t.amount, t.currency, t.direction, t.channel, t.counterparty_name, "
-            "t.counterparty_account, t.counterparty_country, NULLIF(t.extra, '{}'::jsonb), "
-            "t.origin_country FROM unnest(%s::text[], %s::text[]) AS q(a, lo) "
+            "t.counterparty_account, t.counterparty_country, t.origin_country, "
+            "NULLIF(t.extra, '{}'::jsonb) FROM unnest(%s::text[], %s::text[]) AS q(a, lo) "
             "JOIN monitoring_transaction t ON t.account_id = q.a "
             "AND t.timestamp >= q.lo::timestamptz "
             "AND t.timestamp <= %s::timestamptz",
