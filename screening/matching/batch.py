@@ -35,6 +35,7 @@ from screening.matching.scoring import (
     QueryForm,
     _credits,
     credit_of,
+    min_query_coverage,
 )
 from screening.matching.similarity import INITIAL_SIMILARITY
 
@@ -549,7 +550,7 @@ def _search_many(matcher: Matcher, queries: Sequence[dict],
         nns.append(nn)
         name_floor = _name_floor(matcher, query)
         floors.append(name_floor)
-        min_qcov = max(0.0, (name_floor / 100.0 - (1.0 - QUERY_SHARE)) / QUERY_SHARE)
+        min_qcov = min_query_coverage(name_floor)
         for form in matcher._with_split_forms(nn.forms):
             readings.append(_reading(matcher, qi, form, min_qcov, tokens, pairs))
     # Bounds, a step of readings at a time; each reading keeps its candidate rows.

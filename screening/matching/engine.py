@@ -40,6 +40,7 @@ from screening.matching.scoring import (
     align,
     credit_of,
     explain,
+    min_query_coverage,
     qualifier_effects,
 )
 from screening.matching.similarity import INITIAL_SIMILARITY, token_similarity
@@ -520,7 +521,7 @@ class Matcher:
         list_set = set(lists) if lists else None
         name_floor = self.name_floor(dob=dob, country=country, identifiers=identifiers,
                                      lists=list_set, threshold=threshold, use=use)
-        min_qcov = max(0.0, (name_floor / 100.0 - (1.0 - QUERY_SHARE)) / QUERY_SHARE)
+        min_qcov = min_query_coverage(name_floor)
         forms = [QueryForm.prepare(index, f) for f in self._with_split_forms(nn.forms)]
         return self.search_candidates(
             name, [(q, self._query_side(q, min_qcov).tolist()) for q in forms],

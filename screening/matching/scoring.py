@@ -45,6 +45,12 @@ IDENTIFIER_MISMATCH = -5.0
 MAX_BONUS = DOB_EXACT + COUNTRY_MATCH + IDENTIFIER_MATCH
 
 
+def min_query_coverage(name_floor: float) -> float:
+    """The query coverage a name needs to reach ``name_floor`` (0-100) even with every
+    listed token covered: the name score is QUERY_SHARE * qcov + the rest * ncov."""
+    return max(0.0, (name_floor / 100.0 - (1.0 - QUERY_SHARE)) / QUERY_SHARE)
+
+
 def credit_of(similarity: float, abjad: bool) -> float:
     """What a pair of this similarity adds to a coverage (see SIMILARITY_POWER)."""
     return similarity if abjad else similarity ** SIMILARITY_POWER
