@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
-from audit.models import Digest, LedgerEntry, VerificationRun
+from audit.models import Digest, LedgerEntry, PendingEntry, VerificationRun
 from config.accounts.roles import READ_ROLES
 
 #: Who may browse the ledger, object histories, digests and runs, export evidence and start
@@ -28,6 +29,23 @@ def ledger_entry_list(*, filters: dict[str, Any] | None = None) -> QuerySet[Ledg
             return fs.qs
         return qs.none()
     return qs
+
+
+def entries_with_pending(where: Q, *, fields: Sequence[str] = (),
+                         limit: int | None = None) -> list[LedgerEntry | PendingEntry]:
+    """Chained entries matching ``where`` in chain order (at most ``limit``), then those
+    background sealing has not chained yet (PendingEntry rows: no ``seq``), each once.
+
+    A page showing what just happened reads this: a change is on the ledger as a pending
+    entry for the fraction of a second before the sealer chains it. Pending rows are read
+    first, so an entry chained in between shows up among the chained rows and its
+    pending copy is dropped."""
+    pending = list(PendingEntry.objects.filter(where).order_by("id").only("id", *fields))
+    chained_qs = (LedgerEntry.objects.filter(where).order_by("seq")
+                  .only("seq", "pending_id", *fields))
+    chained = list(chained_qs[:limit] if limit is not None else chained_qs)
+    sealed = {e.pending_id for e in chained if e.pending_id is not None}
+    return chained + [p for p in pending if p.id not in sealed]
 
 
 def ledger_entry_get(*, seq: int) -> LedgerEntry:

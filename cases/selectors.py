@@ -13,7 +13,7 @@ from django.db.models.functions import TruncDate
 from django.http import Http404
 from django.utils import timezone
 
-from audit.models import LedgerEntry, PendingEntry
+from audit.selectors import entries_with_pending
 from cases import deadlines
 from cases.choices import (
     OPEN_STATES,
@@ -103,19 +103,10 @@ def case_timeline(*, case: Case, limit: int = 300) -> list[dict]:
     for object_type, pks in related.items():
         if pks:
             where |= Q(object_type=object_type, object_id__in=[str(p) for p in pks])
-    # With background sealing a change is on the ledger as a pending entry until the sealer
-    # chains it (well under a second): show it at once, marked as not yet chained, so an
-    # analyst sees their own action after the redirect. Pending rows are read first: one
-    # chained in between then shows up among the chained rows and is dropped here.
-    columns = ("ts", "actor_label", "action", "object_type", "object_id", "body")
-    pending = list(PendingEntry.objects.filter(where).order_by("id").only("id", *columns))
-    entries = list(
-        LedgerEntry.objects.filter(where)
-        .order_by("seq")
-        .only("seq", "pending_id", *columns)[: limit * 2]
-    )
-    chained = {e.pending_id for e in entries if e.pending_id is not None}
-    entries += [p for p in pending if p.id not in chained]
+    # Entries not chained yet too: an analyst sees their own action after the redirect.
+    entries = entries_with_pending(
+        where, fields=("ts", "actor_label", "action", "object_type", "object_id", "body"),
+        limit=limit * 2)
     user_ids: set[int] = set()
     decoded = []
     for entry in entries:

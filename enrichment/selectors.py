@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 
-from audit.models import LedgerEntry, PendingEntry
+from audit.models import LedgerEntry
+from audit.selectors import entries_with_pending
 from config.accounts.roles import READ_ROLES, Role, has_role
 from enrichment.choices import ACTIVE_RUN_STATUSES, StepStatus
 from enrichment.document import document_diff
@@ -100,15 +101,8 @@ def run_ledger_entries(*, run: EnrichmentRun) -> QuerySet[LedgerEntry]:
 
 
 def run_ledger_count(*, run: EnrichmentRun) -> int:
-    """The run's ledger entries, counting those background sealing has not chained yet
-    (each once, even if it is chained between the two reads)."""
-    pending = set(PendingEntry.objects.filter(object_type=RUN_OBJECT_TYPE,
-                                              object_id=str(run.pk)).values_list("id", flat=True))
-    chained = run_ledger_entries(run=run)
-    if pending:
-        pending -= set(chained.filter(pending_id__in=pending).values_list("pending_id",
-                                                                          flat=True))
-    return chained.count() + len(pending)
+    """The run's ledger entries, counting those background sealing has not chained yet."""
+    return len(entries_with_pending(Q(object_type=RUN_OBJECT_TYPE, object_id=str(run.pk))))
 
 
 def application_documents(*, application: LoanApplication) -> list[EnrichmentDocument]:
