@@ -349,12 +349,11 @@ class ChainVerifier:
 
     # -- main loop ----------------------------------------------------------------------
     def feed(self, rows: Iterable[Sequence[Any]]) -> None:
-        # Hot loop (1M rows in a few seconds): locals only, header rebuilt inline, and the
-        # slow per-field diagnosis runs only for a row that fails the byte-exact check.
+        # Hot loop (1M rows in a few seconds): locals only, and the slow per-field
+        # diagnosis runs only for a row that fails the byte-exact check.
         sha256 = hashlib.sha256
         fromiso = dt.datetime.fromisoformat
-        j = _json_str
-        version = FORMAT_VERSION
+        rebuild = fast_header
         report = self.report
         expect_seq = self._expect_seq
         prev_hash = self._prev_hash
@@ -376,14 +375,9 @@ class ChainVerifier:
                         own_hash == hash_col
                         and prev_col == prev_hash
                         and fromiso(ts_text) == ts
-                        and header == (
-                            f'{{"action":{j(action)},"actor":{{"id":{j(a_id)},'
-                            f'"label":{j(a_label)},"type":{j(a_type)}}},'
-                            f'"body_sha256":"{sha256(body).hexdigest()}",'
-                            f'"correlation_id":{j(corr)},"object_id":{j(o_id)},'
-                            f'"object_type":{j(o_type)},"prev":"{prev_hash}","seq":{seq},'
-                            f'"ts":"{ts_text}","v":{version}}}'
-                        ).encode()
+                        and header == rebuild(seq, a_type, a_id, a_label, action, o_type,
+                                              o_id, corr, ts_text,
+                                              sha256(body).hexdigest(), prev_hash)
                     )
                 except (ValueError, TypeError):
                     ok = False
@@ -398,14 +392,7 @@ class ChainVerifier:
             expect_seq = seq + 1
             if anchors and (self._open or self._anchor_idx < len(anchors)):
                 self._anchor_step(seq, hash_col)
-        self._expect_seq = expect_seq
-        self._prev_hash = prev_hash
-        self._prev_prev_hash = prev_prev
-        report.checked += checked
-        report.redacted += redacted
-        if checked:
-            report.last_seq = expect_seq - 1
-            report.head_hash = prev_hash
+        self._keep(expect_seq, prev_hash, prev_prev, checked, redacted)
 
     def feed_compact(
         self,
@@ -424,16 +411,14 @@ class ChainVerifier:
         which accepts it or names its damage.
         """
         sha256 = hashlib.sha256
-        j = _json_str
+        rebuild = fast_header
         sep = META_SEPARATOR
-        version = FORMAT_VERSION
         report = self.report
         expect_seq = self._expect_seq
         prev_hash = self._prev_hash
         prev_prev = self._prev_prev_hash
         anchors = self._anchors
         checked = 0
-        redacted = 0
         for row in rows:
             seq, ts_text, meta, header, body, prev_col, hash_col = row
             if type(header) is not bytes:
@@ -443,19 +428,12 @@ class ChainVerifier:
             ok = False
             if (body is not None and seq == expect_seq and prev_col == prev_hash
                     and own_hash == hash_col and len(parts) == 7):
-                a_type, a_id, a_label, action, o_type, o_id, corr = parts
-                ok = header == (
-                    f'{{"action":{j(action)},"actor":{{"id":{j(a_id)},'
-                    f'"label":{j(a_label)},"type":{j(a_type)}}},'
-                    f'"body_sha256":"{sha256(body).hexdigest()}",'
-                    f'"correlation_id":{j(corr)},"object_id":{j(o_id)},'
-                    f'"object_type":{j(o_type)},"prev":"{prev_hash}","seq":{seq},'
-                    f'"ts":"{ts_text}","v":{version}}}'
-                ).encode()
+                ok = header == rebuild(seq, *parts, ts_text, sha256(body).hexdigest(),
+                                       prev_hash)
             if not ok:
-                # Judge this row exactly as feed() would, from its full form.
-                self._expect_seq, self._prev_hash = expect_seq, prev_hash
-                self._prev_prev_hash = prev_prev
+                # Judge this row exactly as feed() would (it counts it), from its full form.
+                self._keep(expect_seq, prev_hash, prev_prev, checked, 0)
+                checked = 0
                 self.feed((_full_row(row, parts, resolve),))
                 expect_seq, prev_hash = self._expect_seq, self._prev_hash
                 prev_prev = self._prev_prev_hash
@@ -468,9 +446,15 @@ class ChainVerifier:
             expect_seq = seq + 1
             if anchors and (self._open or self._anchor_idx < len(anchors)):
                 self._anchor_step(seq, hash_col)
+        self._keep(expect_seq, prev_hash, prev_prev, checked, 0)
+
+    def _keep(self, expect_seq: int, prev_hash: str, prev_prev: str | None, checked: int,
+              redacted: int) -> None:
+        """Store a feed loop's local state back on the verifier and its report."""
         self._expect_seq = expect_seq
         self._prev_hash = prev_hash
         self._prev_prev_hash = prev_prev
+        report = self.report
         report.checked += checked
         report.redacted += redacted
         if checked:
