@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from screening.matching.index import cache_store
 from screening.matching.normalize import INITIAL, NameForm, NormalizedName, normalize_name
 from screening.matching.scoring import (
     INITIAL_CREDIT,
@@ -56,7 +57,7 @@ class _Term:
     """What one query word (or glued pair of words) brings to the bounds: the rows it
     matches with the best credit per row, and its credit per vocabulary id."""
 
-    __slots__ = ("rows", "cred", "best", "lettered", "credits", "_arrays")
+    __slots__ = ("rows", "cred", "best", "lettered", "credits", "_arrays", "_initial")
 
     def __init__(self, rows: np.ndarray, cred: np.ndarray, credits: dict[int, float],
                  lettered: bool) -> None:
@@ -66,13 +67,15 @@ class _Term:
         self.lettered = lettered  # some of the rows hold one-letter tokens
         self.credits = credits
         self._arrays: _Credits | None = None
+        self._initial: tuple[np.ndarray, np.ndarray] | None = None
 
-    def split(self, row_initial: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                      np.ndarray]:
-        """(rows, credits) of the rows with one-letter tokens, then of the others (not
-        kept: it is only needed for light terms, and would double the cache's size)."""
-        mask = row_initial[self.rows]
-        return self.rows[mask], self.cred[mask], self.rows[~mask], self.cred[~mask]
+    def initial_rows(self, row_initial: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, credits) of the rows with one-letter tokens (a few percent of the
+        rows: kept once computed)."""
+        if self._initial is None:
+            mask = row_initial[self.rows]
+            self._initial = (self.rows[mask], self.cred[mask])
+        return self._initial
 
     def arrays(self) -> _Credits:
         if self._arrays is None:
@@ -91,26 +94,32 @@ def _term(matcher: Matcher, key: tuple, credits: dict[int, float]) -> _Term | No
     return _Term(rows, cred, credits, bool(matcher.index.row_initial[rows].any()))
 
 
+_Letter = tuple[int, bool, float]  # letter 0-25, only a listed initial takes it, credit
+
+
 def _token_term(matcher: Matcher, tok: str, role: str, abjad: bool, raw: str,
-                cache: dict) -> tuple[float, float, _Term | None]:
-    """Weight, fixed credit (initials) and term of one query word, as
-    `QueryForm.prepare` and `Matcher._query_side` compute them (cached per word)."""
+                cache: dict) -> tuple[float, float, _Term | None, _Letter | None]:
+    """Weight, fixed credit (initials), term and first letter (what a one-letter listed
+    token with it may credit) of one query word, as `QueryForm.prepare` and
+    `Matcher._query_side` compute them (cached per word)."""
     key = (tok, role, abjad, raw)
     found = cache.get(key)
     if found is not None:
         return found
     index = matcher.index
+    letter = ((ord(tok[0]) - 65, role != INITIAL,
+               credit_of(1.0 if len(tok) == 1 else INITIAL_SIMILARITY, abjad))
+              if "A" <= tok[:1] <= "Z" else None)
     if role == INITIAL:
         weight = index.token_weight(tok, role, {})
-        found = (weight, weight * INITIAL_CREDIT[abjad], None)
+        found = (weight, weight * INITIAL_CREDIT[abjad], None, letter)
     else:
         matches = index.lookup(tok, True) if abjad else index.lookup_spelled(tok, raw)
         weight = index.token_weight(tok, role, matches)
         found = (weight, 0.0, _term(matcher, (tok, abjad, raw),
-                                    _credits(index, (tok, abjad, raw), matches, abjad)))
-    if len(cache) > TOKEN_CACHE_LIMIT:
-        cache.clear()
-    cache[key] = found
+                                    _credits(index, (tok, abjad, raw), matches, abjad)),
+                 letter)
+    cache_store(cache, key, found, TOKEN_CACHE_LIMIT)
     return found
 
 
@@ -124,9 +133,7 @@ def _glued_term(matcher: Matcher, pair: str, abjad: bool, cache: dict) -> _Term 
     found = _term(matcher, (pair, abjad, None),
                   _credits(index, (pair, abjad, None), index.lookup_glued(pair, abjad),
                            abjad))
-    if len(cache) > TOKEN_CACHE_LIMIT:
-        cache.clear()
-    cache[key] = found
+    cache_store(cache, key, found, TOKEN_CACHE_LIMIT)
     return found
 
 
@@ -170,7 +177,8 @@ def _reading(matcher: Matcher, qi: int, form: NameForm, min_qcov: float,
     weights = []
     w_min = 0.0
     for i in range(n):
-        w, fixed, term = _token_term(matcher, toks[i], roles[i], abjad[i], raw[i], tokens)
+        w, fixed, term, letter = _token_term(matcher, toks[i], roles[i], abjad[i], raw[i],
+                                             tokens)
         weights.append(w)
         w_min += w * (MIDDLE_FACTOR if 0 < i < n - 1 else 1.0)
         if fixed:
@@ -179,11 +187,9 @@ def _reading(matcher: Matcher, qi: int, form: NameForm, min_qcov: float,
         if term is not None:
             r.terms.append((w, term))
             r.token_terms.append((i, term))
-        t = toks[i]
-        if "A" <= t[:1] <= "Z":
+        if letter is not None:
             # what a one-letter listed token with this word's first letter may credit it
-            r.letters.append((i, ord(t[0]) - 65, roles[i] != INITIAL, credit_of(
-                1.0 if len(t) == 1 else INITIAL_SIMILARITY, abjad[i])))
+            r.letters.append((i, *letter))
     for i in range(n - 1):
         if not toks[i].isalpha():
             continue
@@ -241,8 +247,7 @@ def _query_side_rows(matcher: Matcher, readings: Sequence[_Reading]
         for w, t in r.light:
             if t.lettered:
                 # rows with one-letter tokens may get more than the light terms' reach
-                l_rows, l_cred, _, _ = t.split(row_initial)
-                gathered.append((k, w, l_rows, l_cred))
+                gathered.append((k, w, *t.initial_rows(row_initial)))
     keys, vals = entries(gathered)
     if not len(keys):
         return [empty] * len(readings)
@@ -262,9 +267,9 @@ def _query_side_rows(matcher: Matcher, readings: Sequence[_Reading]
     reach = np.asarray([r.light_reach for r in readings])[rd]
     open_ = (got < need) & (got + reach >= need) & ~lettered
     if open_.any():
+        # every row of the light terms: those with one-letter tokens are no target
         live = set(rd[open_].tolist())
-        light = [(k, w, *readings[k].light[j][1].split(row_initial)[2:])
-                 for k in sorted(live) for j, (w, _) in enumerate(readings[k].light)]
+        light = [(k, w, t.rows, t.cred) for k in sorted(live) for w, t in readings[k].light]
         l_keys, l_vals = entries(light)
         targets = uniq[open_]
         at = np.searchsorted(targets, l_keys)

@@ -18,7 +18,12 @@ from itertools import repeat
 import numpy as np
 
 from screening.lists.records import ListedEntity
-from screening.matching.index import MIN_TOKEN_SIMILARITY, MatcherIndex
+from screening.matching.index import (
+    LOOKUP_CACHE_LIMIT,
+    MIN_TOKEN_SIMILARITY,
+    MatcherIndex,
+    cache_store,
+)
 from screening.matching.normalize import (
     INITIAL,
     ORG_FORM,
@@ -46,7 +51,7 @@ from screening.matching.scoring import (
 from screening.matching.similarity import INITIAL_SIMILARITY, token_similarity
 from screening.matching.tables import HONORIFICS, ORG_FORMS, PARTICLES
 
-ALGORITHM_VERSION = "vigil-match/1.2"
+ALGORITHM_VERSION = "vigil-match/1.3"
 DEFAULT_THRESHOLD = 85.0
 VECTOR_BOUND_MIN_ROWS = 48  # below this many candidates, a pure-Python bound is cheaper
 BOUND_SLACK = 1e-3  # float32 rounding of the vectorised bound must never drop a row
@@ -267,9 +272,7 @@ class Matcher:
                 parts = self._split_cache.get(word, False)
                 if parts is False:
                     parts = _split_token(word, vocab)
-                    if len(self._split_cache) > 100_000:
-                        self._split_cache.clear()
-                    self._split_cache[word] = parts
+                    cache_store(self._split_cache, word, parts, LOOKUP_CACHE_LIMIT)
                 if parts is None:
                     continue
                 out.append(NameForm(

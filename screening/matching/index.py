@@ -14,7 +14,7 @@ from array import array
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import chain
+from itertools import chain, islice
 
 import numpy as np
 
@@ -32,11 +32,30 @@ from screening.matching.normalize import (
 )
 from screening.matching.similarity import phonetic_key, token_similarity
 
+# The look-ups below are cached per query token (`_lookup_cache` and the like): the
+# functions' own memo of every (query token, listed token) pair would only duplicate
+# them, and grow by hundreds of thousands of entries over a large batch.
+_token_similarity = getattr(token_similarity, "__wrapped__", token_similarity)
+_phonetic_key = getattr(phonetic_key, "__wrapped__", phonetic_key)
+
 MIN_TOKEN_SIMILARITY = 0.75
 # Glued/split tokens must be near-identical: concatenations create chance resemblances.
 GLUED_LOOKUP_MIN = 0.92
 BOUND_WIDTH = 12  # tokens per row kept in the vectorised score bound (longer: one by one)
 ROLE_FACTORS: dict[str, float] = {NORMAL: 1.0, PARTICLE: 0.25, ORG_FORM: 0.15, INITIAL: 0.35}
+# Entries per look-up cache: bounded so that a long-lived worker stays small (customer
+# names keep bringing tokens and glued pairs never seen before).
+LOOKUP_CACHE_LIMIT = 100_000
+ROWS_CACHE_LIMIT = 50_000
+
+
+def cache_store(cache: dict, key: object, value: object, limit: int) -> None:
+    """`cache[key] = value`, first dropping the older half of the entries when the cache
+    holds `limit` (dicts keep insertion order): the recent, likely repeated, ones stay."""
+    if len(cache) >= limit:
+        for old in list(islice(cache, len(cache) // 2 + 1)):
+            del cache[old]
+    cache[key] = value
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +72,18 @@ class NameRow:
 
 def _deletes(token: str) -> list[str]:
     return [token[:i] + token[i + 1:] for i in range(len(token))]
+
+
+def _merged(deletes: dict[str, list], spelled: dict[str, object]) -> dict[str, tuple]:
+    """Per key: what `deletes` holds for it, then what `spelled` does (if anything).
+    Built in `deletes` itself (its lists become tuples): no second copy at build time."""
+    out: dict = deletes
+    for key, found in out.items():
+        out[key] = tuple(found)
+    for key, value in spelled.items():
+        hit = out.get(key)
+        out[key] = (*hit, value) if hit else (value,)
+    return out
 
 
 def _grams(token: str) -> set[str]:
@@ -150,10 +181,19 @@ class MatcherIndex:
         # while the spellings as written stay one edit apart.
         self.raw_vocab: dict[str, tuple[int, ...]] = {w: tuple(sorted(vs))
                                                       for w, vs in raw_spellings.items()}
-        self._raw_deletes: dict[str, list[str]] = defaultdict(list)
+        raw_deletes: dict[str, list[str]] = defaultdict(list)
         for w in self.raw_vocab:
             for d in _deletes(w):
-                self._raw_deletes[d].append(w)
+                raw_deletes[d].append(w)
+        # The first sight of a query token looks up each of its deletes in the delete
+        # keys and in the vocabulary: both answers under one key, in the order the
+        # look-ups add them (the tokens a delete away, then the token spelled so), make
+        # that one dictionary probe per delete.
+        self._delete_keys = len(deletes)
+        self._near: dict[str, tuple[int, ...]] = _merged(deletes, self.vocab)
+        self._raw_near: dict[str, tuple[str, ...]] = _merged(
+            raw_deletes, {w: w for w in self.raw_vocab})
+        del self._deletes
         self._spelled_cache: dict[tuple[str, str], dict[int, float]] = {}
         # and as an abjad would write those spellings (JOSE -> JS, where its folded
         # JOSEF -> JSF)
@@ -224,18 +264,16 @@ class MatcherIndex:
                 if len(sk) >= 2:
                     found.update(self._skeleton.get(sk, ()))
             if len(token) >= 4:
-                found.update(self._deletes.get(token, ()))
-                for d in _deletes(token):
-                    found.update(self._deletes.get(d, ()))
-                    v = self.vocab.get(d)
-                    if v is not None:
-                        found.add(v)
+                near = self._near.get
+                found.update(near(token, ()))
+                for hit in filter(None, map(near, _deletes(token))):
+                    found.update(hit)
             elif len(token) >= 3:
                 for d in _deletes(token):
                     v = self.vocab.get(d)
                     if v is not None:
                         found.add(v)
-            pk = phonetic_key(token)
+            pk = _phonetic_key(token)
             if pk:
                 found.update(self._phonetic.get(pk, ()))
             if not found and len(token) >= 6:
@@ -248,19 +286,17 @@ class MatcherIndex:
                     found.update(v for v, c in counts.items() if c >= 3)
         result: dict[int, float] = {}
         for v in found:
-            sim = token_similarity(token, self.tokens[v], abjad)
+            sim = _token_similarity(token, self.tokens[v], abjad)
             if sim >= MIN_TOKEN_SIMILARITY:
                 result[v] = sim
         if abjad and token.isalpha():
             for w in self._abjad_raw.get(abjad_query_form(token), ()):
-                sim = token_similarity(token, w, True)
+                sim = _token_similarity(token, w, True)
                 if sim >= MIN_TOKEN_SIMILARITY:
                     for v in self.raw_vocab[w]:
                         if sim > result.get(v, 0.0):
                             result[v] = sim
-        if len(self._lookup_cache) > 300_000:
-            self._lookup_cache.clear()
-        self._lookup_cache[key] = result
+        cache_store(self._lookup_cache, key, result, LOOKUP_CACHE_LIMIT)
         return result
 
     def lookup_spelled(self, token: str, raw: str) -> dict[int, float]:
@@ -278,12 +314,10 @@ class MatcherIndex:
         if raw in self.raw_vocab:
             spellings.add(raw)
         if len(raw) >= 4 and raw.isalpha():
-            raw_deletes, raw_vocab = self._raw_deletes, self.raw_vocab
-            spellings.update(raw_deletes.get(raw, ()))
-            for d in _deletes(raw):
-                spellings.update(raw_deletes.get(d, ()))
-                if d in raw_vocab:
-                    spellings.add(d)
+            raw_near = self._raw_near.get
+            spellings.update(raw_near(raw, ()))
+            for hit in filter(None, map(raw_near, _deletes(raw))):
+                spellings.update(hit)
         merged = found
         if raw != token and raw.isalpha():
             # the spelling as written against the folded vocabulary (AJAA ~ AJAKA, while
@@ -294,7 +328,7 @@ class MatcherIndex:
                         merged = dict(found)
                     merged[v] = sim
         for w in spellings:
-            sim = token_similarity(raw, w, False)
+            sim = _token_similarity(raw, w, False)
             if sim < MIN_TOKEN_SIMILARITY:
                 continue
             for v in self.raw_vocab[w]:
@@ -302,9 +336,7 @@ class MatcherIndex:
                     if merged is found:
                         merged = dict(found)
                     merged[v] = sim
-        if len(self._spelled_cache) > 300_000:
-            self._spelled_cache.clear()
-        self._spelled_cache[key] = merged
+        cache_store(self._spelled_cache, key, merged, LOOKUP_CACHE_LIMIT)
         return merged
 
     def lookup_glued(self, token: str, abjad: bool = False,
@@ -322,9 +354,7 @@ class MatcherIndex:
                       if s >= min_similarity}
         else:
             result = self._glued_latin(token, min_similarity)
-        if len(self._glued_cache) > 300_000:
-            self._glued_cache.clear()
-        self._glued_cache[key] = result
+        cache_store(self._glued_cache, key, result, LOOKUP_CACHE_LIMIT)
         return result
 
     def _glued_latin(self, token: str, min_similarity: float) -> dict[int, float]:
@@ -333,22 +363,16 @@ class MatcherIndex:
         if exact is not None:
             found.add(exact)
         if token.isalpha() and len(token) >= 4:
-            deletes = self._deletes
-            vocab = self.vocab
-            found.update(deletes.get(token, ()))
-            for d in _deletes(token):
-                hit = deletes.get(d)
-                if hit:
-                    found.update(hit)
-                v = vocab.get(d)
-                if v is not None:
-                    found.add(v)
-            pk = phonetic_key(token)
+            near = self._near.get
+            found.update(near(token, ()))
+            for hit in filter(None, map(near, _deletes(token))):
+                found.update(hit)
+            pk = _phonetic_key(token)
             if pk:
                 found.update(self._phonetic.get(pk, ()))
         result: dict[int, float] = {}
         for v in found:
-            sim = token_similarity(token, self.tokens[v], False)
+            sim = _token_similarity(token, self.tokens[v], False)
             if sim >= min_similarity:
                 result[v] = sim
         return result
@@ -361,24 +385,26 @@ class MatcherIndex:
         if found is not None:
             return found
         postings = self.postings
-        parts = [np.frombuffer(postings[v], dtype=np.int32) for v in credits]
-        if not parts:
+        if not credits:
             found = (np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float64))
-        elif len(parts) == 1:
-            rows = parts[0]  # postings are ascending and unique per token
-            found = (rows, np.full(len(rows), next(iter(credits.values()))))
+        elif len(credits) == 1:
+            v, c = next(iter(credits.items()))
+            rows = np.frombuffer(postings[v], dtype=np.int32)  # ascending, unique
+            found = (rows, np.full(len(rows), c))
         else:
+            # Best credit first, then a stable sort by row: each row's first entry holds
+            # its best credit.
+            ranked = sorted(credits.items(), key=lambda x: -x[1])
+            parts = [np.frombuffer(postings[v], dtype=np.int32) for v, _ in ranked]
             rows = np.concatenate(parts)
-            cred = np.concatenate([np.full(len(p), c) for p, c in
-                                   zip(parts, credits.values(), strict=True)])
-            order = np.lexsort((-cred, rows))  # by row, best credit first
+            cred = np.repeat(np.fromiter((c for _, c in ranked), dtype=np.float64,
+                                         count=len(ranked)), [len(p) for p in parts])
+            order = np.argsort(rows, kind="stable")
             rows, cred = rows[order], cred[order]
             first = np.ones(len(rows), dtype=bool)
             first[1:] = rows[1:] != rows[:-1]
             found = (rows[first], cred[first])
-        if len(self._rows_cache) > 100_000:
-            self._rows_cache.clear()
-        self._rows_cache[key] = found
+        cache_store(self._rows_cache, key, found, ROWS_CACHE_LIMIT)
         return found
 
     def token_weight(self, token: str, role: str, matches: dict[int, float]) -> float:
@@ -403,6 +429,6 @@ class MatcherIndex:
             "entities": len(self.entities),
             "name_rows": len(self.rows),
             "vocabulary": len(self.tokens),
-            "delete_keys": len(self._deletes),
+            "delete_keys": self._delete_keys,
             "phonetic_keys": len(self._phonetic),
         }

@@ -19,8 +19,10 @@ from screening.matching.tables import (
     ABJAD_SCRIPTS,
     HONORIFICS,
     LEGAL_FORM_PHRASES,
+    NUMBER_WORDS,
     ORG_FORMS,
     PARTICLES,
+    TENS_WORDS,
     VARIANTS,
 )
 
@@ -283,15 +285,35 @@ _LEET = str.maketrans("0134579", "OIEASTG")
 _LEGAL_FIRST_WORDS = frozenset(phrase[0] for phrase, _ in LEGAL_FORM_PHRASES)
 
 
+_GLUED_INITIALS = re.compile(r"(?<=[A-Za-z]{2})([A-Za-z]\.(?:[A-Za-z]\.)+)")
+_LETTERS_DIGITS = re.compile(r"([A-Z]+)([0-9]+)|([0-9]+)([A-Z]+)")
+_ORDINAL_ENDINGS = frozenset({"ST", "ND", "RD", "TH"})
+
+
 def _ascii_words(text: str) -> list[str]:
+    # Dotted initials glued to the word before them are a legal form (ROMIKS.A. -> ROMIK
+    # S.A., DEC.V. -> DE C.V.).
+    text = _GLUED_INITIALS.sub(r" \1", text)
     text = _INITIAL_DOT.sub(r"\1", text)  # J.P. -> JP, S.A. -> SA
     text = _APOSTROPHES.sub("", text)
     words = _NON_ALNUM.sub(" ", text.upper()).split()
-    # Digits inside a word of letters are look-alike letters (IG0R SECH1N), not numbers.
-    return [w.translate(_LEET) if not w.isalpha() and not w.isdigit()
-            and sum(c.isalpha() for c in w) >= 2 else w for w in words]
+    out: list[str] = []
+    for w in words:
+        if w.isalpha() or w.isdigit() or sum(c.isalpha() for c in w) < 2:
+            out.append(w)
+        elif m := _LETTERS_DIGITS.fullmatch(w):
+            # A number glued to a word (STAR18, 7KARNES) is a number; 1ST is 1.
+            if m.group(3) and m.group(4) in _ORDINAL_ENDINGS:
+                out.append(m.group(3))
+            else:
+                out.extend(g for g in m.groups() if g)
+        else:
+            # Digits inside a word of letters are look-alike letters (IG0R SECH1N).
+            out.append(w.translate(_LEET))
+    return out
 
 
+_NUMBER_LIKE = frozenset(NUMBER_WORDS) | frozenset(TENS_WORDS)
 _LONG_LEGAL_WORDS = {"COMPANY": "CO", "LIMITED": "LTD", "CORPORATION": "CORP",
                      "INCORPORATED": "INC", "ESTABLISHMENT": "EST"}
 
@@ -381,9 +403,42 @@ def _romanise(word: str, *, cjk_mode: str, single_word: bool = False
     return [(w, a) for w, a in out if w]
 
 
+@lru_cache(maxsize=50_000)
+def _romanised(word: str, cjk_mode: str, single_word: bool) -> tuple[tuple[str, bool], ...]:
+    """`_romanise`, memoised per word: customer names share their first names and
+    surnames, and a word's romanisation depends on nothing else."""
+    return tuple(_romanise(word, cjk_mode=cjk_mode, single_word=single_word))
+
+
+def _number_words(words: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    """Number words as digits (FORTY FOUR and FORTY 4 -> 44, THREE -> 3, FIRST -> 1), so
+    that they compare equal with the digits (numbers must be equal)."""
+    out: list[tuple[str, bool]] = []
+    tens = False  # the last word out is a tens word, which a unit may complete
+    for w, a in words:
+        unit = NUMBER_WORDS.get(w) if w not in PARTICLES else None
+        if not a and unit is None and len(w) == 1 and w.isdigit():
+            unit = int(w) if tens else None
+        if not a and unit is not None and tens and 0 < unit < 10:
+            out[-1] = (str(int(out[-1][0]) + unit), False)
+            tens = False
+        elif not a and w in NUMBER_WORDS and w not in PARTICLES:
+            out.append((str(NUMBER_WORDS[w]), False))
+            tens = False
+        elif not a and w in TENS_WORDS:
+            out.append((str(TENS_WORDS[w]), False))
+            tens = True
+        else:
+            out.append((w, a))
+            tens = False
+    return out
+
+
 def _tokens_to_form(words: list[tuple[str, bool]], reading: str) -> tuple[NameForm, list[str]]:
     steps: list[str] = []
     words = _legal_forms(words)
+    if not _NUMBER_LIKE.isdisjoint(w for w, _ in words):
+        words = _number_words(words)
     # ABD AL RAHMAN / ABD-AL-RAHMAN -> ABDUL RAHMAN (one Arabic compound, many spellings)
     merged: list[tuple[str, bool]] = []
     i = 0
@@ -395,41 +450,52 @@ def _tokens_to_form(words: list[tuple[str, bool]], reading: str) -> tuple[NameFo
             i += 2
             steps.append("abd_al_merged")
             continue
+        if w == "ABD" and i + 1 < len(words) and len(words[i + 1][0]) >= 5 and \
+                words[i + 1][0][:2] in ("AL", "EL"):
+            # the article glued to the next word (ABD ALRAHMAN, as Cyrillic writes it)
+            merged.extend((("ABDUL", a), (words[i + 1][0][2:], words[i + 1][1])))
+            i += 2
+            steps.append("abd_al_merged")
+            continue
         merged.append((w, a))
         i += 1
     # Short abbreviations (MR, DR, SR) are Latin honorifics: in an abjad they are a word
     # romanised without vowels (مرا -> MR), not a title.
-    kept = [(w, a) for w, a in merged if w not in HONORIFICS or (a and len(w) <= 3)]
+    # In an organisation's name (one with a legal form) they are words: GENERAL TRADING.
+    kept = merged if not ORG_FORMS.isdisjoint(w for w, _ in merged) else [
+        (w, a) for w, a in merged if w not in HONORIFICS or (a and len(w) <= 3)]
     if kept and len(kept) < len(merged):
         steps.append("honorifics_dropped")
         merged = kept
-    tokens: list[str] = []
-    roles: list[str] = []
-    abjad: list[bool] = []
-    raw: list[str] = []
-    for w, a in merged:
-        raw.append(w)
-        if a and w in ABJAD_PARTICLES:
-            role = PARTICLE
-        elif w in ORG_FORMS:
-            role = ORG_FORM
-        elif not a and len(w) >= 5 and (abbr := _misspelt_legal_word(w)):
-            role = ORG_FORM  # COMPNY, LMITED: still a legal form, not a distinctive word
-            w = abbr
-        elif w in PARTICLES:
-            role = PARTICLE
-        elif len(w) == 1 and w.isalpha():
-            role = INITIAL
-        else:
-            role = NORMAL
-        # Abjad tokens keep their letters: vowel letters (W, Y) matter to the skeleton.
-        tokens.append(w if w.isdigit() or a else fold_token(w))
-        roles.append(role)
-        abjad.append(a)
-    return NameForm(tuple(tokens), tuple(roles), tuple(abjad), reading, tuple(raw)), steps
+    parts = [_word_token(w, a) for w, a in merged]
+    return NameForm(tuple(t for t, _ in parts), tuple(r for _, r in parts),
+                    tuple(a for _, a in merged), reading, tuple(w for w, _ in merged)), steps
 
 
-@lru_cache(maxsize=100_000)
+@lru_cache(maxsize=50_000)
+def _word_token(w: str, a: bool) -> tuple[str, str]:
+    """(folded token, role) of one word (`a`: from an abjad script); depends on the word
+    alone, so it is memoised (customer names share first names and surnames)."""
+    if a and w in ABJAD_PARTICLES:
+        role = PARTICLE
+    elif w in ORG_FORMS:
+        role = ORG_FORM
+    elif not a and len(w) >= 5 and (abbr := _misspelt_legal_word(w)):
+        role = ORG_FORM  # COMPNY, LMITED: still a legal form, not a distinctive word
+        w = abbr
+    elif w in PARTICLES:
+        role = PARTICLE
+    elif len(w) == 1 and w.isalpha():
+        role = INITIAL
+    else:
+        role = NORMAL
+    # Abjad tokens keep their letters: vowel letters (W, Y) matter to the skeleton.
+    return (w if w.isdigit() or a else fold_token(w)), role
+
+
+# Whole names rarely repeat in a batch (about 1.7 kB each): their words' caches
+# (`_word_token`, `_romanised`, `fold_token`) keep a miss cheap.
+@lru_cache(maxsize=20_000)
 def normalize_name(text: str) -> NormalizedName:
     """Normalise a name (query or listed) into one or more comparable readings.
 
@@ -475,7 +541,7 @@ def normalize_name(text: str) -> NormalizedName:
         words: list[tuple[str, bool]] = []
         raw_words = reordered.split()
         for raw in raw_words:
-            words.extend(_romanise(raw, cjk_mode=mode, single_word=len(raw_words) == 1))
+            words.extend(_romanised(raw, mode, len(raw_words) == 1))
         if not words:
             continue
         reading = mode if mode != "default" else (

@@ -19,7 +19,7 @@ from screening.matching.index import (
     MatcherIndex,
     NameRow,
 )
-from screening.matching.normalize import INITIAL, ORG_FORM, NameForm
+from screening.matching.normalize import INITIAL, ORG_FORM, PARTICLE, NameForm
 from screening.matching.similarity import INITIAL_SIMILARITY, token_similarity
 
 QUERY_SHARE = 0.6  # weight of query coverage in the name score; the rest is listed coverage
@@ -30,6 +30,10 @@ SIMILARITY_POWER = 1.5
 # Patronymic chains (X BIN Y) read in the reverse order name another person.
 LINEAGE_WORDS = frozenset({"BIN", "IBN", "BINT", "BEN", "BN", "OGLU", "KIZI", "ULD"})
 LINEAGE_REVERSAL_FACTOR = 0.85
+# A distinctive token unmatched on both sides (a different surname, father or clan name,
+# not an omission) weighs this many times its weight.
+CONFLICT_FACTOR = 2.0
+_WEAK_ROLES = frozenset({PARTICLE, ORG_FORM})
 # Glued/split tokens must be near-identical: concatenations create chance resemblances.
 GLUED_MIN_SIMILARITY = GLUED_LOOKUP_MIN
 
@@ -174,12 +178,32 @@ def align(index: MatcherIndex, q: QueryForm, row: NameRow) -> Alignment:
     # Organisations: an extra word (a country, "II") names another company, so only
     # personal names get the missing-middle-name discount.
     person_like = ORG_FORM not in q.form.roles and ORG_FORM not in row.form.roles
-    qcov = _coverage(q.weights, q_sim, q_used, person_like)
-    rcov = _coverage(rw, r_sim, r_used, person_like)
+    q_roles, r_roles = q.form.roles, row.form.roles
+    # A middle name missing on one side is normal; a different middle name on each side
+    # (both keep a distinctive middle token unmatched) names another person.
+    q_middle = _unmatched_strong(q_roles, q_used, middle_only=True)
+    r_middle = _unmatched_strong(r_roles, r_used, middle_only=True)
+    # A distinctive word left unmatched on *both* sides is a different word in the same
+    # name (another clan, father, surname), not an omission: it counts CONFLICT_FACTOR
+    # times its weight.
+    conflict = (CONFLICT_FACTOR if _unmatched_strong(q_roles, q_used)
+                and _unmatched_strong(r_roles, r_used) else 1.0)
+    qcov = _coverage(q.weights, q_sim, q_used, person_like and not r_middle, q_roles,
+                     conflict)
+    rcov = _coverage(rw, r_sim, r_used, person_like and not q_middle, r_roles, conflict)
     score = 100.0 * (QUERY_SHARE * qcov + (1.0 - QUERY_SHARE) * rcov)
     if _lineage_reversed(qt, pairs):
         score *= LINEAGE_REVERSAL_FACTOR
     return Alignment(score, qcov, rcov, pairs, row, q)
+
+
+def _unmatched_strong(roles: tuple[str, ...], used: list[bool],
+                      middle_only: bool = False) -> bool:
+    """Whether a name keeps a distinctive token (not a particle or legal form) unmatched,
+    anywhere or (`middle_only`) between its first and last token."""
+    n = len(roles)
+    lo, hi = (1, n - 1) if middle_only else (0, n)
+    return any(not used[k] and roles[k] not in _WEAK_ROLES for k in range(lo, hi))
 
 
 def _lineage_reversed(qt: tuple[str, ...], pairs) -> bool:
@@ -193,9 +217,11 @@ def _lineage_reversed(qt: tuple[str, ...], pairs) -> bool:
 
 
 def _coverage(weights: list[float] | tuple[float, ...], sims: list[float],
-              used: list[bool], discount_middle: bool = True) -> float:
+              used: list[bool], discount_middle: bool = True,
+              roles: tuple[str, ...] = (), conflict: float = 1.0) -> float:
     """Weighted share of tokens accounted for; unmatched middle tokens count half when
-    at least two tokens matched (a dropped middle name is normal in customer data)."""
+    at least two tokens matched (a dropped middle name is normal in customer data), and
+    unmatched distinctive tokens `conflict` times when the other side has one too."""
     n = len(sims)
     matched = [k for k in range(n) if used[k]]
     if not matched:
@@ -204,8 +230,11 @@ def _coverage(weights: list[float] | tuple[float, ...], sims: list[float],
     got = 0.0
     for k in range(n):
         w = weights[k]
-        if discount_middle and not used[k] and len(matched) >= 2 and 0 < k < n - 1:
-            w *= MIDDLE_FACTOR
+        if not used[k]:
+            if discount_middle and len(matched) >= 2 and 0 < k < n - 1:
+                w *= MIDDLE_FACTOR
+            if conflict != 1.0 and roles[k] not in _WEAK_ROLES:
+                w *= conflict
         total += w
         got += w * sims[k]
     return got / total if total else 0.0

@@ -20,6 +20,7 @@ PHONETIC_FLOOR = 0.86
 PHONETIC_MIN_RATIO = 0.6  # sounding alike only rescues tokens that are already close
 ABJAD_CAP = 0.95
 SKELETON_FACTOR = 0.85
+PREFIX_MAX_EDITS = 2  # Indel operations: one substitution or transposition, two ins/dels
 
 
 @lru_cache(maxsize=500_000)
@@ -61,8 +62,12 @@ def token_similarity(query: str, listed: str, abjad: bool = False) -> float:
     if min(len(query), len(listed)) <= SHORT_TOKEN:
         # Short tokens resemble each other by chance (FANG/AUNG): one edit at most.
         return ratio if ratio >= 0.8 else 0.9 * ratio
-    jw = JaroWinkler.normalized_similarity(query, listed)
-    sim = max(ratio, (ratio + jw) / 2)
+    sim = ratio
+    if Indel.distance(query, listed, score_cutoff=PREFIX_MAX_EDITS) <= PREFIX_MAX_EDITS:
+        # Jaro-Winkler's credit for a shared beginning only for tokens one edit apart: a
+        # shared stem with another ending (RONALDO/RONALDINHO, CASTRO/CASTILLO) is
+        # another name.
+        sim = max(ratio, (ratio + JaroWinkler.normalized_similarity(query, listed)) / 2)
     if PHONETIC_MIN_RATIO <= sim < PHONETIC_FLOOR:
         pq = phonetic_key(query)
         if pq and pq == phonetic_key(listed):

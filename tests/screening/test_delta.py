@@ -29,7 +29,7 @@ def test_new_and_changed_entities_are_screened_against_customers(active_list, tm
 
     # v2: a new entity matching a customer, the bank's record changed, Kim unchanged
     rows = [r if r[0] != "306" else (*r[:4], "Formerly state bank", r[5]) for r in SDN]
-    rows.append(("9001", "MUSTERFRAU, Erika", "individual", "SDGT", "", ""))
+    rows.append(("9001", "MUSTERMAN, Erika", "individual", "SDGT", "", ""))
     v2 = list_import(source="ofac-sdn", path=write_sdn(tmp_path / "v2", rows, ALT),
                      actor=ACTOR).version
     assert v2.is_active

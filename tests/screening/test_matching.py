@@ -228,3 +228,81 @@ def test_retrieval_never_drops_an_entity_the_exhaustive_score_keeps(threshold):
                       if m.best_name_score(query, pos) >= threshold}
         assert exhaustive <= found, (query, exhaustive - found)
     assert "900" in _uids(m.search("Lima Mike November Oscar Zebraworks", threshold=40.0))
+
+
+# ---------------------------------------------------------------- vigil-match/1.3 rules
+
+
+def _pair_score(query: str, listed: str, entity_type: str = "person") -> float:
+    """Name score of `query` against a list holding only `listed`."""
+    m = Matcher([ListedEntity("ofac-sdn", "1", entity_type, (ListedName(listed),))])
+    found = m.search(query, threshold=0.0)
+    return found[0].name_score if found else 0.0
+
+
+def test_a_different_middle_name_is_not_a_dropped_one():
+    listed = "SHER MOHAMMAD ABBAS STANEKZAI PADSHAH KHAN"
+    dropped = _pair_score("SHER MOHAMMAD ABBAS STANEKZAI KHAN", listed)
+    swapped = _pair_score("SHER MOHAMMAD ABBAS STANEKZAI ABDUL KHAN", listed)
+    assert dropped >= DEFAULT_THRESHOLD  # a missing middle name still counts half
+    assert swapped < 75  # another father's name: no discount, counted against (1.2: 90.9)
+
+
+def test_a_word_unmatched_on_both_sides_counts_against_the_match():
+    listed = "AYMAN SABAWI IBRAHIM HASAN AL-TIKRITI"
+    assert _pair_score("AYMAN SABAWI IBRAHIM HASAN AL-DULAIMI", listed) < 70  # 1.2: 81.0
+    # an omission is not a conflict
+    assert _pair_score("AYMAN SABAWI IBRAHIM HASAN", listed) >= DEFAULT_THRESHOLD
+
+
+def test_a_shared_stem_with_another_ending_is_not_a_typo():
+    from rapidfuzz.distance import Indel
+
+    from screening.matching.similarity import token_similarity
+
+    # no Jaro-Winkler prefix credit three edits apart (1.2: 0.88)
+    assert token_similarity("RONALDINHO", "RONALDO") == \
+        Indel.normalized_similarity("RONALDINHO", "RONALDO")
+    assert token_similarity("RONADLO", "RONALDO") > \
+        Indel.normalized_similarity("RONADLO", "RONALDO")  # a transposition keeps it
+    assert _pair_score("Cristiano Ronaldinho", "Cristiano Ronaldo") < 88  # 1.2: 91.4
+    assert _pair_score("Cristiano Ronaldoo", "Cristiano Ronaldo") >= 95
+
+
+@pytest.mark.parametrize("written, same_as", [
+    ("STAR18", "STAR 18"),  # a number glued to a word is a number, not leetspeak
+    ("7KARNES", "7 KARNES"),
+    ("1st International Bank", "First International Bank"),
+    ("Brigade Forty-Four", "Brigade 44"),
+    ("Brigade Forty 4", "Brigade 44"),
+    ("Three Percenters", "3 Percenters"),
+    ("ROMIKS.A.", "ROMIK S.A."),  # dotted legal form glued to the name
+    ("GRUPO EGMONT S.A. DEC.V.", "GRUPO EGMONT S.A. DE C.V."),
+    ("Präsident Barack Obama", "Barack Obama"),
+    ("Monsieur Ilie Bolojan", "Ilie Bolojan"),
+    ("HADJI KOTWAL NOORZAI", "Haji Kotwal Noorzai"),
+    ("ХАДЖИ КОТВАЛ НООРЗАИ", "Haji Kotwal Noorzai"),
+    ("АТИЯХ АБД АЛРАХМАН", "Atiyah Abd al-Rahman"),  # article glued after ABD
+])
+def test_normalisation_rules_of_1_3(written, same_as):
+    assert normalize_name(written).primary.tokens == normalize_name(same_as).primary.tokens
+
+
+def test_leetspeak_and_titles_of_people_are_still_read_as_before():
+    assert normalize_name("IG0R SECH1N").text == normalize_name("Igor Sechin").text
+    assert normalize_name("General Qassem Soleimani").text == \
+        normalize_name("Qassem Soleimani").text
+    # in a company's name a title word is a word (GENERAL TRADING), so a typo in it aligns
+    assert "GENERAL" in normalize_name("THE BEST LEADER GENERAL TRADING LLC").primary.tokens
+    assert _pair_score("THE BEST LEADER GENEARL TRADING LLC",
+                       "THE BEST LEADER GENERAL TRADING LLC", "organisation") >= 95
+
+
+def test_words_of_spelled_out_legal_forms_stay_weak_when_the_phrase_is_broken():
+    form = normalize_name("STOCK JOINT COMPANY AMAN DAMASCUS").primary
+    assert [r for t, r in zip(form.tokens, form.roles, strict=True)
+            if t in ("STOK", "JOINT")] == ["o", "o"]
+    listed = "AMAN DAMASCUS JOINT STOCK COMPANY"
+    for query in ("STOCK JOINT COMPANY AMAN DAMASCUS", "AMAN DAMASCUS JOINT STOCK GmbH",
+                  "LIMITED LIABILITY AMAN DAMASCUS"):
+        assert _pair_score(query, listed, "organisation") >= DEFAULT_THRESHOLD, query
