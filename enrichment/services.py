@@ -13,11 +13,12 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, Max, OuterRef
+from django.db.models import BooleanField, Max
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from audit.context import Actor, audit_context
-from audit.services import ledger_append_many
+from audit.services import ledger_append_many, ledger_batch
 from cases.choices import CaseSource
 from cases.services import case_open, customer_upsert
 from enrichment.choices import ACTIVE_RUN_STATUSES, EnrichmentStatus, RunStatus
@@ -138,7 +139,8 @@ def enrichment_run_request(*, application: LoanApplication, idempotency_key: str
     from enrichment.tasks import enrichment_run_task
 
     key = idempotency_key or f"{application.reference}:{uuid.uuid4().hex}"
-    with _actor_scope(actor), transaction.atomic():
+    # ledger_batch: the run's and the application's history entries in one INSERT.
+    with _actor_scope(actor), transaction.atomic(), ledger_batch():
         if idempotency_key:
             existing = EnrichmentRun.objects.filter(idempotency_key=key).first()
             if existing is not None:
@@ -195,18 +197,24 @@ def _last_progress(run: EnrichmentRun):
     return max(moments)
 
 
+# Whether the application had runs before this one: if not, no earlier step of it (a
+# billable pull to reuse, or one of unknown outcome) can exist. Written out rather than
+# as Exists(OuterRef(...)): compiling that subquery took ~0.5 ms of CPU on every claim.
+_RUN_TABLE = EnrichmentRun._meta.db_table
+_HAS_EARLIER_RUNS = RawSQL(  # noqa: S611 - fixed names, no input
+    f'EXISTS (SELECT 1 FROM "{_RUN_TABLE}" AS earlier WHERE earlier.application_id = '  # noqa: S608
+    f'"{_RUN_TABLE}"."application_id" AND earlier.id <> "{_RUN_TABLE}"."id")', [],
+    output_field=BooleanField())
+
+
 def _claim(run_id: int, *, task_id: str, reclaim_after: float) -> EnrichmentRun | None:
     """Take the run for this worker: pending, or running but silent for ``reclaim_after``
     seconds (its worker died). Returns None when the run is finished or busy elsewhere."""
     with transaction.atomic():
-        # Whether the application had runs before this one: if not, no earlier step of
-        # it (a billable pull to reuse, or one of unknown outcome) can exist.
-        earlier = (EnrichmentRun.objects.filter(application_id=OuterRef("application_id"))
-                   .exclude(pk=OuterRef("pk")))
         try:
             run = (EnrichmentRun.objects.select_for_update(skip_locked=True, of=("self",))
                    .select_related("application__customer")
-                   .annotate(has_earlier_runs=Exists(earlier)).get(pk=run_id))
+                   .annotate(has_earlier_runs=_HAS_EARLIER_RUNS).get(pk=run_id))
         except EnrichmentRun.DoesNotExist:
             return None  # gone, or locked by the worker that holds it
         if run.status not in ACTIVE_RUN_STATUSES:
@@ -364,7 +372,9 @@ def _finish_success(run_id: int, steps: dict[str, dict[str, Any]], registry_name
         return EnrichmentRun.objects.get(pk=run_id)  # finished by another worker meanwhile
     # One transaction of its own inside the engine: its queries and their cases.
     screening = _screen(application, steps)
-    with transaction.atomic():
+    # ledger_batch: the entries of this transaction (calls, patches, document and the
+    # history of the application and the run) go to the ledger in one INSERT.
+    with transaction.atomic(), ledger_batch():
         run = (EnrichmentRun.objects.select_for_update(of=("self", "application"))
                .select_related("application").get(pk=run_id))
         if run.status != RunStatus.RUNNING:
@@ -405,9 +415,16 @@ def _finish_success(run_id: int, steps: dict[str, dict[str, Any]], registry_name
             ])
         body = canonical_json(document)
         digest = hashlib.sha256(body).hexdigest()
-        EnrichmentDocument.objects.create(run=run, application=application,
-                                          schema_version=SCHEMA_VERSION, document=document,
-                                          sha256=digest)
+        if fast_inserts():
+            insert_rows("enrichment_enrichmentdocument",
+                        ("run_id", "application_id", "schema_version", "document", "sha256",
+                         "created_at"),
+                        [(run.pk, application.pk, SCHEMA_VERSION, json_value(document), digest,
+                          now)])
+        else:
+            EnrichmentDocument.objects.create(run=run, application=application,
+                                              schema_version=SCHEMA_VERSION,
+                                              document=document, sha256=digest)
         call_items = store.flush_rows()
         # From here on every statement writes the ledger: keep them back to back.
         for patch in patches:
@@ -471,7 +488,7 @@ def _open_case(run: EnrichmentRun, application: LoanApplication, document: dict[
 
 def _finish_failure(run_id: int, error: dict[str, Any], *, needs_case: bool,
                     store: DatabaseStepStore | None = None) -> EnrichmentRun:
-    with transaction.atomic():
+    with transaction.atomic(), ledger_batch():
         run = EnrichmentRun.objects.select_for_update().get(pk=run_id)
         if run.status != RunStatus.RUNNING:
             return run

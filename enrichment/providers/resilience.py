@@ -323,7 +323,14 @@ local min_calls = tonumber(ARGV[5])
 local ratio = tonumber(ARGV[6])
 local probe_ttl = tonumber(ARGV[7])
 local key_ttl = tonumber(ARGV[8])
+local deferred = tonumber(ARGV[9] or '0')
 local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
+if deferred > 0 and state == 'closed' then
+  -- successes a process saw while it trusted a recent "closed" answer, reported late:
+  -- they count only if the breaker is still closed (they never close a half-open one)
+  for _ = 1, math.min(deferred, window) do redis.call('LPUSH', KEYS[2], '1') end
+  redis.call('LTRIM', KEYS[2], 0, window - 1)
+end
 if state == 'open' then
   local opened = tonumber(redis.call('HGET', KEYS[1], 'opened_at') or '0')
   if now - opened >= reset then
@@ -417,19 +424,34 @@ class SharedCircuitBreaker:
         # opened by another process is then seen at most ``closed_ttl`` late.
         self.closed_ttl = closed_ttl
         self._closed_until = 0.0
+        # Successes seen while the "closed" answer is fresh are not sent one by one: they
+        # travel with this process's next script call (the next failure, or the first
+        # allow after the answer expires, so at most ``closed_ttl`` late). A success only
+        # adds to the window of a closed breaker, so the other processes see the same
+        # state; the window just learns of them a little later.
+        self._deferred = 0
+        self._deferred_lock = threading.Lock()
+
+    def _take_deferred(self) -> int:
+        with self._deferred_lock:
+            deferred, self._deferred = self._deferred, 0
+        return deferred
 
     def _call(self, op: str) -> tuple[bool, str] | None:
         if time.monotonic() < self._redis_down_until:
             return None
         now = "" if self._clock is None else str(int(self._clock() * 1000))
+        deferred = self._take_deferred()
         args = [op, now, int(self.reset_timeout * 1000), self.window, self.min_calls,
                 self.failure_ratio, max(1, int(self.probe_ttl * 1000)),
-                max(3_600_000, int(self.reset_timeout * 10_000))]
+                max(3_600_000, int(self.reset_timeout * 10_000)), deferred]
         try:
             allowed, state = self._script(keys=self._keys, args=args)
         except Exception:  # noqa: BLE001 - any Redis failure: degrade to the local breaker
             self._redis_down_until = time.monotonic() + self.RETRY_REDIS_AFTER
             self._closed_until = 0.0
+            for _ in range(min(deferred, self.window)):
+                self._fallback.record_success()
             return None
         state = state.decode() if isinstance(state, bytes) else str(state)
         if self.closed_ttl:
@@ -440,6 +462,7 @@ class SharedCircuitBreaker:
     def reset(self) -> None:
         """Close the breaker for every process (forget its state and recent results)."""
         self._closed_until = 0.0
+        self._take_deferred()
         self._fallback = CircuitBreaker(window=self.window, min_calls=self.min_calls,
                                         failure_ratio=self.failure_ratio,
                                         reset_timeout=self.reset_timeout)
@@ -460,6 +483,12 @@ class SharedCircuitBreaker:
         return self._fallback.allow() if result is None else result[0]
 
     def record_success(self) -> None:
+        if self.closed_ttl and time.monotonic() < self._closed_until:
+            with self._deferred_lock:
+                if self._deferred + 1 < self.window:
+                    self._deferred += 1
+                    return
+            # a window's worth: send them now, with this one
         if self._call("success") is None:
             self._fallback.record_success()
 

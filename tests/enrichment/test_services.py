@@ -174,7 +174,16 @@ def test_failure_while_applying_rolls_back_every_patch(enrichment_settings_for_s
     def explode(*args, **kwargs):
         raise RuntimeError("disk full")
 
+    insert_rows = services.insert_rows
+
+    def explode_on_document(table, *args, **kwargs):
+        if table == "enrichment_enrichmentdocument":
+            explode()
+        return insert_rows(table, *args, **kwargs)
+
+    # The document is stored after the patches, by the ORM or (PostgreSQL) insert_rows.
     monkeypatch.setattr(services.EnrichmentDocument.objects, "create", explode)
+    monkeypatch.setattr(services, "insert_rows", explode_on_document)
     run = enrich(application)
     assert run.status == RunStatus.FAILED and "disk full" in run.error["message"]
     application.refresh_from_db()

@@ -186,15 +186,53 @@ def test_a_closed_answer_lets_calls_through_without_asking_redis(redis_client, b
     first, second = pair(redis_client, breaker_key, closed_ttl=60)
     calls = _count_script_calls(first)
     assert first.allow() is True  # nothing known yet: asks Redis
-    first.record_success()
+    first.record_success()  # deferred: travels with the next script call
     assert first.allow() is True and first.allow() is True
-    assert calls == ["allow", "success"]
+    assert calls == ["allow"]
     # Without closed_ttl every allow asks Redis.
     other_calls = _count_script_calls(second)
     second.closed_ttl = 0
     second.allow()
     second.allow()
     assert other_calls == ["allow", "allow"]
+
+
+def test_successes_under_a_closed_verdict_reach_the_window_with_the_next_call(
+        redis_client, breaker_key):
+    first, second = pair(redis_client, breaker_key, closed_ttl=60)
+    calls = _count_script_calls(first)
+    assert first.allow() is True
+    for _ in range(3):
+        first.record_success()
+    assert redis_client.llen(f"{breaker_key}:results") == 0
+    first.record_failure()  # carries the three successes, in the order they happened
+    assert redis_client.lrange(f"{breaker_key}:results", 0, -1) == [b"0", b"1", b"1", b"1"]
+    for _ in range(6):  # a window's worth (6) is sent at once
+        first.record_success()
+    assert calls == ["allow", "failure", "success"]
+    assert redis_client.lrange(f"{breaker_key}:results", 0, -1) == [b"1"] * 6
+    # Three failures among six results: below the ratio, the breaker stays closed.
+    for _ in range(3):
+        second.record_failure()
+    assert second.state == BreakerState.CLOSED
+
+
+def test_deferred_successes_never_close_an_open_or_half_open_breaker(redis_client,
+                                                                      breaker_key):
+    clock = SharedClock()
+    first, second = pair(redis_client, breaker_key, clock, closed_ttl=60)
+    assert first.allow() is True  # first trusts "closed" from now on
+    for _ in range(4):
+        second.record_failure()
+    assert second.state == BreakerState.OPEN
+    first.record_success()  # a call sent before the trip, deferred
+    first.record_success()
+    clock.now += 11  # reset timeout over: half-open, waiting for one probe
+    assert second.allow() is True  # second takes the probe
+    assert first.state == BreakerState.HALF_OPEN  # first's successes arrive, change nothing
+    assert first.allow() is False  # the probe is taken
+    second.record_success()
+    assert first.state == BreakerState.CLOSED
 
 
 def test_this_processs_failures_end_the_closed_verdict_at_once(redis_client, breaker_key):
