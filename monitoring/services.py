@@ -184,9 +184,9 @@ def screening_lists_key() -> tuple[int, ...] | None:
     path = getattr(settings, "MONITORING_SCREEN_FUNCTION", "") or _DEFAULT_SCREEN
     if path != _DEFAULT_SCREEN:
         return None
-    from screening.lists.selectors import active_versions
+    from screening.lists.selectors import active_version_ids
 
-    return tuple(sorted(version.pk for version in active_versions()))
+    return active_version_ids()
 
 
 def default_screen() -> ScreenFn | None:

@@ -42,14 +42,15 @@ def matcher_config() -> MatcherConfig:
 def current_matcher() -> CachedMatcher:
     """The matcher of the currently active versions (built on first use or change)."""
     global _cached
-    versions = list_selectors.active_versions()
-    key = tuple(sorted(v.pk for v in versions))
+    key = list_selectors.active_version_ids()
     cached = _cached
     if cached is not None and cached.key == key:
         return cached
     with _lock:
         if _cached is not None and _cached.key == key:
             return _cached
+        versions = list_selectors.active_versions()  # with their list codes, read anew
+        key = tuple(sorted(v.pk for v in versions))
         entities = list(list_selectors.listed_entities(key)) if key else []
         built = CachedMatcher(
             matcher=Matcher(entities, matcher_config()),
