@@ -55,6 +55,12 @@ def _rss() -> int:
         return int(fh.read().split()[1]) * 4096
 
 
+def _cpu_with_children() -> float:
+    """CPU seconds of this process and of its children that have been waited for."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def queries(entities, n: int, rng: random.Random, listed_share: float = 0.1) -> list[str]:
     names: list[str] = []
     for fname in ("negatives_us.csv", "negatives_global.csv"):
@@ -243,10 +249,16 @@ def main() -> int:
     # CPU time: less sensitive than wall time to other load on a shared machine
     one_cpu = len(one_q) / max(time.process_time() - cpu, 1e-9)
     workers = os.cpu_count() or 1
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), _cpu_with_children()
     with MatcherPool(matcher, workers=workers) as pool:
+        started = time.perf_counter()
         hits += sum(bool(r) for r in pool.search_many([{"name": q} for q in all_q]))
+        done = time.perf_counter()
     ours_all = len(all_q) / (time.perf_counter() - t)
+    # CPU of this process and its (joined) workers: how much more work the same names
+    # take on several processes than on one, whatever the other load on the machine
+    all_cpu = len(all_q) / max(_cpu_with_children() - cpu, 1e-9)
+    pool_fixed = (started - t) + (time.perf_counter() - done)
 
     plain_q = all_q[: args.plain_queries] if args.plain_queries else all_q
     t = time.perf_counter()
@@ -258,7 +270,9 @@ def main() -> int:
           f"       batch path (search_many), 1 process {one:,.0f} names/s ({one_cpu:,.0f} per "
           f"CPU second; {len(one_q)} names)\n"
           f"       batch path, {workers} processes {ours_all:,.0f} names/s ({len(all_q)} "
-          f"names); {hits} names with alerts in all three\n"
+          f"names; {all_cpu:,.0f} per CPU second of the parent and workers together, "
+          f"{all_cpu / one_cpu:.2f}x the 1-process figure; starting and stopping the "
+          f"workers {pool_fixed * 1000:.0f} ms); {hits} names with alerts in all three\n"
           f"       plain cdist token_sort_ratio (workers=-1) {plain:,.0f} names/s "
           f"({len(plain_q)} of the same names)\n"
           f"       ratio {ours_all / plain:.1f}x ({workers} processes against plain, same "

@@ -166,6 +166,7 @@ class Matcher:
         self._batch_pairs: dict[tuple, tuple | None] = {}
         self._batch_letter_masks: tuple[np.ndarray, np.ndarray] | None = None
         self._batch_row_arrays: tuple | None = None
+        self._entity_positions: dict[int, int] | None = None
         # +1: the padding id of short rows always reads similarity 0.
         self._sim_buffer = np.zeros(len(self.index.tokens) + 1, dtype=np.float32)
 
@@ -607,6 +608,12 @@ class Matcher:
         results.sort(key=lambda m: (-m.score, m.entity.list_code, m.entity.uid))
         return results[: (limit or cfg.max_results)]
 
+    def entity_positions(self) -> dict[int, int]:
+        """`id(entity)` -> the entity's position in the index (built once)."""
+        if self._entity_positions is None:
+            self._entity_positions = {id(e): i for i, e in enumerate(self.index.entities)}
+        return self._entity_positions
+
     def best_name_score(self, name: str, entity_position: int) -> float:
         """Best name score of one indexed entity for a query, without retrieval (used by
         the quality harness to measure the retrieval stage's recall)."""
@@ -652,9 +659,27 @@ def screen_many(matcher: Matcher, queries: list[dict]) -> list[Screened]:
     return [(found[at], texts[at]) for at in where]
 
 
-def _search_chunk(queries: list[dict]) -> list[Screened]:
-    assert _FORK_MATCHER is not None
-    return screen_many(_FORK_MATCHER, queries)
+# A match as a worker process sends it back: its entity as the entity's position in the
+# index (both processes hold the same index), then the other fields of `Match` in order.
+_SentMatch = tuple[int, float, float, float, str, str, dict]
+
+
+def _search_chunk(queries: list[dict]) -> list[tuple[list[_SentMatch], str]]:
+    """`screen_many` in a worker process. Each match names its entity by position: a
+    listed entity (every name, address and identifier) pickled back with each match cost
+    more than the rest of the match, and the parent holds the same entities."""
+    matcher = _FORK_MATCHER
+    assert matcher is not None
+    position = matcher.entity_positions()
+    return [([(position[id(m.entity)], m.score, m.name_score, m.ofac_score, m.matched_name,
+               m.matched_name_kind, m.explanation) for m in matches], text)
+            for matches, text in screen_many(matcher, queries)]
+
+
+def _received(matcher: Matcher, sent: list[tuple[list[_SentMatch], str]]) -> list[Screened]:
+    entities = matcher.index.entities
+    return [([Match(entities[e], *rest) for e, *rest in matches], text)
+            for matches, text in sent]
 
 
 class PendingScreening:
@@ -668,7 +693,8 @@ class PendingScreening:
     def get(self) -> list[Screened]:
         if self._async is None:
             return screen_many(self._pool.matcher, self._queries)
-        return [r for part in self._async.get() for r in part]
+        matcher = self._pool.matcher
+        return [r for part in self._async.get() for r in _received(matcher, part)]
 
 
 class MatcherPool:
@@ -690,6 +716,7 @@ class MatcherPool:
 
             try:
                 _FORK_MATCHER = self.matcher
+                self.matcher.entity_positions()  # built once here, shared by the workers
                 # Keep the cyclic GC off the index's pages in the children (it would
                 # touch every object and un-share them: copy-on-write faults).
                 gc.freeze()
