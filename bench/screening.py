@@ -144,6 +144,40 @@ def cli_bench(n: int, database_url: str, rng: random.Random, listed_share: float
     return 0
 
 
+def steady_bench(n: int, rng: random.Random, listed_share: float) -> int:
+    """A batch as a long-running worker pool sees it: one pool of every core over N names
+    (a customer base), throughput per fifth, so the first fifth shows the cold pool (its
+    caches empty, every page of the matcher copied into each forked worker) and the
+    others the steady state; then the plain approach on the last fifth's names."""
+    entities = load_entities()
+    listed_names = [n.name for e in entities for n in e.names]
+    matcher = Matcher(entities)
+    qs = queries(entities, n, rng, listed_share)
+    workers = os.cpu_count() or 1
+    fifth = max(1, len(qs) // 5)
+    parts = [qs[i:i + fifth] for i in range(0, len(qs), fifth)][:5]
+    print(f"steady: {len(qs):,} names ({listed_share:.0%} altered listed names), one pool "
+          f"of {workers} processes, SDN 2021-07 with aliases ({len(listed_names):,} names)")
+    rates = []
+    with MatcherPool(matcher, workers=workers) as pool:
+        for k, part in enumerate(parts):
+            t = time.perf_counter()
+            hits = sum(bool(r) for r in pool.search_many([{"name": q} for q in part]))
+            rates.append(len(part) / (time.perf_counter() - t))
+            print(f"  part {k + 1} ({len(part):,} names): {rates[-1]:,.0f} names/s, "
+                  f"{hits} with alerts", flush=True)
+    t = time.perf_counter()
+    process.cdist(parts[-1], listed_names, scorer=fuzz.token_sort_ratio, workers=-1,
+                  score_cutoff=85, dtype="uint8")
+    plain = len(parts[-1]) / (time.perf_counter() - t)
+    steady = statistics.median(rates[1:]) if len(rates) > 1 else rates[0]
+    print(f"  plain cdist token_sort_ratio (workers=-1) on the last part: {plain:,.0f} "
+          f"names/s\n  steady state (median of parts 2-5): {steady:,.0f} names/s, "
+          f"{steady / plain:.1f}x plain (target >= 10x, about 10,000 names/s); cold first "
+          f"part {rates[0]:,.0f} names/s")
+    return 0
+
+
 def memory_bench(n: int, rng: random.Random, listed_share: float) -> int:
     """RSS of one process over N distinct names through `screen_many`, chunk by chunk."""
     from screening.matching.engine import screen_many
@@ -179,6 +213,9 @@ def main() -> int:
                     help="only the batch path in this process, per CPU second")
     ap.add_argument("--memory", type=int, default=0, metavar="N",
                     help="RSS of one process over N distinct names instead")
+    ap.add_argument("--steady", type=int, default=0, metavar="N",
+                    help="one long-lived pool of every core over N names (at most 100,000), "
+                         "names/s per fifth, then plain cdist on the last fifth")
     ap.add_argument("--database-url", default=os.environ.get(
         "SCREENING_BENCH_DATABASE_URL",
         "postgres://postgres@127.0.0.1:5432/vigil_screening_bench"))
@@ -193,6 +230,8 @@ def main() -> int:
         return cli_bench(args.cli, args.database_url, rng, args.listed_share)
     if args.memory:
         return memory_bench(args.memory, rng, args.listed_share)
+    if args.steady:
+        return steady_bench(min(args.steady, 100_000), rng, args.listed_share)
     entities = load_entities()
     listed_names = [n.name for e in entities for n in e.names]
     print(f"list: {len(entities)} entities, {len(listed_names)} names (SDN 2021-07 + aliases)")
