@@ -233,35 +233,20 @@ def screening_search(
 ) -> ScreeningQuery:
     """Screen one name against the active lists; log the query (append-only) with its
     list versions, algorithm and configuration; hits of a customer open or update cases."""
-    clean = screening_input_clean(name=name, dob=dob, country=country,
-                                  entity_type=entity_type,
-                                  lists=list(lists) if lists is not None else None,
-                                  threshold=threshold, use=use)
-    cm = current_matcher()
-    with audit_context(actor=actor) if actor else nullcontext(), transaction.atomic():
-        matches = _match(cm.matcher, clean)
-        kept, suppressed = _whitelist_split(customer, matches)
-        query = _query_row(clean=clean, versions=cm.versions, threshold=_threshold(cm, clean),
-                           matches=kept, suppressed=suppressed, origin=QueryOrigin.SINGLE,
-                           customer=customer, actor_fields=_actor_fields(),
-                           config=cm.matcher.config.as_dict())
-        query.save()
-        audit_record(action="screening.query", object_type="screening.ScreeningQuery",
-                     object_id=str(query.pk),
-                     data=_query_audit_data(clean, cm, query, customer, kept))
-        if customer is not None and kept:
-            _open_cases(customer, query, kept)
-        return query
+    return screening_search_many(subjects=[{
+        "name": name, "dob": dob, "country": country, "entity_type": entity_type,
+        "lists": lists, "threshold": threshold, "use": use, "customer": customer,
+    }], actor=actor)[0]
 
 
 def screening_search_many(
     *, subjects: Sequence[Mapping[str, object]], actor: Actor | None,
 ) -> list[ScreeningQuery]:
-    """Screen several names as one unit of work (e.g. an applicant and its owners): each
-    subject is logged and audited exactly as by `screening_search` (same keywords, same
-    query row, same ledger entry, same cases), all against the same active list versions
-    and in one transaction, with one lookup of those versions, one insert of the query
-    rows and one ledger append instead of one of each per name."""
+    """Screen several names as one unit of work (e.g. an applicant and its owners); each
+    subject takes `screening_search`'s keywords and is logged, audited and turned into
+    cases as one query, all against the same active list versions and in one
+    transaction, with one lookup of those versions, one insert of the query rows and one
+    ledger append instead of one of each per name."""
     cleans = [screening_input_clean(
         name=s.get("name"), dob=s.get("dob"), country=s.get("country"),
         entity_type=s.get("entity_type"),

@@ -14,7 +14,7 @@ at once instead of query by query:
 
 Both bounds only ever over-estimate an alignment's score. A query none of whose readings
 keeps a row has no match (`search` would return `[]`); the others are finished by
-`Matcher.search_candidates` (the end of `search`: bound, alignment, qualifiers,
+`Matcher.search` given those candidates (the rest of it: bound, alignment, qualifiers,
 explanations) on the rows kept, so a row dropped here is one `search` could not have
 matched, and a row kept here that `search` would have dropped scores below the floor.
 """
@@ -594,8 +594,7 @@ def _search_many(matcher: Matcher, queries: Sequence[dict],
         if any(rows_of[k] is None for k in ks):
             out[qi] = matcher.search(**kwargs, normalized=nns[qi])
             continue
-        name = kwargs.pop("name")
         candidates = [(QueryForm.prepare(index, readings[k].form), rows_of[k].tolist())
                       for k in ks]
-        out[qi] = matcher.search_candidates(name, candidates, normalized=nns[qi], **kwargs)
+        out[qi] = matcher.search(**kwargs, normalized=nns[qi], candidates=candidates)
     return out

@@ -518,44 +518,24 @@ class Matcher:
         use: str = "onboarding",
         limit: int | None = None,
         normalized: NormalizedName | None = None,
+        candidates: list[tuple[QueryForm, list[int]]] | None = None,
     ) -> list[Match]:
-        """Ranked matches at or above the applicable threshold, with explanations."""
+        """Ranked matches at or above the applicable threshold, with explanations.
+
+        `candidates` is for the batch path (`screening.matching.batch`), which has already
+        gathered each reading's candidate rows (any superset of those `_query_side`
+        keeps): only the rest of the search (bounds, alignment, qualifiers) runs."""
+        cfg = self.config
         index = self.index
         nn = normalized or normalize_name(name)
         list_set = set(lists) if lists else None
         name_floor = self.name_floor(dob=dob, country=country, identifiers=identifiers,
                                      lists=list_set, threshold=threshold, use=use)
-        min_qcov = min_query_coverage(name_floor)
-        forms = [QueryForm.prepare(index, f) for f in self._with_split_forms(nn.forms)]
-        return self.search_candidates(
-            name, [(q, self._query_side(q, min_qcov).tolist()) for q in forms],
-            normalized=nn, dob=dob, country=country, entity_type=entity_type,
-            identifiers=identifiers, lists=list_set, threshold=threshold, use=use,
-            limit=limit)
-
-    def search_candidates(
-        self,
-        name: str,
-        candidates: list[tuple[QueryForm, list[int]]],
-        *,
-        normalized: NormalizedName,
-        dob: str | None = None,
-        country: str | None = None,
-        entity_type: str | None = None,
-        identifiers: tuple[tuple[str, str], ...] = (),
-        lists: Iterable[str] | None = None,
-        threshold: float | None = None,
-        use: str = "onboarding",
-        limit: int | None = None,
-    ) -> list[Match]:
-        """The end of `search`: each reading's candidate rows (any superset of those
-        `_query_side` keeps) bounded, aligned and turned into ranked matches."""
-        cfg = self.config
-        index = self.index
-        nn = normalized
-        list_set = set(lists) if lists else None
-        name_floor = self.name_floor(dob=dob, country=country, identifiers=identifiers,
-                                     lists=list_set, threshold=threshold, use=use)
+        if candidates is None:
+            min_qcov = min_query_coverage(name_floor)
+            candidates = [(q, self._query_side(q, min_qcov).tolist())
+                          for q in (QueryForm.prepare(index, f)
+                                    for f in self._with_split_forms(nn.forms))]
         best: dict[int, Alignment] = {}
         for q, rows in candidates:
             if list_set is not None:

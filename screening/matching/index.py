@@ -148,13 +148,13 @@ class MatcherIndex:
                    for v, role in zip(row.vocab, row.form.roles, strict=True)])
             for row in self.rows
         ]
-        self._deletes: dict[str, list[int]] = defaultdict(list)
+        deletes: dict[str, list[int]] = defaultdict(list)  # merged into `_near` below
         self._phonetic: dict[str, list[int]] = defaultdict(list)
         self._skeleton: dict[str, list[int]] = defaultdict(list)
         self._abjad_form: dict[str, list[int]] = defaultdict(list)
         self._grams: dict[str, list[int]] = defaultdict(list)
         # Local names: this loop runs over the whole vocabulary at every build.
-        deletes, phonetic, skeletons = self._deletes, self._phonetic, self._skeleton
+        phonetic, skeletons = self._phonetic, self._skeleton
         abjad_forms, grams = self._abjad_form, self._grams
         for v, token in enumerate(self.tokens):
             if not token.isalpha():
@@ -193,7 +193,6 @@ class MatcherIndex:
         self._near: dict[str, tuple[int, ...]] = _merged(deletes, self.vocab)
         self._raw_near: dict[str, tuple[str, ...]] = _merged(
             raw_deletes, {w: w for w in self.raw_vocab})
-        del self._deletes
         self._spelled_cache: dict[tuple[str, str], dict[int, float]] = {}
         # and as an abjad would write those spellings (JOSE -> JS, where its folded
         # JOSEF -> JSF)

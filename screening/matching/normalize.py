@@ -416,20 +416,17 @@ def _number_words(words: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
     out: list[tuple[str, bool]] = []
     tens = False  # the last word out is a tens word, which a unit may complete
     for w, a in words:
-        unit = NUMBER_WORDS.get(w) if w not in PARTICLES else None
-        if not a and unit is None and len(w) == 1 and w.isdigit():
-            unit = int(w) if tens else None
-        if not a and unit is not None and tens and 0 < unit < 10:
+        unit = None
+        if not a and w not in PARTICLES:
+            unit = NUMBER_WORDS.get(w, int(w) if len(w) == 1 and w.isdigit() else None)
+        if tens and unit is not None and 0 < unit < 10:
             out[-1] = (str(int(out[-1][0]) + unit), False)
-            tens = False
-        elif not a and w in NUMBER_WORDS and w not in PARTICLES:
-            out.append((str(NUMBER_WORDS[w]), False))
             tens = False
         elif not a and w in TENS_WORDS:
             out.append((str(TENS_WORDS[w]), False))
             tens = True
         else:
-            out.append((w, a))
+            out.append((str(unit), False) if unit is not None else (w, a))
             tens = False
     return out
 
