@@ -53,9 +53,7 @@ from enrichment.providers.http import canonical_json
 from enrichment.store import (
     RUN_OBJECT_TYPE,
     DatabaseStepStore,
-    fast_inserts,
     insert_rows,
-    json_value,
 )
 
 logger = logging.getLogger(__name__)
@@ -400,31 +398,18 @@ def _finish_success(run_id: int, steps: dict[str, dict[str, Any]], registry_name
             value = getattr(application, attribute)
             current[attribute] = None if value == "" else value
         patches = compute_patches(current, document)
-        if fast_inserts() and patches:
-            insert_rows(
-                "enrichment_datapatch",
-                ("run_id", "application_id", "field", "path", "before", "after", "source",
-                 "applied_at"),
-                [(run.pk, application.pk, p.field, p.path, json_value(p.before),
-                  json_value(p.after), json_value(p.source), now) for p in patches])
-        else:
-            DataPatch.objects.bulk_create([
-                DataPatch(run=run, application=application, field=p.field, path=p.path,
-                          before=p.before, after=p.after, source=p.source)
-                for p in patches
-            ])
+        insert_rows(
+            DataPatch,
+            ("run_id", "application_id", "field", "path", "before", "after", "source",
+             "applied_at"),
+            [(run.pk, application.pk, p.field, p.path, p.before, p.after, p.source, now)
+             for p in patches])
         body = canonical_json(document)
         digest = hashlib.sha256(body).hexdigest()
-        if fast_inserts():
-            insert_rows("enrichment_enrichmentdocument",
-                        ("run_id", "application_id", "schema_version", "document", "sha256",
-                         "created_at"),
-                        [(run.pk, application.pk, SCHEMA_VERSION, json_value(document), digest,
-                          now)])
-        else:
-            EnrichmentDocument.objects.create(run=run, application=application,
-                                              schema_version=SCHEMA_VERSION,
-                                              document=document, sha256=digest)
+        insert_rows(
+            EnrichmentDocument,
+            ("run_id", "application_id", "schema_version", "document", "sha256", "created_at"),
+            [(run.pk, application.pk, SCHEMA_VERSION, document, digest, now)])
         call_items = store.flush_rows()
         # From here on every statement writes the ledger: keep them back to back.
         for patch in patches:

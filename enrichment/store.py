@@ -3,11 +3,15 @@ their ledger entries, so an interrupted run resumes from the last saved step."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import JSONField, Model
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from audit.services import ledger_append_many
 from enrichment.choices import StepStatus
@@ -43,27 +47,53 @@ def save_calls(run: EnrichmentRun, calls: list[tuple[str, CallRecord]]) -> None:
     ledger_append_many(save_call_rows(run, calls))
 
 
-def insert_rows(table: str, columns: tuple[str, ...], rows: list[tuple], *,
-                suffix: str = "") -> None:
-    """One multi-row INSERT of plain values (PostgreSQL; JSON values wrapped in
-    :func:`json_value`). The rows of a run are written on every run's path: this skips the
-    ORM's per-field preparation and its UNNEST array encoding, most of an insert's CPU."""
-    row = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    values = ", ".join([row] * len(rows))
-    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}"  # noqa: S608 - fixed names
+def insert_rows(model: type[Model], columns: tuple[str, ...], rows: list[tuple], *,
+                conflict: tuple[str, ...] = (), update: tuple[str, ...] = ()) -> None:
+    """Insert plain rows of ``model`` (``columns`` by attname, values as the model takes
+    them) in one statement; with ``conflict``, rows clashing on those unique columns
+    update the ``update`` columns instead (an upsert).
+
+    PostgreSQL: one multi-row INSERT, JSON columns wrapped here. A run's rows are written
+    on every run's path, and this skips the ORM's per-field preparation and its UNNEST
+    array encoding, most of an insert's CPU. Elsewhere: ``bulk_create``."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        upsert = ({"update_conflicts": True, "unique_fields": list(conflict),
+                   "update_fields": list(update)} if conflict else {})
+        model.objects.bulk_create([model(**dict(zip(columns, r, strict=True))) for r in rows],
+                                  **upsert)
+        return
+    sql, json_at = _insert_plan(model, columns, conflict, update)
+    values = ", ".join([sql.row] * len(rows))
     with connection.cursor() as cursor:
-        cursor.execute(sql + suffix, [value for values in rows for value in values])
+        cursor.execute(sql.head + values + sql.tail, [
+            (None if v is None else Jsonb(v)) if json else v
+            for r in rows for v, json in zip(r, json_at, strict=True)])
 
 
-def json_value(value: Any) -> Any:
-    """A JSONField value for :func:`insert_rows`: None stays SQL NULL, as the ORM stores it."""
-    from psycopg.types.json import Jsonb
+@dataclass(frozen=True)
+class _InsertSQL:
+    head: str
+    row: str
+    tail: str
 
-    return None if value is None else Jsonb(value)
 
-
-def fast_inserts() -> bool:
-    return connection.vendor == "postgresql"
+@lru_cache(maxsize=64)
+def _insert_plan(model: type[Model], columns: tuple[str, ...], conflict: tuple[str, ...],
+                 update: tuple[str, ...]) -> tuple[_InsertSQL, tuple[bool, ...]]:
+    """The statement's parts for ``insert_rows`` and which columns hold JSON (a JSON None
+    stays SQL NULL, as the ORM stores it)."""
+    quote = connection.ops.quote_name
+    fields = {f.attname: f for f in model._meta.concrete_fields}
+    json_at = tuple(isinstance(fields[c], JSONField) for c in columns)
+    head = (f"INSERT INTO {quote(model._meta.db_table)} "  # noqa: S608 - model metadata
+            f"({', '.join(quote(c) for c in columns)}) VALUES ")
+    tail = ""
+    if conflict:
+        tail = (f" ON CONFLICT ({', '.join(quote(c) for c in conflict)}) DO UPDATE SET "
+                + ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in update))
+    return _InsertSQL(head, "(" + ", ".join(["%s"] * len(columns)) + ")", tail), json_at
 
 
 _CALL_COLUMNS = ("run_id", "step", "call_id", "provider", "operation", "method", "url",
@@ -78,27 +108,13 @@ def save_call_rows(run: EnrichmentRun, calls: list[tuple[str, CallRecord]]
     ledger's chain lock is held from the first append until commit)."""
     if not calls:
         return []
-    if fast_inserts():
-        insert_rows("enrichment_providercall", _CALL_COLUMNS, [
-            (run.pk, step, r.call_id, r.provider, r.operation, r.method, r.url[:1000],
-             r.attempt, r.status, r.outcome, r.error[:500], r.latency_ms, r.started_at,
-             r.request_sha256, r.response_sha256, r.response_size,
-             r.response_excerpt[:BODY_LIMIT], r.content_type[:100], r.retry_after)
-            for step, r in calls
-        ])
-    else:
-        ProviderCall.objects.bulk_create([
-            ProviderCall(
-                run=run, step=step, call_id=r.call_id, provider=r.provider,
-                operation=r.operation, method=r.method, url=r.url[:1000], attempt=r.attempt,
-                status=r.status, outcome=r.outcome, error=r.error[:500],
-                latency_ms=r.latency_ms, started_at=r.started_at,
-                request_sha256=r.request_sha256, response_sha256=r.response_sha256,
-                response_size=r.response_size, response_body=r.response_excerpt[:BODY_LIMIT],
-                content_type=r.content_type[:100], retry_after=r.retry_after,
-            )
-            for step, r in calls
-        ])
+    insert_rows(ProviderCall, _CALL_COLUMNS, [
+        (run.pk, step, r.call_id, r.provider, r.operation, r.method, r.url[:1000],
+         r.attempt, r.status, r.outcome, r.error[:500], r.latency_ms, r.started_at,
+         r.request_sha256, r.response_sha256, r.response_size,
+         r.response_excerpt[:BODY_LIMIT], r.content_type[:100], r.retry_after)
+        for step, r in calls
+    ])
     return [call_ledger_item(run, step, r) for step, r in calls]
 
 
@@ -162,26 +178,14 @@ class DatabaseStepStore:
         if not steps:
             return
         now = timezone.now()
-        if fast_inserts():
-            insert_rows(
-                "enrichment_providerstep",
-                ("run_id", "key", "fingerprint", "status", "result", "created_at",
-                 "finished_at"),
-                [(self.run.pk, key, fingerprint, status, json_value(result), now,
-                  None if status == StepStatus.SENT else now)
-                 for key, fingerprint, status, result in steps],
-                suffix=" ON CONFLICT (run_id, key) DO UPDATE SET fingerprint = "
-                       "EXCLUDED.fingerprint, status = EXCLUDED.status, result = "
-                       "EXCLUDED.result, finished_at = EXCLUDED.finished_at")
-            return
-        ProviderStep.objects.bulk_create(
-            [ProviderStep(run=self.run, key=key, fingerprint=fingerprint, status=status,
-                          result=result,
-                          finished_at=None if status == StepStatus.SENT else now)
+        insert_rows(
+            ProviderStep,
+            ("run_id", "key", "fingerprint", "status", "result", "created_at", "finished_at"),
+            [(self.run.pk, key, fingerprint, status, result, now,
+              None if status == StepStatus.SENT else now)
              for key, fingerprint, status, result in steps],
-            update_conflicts=True, unique_fields=["run", "key"],
-            update_fields=["fingerprint", "status", "result", "finished_at"],
-        )
+            conflict=("run_id", "key"),
+            update=("fingerprint", "status", "result", "finished_at"))
 
     def flush(self) -> None:
         """Write buffered steps, their calls and ledger entries (inside the caller's
