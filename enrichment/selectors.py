@@ -7,7 +7,6 @@ from typing import Any
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 
-from audit.models import LedgerEntry
 from audit.selectors import entries_with_pending
 from config.accounts.roles import READ_ROLES, Role, has_role
 from enrichment.choices import ACTIVE_RUN_STATUSES, StepStatus
@@ -94,10 +93,6 @@ def unknown_outcome_steps(*, application: LoanApplication | None = None,
     if run is not None:
         steps = steps.filter(run=run)
     return list(steps.select_related("run").order_by("id"))
-
-
-def run_ledger_entries(*, run: EnrichmentRun) -> QuerySet[LedgerEntry]:
-    return LedgerEntry.objects.filter(object_type=RUN_OBJECT_TYPE, object_id=str(run.pk))
 
 
 def run_ledger_count(*, run: EnrichmentRun) -> int:
