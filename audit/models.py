@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from django.db import connections, models, router, transaction
+from django.db import models, router, transaction
 from django.db.models import signals
 from simple_history.manager import HistoryManager
 from simple_history.models import HistoricalRecords
+
+from config.rows import insert_objects
 
 
 class LedgerEntryQuerySet(models.QuerySet):
@@ -201,12 +203,10 @@ class CachedHistoryManager(HistoryManager):
 class HistoryRow(models.Model):
     """Base of every historical model of an audited one. A history row is only ever
     inserted (database triggers refuse the rest), once per audited save: it is written
-    with one cached INSERT ... RETURNING instead of the ORM's save, which compiles the
-    same statement again on every save. Same column values (each field's own
-    ``get_db_prep_save``); the ORM path is kept where a model has save signals
-    listeners or the database cannot return the new key."""
-
-    _insert_sql: dict = {}
+    with one cached INSERT ... RETURNING (``config.rows.insert_objects``) instead of the
+    ORM's save, which compiles the same statement again on every save. Same column values
+    (each field's own ``get_db_prep_save``); the ORM path is kept where a model has save
+    signal listeners."""
 
     class Meta:
         abstract = True
@@ -217,37 +217,8 @@ class HistoryRow(models.Model):
                 or signals.pre_save.has_listeners(type(self))
                 or signals.post_save.has_listeners(type(self))):
             return super().save(*args, **kwargs)
-        alias = using or router.db_for_write(type(self), instance=self)
-        connection = connections[alias]
-        if not connection.features.can_return_columns_from_insert:
-            return super().save(*args, **kwargs)
-        plan = self._insert_plan(connection)
-        sql, fields, returned = plan
-        params = [field.get_db_prep_save(field.pre_save(self, True), connection=connection)
-                  for field in fields]
-        with transaction.mark_for_rollback_on_error(using=alias), connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            if returned is not None:
-                setattr(self, returned.attname, cursor.fetchone()[0])
-        self._state.adding = False
-        self._state.db = alias
+        insert_objects([self], using=using or router.db_for_write(type(self), instance=self))
         return None
-
-    def _insert_plan(self, connection) -> tuple:
-        key = (type(self), connection.alias)
-        plan = HistoryRow._insert_sql.get(key)
-        if plan is None:
-            meta = self._meta
-            returned = meta.auto_field
-            fields = [f for f in meta.concrete_fields if f is not returned]
-            quote = connection.ops.quote_name
-            sql = (f"INSERT INTO {quote(meta.db_table)} "  # noqa: S608 - model metadata
-                   f"({', '.join(quote(f.column) for f in fields)}) "
-                   f"VALUES ({', '.join(['%s'] * len(fields))})")
-            if returned is not None:
-                sql += f" RETURNING {quote(returned.column)}"
-            plan = HistoryRow._insert_sql[key] = (sql, fields, returned)
-        return plan
 
 
 class AuditedModel(models.Model):

@@ -161,6 +161,17 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     _db["CONN_MAX_AGE"] = 0
 elif _db["ENGINE"] == "django.db.backends.postgresql":
     _db.setdefault("OPTIONS", {})
+    # Parameters travel apart from the statement (server-side binding), so psycopg can
+    # prepare a statement once a connection has run it DB_PREPARE_THRESHOLD times: the
+    # backend then parses and plans each of the hot paths' statements once per connection.
+    # DB_SERVER_SIDE_BINDING=0 or DB_PREPARE_THRESHOLD=0 turn either off (e.g. behind a
+    # connection pooler that cannot keep prepared statements). Options given in
+    # DATABASE_URL (?server_side_binding=...&prepare_threshold=...) win.
+    _db["OPTIONS"].setdefault("server_side_binding",
+                              env_bool("DB_SERVER_SIDE_BINDING", True))
+    _prepare_threshold = env_int("DB_PREPARE_THRESHOLD", 5, minimum=0)
+    if _db["OPTIONS"]["server_side_binding"] and _prepare_threshold:
+        _db["OPTIONS"].setdefault("prepare_threshold", _prepare_threshold)
     _db["CONN_HEALTH_CHECKS"] = True
 else:
     raise ImproperlyConfigured("Environment variable DATABASE_URL must be sqlite:// or postgres://")

@@ -13,14 +13,15 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import BooleanField, Max
-from django.db.models.expressions import RawSQL
+from django.db.models import Max
 from django.utils import timezone
 
 from audit.context import Actor, audit_context
 from audit.services import ledger_append_many, ledger_batch
 from cases.choices import CaseSource
+from cases.models import Customer
 from cases.services import case_open, customer_upsert
+from config.rows import fetch_joined, insert_rows
 from enrichment.choices import ACTIVE_RUN_STATUSES, EnrichmentStatus, RunStatus
 from enrichment.clients import provider_clients, provider_executor
 from enrichment.conf import EnrichmentSettings, enrichment_settings
@@ -50,11 +51,7 @@ from enrichment.providers.errors import (
     ProviderRejected,
 )
 from enrichment.providers.http import canonical_json
-from enrichment.store import (
-    RUN_OBJECT_TYPE,
-    DatabaseStepStore,
-    insert_rows,
-)
+from enrichment.store import RUN_OBJECT_TYPE, DatabaseStepStore
 
 logger = logging.getLogger(__name__)
 
@@ -145,10 +142,13 @@ def enrichment_run_request(*, application: LoanApplication, idempotency_key: str
                 if existing.application_id != application.pk:
                     raise ValueError("idempotency key already used for another application")
                 return existing, False
-        locked = LoanApplication.objects.select_for_update().get(pk=application.pk)
-        active = locked.runs.filter(status__in=ACTIVE_RUN_STATUSES).first()
-        if active is not None:
-            return active, False
+        row = fetch_joined((LoanApplication,), _APPLICATION_FROM, [application.pk],
+                           extra=(_ACTIVE_RUN,), lock="FOR UPDATE OF t0")
+        if row is None:
+            raise LoanApplication.DoesNotExist(f"loan application {application.pk} is gone")
+        locked, active_id = row
+        if active_id is not None:
+            return EnrichmentRun.objects.get(pk=active_id), False
         if not idempotency_key:
             # A key made here is new, and the application's row lock keeps any other
             # request from adding a run meanwhile: nothing to look up or to recover from.
@@ -195,26 +195,45 @@ def _last_progress(run: EnrichmentRun):
     return max(moments)
 
 
-# Whether the application had runs before this one: if not, no earlier step of it (a
-# billable pull to reuse, or one of unknown outcome) can exist. Written out rather than
-# as Exists(OuterRef(...)): compiling that subquery took ~0.5 ms of CPU on every claim.
 _RUN_TABLE = EnrichmentRun._meta.db_table
-_HAS_EARLIER_RUNS = RawSQL(  # noqa: S611 - fixed names, no input
-    f'EXISTS (SELECT 1 FROM "{_RUN_TABLE}" AS earlier WHERE earlier.application_id = '  # noqa: S608
-    f'"{_RUN_TABLE}"."application_id" AND earlier.id <> "{_RUN_TABLE}"."id")', [],
-    output_field=BooleanField())
+_APPLICATION_TABLE = LoanApplication._meta.db_table
+_CUSTOMER_TABLE = Customer._meta.db_table
+# The hot path's reads are fixed statements (config.rows.fetch_joined): compiling the
+# equivalent querysets cost 0.5-1 ms of CPU each, several times per run.
+# The claim: the run, its application and customer, and whether the application had
+# runs before this one (if not, no earlier step of it, a billable pull to reuse or one of
+# unknown outcome, can exist).
+_CLAIM_MODELS = (EnrichmentRun, LoanApplication, Customer)
+_CLAIM_FROM = (
+    f'FROM "{_RUN_TABLE}" t0 JOIN "{_APPLICATION_TABLE}" t1 ON t1.id = t0.application_id '  # noqa: S608 - fixed names
+    f'LEFT JOIN "{_CUSTOMER_TABLE}" t2 ON t2.id = t1.customer_id WHERE t0.id = %s')
+_HAS_EARLIER_RUNS = (
+    f'EXISTS (SELECT 1 FROM "{_RUN_TABLE}" earlier WHERE earlier.application_id = '  # noqa: S608 - fixed names
+    't0.application_id AND earlier.id <> t0.id)')
+# The final transaction: the run and its application, both locked.
+_LOCK_FROM = (f'FROM "{_RUN_TABLE}" t0 JOIN "{_APPLICATION_TABLE}" t1 '  # noqa: S608 - fixed names
+              "ON t1.id = t0.application_id WHERE t0.id = %s")
+
+
+# A run request: the application, locked, and its pending or running run if it has one.
+_APPLICATION_FROM = f'FROM "{_APPLICATION_TABLE}" t0 WHERE t0.id = %s'  # noqa: S608 - fixed name
+_ACTIVE_RUN = (
+    f'(SELECT MIN(r.id) FROM "{_RUN_TABLE}" r WHERE r.application_id = t0.id '  # noqa: S608 - fixed names
+    f"AND r.status IN ({', '.join(repr(str(s)) for s in ACTIVE_RUN_STATUSES)}))")
 
 
 def _claim(run_id: int, *, task_id: str, reclaim_after: float) -> EnrichmentRun | None:
     """Take the run for this worker: pending, or running but silent for ``reclaim_after``
     seconds (its worker died). Returns None when the run is finished or busy elsewhere."""
     with transaction.atomic():
-        try:
-            run = (EnrichmentRun.objects.select_for_update(skip_locked=True, of=("self",))
-                   .select_related("application__customer")
-                   .annotate(has_earlier_runs=_HAS_EARLIER_RUNS).get(pk=run_id))
-        except EnrichmentRun.DoesNotExist:
+        row = fetch_joined(_CLAIM_MODELS, _CLAIM_FROM, [run_id], extra=(_HAS_EARLIER_RUNS,),
+                           lock="FOR UPDATE OF t0 SKIP LOCKED")
+        if row is None:
             return None  # gone, or locked by the worker that holds it
+        run, application, customer, has_earlier_runs = row
+        application.customer = customer
+        run.application = application
+        run.has_earlier_runs = bool(has_earlier_runs)
         if run.status not in ACTIVE_RUN_STATUSES:
             return None
         if run.status == RunStatus.RUNNING and (
@@ -314,6 +333,18 @@ def _screening_result(result: Any) -> tuple[int, float | None]:
     return len(hits), (max(scores) if scores else None)
 
 
+_PRINCIPALS = (f'SELECT full_name, date_of_birth, nationality FROM "{Principal._meta.db_table}" '  # noqa: S608 - fixed name
+               "WHERE application_id = %s ORDER BY id")
+
+
+def _principals(application_id: int) -> list[tuple]:
+    """(full name, date of birth, nationality) of the application's principals (a date
+    column comes back as a date on both databases)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_PRINCIPALS, [application_id])
+        return cursor.fetchall()
+
+
 def _screen(application: LoanApplication, steps: dict[str, dict[str, Any]]
             ) -> dict[str, Any]:
     """Screen applicant, principals and registry parents (when the engine exists), all
@@ -329,8 +360,7 @@ def _screen(application: LoanApplication, steps: dict[str, dict[str, Any]]
          {"entity_type": "organisation", "country": application.country,
           "customer": application.customer}),
     ]
-    for full_name, date_of_birth, nationality in application.principals.order_by(
-            "id").values_list("full_name", "date_of_birth", "nationality"):
+    for full_name, date_of_birth, nationality in _principals(application.pk):
         subjects.append(("principal", full_name, {
             "entity_type": "person", "dob": date_of_birth.isoformat(),
             "country": nationality or None}))
@@ -366,18 +396,20 @@ def _finish_success(run_id: int, steps: dict[str, dict[str, Any]], registry_name
     document's validation."""
     # ``application`` is the row as claimed (its applicant fields never change during a
     # run); the patches below are computed on the row locked in the final transaction.
-    if not EnrichmentRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).exists():
-        return EnrichmentRun.objects.get(pk=run_id)  # finished by another worker meanwhile
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT status FROM "{_RUN_TABLE}" WHERE id = %s', [run_id])  # noqa: S608 - fixed name
+        if cursor.fetchone()[0] != RunStatus.RUNNING:
+            return EnrichmentRun.objects.get(pk=run_id)  # finished by another worker meanwhile
     # One transaction of its own inside the engine: its queries and their cases.
     screening = _screen(application, steps)
     # ledger_batch: the entries of this transaction (calls, patches, document and the
     # history of the application and the run) go to the ledger in one INSERT.
     with transaction.atomic(), ledger_batch():
-        run = (EnrichmentRun.objects.select_for_update(of=("self", "application"))
-               .select_related("application").get(pk=run_id))
+        run, application = fetch_joined((EnrichmentRun, LoanApplication), _LOCK_FROM,
+                                        [run_id], lock="FOR UPDATE OF t0, t1")
+        run.application = application
         if run.status != RunStatus.RUNNING:
             return run  # finished by another worker meanwhile
-        application = run.application
         now = timezone.now()
         document = build_document(
             application_id=application.reference, run_id=str(run.pk),

@@ -3,17 +3,14 @@ their ledger entries, so an interrupted run resumes from the last saved step."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
-from functools import lru_cache
 from typing import Any
 
-from django.db import connection, transaction
-from django.db.models import JSONField, Model
+from django.db import transaction
 from django.utils import timezone
-from psycopg.types.json import Jsonb
 
 from audit.services import ledger_append_many
+from config.rows import insert_rows
 from enrichment.choices import StepStatus
 from enrichment.models import EnrichmentRun, ProviderCall, ProviderStep
 from enrichment.providers.errors import ProviderError, UnknownOutcome
@@ -45,55 +42,6 @@ def call_ledger_item(run: EnrichmentRun, step: str, record: CallRecord
 def save_calls(run: EnrichmentRun, calls: list[tuple[str, CallRecord]]) -> None:
     """Store and audit (step, call record) pairs (inside the caller's transaction)."""
     ledger_append_many(save_call_rows(run, calls))
-
-
-def insert_rows(model: type[Model], columns: tuple[str, ...], rows: list[tuple], *,
-                conflict: tuple[str, ...] = (), update: tuple[str, ...] = ()) -> None:
-    """Insert plain rows of ``model`` (``columns`` by attname, values as the model takes
-    them) in one statement; with ``conflict``, rows clashing on those unique columns
-    update the ``update`` columns instead (an upsert).
-
-    PostgreSQL: one multi-row INSERT, JSON columns wrapped here. A run's rows are written
-    on every run's path, and this skips the ORM's per-field preparation and its UNNEST
-    array encoding, most of an insert's CPU. Elsewhere: ``bulk_create``."""
-    if not rows:
-        return
-    if connection.vendor != "postgresql":
-        upsert = ({"update_conflicts": True, "unique_fields": list(conflict),
-                   "update_fields": list(update)} if conflict else {})
-        model.objects.bulk_create([model(**dict(zip(columns, r, strict=True))) for r in rows],
-                                  **upsert)
-        return
-    sql, json_at = _insert_plan(model, columns, conflict, update)
-    values = ", ".join([sql.row] * len(rows))
-    with connection.cursor() as cursor:
-        cursor.execute(sql.head + values + sql.tail, [
-            (None if v is None else Jsonb(v)) if json else v
-            for r in rows for v, json in zip(r, json_at, strict=True)])
-
-
-@dataclass(frozen=True)
-class _InsertSQL:
-    head: str
-    row: str
-    tail: str
-
-
-@lru_cache(maxsize=64)
-def _insert_plan(model: type[Model], columns: tuple[str, ...], conflict: tuple[str, ...],
-                 update: tuple[str, ...]) -> tuple[_InsertSQL, tuple[bool, ...]]:
-    """The statement's parts for ``insert_rows`` and which columns hold JSON (a JSON None
-    stays SQL NULL, as the ORM stores it)."""
-    quote = connection.ops.quote_name
-    fields = {f.attname: f for f in model._meta.concrete_fields}
-    json_at = tuple(isinstance(fields[c], JSONField) for c in columns)
-    head = (f"INSERT INTO {quote(model._meta.db_table)} "  # noqa: S608 - model metadata
-            f"({', '.join(quote(c) for c in columns)}) VALUES ")
-    tail = ""
-    if conflict:
-        tail = (f" ON CONFLICT ({', '.join(quote(c) for c in conflict)}) DO UPDATE SET "
-                + ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in update))
-    return _InsertSQL(head, "(" + ", ".join(["%s"] * len(columns)) + ")", tail), json_at
 
 
 _CALL_COLUMNS = ("run_id", "step", "call_id", "provider", "operation", "method", "url",

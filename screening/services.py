@@ -26,6 +26,7 @@ from audit.services import audit_record, ledger_append_many
 from cases.choices import CaseSource
 from cases.models import Customer
 from cases.services import case_open, customer_upsert
+from config.rows import insert_objects
 from screening.choices import BatchStatus, QueryOrigin, ScreeningUse
 from screening.lists.parsers import SOURCES
 from screening.matcher_cache import CachedMatcher, current_matcher, matcher_config
@@ -269,7 +270,7 @@ def screening_search_many(
                 clean=clean, versions=cm.versions, threshold=_threshold(cm, clean),
                 matches=kept, suppressed=suppressed, origin=QueryOrigin.SINGLE,
                 customer=customer, actor_fields=actor_fields, config=config))
-        ScreeningQuery.objects.bulk_create(queries)
+        insert_objects(queries)
         ledger_append_many([
             ("screening.query", "screening.ScreeningQuery", str(query.pk),
              _query_audit_data(clean, cm, query, customer, kept))

@@ -1,0 +1,108 @@
+"""config.rows: fixed-SQL reads and inserts give exactly the ORM's rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+
+from cases.models import Customer
+from config.rows import fetch_joined, insert_objects, insert_rows
+from enrichment.models import EnrichmentRun, LoanApplication, ProviderStep
+from enrichment.services import application_create, enrichment_run_request
+from screening.models import ScreeningQuery
+
+pytestmark = [pytest.mark.django_db]
+
+JOIN = ('FROM "enrichment_enrichmentrun" t0 JOIN "enrichment_loanapplication" t1 '
+        'ON t1.id = t0.application_id LEFT JOIN "cases_customer" t2 ON t2.id = t1.customer_id '
+        "WHERE t0.id = %s")
+
+
+def _values(instance) -> dict:
+    return {f.attname: getattr(instance, f.attname) for f in instance._meta.concrete_fields}
+
+
+def _application() -> LoanApplication:
+    application = application_create(data={
+        "legal_name": "Rows Test GmbH", "registration_number": "HRB 1", "country": "DE",
+        "requested_amount": Decimal("1234.50"), "currency": "EUR", "purpose": "test"},
+        principals=[{"full_name": "Ada Rows", "date_of_birth": dt.date(1970, 1, 2)}])
+    application.registered_address = {"city": "Köln", "lines": ["Ring 1"]}
+    application.credit_risk_class = {"code": 3}
+    application.save()
+    return application
+
+
+def test_fetch_joined_builds_the_same_instances_as_the_orm():
+    application = _application()
+    run = enrichment_run_request(application=application, queue=False)[0]
+    row = fetch_joined((EnrichmentRun, LoanApplication, Customer), JOIN, [run.pk],
+                       extra=("1 + 1",), lock="FOR UPDATE OF t0")
+    fetched_run, fetched_application, fetched_customer, extra = row
+    assert extra == 2
+    orm_run = EnrichmentRun.objects.get(pk=run.pk)
+    orm_application = LoanApplication.objects.get(pk=application.pk)
+    assert _values(fetched_run) == _values(orm_run)
+    # JSON, decimal and datetime columns go through the fields' converters.
+    assert _values(fetched_application) == _values(orm_application)
+    assert fetched_application.registered_address == {"city": "Köln", "lines": ["Ring 1"]}
+    assert fetched_application.requested_amount == Decimal("1234.50")
+    assert _values(fetched_customer) == _values(Customer.objects.get(pk=application.customer_id))
+    assert not fetched_run._state.adding and fetched_run._state.db == "default"
+
+
+def test_fetch_joined_gives_none_for_an_empty_outer_join_and_for_no_row():
+    application = _application()
+    run = enrichment_run_request(application=application, queue=False)[0]
+    LoanApplication.objects.filter(pk=application.pk).update(customer=None)
+    _run, fetched_application, fetched_customer = fetch_joined(
+        (EnrichmentRun, LoanApplication, Customer), JOIN, [run.pk])
+    assert fetched_application.customer_id is None and fetched_customer is None
+    assert fetch_joined((EnrichmentRun, LoanApplication, Customer), JOIN, [-1]) is None
+
+
+def test_insert_objects_sets_keys_and_stores_what_bulk_create_stores():
+    def query(name: str) -> ScreeningQuery:
+        return ScreeningQuery(actor_type="system", actor_id="t", input={"name": name},
+                              normalized=name.upper(), list_versions={"OFAC_SDN": 7},
+                              algorithm_version="x", config={"k": [1, 2]}, threshold=85.0,
+                              results=[{"score": 91.5}], hit_count=1, top_score=91.5)
+
+    fast = [query("Ann Fast"), query("Bob Fast")]
+    insert_objects(fast)
+    slow = [query("Ann Fast"), query("Bob Fast")]
+    ScreeningQuery.objects.bulk_create(slow)
+    assert all(q.pk and not q._state.adding for q in fast)
+    assert fast[0].pk != fast[1].pk and fast[0].created_at is not None
+    for mine, orms in zip(fast, slow, strict=True):
+        stored = _values(ScreeningQuery.objects.get(pk=mine.pk))
+        reference = _values(ScreeningQuery.objects.get(pk=orms.pk))
+        for key in ("id", "created_at"):
+            stored.pop(key), reference.pop(key)
+        assert stored == reference
+
+
+def test_insert_objects_keeps_a_preset_key():
+    preset = ScreeningQuery(pk=987654, actor_type="system", input={"name": "Preset"},
+                            algorithm_version="x", threshold=85.0)
+    insert_objects([preset])
+    assert ScreeningQuery.objects.get(pk=987654).input == {"name": "Preset"}
+
+
+def test_insert_rows_upserts_on_the_conflict_columns():
+    application = _application()
+    run = enrichment_run_request(application=application, queue=False)[0]
+    now = dt.datetime.now(dt.UTC)
+    columns = ("run_id", "key", "fingerprint", "status", "result", "created_at", "finished_at")
+    insert_rows(ProviderStep, columns, [(run.pk, "a", "f1", "sent", None, now, None)],
+                conflict=("run_id", "key"), update=("status", "result", "finished_at"))
+    insert_rows(ProviderStep, columns, [(run.pk, "a", "f1", "succeeded", {"ok": True}, now, now),
+                                        (run.pk, "b", "f2", "succeeded", None, now, now)],
+                conflict=("run_id", "key"), update=("status", "result", "finished_at"))
+    steps = {s.key: s for s in ProviderStep.objects.filter(run=run)}
+    assert steps["a"].status == "succeeded" and steps["a"].result == {"ok": True}
+    assert steps["b"].result is None  # a JSON None stays SQL NULL, as the ORM stores it
+    assert connection.vendor == "postgresql"
