@@ -61,7 +61,9 @@ EVIDENCE_ID = OpenApiParameter("evidence_id", OpenApiTypes.INT, OpenApiParameter
 
 
 def _id(value: str) -> int:
-    if not str(value).isdigit() or len(str(value)) > 18:
+    value = str(value)
+    # Ids are ASCII digits: isdigit() alone admits superscripts ("¹"), which int() refuses.
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise exceptions.NotFound()
     return int(value)
 

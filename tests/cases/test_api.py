@@ -309,6 +309,8 @@ def test_malformed_ids_get_a_json_404(api_as, analyst):
         "/api/v1/cases/null,null/",
         "/api/v1/cases/12x/comments/",
         "/api/v1/cases/99999999/",
+        "/api/v1/cases/%C2%B9/",  # "¹": isdigit() is true, int() refuses it
+        "/api/v1/cases/%C2%B9/comments/",
     ]:
         response = api_as(analyst).get(url)
         assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"

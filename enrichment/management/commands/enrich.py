@@ -47,7 +47,8 @@ class Command(BaseCommand):
             ident = options["application"]
             if not ident:
                 raise CommandError("give an APPLICATION_ID (or --resume-stale)")
-            lookup = {"pk": int(ident)} if ident.isdigit() else {"reference": ident}
+            lookup = ({"pk": int(ident)} if ident.isascii() and ident.isdigit()
+                      else {"reference": ident})
             application = LoanApplication.objects.filter(**lookup).first()
             if application is None:
                 raise CommandError(f"no loan application {ident!r}")
