@@ -11,7 +11,9 @@ Prints, each next to a baseline measured in the same run:
      lock or background sealing);
   3. alert lookup by id (GET /api/v1/alerts/{id}, full Django stack in process) with
      --alerts alerts stored, against a bare primary-key SELECT;
-  4. backtest speed of one rule over the stored transactions.
+  4. backtest of T1 and T4b over the stored transactions, after storing one complete
+     labelled 60-day feed (--backtest-accounts background accounts plus 3 injected
+     instances of every typology): speed, and alerts found against the instances injected.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/vigil_monitoring \\
     REDIS_URL=redis://127.0.0.1:6379/4 .venv/bin/python bench/monitoring.py \\
@@ -142,6 +144,12 @@ def main() -> int:
     parser.add_argument(
         "--repeat", type=int, default=3, help="throughput runs per configuration (median)"
     )
+    parser.add_argument(
+        "--backtest-accounts",
+        type=int,
+        default=1000,
+        help="background accounts of the complete labelled feed stored for the backtest",
+    )
     parser.add_argument("--skip-lookup", action="store_true", help="skip phases 3 and 4")
     args = parser.parse_args()
     modes = [m.strip() for m in args.seal_modes.split(",") if m.strip()]
@@ -179,7 +187,9 @@ def main() -> int:
     streams = []
 
     def feed(tag: str, n: int, accounts: int):
-        # Each phase gets its own accounts so histories never mix between phases.
+        # Each phase gets its own accounts so histories never mix between phases. The first
+        # n events in time order are background traffic of the first days: the injected
+        # instances lie in the second half of the 60 days (the backtest stores its own feed).
         events = generate(
             seed=zlib.crc32(tag.encode()) % 1000,
             accounts=accounts,
@@ -397,21 +407,51 @@ def main() -> int:
         )
 
         # --- backtest -------------------------------------------------------------------
+        from audit.context import audit_context
         from monitoring.models import Backtest
-        from monitoring.services import backtest_execute
+        from monitoring.rules.schema import validate_event
+        from monitoring.services import backtest_execute, transactions_ingest
 
+        # The feeds of phases 1-2 are cut to their first days, before any injected
+        # instance: store one complete labelled feed so the backtest has something to find.
+        # Stored without live rules (rules=[]): evaluating it is the backtest's job.
+        labelled = generate(
+            seed=zlib.crc32(b"backtest") % 1000,
+            accounts=args.backtest_accounts,
+            days=60,
+            instances=3,
+            source=f"bench-{run}-bt",
+            account_prefix="bt-",
+        )
+        with audit_context(actor=Actor.system("bench"), reason="backtest feed"):
+            for start in range(0, len(labelled.events), 5000):
+                batch = labelled.events[start : start + 5000]
+                transactions_ingest(events=[validate_event(e) for e in batch], rules=[])
+        print(
+            f"backtest  feed: {len(labelled.events):,} tx over {args.backtest_accounts} "
+            f"background accounts and {len(labelled.labels)} injected instances stored "
+            f"(60 days; {Transaction.objects.count():,} stored tx in all)"
+        )
         for code in ("T1", "T4b"):
-            version = Rule.objects.get(code=code).active_version
-            run_row = Backtest.objects.create(rule_version=version)
+            rule = Rule.objects.get(code=code)
+            run_row = Backtest.objects.create(rule_version=rule.active_version)
             t0 = time.perf_counter()
             done = backtest_execute(backtest_id=run_row.pk)
             elapsed = time.perf_counter() - t0
             rate = done.transactions_scanned / elapsed
+            # by_customer holds the top 100 customers: complete when it holds fewer.
+            alerted = {row["customer_id"]: row["alerts"] for row in done.by_customer}
+            injected = [label for label in labelled.labels if label.typology == rule.typology]
+            found = sum(1 for label in injected if label.customer_id in alerted)
+            on_injected = sum(alerted.get(label.customer_id, 0) for label in injected)
+            bound = "" if len(alerted) < 100 else " (top-100 customers only: lower bound)"
             print(
                 f"backtest  {code} over {done.transactions_scanned:,} stored tx: "
                 f"{elapsed:.1f}s = {rate:,.0f} tx/s -> 1,000,000 tx in "
                 f"~{1_000_000 / rate / 60:.1f} min (target 5 min); "
-                f"{done.alert_count} alerts"
+                f"{done.alert_count} alerts: {found} of {len(injected)} injected "
+                f"{rule.typology} instances found{bound} ({on_injected} alerts on them), "
+                f"{done.alert_count - on_injected} on other accounts"
             )
     finally:
         for stream in streams:

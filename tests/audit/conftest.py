@@ -22,16 +22,21 @@ def audit_env(settings, tmp_path):
 
 @pytest.fixture
 def customers(db, audit_env):
-    """A few customers written through the application (history + ledger entries)."""
+    """A few customers written through the application (history + ledger entries), their
+    entries chained (with AUDIT_SEAL_MODE=background the sealer does that after commit)."""
     from audit.context import Actor, audit_context
+    from audit.services import ledger_seal_pending
     from cases.models import Customer
 
     with audit_context(actor=Actor.system("test-seed"), correlation_id="seed"):
-        made = [Customer.objects.create(external_id=f"C{i}", name=f"Customer {i}",
-                                        country="GB") for i in range(5)]
+        made = [
+            Customer.objects.create(external_id=f"C{i}", name=f"Customer {i}", country="GB")
+            for i in range(5)
+        ]
         for c in made[:3]:
             c.name += " Jr"
             c.save(update_fields=["name"])
+    ledger_seal_pending()
     return made
 
 

@@ -16,6 +16,7 @@ from django.db import IntegrityError, connection, transaction
 from audit.chain import Damage, canonical_bytes, entry_hash, entry_header, sha256_hex
 from audit.digests import digest_create
 from audit.models import LedgerEntry
+from audit.services import ledger_seal_pending
 from audit.verification import verify_ledger
 from tests.audit.conftest import raw_sql
 
@@ -36,19 +37,31 @@ def head() -> int:
 def rewrite(seq: int, *, prev: str | None = None, body: bytes | None = None, **columns) -> str:
     """Replace entry ``seq`` with a self-consistent forgery (header and hash recomputed)."""
     e = LedgerEntry.objects.get(seq=seq)
-    fields = {f: columns.get(f, getattr(e, f)) for f in (
-        "ts", "actor_type", "actor_id", "actor_label", "action", "object_type", "object_id",
-        "correlation_id")}
+    fields = {
+        f: columns.get(f, getattr(e, f))
+        for f in (
+            "ts",
+            "actor_type",
+            "actor_id",
+            "actor_label",
+            "action",
+            "object_type",
+            "object_id",
+            "correlation_id",
+        )
+    }
     body = body if body is not None else bytes(e.body)
     prev = prev if prev is not None else e.prev_hash
-    header = entry_header(seq=columns.get("seq", seq), body_sha256=sha256_hex(body),
-                          prev_hash=prev, **fields)
+    header = entry_header(
+        seq=columns.get("seq", seq), body_sha256=sha256_hex(body), prev_hash=prev, **fields
+    )
     new_hash = entry_hash(header)
     raw_sql(
         "UPDATE audit_ledgerentry SET seq=%s, ts=%s, actor_type=%s, actor_id=%s, actor_label=%s,"
         " action=%s, object_type=%s, object_id=%s, correlation_id=%s, header=%s, body=%s,"
         " prev_hash=%s, hash=%s WHERE seq=%s",
-        [columns.get("seq", seq), *fields.values(), header, body, prev, new_hash, seq])
+        [columns.get("seq", seq), *fields.values(), header, body, prev, new_hash, seq],
+    )
     return new_hash
 
 
@@ -65,6 +78,7 @@ def sealed(customers, audit_env, django_capture_on_commit_callbacks):
         digest = digest_create()
     customers[4].name = "After the digest"
     customers[4].save(update_fields=["name"])
+    ledger_seal_pending()  # background sealing: chain them as the sealer would after commit
     assert verify_ledger().ok
     return digest
 
@@ -76,8 +90,9 @@ def test_intact_ledger_verifies(sealed):
 
 
 def test_flip_a_payload_byte(sealed):
-    raw_sql("UPDATE audit_ledgerentry SET body = set_byte(body, 5, get_byte(body, 5) # 1) "
-            "WHERE seq = 3")
+    raw_sql(
+        "UPDATE audit_ledgerentry SET body = set_byte(body, 5, get_byte(body, 5) # 1) WHERE seq = 3"
+    )
     assert first(verify_ledger(reconcile=False)) == (Damage.BODY_MISMATCH, 3)
 
 
@@ -115,18 +130,33 @@ def test_truncate_the_tail(sealed):
 def test_insert_a_forged_entry_and_reseal_forward(sealed):
     top = head()
     for s in range(top, 4, -1):  # make room at seq 5 (from the top: seq is the key)
-        raw_sql("UPDATE audit_ledgerentry SET seq = seq + 1, prev_hash = 'x' || seq, "
-                "hash = 'y' || seq WHERE seq = %s", [s])
+        raw_sql(
+            "UPDATE audit_ledgerentry SET seq = seq + 1, prev_hash = 'x' || seq, "
+            "hash = 'y' || seq WHERE seq = %s",
+            [s],
+        )
     e4 = LedgerEntry.objects.get(seq=4)
     body = canonical_bytes({"forged": True})
-    header = entry_header(seq=5, ts=e4.ts, actor_type="user", actor_id="1",
-                          actor_label="mallory", action="update", object_type="cases.customer",
-                          object_id="1", correlation_id="x", body_sha256=sha256_hex(body),
-                          prev_hash=e4.hash)
-    raw_sql("INSERT INTO audit_ledgerentry (seq, ts, actor_type, actor_id, actor_label, action,"
-            " object_type, object_id, correlation_id, header, body, prev_hash, hash) VALUES "
-            "(5, %s, 'user', '1', 'mallory', 'update', 'cases.customer', '1', 'x', %s, %s, %s,"
-            " %s)", [e4.ts, header, body, e4.hash, entry_hash(header)])
+    header = entry_header(
+        seq=5,
+        ts=e4.ts,
+        actor_type="user",
+        actor_id="1",
+        actor_label="mallory",
+        action="update",
+        object_type="cases.customer",
+        object_id="1",
+        correlation_id="x",
+        body_sha256=sha256_hex(body),
+        prev_hash=e4.hash,
+    )
+    raw_sql(
+        "INSERT INTO audit_ledgerentry (seq, ts, actor_type, actor_id, actor_label, action,"
+        " object_type, object_id, correlation_id, header, body, prev_hash, hash) VALUES "
+        "(5, %s, 'user', '1', 'mallory', 'update', 'cases.customer', '1', 'x', %s, %s, %s,"
+        " %s)",
+        [e4.ts, header, body, e4.hash, entry_hash(header)],
+    )
     for s in range(6, top + 2):
         rewrite(s, prev=LedgerEntry.objects.get(seq=s - 1).hash)
     kind, _ = first(verify_ledger(reconcile=False))
@@ -144,33 +174,47 @@ def test_swap_two_entries(sealed):
 def test_fork_fails_loudly_on_the_unique_constraint(sealed):
     e = LedgerEntry.objects.get(seq=head())
     with pytest.raises(IntegrityError), transaction.atomic():
-        raw_sql("INSERT INTO audit_ledgerentry (seq, ts, actor_type, actor_id, actor_label,"
-                " action, object_type, object_id, correlation_id, header, body, prev_hash, hash)"
-                " SELECT seq + 1, ts, actor_type, actor_id, actor_label, action, object_type,"
-                " object_id, correlation_id, header, body, prev_hash, %s FROM audit_ledgerentry"
-                " WHERE seq = %s", ["e" * 64, e.seq])
+        raw_sql(
+            "INSERT INTO audit_ledgerentry (seq, ts, actor_type, actor_id, actor_label,"
+            " action, object_type, object_id, correlation_id, header, body, prev_hash, hash)"
+            " SELECT seq + 1, ts, actor_type, actor_id, actor_label, action, object_type,"
+            " object_id, correlation_id, header, body, prev_hash, %s FROM audit_ledgerentry"
+            " WHERE seq = %s",
+            ["e" * 64, e.seq],
+        )
 
 
 def test_duplicate_entry_with_constraints_dropped_is_a_fork(sealed):
     with connection.cursor() as cursor:
-        cursor.execute("SELECT conname FROM pg_constraint WHERE conrelid = "
-                       "'audit_ledgerentry'::regclass AND contype = 'u'")
+        cursor.execute(
+            "SELECT conname FROM pg_constraint WHERE conrelid = "
+            "'audit_ledgerentry'::regclass AND contype = 'u'"
+        )
         for (name,) in cursor.fetchall():
             cursor.execute(f'ALTER TABLE audit_ledgerentry DROP CONSTRAINT "{name}"')
     top = head()
-    raw_sql("INSERT INTO audit_ledgerentry (seq, ts, actor_type, actor_id, actor_label, action,"
-            " object_type, object_id, correlation_id, header, body, prev_hash, hash)"
-            " SELECT seq + 1, ts, actor_type, actor_id, actor_label, action, object_type,"
-            " object_id, correlation_id, header, body, prev_hash, hash FROM audit_ledgerentry"
-            " WHERE seq = %s", [top])
+    raw_sql(
+        "INSERT INTO audit_ledgerentry (seq, ts, actor_type, actor_id, actor_label, action,"
+        " object_type, object_id, correlation_id, header, body, prev_hash, hash)"
+        " SELECT seq + 1, ts, actor_type, actor_id, actor_label, action, object_type,"
+        " object_id, correlation_id, header, body, prev_hash, hash FROM audit_ledgerentry"
+        " WHERE seq = %s",
+        [top],
+    )
     kind, seq = first(verify_ledger(reconcile=False))
     assert (kind, seq) == (Damage.METADATA_MISMATCH, top + 1) or kind == Damage.FORK
 
 
-@pytest.mark.parametrize(("column", "value"), [
-    ("actor_label", "'mallory'"), ("actor_id", "'999'"), ("correlation_id", "'forged'"),
-    ("ts", "ts - interval '1 day'"), ("action", "'delete'"),
-])
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("actor_label", "'mallory'"),
+        ("actor_id", "'999'"),
+        ("correlation_id", "'forged'"),
+        ("ts", "ts - interval '1 day'"),
+        ("action", "'delete'"),
+    ],
+)
 def test_change_only_metadata(sealed, column, value):
     raw_sql(f"UPDATE audit_ledgerentry SET {column} = {value} WHERE seq = 2")
     result = verify_ledger(reconcile=False)
@@ -179,8 +223,7 @@ def test_change_only_metadata(sealed, column, value):
 
 
 def test_change_a_business_row_with_triggers_disabled(sealed, customers):
-    raw_sql("UPDATE cases_customer SET name = 'Quietly renamed' WHERE id = %s",
-            [customers[1].pk])
+    raw_sql("UPDATE cases_customer SET name = 'Quietly renamed' WHERE id = %s", [customers[1].pk])
     result = verify_ledger()
     assert not result.chain.problems
     assert not result.ok and "reconciliation" in result.summary()
@@ -195,10 +238,13 @@ def test_delete_a_business_row_and_insert_one_outside_the_app(sealed, customers)
 
 
 def test_forged_history_row_without_ledger_entry(sealed, customers):
-    raw_sql("INSERT INTO cases_historicalcustomer (id, external_id, name, dob, country,"
-            " entity_type, data, created_at, history_date, history_type, history_change_reason)"
-            " SELECT id, external_id, 'forged', dob, country, entity_type, data, created_at,"
-            " now(), '~', NULL FROM cases_customer WHERE id = %s", [customers[0].pk])
+    raw_sql(
+        "INSERT INTO cases_historicalcustomer (id, external_id, name, dob, country,"
+        " entity_type, data, created_at, history_date, history_type, history_change_reason)"
+        " SELECT id, external_id, 'forged', dob, country, entity_type, data, created_at,"
+        " now(), '~', NULL FROM cases_customer WHERE id = %s",
+        [customers[0].pk],
+    )
     raw_sql("UPDATE cases_customer SET name = 'forged' WHERE id = %s", [customers[0].pk])
     result = verify_ledger()
     rec = next(r for r in result.reconciliation if r["model"] == "cases.customer")
@@ -228,11 +274,13 @@ def test_replace_the_genesis(sealed):
 
 
 def test_ledger_rejects_update_and_delete_at_database_level(sealed):
-    for sql in ("UPDATE audit_ledgerentry SET actor_label = 'x' WHERE seq = 1",
-                "DELETE FROM audit_ledgerentry WHERE seq = 1",
-                "UPDATE audit_digest SET head_hash = 'x'",
-                "UPDATE cases_historicalcustomer SET name = 'x'",
-                "DELETE FROM cases_historicalcustomer"):
+    for sql in (
+        "UPDATE audit_ledgerentry SET actor_label = 'x' WHERE seq = 1",
+        "DELETE FROM audit_ledgerentry WHERE seq = 1",
+        "UPDATE audit_digest SET head_hash = 'x'",
+        "UPDATE cases_historicalcustomer SET name = 'x'",
+        "DELETE FROM cases_historicalcustomer",
+    ):
         with pytest.raises(Exception, match="append-only"), transaction.atomic():
             raw_sql(sql, bypass_triggers=False)
 
@@ -242,32 +290,48 @@ def test_redaction_may_only_remove_a_body(sealed):
         raw_sql("SET LOCAL vigil.audit_redaction = 'on'", bypass_triggers=False)
         raw_sql("UPDATE audit_ledgerentry SET body = NULL WHERE seq = 2", bypass_triggers=False)
         with pytest.raises(Exception, match="append-only"), transaction.atomic():
-            raw_sql("UPDATE audit_ledgerentry SET body = NULL, actor_label = 'x' WHERE seq = 3",
-                    bypass_triggers=False)
+            raw_sql(
+                "UPDATE audit_ledgerentry SET body = NULL, actor_label = 'x' WHERE seq = 3",
+                bypass_triggers=False,
+            )
     result = verify_ledger(reconcile=False)
     assert result.ok and result.chain.redacted == 1
 
 
 # -- whole-database operations (committed data, a second database, subprocesses) ------------
 
+
 def _pg_env(dbname: str, audit_env) -> dict[str, str]:
     db = settings.DATABASES["default"]
-    return {**os.environ, "DATABASE_URL": f"postgres://{db['USER'] or 'postgres'}@"
-            f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{dbname}",
-            "AUDIT_DIGEST_DIR": str(audit_env.AUDIT_DIGEST_DIR),
-            "AUDIT_SIGNING_KEY": audit_env.AUDIT_SIGNING_KEY, "VIGIL_ENV": "test",
-            "PGHOST": db["HOST"] or "127.0.0.1", "PGPORT": str(db["PORT"] or 5432),
-            "PGUSER": db["USER"] or "postgres"}
+    return {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER'] or 'postgres'}@"
+        f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{dbname}",
+        "AUDIT_DIGEST_DIR": str(audit_env.AUDIT_DIGEST_DIR),
+        "AUDIT_SIGNING_KEY": audit_env.AUDIT_SIGNING_KEY,
+        "VIGIL_ENV": "test",
+        "PGHOST": db["HOST"] or "127.0.0.1",
+        "PGPORT": str(db["PORT"] or 5432),
+        "PGUSER": db["USER"] or "postgres",
+    }
 
 
 def _verify_cli(env) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "manage.py", "verify_audit"], cwd=REPO, env=env,
-                          capture_output=True, text=True, check=False, timeout=120)
+    return subprocess.run(
+        [sys.executable, "manage.py", "verify_audit"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
 
 
 @pytest.mark.django_db(transaction=True)
 def test_no_false_alarm_after_vacuum_full_and_dump_restore_but_old_copy_is_caught(
-        audit_env, tmp_path):
+    audit_env, tmp_path
+):
     from audit.context import Actor, audit_context
     from cases.models import Customer
 
@@ -290,8 +354,7 @@ def test_no_false_alarm_after_vacuum_full_and_dump_restore_but_old_copy_is_caugh
     subprocess.run(["dropdb", "--if-exists", restored], env=env, check=True)
     subprocess.run(["createdb", restored], env=env, check=True)
     try:
-        subprocess.run(["pg_restore", "--no-owner", "-d", restored, str(dump)], env=env,
-                       check=True)
+        subprocess.run(["pg_restore", "--no-owner", "-d", restored, str(dump)], env=env, check=True)
         ok = _verify_cli(_pg_env(restored, audit_env))
         assert ok.returncode == 0, ok.stdout + ok.stderr
         assert "INTACT" in ok.stdout
@@ -344,11 +407,13 @@ def test_redaction_service_keeps_the_chain_and_bundles_verifiable(sealed, custom
         ledger_entry_redact(seq=1, reason=" ")
     entry = ledger_entry_redact(seq=1, reason="retention: 5 years after relationship end")
     assert entry.body is None
+    ledger_seal_pending()  # background sealing: the redaction's own entry is chained later
     assert LedgerEntry.objects.filter(action="audit.redact").count() == 1
     result = verify_ledger(reconcile=False)
     assert result.ok and result.chain.redacted == 1
-    data, name = evidence_bundle_export(object_type="cases.customer",
-                                        object_id=str(customers[0].pk))
+    data, name = evidence_bundle_export(
+        object_type="cases.customer", object_id=str(customers[0].pk)
+    )
     (tmp_path / name).write_bytes(data)
     outcome = verify_bundle(tmp_path / name)
     assert outcome.passed and any("redacted" in w for w in outcome.warnings)

@@ -16,7 +16,7 @@ from django.test import RequestFactory
 
 from audit.context import audit_context
 from audit.models import LedgerEntry
-from audit.services import audit_record
+from audit.services import audit_record, ledger_seal_pending
 from audit.verification import verify_ledger
 from cases.models import Customer
 
@@ -79,9 +79,13 @@ def _admin_action(c):
 
 
 def _command(c):
-    call_command("shell", command=(
-        "from cases.models import Customer; "
-        f"Customer.objects.filter(pk={c[0].pk}).update(name='by command')"))
+    call_command(
+        "shell",
+        command=(
+            "from cases.models import Customer; "
+            f"Customer.objects.filter(pk={c[0].pk}).update(name='by command')"
+        ),
+    )
     return 1, "update"
 
 
@@ -91,10 +95,16 @@ def _celery_task(c):
 
 
 WRITE_PATHS = {
-    "save-create": _save_create, "save-update": _save_update, "delete": _delete,
-    "bulk_create": _bulk_create, "bulk_update": _bulk_update,
-    "queryset-update": _queryset_update, "queryset-delete": _queryset_delete,
-    "admin-action": _admin_action, "command": _command, "celery-task": _celery_task,
+    "save-create": _save_create,
+    "save-update": _save_update,
+    "delete": _delete,
+    "bulk_create": _bulk_create,
+    "bulk_update": _bulk_update,
+    "queryset-update": _queryset_update,
+    "queryset-delete": _queryset_delete,
+    "admin-action": _admin_action,
+    "command": _command,
+    "celery-task": _celery_task,
 }
 
 
@@ -103,9 +113,11 @@ def test_write_path_records_history_and_ledger(customers, path):
     history_before = Customer.history.count()
     seq_before = LedgerEntry.objects.order_by("-seq").values_list("seq", flat=True).first()
     expected, action = WRITE_PATHS[path](customers)
+    ledger_seal_pending()  # background sealing: entries are chained after commit
     new_history = list(Customer.history.order_by("history_id")[history_before:])
-    new_entries = list(LedgerEntry.objects.filter(seq__gt=seq_before, object_type="cases.customer")
-                       .order_by("seq"))
+    new_entries = list(
+        LedgerEntry.objects.filter(seq__gt=seq_before, object_type="cases.customer").order_by("seq")
+    )
     assert len(new_history) == expected
     assert len(new_entries) == expected
     assert {e.action for e in new_entries} == {action}
@@ -117,6 +129,7 @@ def test_write_path_records_history_and_ledger(customers, path):
 def test_task_entries_name_the_task_as_actor_and_correlation(customers):
     seq_before = LedgerEntry.objects.order_by("-seq").values_list("seq", flat=True).first()
     result = rename_customer.delay(customers[1].pk, "by task")
+    ledger_seal_pending()
     entry = LedgerEntry.objects.get(seq=seq_before + 1)
     assert entry.actor_type == "system" and entry.actor_label == "tests.audit.rename_customer"
     assert entry.correlation_id == result.id
@@ -128,9 +141,11 @@ def test_entry_and_change_share_one_transaction(customers):
     with pytest.raises(RuntimeError), transaction.atomic():
         customers[0].name = "rolled back"
         customers[0].save(update_fields=["name"])
-        audit_record(action="screening.query", object_type="screening.query", object_id="1",
-                     data={"q": "x"})
+        audit_record(
+            action="screening.query", object_type="screening.query", object_id="1", data={"q": "x"}
+        )
         raise RuntimeError("abort")
+    ledger_seal_pending()  # background sealing: a rolled-back entry must not be pending either
     assert LedgerEntry.objects.count() == seq_before
     assert Customer.history.count() == history_before
 
@@ -139,9 +154,13 @@ def test_entries_carry_actor_reason_and_before_after(customers, analyst):
     with audit_context(user=analyst, correlation_id="req-42", reason="KYC refresh"):
         customers[0].country = "IE"
         customers[0].save(update_fields=["country"])
+    ledger_seal_pending()
     entry = LedgerEntry.objects.order_by("-seq").first()
     assert (entry.actor_type, entry.actor_label, entry.correlation_id) == (
-        "user", analyst.username, "req-42")
+        "user",
+        analyst.username,
+        "req-42",
+    )
     import json
 
     body = json.loads(bytes(entry.body))
@@ -150,8 +169,15 @@ def test_entries_carry_actor_reason_and_before_after(customers, analyst):
 
 def test_unaudited_m2m_change_is_refused(customers):
     with pytest.raises(PermissionError, match="many-to-many"):
-        m2m_changed.send(sender=User.groups.through, instance=customers[0], action="pre_add",
-                         reverse=False, model=User, pk_set={1}, using="default")
+        m2m_changed.send(
+            sender=User.groups.through,
+            instance=customers[0],
+            action="pre_add",
+            reverse=False,
+            model=User,
+            pk_set={1},
+            using="default",
+        )
 
 
 def test_ledger_rows_cannot_be_changed_through_the_orm(customers):
@@ -174,12 +200,17 @@ def test_ledger_and_history_tables_carry_no_like_prefix_indexes(db):
 
     tables = [m._meta.db_table for m in protected_models()]
     with connection.cursor() as cursor:
-        cursor.execute("SELECT t.relname, c.relname FROM pg_index i "
-                       "JOIN pg_class c ON c.oid = i.indexrelid "
-                       "JOIN pg_class t ON t.oid = i.indrelid WHERE t.relname = ANY(%s) "
-                       "AND pg_get_indexdef(i.indexrelid) LIKE %s", [tables, "%pattern_ops%"])
+        cursor.execute(
+            "SELECT t.relname, c.relname FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indexrelid "
+            "JOIN pg_class t ON t.oid = i.indrelid WHERE t.relname = ANY(%s) "
+            "AND pg_get_indexdef(i.indexrelid) LIKE %s",
+            [tables, "%pattern_ops%"],
+        )
         assert cursor.fetchall() == []
-        cursor.execute("CREATE INDEX cases_historicalcustomer_name_x_like ON "
-                       "cases_historicalcustomer (name varchar_pattern_ops)")
+        cursor.execute(
+            "CREATE INDEX cases_historicalcustomer_name_x_like ON "
+            "cases_historicalcustomer (name varchar_pattern_ops)"
+        )
     assert drop_history_like_indexes() == ["cases_historicalcustomer_name_x_like"]
     assert drop_history_like_indexes() == []
