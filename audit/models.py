@@ -7,7 +7,7 @@ from django.db.models import signals
 from simple_history.manager import HistoryManager
 from simple_history.models import HistoricalRecords
 
-from config.rows import insert_objects
+from config.rows import insert_objects, update_row
 
 
 class LedgerEntryQuerySet(models.QuerySet):
@@ -245,6 +245,16 @@ class AuditedModel(models.Model):
         with transaction.atomic(using=kwargs.get("using") or self._state.db or "default",
                                 savepoint=False):
             return super().delete(*args, **kwargs)
+
+    def _do_update(self, base_qs, using, pk_val, values, update_fields, forced_update):
+        # The UPDATE of a save is a cached statement per model and set of fields (the ORM
+        # compiles it on every save: a third of an audited save's CPU, without history).
+        if values and not self._meta.select_on_save:
+            updated = update_row(base_qs.model, using, pk_val, values)
+            if updated is not None:
+                return updated
+        return super()._do_update(base_qs, using, pk_val, values, update_fields,
+                                  forced_update)
 
 
 class DigestKind(models.TextChoices):

@@ -12,9 +12,20 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from django.db import connection, transaction
+import psycopg._queries
+from django.db import connection, connections, transaction
 from django.db.models import JSONField, Model
 from psycopg.types.json import Jsonb
+
+#: psycopg keeps its parsing of a statement's placeholders in a cache only for
+#: statements of at most 50 parameters (``MAX_CACHED_STATEMENT_PARAMS``, an internal
+#: constant). The multi-row INSERTs of a run's ledger entries and calls have more, and
+#: parsing them again on every run took about 9 % of the run's CPU (callgrind). Their
+#: texts are few (one per model and row count), so the cache takes statements of up to
+#: this many parameters. tests/foundation/test_rows.py fails if psycopg drops the constant.
+PSYCOPG_CACHED_PARAMS = 2000
+if getattr(psycopg._queries, "MAX_CACHED_STATEMENT_PARAMS", 0) < PSYCOPG_CACHED_PARAMS:
+    psycopg._queries.MAX_CACHED_STATEMENT_PARAMS = PSYCOPG_CACHED_PARAMS
 
 
 @lru_cache(maxsize=64)
@@ -151,3 +162,31 @@ def _object_insert_plan(model: type[Model], vendor: str) -> tuple:
             f"({', '.join(quote(f.column) for f in fields)}) VALUES ")
     returning = f" RETURNING {quote(returned.column)}" if returned is not None else ""
     return head, "(" + ", ".join(["%s"] * len(fields)) + ")", returning, fields, returned
+
+
+def update_row(model: type[Model], using: str, pk_value: Any,
+               values: list[tuple[Any, Any, Any]]) -> bool | None:
+    """``Model._do_update`` with one cached ``UPDATE ... SET ... WHERE pk = %s`` per model
+    and set of fields; ``values`` as Django passes them, (field, model, value) triples.
+    Returns whether a row was updated, or None when the ORM's own path is needed: a value
+    that is an expression or a model instance, or a field with its own placeholder."""
+    for field, _model, value in values:
+        if (hasattr(value, "resolve_expression") or hasattr(value, "prepare_database_save")
+                or hasattr(field, "get_placeholder")):
+            return None
+    conn = connections[using]
+    fields = tuple(field for field, _model, _value in values)
+    sql = _update_plan(model, fields, conn.vendor)
+    params = [field.get_db_prep_save(value, connection=conn) for field, _m, value in values]
+    params.append(model._meta.pk.get_db_prep_value(pk_value, conn))
+    with conn.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount > 0
+
+
+@lru_cache(maxsize=256)
+def _update_plan(model: type[Model], fields: tuple, vendor: str) -> str:
+    quote = connection.ops.quote_name
+    return (f"UPDATE {quote(model._meta.db_table)} SET "  # noqa: S608 - model metadata
+            + ", ".join(f"{quote(f.column)} = %s" for f in fields)
+            + f" WHERE {quote(model._meta.pk.column)} = %s")

@@ -450,12 +450,14 @@ def _finish_success(run_id: int, steps: dict[str, dict[str, Any]], registry_name
         application.enriched_at = now
         application.save(update_fields=[p.field for p in patches] + [
             "enrichment_status", "enriched_at", "updated_at"])
-        ledger_append_many(call_items + [
-            ("enrichment.patch", "enrichment.loanapplication", str(application.pk),
-             {"run": run.pk, "field": p.field, "path": p.path, "before": p.before,
-              "after": p.after, "source": p.source})
-            for p in patches
-        ] + [(
+        # The run's patches are one change set, applied together: one entry holds them
+        # all (field, path, before, after, source each), not one entry per field.
+        ledger_append_many(call_items + ([(
+            "enrichment.patches", "enrichment.loanapplication", str(application.pk),
+            {"run": run.pk, "patches": [
+                {"field": p.field, "path": p.path, "before": p.before, "after": p.after,
+                 "source": p.source} for p in patches]},
+        )] if patches else []) + [(
             "enrichment.document", RUN_OBJECT_TYPE, str(run.pk),
             {"application": application.reference, "sha256": digest,
              "schema_version": SCHEMA_VERSION, "patches": len(patches),

@@ -73,8 +73,13 @@ def test_successful_run_applies_patches_and_stores_a_valid_document(
     patches = {p.field: p for p in DataPatch.objects.filter(run=run)}
     assert patches["lei"].before is None and patches["lei"].after == company.lei
     assert patches["lei"].source["provider"] == "gleif"
-    assert sealed_ledger().filter(action="enrichment.patch",
-                                      object_id=str(application.pk)).count() == len(patches)
+    # One ledger entry holds the run's change set: every patch with its source.
+    entries = sealed_ledger().filter(action="enrichment.patches", object_id=str(application.pk))
+    assert entries.count() == 1
+    on_ledger = {p["field"]: p for p in json.loads(bytes(entries.get().body))["patches"]}
+    assert on_ledger.keys() == patches.keys()
+    assert on_ledger["lei"]["after"] == company.lei
+    assert on_ledger["lei"]["source"] == patches["lei"].source
     # Every external call is stored and on the ledger with the body's SHA-256.
     calls = list(ProviderCall.objects.filter(run=run))
     assert len(calls) == stub.stats()["requests"] == call_entries(run).count()
@@ -188,7 +193,7 @@ def test_failure_while_applying_rolls_back_every_patch(enrichment_settings_for_s
     application.refresh_from_db()
     assert application.lei == "" and application.registered_name == ""
     assert not DataPatch.objects.exists()
-    assert not sealed_ledger().filter(action="enrichment.patch",
+    assert not sealed_ledger().filter(action="enrichment.patches",
                                           object_id=str(application.pk)).exists()
 
 

@@ -106,3 +106,32 @@ def test_insert_rows_upserts_on_the_conflict_columns():
     assert steps["a"].status == "succeeded" and steps["a"].result == {"ok": True}
     assert steps["b"].result is None  # a JSON None stays SQL NULL, as the ORM stores it
     assert connection.vendor == "postgresql"
+
+
+def test_psycopg_caches_the_parsing_of_multi_row_statements():
+    import psycopg._queries
+
+    from config.rows import PSYCOPG_CACHED_PARAMS
+
+    # The constant this tunes still exists in this psycopg and still bounds the cache.
+    assert psycopg._queries.MAX_CACHED_STATEMENT_PARAMS == PSYCOPG_CACHED_PARAMS
+    source = open(psycopg._queries.__file__).read()
+    assert "len(vars) <= MAX_CACHED_STATEMENT_PARAMS" in source
+
+
+def test_audited_saves_update_through_the_cached_statement_or_the_orm():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    application = _application()
+    application.purpose = "second purpose"
+    application.registered_address = {"city": "Bonn"}
+    with CaptureQueriesContext(connection) as queries:
+        application.save(update_fields=["purpose", "registered_address", "updated_at"])
+    update = next(q["sql"] for q in queries if q["sql"].startswith("UPDATE"))
+    assert update.startswith('UPDATE "enrichment_loanapplication" SET "purpose" = ')
+    stored = LoanApplication.objects.get(pk=application.pk)
+    assert stored.purpose == "second purpose" and stored.registered_address == {"city": "Bonn"}
+    assert stored.updated_at == application.updated_at
+    assert application.history.count() == 3  # create, the save in _application, this one
+    assert application.history.first().purpose == "second purpose"
