@@ -55,6 +55,14 @@ def _rss() -> int:
         return int(fh.read().split()[1]) * 4096
 
 
+def _children_minor_faults() -> int:
+    """Minor page faults of the children that have been waited for: in forked workers,
+    mostly copy-on-write copies of the parent's pages."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt
+
+
 def _cpu_with_children() -> float:
     """CPU seconds of this process and of its children that have been waited for."""
     t = os.times()
@@ -93,8 +101,7 @@ def cli_bench(n: int, database_url: str, rng: random.Random, listed_share: float
 
     base, _, db_name = database_url.rpartition("/")
     with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
-                            [db_name]).fetchone():
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db_name]).fetchone():
             conn.execute(f'CREATE DATABASE "{db_name}"')
     import django
 
@@ -136,11 +143,13 @@ def cli_bench(n: int, database_url: str, rng: random.Random, listed_share: float
         base_rate = min(len(names), 5000) / (time.perf_counter() - t)
         with open(out, encoding="utf-8") as fh:
             report_rows = sum(1 for _ in fh) - 1
-    print(f"cli: {n:,} customers end to end in {wall:.1f} s ({n / wall:,.0f} names/s; "
-          f"target < 120 s); {listed_share:.0%} altered listed names; {logged:,} queries "
-          f"logged, {report_rows:,} report rows\n"
-          f"     baseline: matcher alone in this process {base_rate:,.0f} names/s "
-          f"(ratio {n / wall / base_rate:.2f})")
+    print(
+        f"cli: {n:,} customers end to end in {wall:.1f} s ({n / wall:,.0f} names/s; "
+        f"target < 120 s); {listed_share:.0%} altered listed names; {logged:,} queries "
+        f"logged, {report_rows:,} report rows\n"
+        f"     baseline: matcher alone in this process {base_rate:,.0f} names/s "
+        f"(ratio {n / wall / base_rate:.2f})"
+    )
     return 0
 
 
@@ -155,26 +164,39 @@ def steady_bench(n: int, rng: random.Random, listed_share: float) -> int:
     qs = queries(entities, n, rng, listed_share)
     workers = os.cpu_count() or 1
     fifth = max(1, len(qs) // 5)
-    parts = [qs[i:i + fifth] for i in range(0, len(qs), fifth)][:5]
-    print(f"steady: {len(qs):,} names ({listed_share:.0%} altered listed names), one pool "
-          f"of {workers} processes, SDN 2021-07 with aliases ({len(listed_names):,} names)")
+    parts = [qs[i : i + fifth] for i in range(0, len(qs), fifth)][:5]
+    print(
+        f"steady: {len(qs):,} names ({listed_share:.0%} altered listed names), one pool "
+        f"of {workers} processes, SDN 2021-07 with aliases ({len(listed_names):,} names)"
+    )
     rates = []
     with MatcherPool(matcher, workers=workers) as pool:
         for k, part in enumerate(parts):
             t = time.perf_counter()
             hits = sum(bool(r) for r in pool.search_many([{"name": q} for q in part]))
             rates.append(len(part) / (time.perf_counter() - t))
-            print(f"  part {k + 1} ({len(part):,} names): {rates[-1]:,.0f} names/s, "
-                  f"{hits} with alerts", flush=True)
+            print(
+                f"  part {k + 1} ({len(part):,} names): {rates[-1]:,.0f} names/s, "
+                f"{hits} with alerts",
+                flush=True,
+            )
     t = time.perf_counter()
-    process.cdist(parts[-1], listed_names, scorer=fuzz.token_sort_ratio, workers=-1,
-                  score_cutoff=85, dtype="uint8")
+    process.cdist(
+        parts[-1],
+        listed_names,
+        scorer=fuzz.token_sort_ratio,
+        workers=-1,
+        score_cutoff=85,
+        dtype="uint8",
+    )
     plain = len(parts[-1]) / (time.perf_counter() - t)
     steady = statistics.median(rates[1:]) if len(rates) > 1 else rates[0]
-    print(f"  plain cdist token_sort_ratio (workers=-1) on the last part: {plain:,.0f} "
-          f"names/s\n  steady state (median of parts 2-5): {steady:,.0f} names/s, "
-          f"{steady / plain:.1f}x plain (target >= 10x, about 10,000 names/s); cold first "
-          f"part {rates[0]:,.0f} names/s")
+    print(
+        f"  plain cdist token_sort_ratio (workers=-1) on the last part: {plain:,.0f} "
+        f"names/s\n  steady state (median of parts 2-5): {steady:,.0f} names/s, "
+        f"{steady / plain:.1f}x plain (target >= 10x, about 10,000 names/s); cold first "
+        f"part {rates[0]:,.0f} names/s"
+    )
     return 0
 
 
@@ -192,36 +214,68 @@ def memory_bench(n: int, rng: random.Random, listed_share: float) -> int:
     cpu = time.process_time()
     step = max(1000, n // 5)
     for i in range(0, len(names), 1000):
-        screen_many(matcher, [{"name": q} for q in names[i:i + 1000]])
+        screen_many(matcher, [{"name": q} for q in names[i : i + 1000]])
         done = min(i + 1000, len(names))
         if done % step == 0 or done == len(names):
             gc.collect()
-            print(f"  {done:>7,} names: RSS {_rss() / 2**20:.0f} MB (target < 500 MB), "
-                  f"{done / (time.process_time() - cpu):,.0f} names per CPU second")
+            print(
+                f"  {done:>7,} names: RSS {_rss() / 2**20:.0f} MB (target < 500 MB), "
+                f"{done / (time.process_time() - cpu):,.0f} names per CPU second"
+            )
     return 0
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--queries", type=int, default=20_000)
-    ap.add_argument("--plain-queries", type=int, default=0,
-                    help="plain approach on the first N of the batch path's names (0: all)")
+    ap.add_argument(
+        "--plain-queries",
+        type=int,
+        default=0,
+        help="plain approach on the first N of the batch path's names (0: all)",
+    )
     ap.add_argument("--seed", type=int, default=11)
-    ap.add_argument("--cli", type=int, default=0, metavar="N",
-                    help="run `manage.py screen` end to end on N customers instead")
-    ap.add_argument("--batch-only", action="store_true",
-                    help="only the batch path in this process, per CPU second")
-    ap.add_argument("--memory", type=int, default=0, metavar="N",
-                    help="RSS of one process over N distinct names instead")
-    ap.add_argument("--steady", type=int, default=0, metavar="N",
-                    help="one long-lived pool of every core over N names (at most 100,000), "
-                         "names/s per fifth, then plain cdist on the last fifth")
-    ap.add_argument("--database-url", default=os.environ.get(
-        "SCREENING_BENCH_DATABASE_URL",
-        "postgres://postgres@127.0.0.1:5432/vigil_screening_bench"))
-    ap.add_argument("--listed-share", type=float, default=None,
-                    help="share of altered listed names among the queries (default 0.1; "
-                         "0.01 with --cli: a customer base, where hits are rare)")
+    ap.add_argument(
+        "--cli",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run `manage.py screen` end to end on N customers instead",
+    )
+    ap.add_argument(
+        "--batch-only",
+        action="store_true",
+        help="only the batch path in this process, per CPU second",
+    )
+    ap.add_argument(
+        "--memory",
+        type=int,
+        default=0,
+        metavar="N",
+        help="RSS of one process over N distinct names instead",
+    )
+    ap.add_argument(
+        "--steady",
+        type=int,
+        default=0,
+        metavar="N",
+        help="one long-lived pool of every core over N names (at most 100,000), "
+        "names/s per fifth, then plain cdist on the last fifth",
+    )
+    ap.add_argument(
+        "--database-url",
+        default=os.environ.get(
+            "SCREENING_BENCH_DATABASE_URL",
+            "postgres://postgres@127.0.0.1:5432/vigil_screening_bench",
+        ),
+    )
+    ap.add_argument(
+        "--listed-share",
+        type=float,
+        default=None,
+        help="share of altered listed names among the queries (default 0.1; "
+        "0.01 with --cli: a customer base, where hits are rare)",
+    )
     args = ap.parse_args()
     if args.listed_share is None:
         args.listed_share = 0.01 if args.cli or args.memory else 0.1
@@ -242,23 +296,27 @@ def main() -> int:
     matcher = Matcher(entities)
     build = time.perf_counter() - t
     gc.collect()
-    print(f"index build: {build:.2f} s (target < 5 s)   matcher memory (RSS growth): "
-          f"{(_rss() - rss0) / 2**20:.0f} MB (target < 500 MB); process RSS "
-          f"{_rss() / 2**20:.0f} MB")
+    print(
+        f"index build: {build:.2f} s (target < 5 s)   matcher memory (RSS growth): "
+        f"{(_rss() - rss0) / 2**20:.0f} MB (target < 500 MB); process RSS "
+        f"{_rss() / 2**20:.0f} MB"
+    )
 
     qs = queries(entities, args.queries, rng, args.listed_share)
     if args.batch_only:
-        warm, fresh = qs[: len(qs) * 4 // 10], qs[len(qs) * 4 // 10: len(qs) * 7 // 10]
+        warm, fresh = qs[: len(qs) * 4 // 10], qs[len(qs) * 4 // 10 : len(qs) * 7 // 10]
         matcher.search_many([{"name": q} for q in warm])
         t, cpu = time.perf_counter(), time.process_time()
         hits = sum(bool(r) for r in matcher.search_many([{"name": q} for q in fresh]))
-        print(f"batch path (search_many), 1 process: "
-              f"{len(fresh) / (time.process_time() - cpu):,.0f} names per CPU second, "
-              f"{len(fresh) / (time.perf_counter() - t):,.0f} names/s wall ({len(fresh)} new "
-              f"names after {len(warm)}; {hits} with alerts)")
+        print(
+            f"batch path (search_many), 1 process: "
+            f"{len(fresh) / (time.process_time() - cpu):,.0f} names per CPU second, "
+            f"{len(fresh) / (time.perf_counter() - t):,.0f} names/s wall ({len(fresh)} new "
+            f"names after {len(warm)}; {hits} with alerts)"
+        )
         return 0
     single = qs[: min(2000, len(qs) // 4)]
-    batch = qs[len(single):]
+    batch = qs[len(single) :]
 
     # single query latency (cold: names not seen before by this process)
     lat = []
@@ -270,14 +328,16 @@ def main() -> int:
     p50 = statistics.median(lat)
     p95 = lat[int(len(lat) * 0.95)]
     p99 = lat[int(len(lat) * 0.99)]
-    print(f"single query ({len(lat)}): p50 {p50:.2f} ms  p95 {p95:.2f} ms  p99 {p99:.2f} ms "
-          f"(target p99 < 10 ms)")
+    print(
+        f"single query ({len(lat)}): p50 {p50:.2f} ms  p95 {p95:.2f} ms  p99 {p99:.2f} ms "
+        f"(target p99 < 10 ms)"
+    )
 
     # Three equal parts of the batch queries, each seen for the first time by its run:
     # the per-query loop (the old way), the batch path in one process, and the batch
     # path on every core side by side with the plain approach on the same queries.
     third = len(batch) // 3
-    loop_q, one_q, all_q = batch[:third], batch[third:2 * third], batch[2 * third:]
+    loop_q, one_q, all_q = batch[:third], batch[third : 2 * third], batch[2 * third :]
     t, cpu = time.perf_counter(), time.process_time()
     hits = sum(bool(matcher.search(q)) for q in loop_q)
     loop = len(loop_q) / (time.perf_counter() - t)
@@ -288,7 +348,7 @@ def main() -> int:
     # CPU time: less sensitive than wall time to other load on a shared machine
     one_cpu = len(one_q) / max(time.process_time() - cpu, 1e-9)
     workers = os.cpu_count() or 1
-    t, cpu = time.perf_counter(), _cpu_with_children()
+    t, cpu, faults = time.perf_counter(), _cpu_with_children(), _children_minor_faults()
     with MatcherPool(matcher, workers=workers) as pool:
         started = time.perf_counter()
         hits += sum(bool(r) for r in pool.search_many([{"name": q} for q in all_q]))
@@ -297,26 +357,36 @@ def main() -> int:
     # CPU of this process and its (joined) workers: how much more work the same names
     # take on several processes than on one, whatever the other load on the machine
     all_cpu = len(all_q) / max(_cpu_with_children() - cpu, 1e-9)
+    faults = (_children_minor_faults() - faults) / max(len(all_q), 1)
     pool_fixed = (started - t) + (time.perf_counter() - done)
 
     plain_q = all_q[: args.plain_queries] if args.plain_queries else all_q
     t = time.perf_counter()
-    process.cdist(plain_q, listed_names, scorer=fuzz.token_sort_ratio, workers=-1,
-                  score_cutoff=85, dtype="uint8")
+    process.cdist(
+        plain_q,
+        listed_names,
+        scorer=fuzz.token_sort_ratio,
+        workers=-1,
+        score_cutoff=85,
+        dtype="uint8",
+    )
     plain = len(plain_q) / (time.perf_counter() - t)
-    print(f"batch: per-query search, 1 process {loop:,.0f} names/s ({loop_cpu:,.0f} per CPU "
-          f"second; {len(loop_q)} names)\n"
-          f"       batch path (search_many), 1 process {one:,.0f} names/s ({one_cpu:,.0f} per "
-          f"CPU second; {len(one_q)} names)\n"
-          f"       batch path, {workers} processes {ours_all:,.0f} names/s ({len(all_q)} "
-          f"names; {all_cpu:,.0f} per CPU second of the parent and workers together, "
-          f"{all_cpu / one_cpu:.2f}x the 1-process figure; starting and stopping the "
-          f"workers {pool_fixed * 1000:.0f} ms); {hits} names with alerts in all three\n"
-          f"       plain cdist token_sort_ratio (workers=-1) {plain:,.0f} names/s "
-          f"({len(plain_q)} of the same names)\n"
-          f"       ratio {ours_all / plain:.1f}x ({workers} processes against plain, same "
-          f"names; target >= 10x), {one / plain:.1f}x (1 process); batch path / per-query "
-          f"loop, 1 process: {one_cpu / loop_cpu:.1f}x per CPU second")
+    print(
+        f"batch: per-query search, 1 process {loop:,.0f} names/s ({loop_cpu:,.0f} per CPU "
+        f"second; {len(loop_q)} names)\n"
+        f"       batch path (search_many), 1 process {one:,.0f} names/s ({one_cpu:,.0f} per "
+        f"CPU second; {len(one_q)} names)\n"
+        f"       batch path, {workers} processes {ours_all:,.0f} names/s ({len(all_q)} "
+        f"names; {all_cpu:,.0f} per CPU second of the parent and workers together, "
+        f"{all_cpu / one_cpu:.2f}x the 1-process figure; {faults:.1f} page faults per "
+        f"name in the workers; starting and stopping the workers "
+        f"{pool_fixed * 1000:.0f} ms); {hits} names with alerts in all three\n"
+        f"       plain cdist token_sort_ratio (workers=-1) {plain:,.0f} names/s "
+        f"({len(plain_q)} of the same names)\n"
+        f"       ratio {ours_all / plain:.1f}x ({workers} processes against plain, same "
+        f"names; target >= 10x), {one / plain:.1f}x (1 process); batch path / per-query "
+        f"loop, 1 process: {one_cpu / loop_cpu:.1f}x per CPU second"
+    )
     gc.collect()
     print(f"process RSS after the batches (matcher and its caches): {_rss() / 2**20:.0f} MB")
     return 0

@@ -14,11 +14,14 @@ from array import array
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import chain, islice
+from functools import partial
+from itertools import accumulate, chain
+from operator import is_not
 
 import numpy as np
 
 from screening.lists.records import ListedEntity
+from screening.matching.memo import cache_store
 from screening.matching.normalize import (
     INITIAL,
     NORMAL,
@@ -38,6 +41,12 @@ from screening.matching.similarity import phonetic_key, token_similarity
 _token_similarity = getattr(token_similarity, "__wrapped__", token_similarity)
 _phonetic_key = getattr(phonetic_key, "__wrapped__", phonetic_key)
 
+# Listed names are normalised once per build, without `normalize_name`'s memo: it is
+# for queries (20,000 names), and the listed names filled it, so that every new query
+# name evicted one of them; in a forked worker, freeing those shared objects copies
+# their pages (copy-on-write, about 3 page faults per name).
+_normalize_listed = getattr(normalize_name, "__wrapped__", normalize_name)
+
 MIN_TOKEN_SIMILARITY = 0.75
 # Glued/split tokens must be near-identical: concatenations create chance resemblances.
 GLUED_LOOKUP_MIN = 0.92
@@ -47,15 +56,6 @@ ROLE_FACTORS: dict[str, float] = {NORMAL: 1.0, PARTICLE: 0.25, ORG_FORM: 0.15, I
 # names keep bringing tokens and glued pairs never seen before).
 LOOKUP_CACHE_LIMIT = 100_000
 ROWS_CACHE_LIMIT = 50_000
-
-
-def cache_store(cache: dict, key: object, value: object, limit: int) -> None:
-    """`cache[key] = value`, first dropping the older half of the entries when the cache
-    holds `limit` (dicts keep insertion order): the recent, likely repeated, ones stay."""
-    if len(cache) >= limit:
-        for old in list(islice(cache, len(cache) // 2 + 1)):
-            del cache[old]
-    cache[key] = value
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,24 +71,45 @@ class NameRow:
 
 
 def _deletes(token: str) -> list[str]:
-    return [token[:i] + token[i + 1:] for i in range(len(token))]
+    return [token[:i] + token[i + 1 :] for i in range(len(token))]
 
 
-def _merged(deletes: dict[str, list], spelled: dict[str, object]) -> dict[str, tuple]:
-    """Per key: what `deletes` holds for it, then what `spelled` does (if anything).
-    Built in `deletes` itself (its lists become tuples): no second copy at build time."""
+def _merged(deletes: dict[str, list], spelled: dict[str, object]) -> dict[str, object]:
+    """Per key: what `deletes` holds for it, then what `spelled` does (if anything); a
+    single entry as itself, several as a tuple (read with `_add_found`). Most keys hold
+    one entry: a look-up then reads the entry itself (an id, shared by every table), not
+    a tuple of its own (in a forked worker, each object read has its page copied).
+    Built in `deletes` itself: no second copy at build time."""
     out: dict = deletes
     for key, found in out.items():
-        out[key] = tuple(found)
+        out[key] = found[0] if len(found) == 1 else tuple(found)
     for key, value in spelled.items():
         hit = out.get(key)
-        out[key] = (*hit, value) if hit else (value,)
+        if hit is None:
+            out[key] = value
+        elif hit.__class__ is tuple:
+            out[key] = (*hit, value)
+        else:
+            out[key] = (hit, value)
     return out
+
+
+_is_not_none = partial(is_not, None)
+
+
+def _add_found(found: set, hits: Iterable) -> None:
+    """Add every entry of `hits` (values of a `_merged` table, None for a missing key)
+    to `found`, in order."""
+    for hit in filter(_is_not_none, hits):
+        if hit.__class__ is tuple:
+            found.update(hit)
+        else:
+            found.add(hit)
 
 
 def _grams(token: str) -> set[str]:
     padded = f"^{token}$"
-    return {padded[i:i + 3] for i in range(len(padded) - 2)}
+    return {padded[i : i + 3] for i in range(len(padded) - 2)}
 
 
 class MatcherIndex:
@@ -118,15 +139,16 @@ class MatcherIndex:
             e = len(self.entities)
             self.entities.append(entity)
             for ni, listed in enumerate(entity.names):
-                normalized = normalize_name(listed.name)
+                normalized = _normalize_listed(listed.name)
                 for form in normalized.forms:
                     r = len(self.rows)
                     vocab = tuple(vid(t) for t in form.tokens)
                     for w, v, ab in zip(form.raw, vocab, form.abjad, strict=False):
                         if not ab and w != self.tokens[v] and len(w) >= 4 and w.isalpha():
                             raw_spellings[w].add(v)
-                    glued = tuple(vid(a + b) for a, b in zip(form.tokens, form.tokens[1:],
-                                                               strict=False))
+                    glued = tuple(
+                        vid(a + b) for a, b in zip(form.tokens, form.tokens[1:], strict=False)
+                    )
                     real.update(vocab)
                     for v in set(vocab):
                         postings[v].append(r)
@@ -136,27 +158,39 @@ class MatcherIndex:
                     self.rows.append(NameRow(r, e, ni, form, vocab, glued))
 
         n_rows = max(len(self.rows), 1)
-        self.postings: list[array] = [array("i", p) for p in postings]
+        # Every token's rows in one array (rows ascending per token), cut by offsets: one
+        # object instead of one per token, so a forked worker's look-ups write to no
+        # shared page for them (copy-on-write).
+        self._posting_rows = np.fromiter(
+            chain.from_iterable(postings), dtype=np.int32, count=sum(map(len, postings))
+        )
+        self._posting_ends = array("q", [0])
+        self._posting_ends.extend(accumulate(map(len, postings)))
         # idf: log-scaled rarity; glued pseudo-tokens (df 0) get the rare-token weight.
-        self.idf: list[float] = [
-            math.log(1.0 + n_rows / (d if d else 1.0)) for d in df
-        ]
+        self.idf: list[float] = [math.log(1.0 + n_rows / (d if d else 1.0)) for d in df]
         self.max_idf = math.log(1.0 + n_rows)
         idf, factors = self.idf, ROLE_FACTORS
         self.row_weights: list[tuple[float, ...]] = [
-            tuple([idf[v] * factors.get(role, 1.0)
-                   for v, role in zip(row.vocab, row.form.roles, strict=True)])
+            tuple(
+                [
+                    idf[v] * factors.get(role, 1.0)
+                    for v, role in zip(row.vocab, row.form.roles, strict=True)
+                ]
+            )
             for row in self.rows
         ]
         deletes: dict[str, list[int]] = defaultdict(list)  # merged into `_near` below
-        self._phonetic: dict[str, list[int]] = defaultdict(list)
+        self._phonetic: dict[str, object] = defaultdict(list)  # read with `_add_found`
         self._skeleton: dict[str, list[int]] = defaultdict(list)
         self._abjad_form: dict[str, list[int]] = defaultdict(list)
         self._grams: dict[str, list[int]] = defaultdict(list)
         # Local names: this loop runs over the whole vocabulary at every build.
         phonetic, skeletons = self._phonetic, self._skeleton
         abjad_forms, grams = self._abjad_form, self._grams
-        for v, token in enumerate(self.tokens):
+        # The vocabulary's own id objects (not new ones from `enumerate`): every table
+        # refers to one int object per id, so a forked worker reading the tables writes
+        # (reference counts) to the few pages of those ints only (copy-on-write).
+        for v, token in zip(self.vocab.values(), self.tokens, strict=True):
             if not token.isalpha():
                 continue
             key = phonetic_key(token)
@@ -176,11 +210,13 @@ class MatcherIndex:
             if len(token) >= 5:
                 for g in _grams(token):
                     grams[g].append(v)
+        _merged(phonetic, {})
         # Spellings as written (before folding) that differ from their folded token: a
         # typo can fold far from the folded listed token (STEL -> STEL, STEEL -> STIL)
         # while the spellings as written stay one edit apart.
-        self.raw_vocab: dict[str, tuple[int, ...]] = {w: tuple(sorted(vs))
-                                                      for w, vs in raw_spellings.items()}
+        self.raw_vocab: dict[str, tuple[int, ...]] = {
+            w: tuple(sorted(vs)) for w, vs in raw_spellings.items()
+        }
         raw_deletes: dict[str, list[str]] = defaultdict(list)
         for w in self.raw_vocab:
             for d in _deletes(w):
@@ -190,9 +226,8 @@ class MatcherIndex:
         # look-ups add them (the tokens a delete away, then the token spelled so), make
         # that one dictionary probe per delete.
         self._delete_keys = len(deletes)
-        self._near: dict[str, tuple[int, ...]] = _merged(deletes, self.vocab)
-        self._raw_near: dict[str, tuple[str, ...]] = _merged(
-            raw_deletes, {w: w for w in self.raw_vocab})
+        self._near: dict[str, object] = _merged(deletes, self.vocab)
+        self._raw_near: dict[str, object] = _merged(raw_deletes, {w: w for w in self.raw_vocab})
         self._spelled_cache: dict[tuple[str, str], dict[int, float]] = {}
         # and as an abjad would write those spellings (JOSE -> JS, where its folded
         # JOSEF -> JSF)
@@ -229,8 +264,9 @@ class MatcherIndex:
             m = len(w)
             self.row_long[r] = m > k
             self.row_initial[r] = any(len(t) == 1 and "A" <= t <= "Z" for t in row.form.tokens)
-            self.row_w_min_sum.append(sum(
-                x * (0.5 if 0 < j < m - 1 else 1.0) for j, x in enumerate(w)))
+            self.row_w_min_sum.append(
+                sum(x * (0.5 if 0 < j < m - 1 else 1.0) for j, x in enumerate(w))
+            )
             for j in range(min(m, k)):
                 t = row.form.tokens[j]
                 if len(t) == 1 and "A" <= t <= "Z":
@@ -263,10 +299,7 @@ class MatcherIndex:
                 if len(sk) >= 2:
                     found.update(self._skeleton.get(sk, ()))
             if len(token) >= 4:
-                near = self._near.get
-                found.update(near(token, ()))
-                for hit in filter(None, map(near, _deletes(token))):
-                    found.update(hit)
+                _add_found(found, map(self._near.get, [token, *_deletes(token)]))
             elif len(token) >= 3:
                 for d in _deletes(token):
                     v = self.vocab.get(d)
@@ -274,7 +307,7 @@ class MatcherIndex:
                         found.add(v)
             pk = _phonetic_key(token)
             if pk:
-                found.update(self._phonetic.get(pk, ()))
+                _add_found(found, (self._phonetic.get(pk),))
             if not found and len(token) >= 6:
                 # Typos beyond one edit: fall back to shared character trigrams.
                 # Only the rarest trigrams are consulted (cheap, and discriminating).
@@ -313,10 +346,7 @@ class MatcherIndex:
         if raw in self.raw_vocab:
             spellings.add(raw)
         if len(raw) >= 4 and raw.isalpha():
-            raw_near = self._raw_near.get
-            spellings.update(raw_near(raw, ()))
-            for hit in filter(None, map(raw_near, _deletes(raw))):
-                spellings.update(hit)
+            _add_found(spellings, map(self._raw_near.get, [raw, *_deletes(raw)]))
         merged = found
         if raw != token and raw.isalpha():
             # the spelling as written against the folded vocabulary (AJAA ~ AJAKA, while
@@ -338,8 +368,9 @@ class MatcherIndex:
         cache_store(self._spelled_cache, key, merged, LOOKUP_CACHE_LIMIT)
         return merged
 
-    def lookup_glued(self, token: str, abjad: bool = False,
-                     min_similarity: float = GLUED_LOOKUP_MIN) -> dict[int, float]:
+    def lookup_glued(
+        self, token: str, abjad: bool = False, min_similarity: float = GLUED_LOOKUP_MIN
+    ) -> dict[int, float]:
         """Vocabulary tokens near-identical to a glued query pair (JOHN+SMITH ->
         JOHNSMITH): exact, one edit or same sound; only similarities >= `min_similarity`
         (scoring ignores glued pairs below it, so weaker ones would only add candidates)."""
@@ -349,8 +380,7 @@ class MatcherIndex:
             return cached
         if abjad:
             # Abjad pairs need the skeleton keys of the full lookup.
-            result = {v: s for v, s in self.lookup(token, abjad).items()
-                      if s >= min_similarity}
+            result = {v: s for v, s in self.lookup(token, abjad).items() if s >= min_similarity}
         else:
             result = self._glued_latin(token, min_similarity)
         cache_store(self._glued_cache, key, result, LOOKUP_CACHE_LIMIT)
@@ -362,13 +392,10 @@ class MatcherIndex:
         if exact is not None:
             found.add(exact)
         if token.isalpha() and len(token) >= 4:
-            near = self._near.get
-            found.update(near(token, ()))
-            for hit in filter(None, map(near, _deletes(token))):
-                found.update(hit)
+            _add_found(found, map(self._near.get, [token, *_deletes(token)]))
             pk = _phonetic_key(token)
             if pk:
-                found.update(self._phonetic.get(pk, ()))
+                _add_found(found, (self._phonetic.get(pk),))
         result: dict[int, float] = {}
         for v in found:
             sim = _token_similarity(token, self.tokens[v], False)
@@ -376,28 +403,29 @@ class MatcherIndex:
                 result[v] = sim
         return result
 
-    def credit_rows(self, key: tuple, credits: dict[int, float]
-                    ) -> tuple[np.ndarray, np.ndarray]:
+    def credit_rows(self, key: tuple, credits: dict[int, float]) -> tuple[np.ndarray, np.ndarray]:
         """The rows holding any vocabulary token of `credits` and, per row, the best
         credit found there (rows ascending, no repeats); cached under `key`."""
         found = self._rows_cache.get(key)
         if found is not None:
             return found
-        postings = self.postings
+        flat, ends = self._posting_rows, self._posting_ends
         if not credits:
             found = (np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float64))
         elif len(credits) == 1:
             v, c = next(iter(credits.items()))
-            rows = np.frombuffer(postings[v], dtype=np.int32)  # ascending, unique
+            rows = flat[ends[v] : ends[v + 1]]  # ascending, unique
             found = (rows, np.full(len(rows), c))
         else:
             # Best credit first, then a stable sort by row: each row's first entry holds
             # its best credit.
             ranked = sorted(credits.items(), key=lambda x: -x[1])
-            parts = [np.frombuffer(postings[v], dtype=np.int32) for v, _ in ranked]
+            parts = [flat[ends[v] : ends[v + 1]] for v, _ in ranked]
             rows = np.concatenate(parts)
-            cred = np.repeat(np.fromiter((c for _, c in ranked), dtype=np.float64,
-                                         count=len(ranked)), [len(p) for p in parts])
+            cred = np.repeat(
+                np.fromiter((c for _, c in ranked), dtype=np.float64, count=len(ranked)),
+                [len(p) for p in parts],
+            )
             order = np.argsort(rows, kind="stable")
             rows, cred = rows[order], cred[order]
             first = np.ones(len(rows), dtype=bool)
@@ -405,6 +433,10 @@ class MatcherIndex:
             found = (rows[first], cred[first])
         cache_store(self._rows_cache, key, found, ROWS_CACHE_LIMIT)
         return found
+
+    def posting_rows(self, v: int) -> np.ndarray:
+        """The rows holding vocabulary token `v` (ascending)."""
+        return self._posting_rows[self._posting_ends[v] : self._posting_ends[v + 1]]
 
     def token_weight(self, token: str, role: str, matches: dict[int, float]) -> float:
         """Weight of a query token: rarity of what it matches, scaled by its role."""

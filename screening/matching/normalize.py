@@ -15,6 +15,7 @@ from functools import lru_cache
 
 from anyascii import anyascii
 
+from screening.matching.memo import memo_per_word
 from screening.matching.tables import (
     ABJAD_SCRIPTS,
     HONORIFICS,
@@ -82,10 +83,27 @@ def _generic_fold(token: str) -> str:
     t = token
     if t.startswith("YE") and len(t) > 3:
         t = "E" + t[2:]
-    for a, b in (("DZH", "J"), ("PH", "F"), ("CK", "K"), ("Q", "K"), ("DJ", "J"), ("KH", "H"),
-                 ("W", "V"), ("OU", "U"), ("OO", "U"), ("EE", "I"), ("EO", "O"),
-                 ("AE", "E"), ("Y", "I"), ("IE", "I"), ("TCH", "CH"), ("TSCH", "CH"),
-                 ("SCH", "SH"), ("SZ", "S"), ("CZ", "CH")):
+    for a, b in (
+        ("DZH", "J"),
+        ("PH", "F"),
+        ("CK", "K"),
+        ("Q", "K"),
+        ("DJ", "J"),
+        ("KH", "H"),
+        ("W", "V"),
+        ("OU", "U"),
+        ("OO", "U"),
+        ("EE", "I"),
+        ("EO", "O"),
+        ("AE", "E"),
+        ("Y", "I"),
+        ("IE", "I"),
+        ("TCH", "CH"),
+        ("TSCH", "CH"),
+        ("SCH", "SH"),
+        ("SZ", "S"),
+        ("CZ", "CH"),
+    ):
         if a in t:
             t = t.replace(a, b)
     # Hard C and X as transliterations write them (FRANCISCO / ФРАНКИСКО, XIA / КСИА).
@@ -104,7 +122,7 @@ for _variant, _canonical in VARIANTS.items():
     _FOLDED_VARIANTS[_generic_fold(_variant)] = _generic_fold(_canonical)
 
 
-@lru_cache(maxsize=200_000)
+@memo_per_word(200_000)
 def fold_token(token: str) -> str:
     """Canonical comparison key of one uppercase ASCII token (variant tables first)."""
     canonical = VARIANTS.get(token)
@@ -114,11 +132,24 @@ def fold_token(token: str) -> str:
     return _FOLDED_VARIANTS.get(g, g)
 
 
-_SKELETON_CLASSES = str.maketrans({"V": "", "P": "B", "C": "K", "Q": "K", "W": "",
-                                    "A": "", "E": "", "I": "", "O": "", "U": "", "Y": ""})
+_SKELETON_CLASSES = str.maketrans(
+    {
+        "V": "",
+        "P": "B",
+        "C": "K",
+        "Q": "K",
+        "W": "",
+        "A": "",
+        "E": "",
+        "I": "",
+        "O": "",
+        "U": "",
+        "Y": "",
+    }
+)
 
 
-@lru_cache(maxsize=200_000)
+@memo_per_word(200_000)
 def skeleton(token: str) -> str:
     """Consonant skeleton: what an abjad romanisation (Arabic, Hebrew) keeps. Consonants
     that abjads do not distinguish share a class (P/B, C/Q/K; V and W are vowel-like)."""
@@ -130,7 +161,7 @@ def skeleton(token: str) -> str:
     return s
 
 
-@lru_cache(maxsize=200_000)
+@memo_per_word(200_000)
 def abjad_query_form(token: str) -> str:
     """A romanised abjad token as letters written: consonants plus the long vowels
     (W, Y); alef (A) and hamza carry no comparison value."""
@@ -146,7 +177,7 @@ _DIPHTHONGS = (("AI", "Y"), ("EI", "Y"), ("AU", "W"), ("AV", "W"))
 _ABJAD_LATIN = str.maketrans({"C": "K", "Q": "K", "P": "B", "G": "J", "X": "K"})
 
 
-@lru_cache(maxsize=200_000)
+@memo_per_word(200_000)
 def abjad_listed_forms(token: str) -> tuple[str, ...]:
     """`abjad_listed_form`, plus the reading where V is a foreign V written with FA
     (VLADIMIR -> FLDMR), as Arabic writes it, when the token has one (folding merged W
@@ -190,11 +221,24 @@ def _char_script(ch: str) -> str:
         return ""
     head = name.split(" ", 1)[0]
     return {
-        "CYRILLIC": "Cyrl", "GREEK": "Grek", "ARABIC": "Arab", "HEBREW": "Hebr",
-        "CJK": "Hani", "HANGUL": "Hang", "HIRAGANA": "Hira", "KATAKANA": "Kana",
-        "THAI": "Thai", "DEVANAGARI": "Deva", "ARMENIAN": "Armn", "GEORGIAN": "Geor",
-        "SYRIAC": "Syrc", "THAANA": "Thaa", "BENGALI": "Beng", "TAMIL": "Taml",
-        "ETHIOPIC": "Ethi", "LATIN": "Latn",
+        "CYRILLIC": "Cyrl",
+        "GREEK": "Grek",
+        "ARABIC": "Arab",
+        "HEBREW": "Hebr",
+        "CJK": "Hani",
+        "HANGUL": "Hang",
+        "HIRAGANA": "Hira",
+        "KATAKANA": "Kana",
+        "THAI": "Thai",
+        "DEVANAGARI": "Deva",
+        "ARMENIAN": "Armn",
+        "GEORGIAN": "Geor",
+        "SYRIAC": "Syrc",
+        "THAANA": "Thaa",
+        "BENGALI": "Beng",
+        "TAMIL": "Taml",
+        "ETHIOPIC": "Ethi",
+        "LATIN": "Latn",
     }.get(head, "Zyyy" if ch.isalpha() else "")
 
 
@@ -263,8 +307,9 @@ def validate_name(text: object, *, max_length: int = MAX_NAME_LENGTH) -> str:
         raise NameInputError("name is empty")
     cleaned = clean_text(text)
     if not any(ch.isalnum() for ch in cleaned):
-        raise NameInputError("name has no letters or digits (only symbols, emoji or "
-                             "control characters)")
+        raise NameInputError(
+            "name has no letters or digits (only symbols, emoji or control characters)"
+        )
     return cleaned
 
 
@@ -314,8 +359,13 @@ def _ascii_words(text: str) -> list[str]:
 
 
 _NUMBER_LIKE = frozenset(NUMBER_WORDS) | frozenset(TENS_WORDS)
-_LONG_LEGAL_WORDS = {"COMPANY": "CO", "LIMITED": "LTD", "CORPORATION": "CORP",
-                     "INCORPORATED": "INC", "ESTABLISHMENT": "EST"}
+_LONG_LEGAL_WORDS = {
+    "COMPANY": "CO",
+    "LIMITED": "LTD",
+    "CORPORATION": "CORP",
+    "INCORPORATED": "INC",
+    "ESTABLISHMENT": "EST",
+}
 
 
 @lru_cache(maxsize=50_000)
@@ -338,9 +388,9 @@ def _legal_forms(words: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
     for phrase, abbr in LEGAL_FORM_PHRASES:
         n = len(phrase)
         for i in range(len(plain) - n + 1):
-            if tuple(plain[i:i + n]) == phrase:
-                words = [*words[:i], (abbr, False), *words[i + n:]]
-                plain = [*plain[:i], abbr, *plain[i + n:]]
+            if tuple(plain[i : i + n]) == phrase:
+                words = [*words[:i], (abbr, False), *words[i + n :]]
+                plain = [*plain[:i], abbr, *plain[i + n :]]
                 break
     return words
 
@@ -361,8 +411,7 @@ def _split_script_runs(word: str) -> list[tuple[str, str]]:
     return runs
 
 
-def _romanise(word: str, *, cjk_mode: str, single_word: bool = False
-              ) -> list[tuple[str, bool]]:
+def _romanise(word: str, *, cjk_mode: str, single_word: bool = False) -> list[tuple[str, bool]]:
     """ASCII words of one raw word, each flagged True when from an abjad script."""
     out: list[tuple[str, bool]] = []
     for script, run in _split_script_runs(word):
@@ -388,8 +437,14 @@ def _romanise(word: str, *, cjk_mode: str, single_word: bool = False
             syllables = [anyascii(ch) for ch in run]
             if cjk_mode == "pinyin" and script == "Hani" and 2 <= len(syllables) <= 4:
                 # Chinese convention: surname, then the given name glued (XI JINPING).
-                out.append((_ascii_words(syllables[0])[0] if _ascii_words(syllables[0])
-                            else syllables[0], False))
+                out.append(
+                    (
+                        _ascii_words(syllables[0])[0]
+                        if _ascii_words(syllables[0])
+                        else syllables[0],
+                        False,
+                    )
+                )
                 out.append(("".join(w for s in syllables[1:] for w in _ascii_words(s)), False))
             else:
                 out.extend((w, False) for s in syllables for w in _ascii_words(s))
@@ -403,7 +458,7 @@ def _romanise(word: str, *, cjk_mode: str, single_word: bool = False
     return [(w, a) for w, a in out if w]
 
 
-@lru_cache(maxsize=50_000)
+@memo_per_word(50_000)
 def _romanised(word: str, cjk_mode: str, single_word: bool) -> tuple[tuple[str, bool], ...]:
     """`_romanise`, memoised per word: customer names share their first names and
     surnames, and a word's romanisation depends on nothing else."""
@@ -441,14 +496,21 @@ def _tokens_to_form(words: list[tuple[str, bool]], reading: str) -> tuple[NameFo
     i = 0
     while i < len(words):
         w, a = words[i]
-        if w == "ABD" and i + 1 < len(words) and words[i + 1][0] in ("AL", "EL", "UL", "AR",
-                                                                         "AS", "AN", "ER"):
+        if (
+            w == "ABD"
+            and i + 1 < len(words)
+            and words[i + 1][0] in ("AL", "EL", "UL", "AR", "AS", "AN", "ER")
+        ):
             merged.append(("ABDUL", a))
             i += 2
             steps.append("abd_al_merged")
             continue
-        if w == "ABD" and i + 1 < len(words) and len(words[i + 1][0]) >= 5 and \
-                words[i + 1][0][:2] in ("AL", "EL"):
+        if (
+            w == "ABD"
+            and i + 1 < len(words)
+            and len(words[i + 1][0]) >= 5
+            and words[i + 1][0][:2] in ("AL", "EL")
+        ):
             # the article glued to the next word (ABD ALRAHMAN, as Cyrillic writes it)
             merged.extend((("ABDUL", a), (words[i + 1][0][2:], words[i + 1][1])))
             i += 2
@@ -459,17 +521,25 @@ def _tokens_to_form(words: list[tuple[str, bool]], reading: str) -> tuple[NameFo
     # Short abbreviations (MR, DR, SR) are Latin honorifics: in an abjad they are a word
     # romanised without vowels (مرا -> MR), not a title.
     # In an organisation's name (one with a legal form) they are words: GENERAL TRADING.
-    kept = merged if not ORG_FORMS.isdisjoint(w for w, _ in merged) else [
-        (w, a) for w, a in merged if w not in HONORIFICS or (a and len(w) <= 3)]
+    kept = (
+        merged
+        if not ORG_FORMS.isdisjoint(w for w, _ in merged)
+        else [(w, a) for w, a in merged if w not in HONORIFICS or (a and len(w) <= 3)]
+    )
     if kept and len(kept) < len(merged):
         steps.append("honorifics_dropped")
         merged = kept
     parts = [_word_token(w, a) for w, a in merged]
-    return NameForm(tuple(t for t, _ in parts), tuple(r for _, r in parts),
-                    tuple(a for _, a in merged), reading, tuple(w for w, _ in merged)), steps
+    return NameForm(
+        tuple(t for t, _ in parts),
+        tuple(r for _, r in parts),
+        tuple(a for _, a in merged),
+        reading,
+        tuple(w for w, _ in merged),
+    ), steps
 
 
-@lru_cache(maxsize=50_000)
+@memo_per_word(50_000)
 def _word_token(w: str, a: bool) -> tuple[str, str]:
     """(folded token, role) of one word (`a`: from an abjad script); depends on the word
     alone, so it is memoised (customer names share first names and surnames)."""
@@ -511,8 +581,12 @@ def normalize_name(text: str) -> NormalizedName:
             return NormalizedName(original=text, forms=(), scripts=(), steps=tuple(steps))
         form, form_steps = _tokens_to_form(words, "latin")
         steps.extend(form_steps)
-        return NormalizedName(original=text, forms=(form,) if form.tokens else (),
-                              scripts=("Latn",), steps=tuple(steps))
+        return NormalizedName(
+            original=text,
+            forms=(form,) if form.tokens else (),
+            scripts=("Latn",),
+            steps=tuple(steps),
+        )
     cleaned = clean_text(text)
     reordered, did = _reorder_last_first(cleaned)
     if did:
@@ -523,12 +597,12 @@ def normalize_name(text: str) -> NormalizedName:
         words = [(w, False) for w in _ascii_words(anyascii(reordered))]
         scripts = ("Latn",) if any(c.isalpha() for c in reordered) else ()
         if not words:
-            return NormalizedName(original=text, forms=(), scripts=scripts,
-                                  steps=tuple(steps))
+            return NormalizedName(original=text, forms=(), scripts=scripts, steps=tuple(steps))
         form, form_steps = _tokens_to_form(words, "latin")
         steps.extend(s for s in form_steps if s not in steps)
-        return NormalizedName(original=text, forms=(form,) if form.tokens else (),
-                              scripts=scripts, steps=tuple(steps))
+        return NormalizedName(
+            original=text, forms=(form,) if form.tokens else (), scripts=scripts, steps=tuple(steps)
+        )
     scripts = scripts_of(reordered)
     has_cjk = any(s in ("Hani", "Hira", "Kana") for s in scripts)
     modes = ["pinyin", "japanese"] if has_cjk else ["default"]
@@ -541,8 +615,7 @@ def normalize_name(text: str) -> NormalizedName:
             words.extend(_romanised(raw, mode, len(raw_words) == 1))
         if not words:
             continue
-        reading = mode if mode != "default" else (
-            "abjad" if any(a for _, a in words) else "latin")
+        reading = mode if mode != "default" else ("abjad" if any(a for _, a in words) else "latin")
         form, form_steps = _tokens_to_form(words, reading)
         if form.tokens and form.tokens not in seen:
             seen.add(form.tokens)
@@ -550,5 +623,4 @@ def normalize_name(text: str) -> NormalizedName:
             steps.extend(s for s in form_steps if s not in steps)
     if any(s not in ("Latn",) for s in scripts):
         steps.append("transliterated")
-    return NormalizedName(original=text, forms=tuple(forms), scripts=scripts,
-                          steps=tuple(steps))
+    return NormalizedName(original=text, forms=tuple(forms), scripts=scripts, steps=tuple(steps))

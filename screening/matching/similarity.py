@@ -12,6 +12,7 @@ from functools import lru_cache
 import jellyfish
 from rapidfuzz.distance import Indel, JaroWinkler
 
+from screening.matching.memo import memo_per_word
 from screening.matching.normalize import abjad_listed_forms, abjad_query_form, skeleton
 
 INITIAL_SIMILARITY = 0.8
@@ -23,7 +24,7 @@ SKELETON_FACTOR = 0.85
 PREFIX_MAX_EDITS = 2  # Indel operations: one substitution or transposition, two ins/dels
 
 
-@lru_cache(maxsize=500_000)
+@memo_per_word(500_000)
 def phonetic_key(token: str) -> str:
     """Metaphone key of a folded token ('' for very short or numeric tokens)."""
     if len(token) < 3 or not token.isalpha():
