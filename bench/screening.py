@@ -2,6 +2,7 @@
 
 Usage: .venv/bin/python bench/screening.py [--queries N] [--plain-queries N]
        .venv/bin/python bench/screening.py --cli 100000 [--database-url URL]
+       .venv/bin/python bench/screening.py --api 2000 [--api-clients K] [--database-url URL]
        .venv/bin/python bench/screening.py --memory 100000
        .venv/bin/python bench/screening.py --batch-only [--queries N]
 
@@ -10,6 +11,11 @@ postgres://postgres@127.0.0.1:5432/vigil_screening_bench, created and migrated; 
 list imported once): N customers in a CSV (mostly realistic non-listed names, some altered
 listed ones), the report written, every query logged; prints the wall time against the
 2-minute target, with the matcher alone over the same names as the baseline.
+
+`--api N`: N single queries through `POST /api/v1/screening/search` over real HTTP, to
+gunicorn (one process, two threads) on the same scratch database, from one client (or
+`--api-clients K` at once), every query logged: the latency percentiles the clients see
+(target p95 < 50 ms), after 200 warm-up queries, the first of which builds the matcher.
 
 `--batch-only`: the batch path alone in this process, per CPU second (the figure least
 disturbed by other load on a shared machine): 40 % of the queries through it first (the
@@ -38,6 +44,7 @@ import random
 import statistics
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,10 +95,8 @@ def queries(entities, n: int, rng: random.Random, listed_share: float = 0.1) -> 
     return out
 
 
-def cli_bench(n: int, database_url: str, rng: random.Random, listed_share: float) -> int:
-    """`manage.py screen` on N customers, end to end, against a scratch database."""
-    import tempfile
-
+def _scratch_django(database_url: str) -> None:
+    """Django on a scratch PostgreSQL database (created and migrated) holding the SDN."""
     os.environ["DATABASE_URL"] = database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("VIGIL_ENV", "test")
@@ -112,13 +117,100 @@ def cli_bench(n: int, database_url: str, rng: random.Random, listed_share: float
     from audit.context import Actor
     from screening.lists.models import ListVersion
     from screening.lists.services import list_import
-    from screening.matcher_cache import current_matcher
-    from screening.models import ScreeningQuery
 
     settings.SCREENING_DELTA_ON_ACTIVATION = False
     call_command("migrate", verbosity=0)
     if not ListVersion.objects.filter(source__code="ofac-sdn", is_active=True).exists():
         list_import(source="ofac-sdn", path=SDN_DIR, actor=Actor.system("bench"))
+
+
+def api_bench(n: int, database_url: str, rng: random.Random, listed_share: float,
+              clients: int = 1) -> int:
+    """`POST /api/v1/screening/search` over real HTTP: gunicorn (one process, two threads,
+    as `config.wsgi` runs in production) on the scratch database, ``clients`` integration
+    clients each sending their share of N names one after the other, each query logged;
+    latency as the clients see it."""
+    import socket
+    import subprocess
+
+    import requests
+
+    _scratch_django(database_url)
+    from config.accounts.services import api_client_create
+
+    _client, token = api_client_create(name=f"bench-{time.time_ns():x}")
+    names = queries(load_entities(), n + 200, rng, listed_share)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "API_INTEGRATION_RATE": "100000000/min"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "config.wsgi", "-b", f"127.0.0.1:{port}",
+         "--workers", "1", "--threads", "2", "--log-level", "warning"],  # noqa: S603
+        cwd=ROOT, env=env, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/api/v1/screening/search"
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token}"
+    try:
+        for _ in range(300):  # wait for the server
+            try:
+                session.get(f"http://127.0.0.1:{port}/healthz", timeout=2).raise_for_status()
+                break
+            except requests.RequestException:
+                time.sleep(0.1)
+        statuses: dict[int, int] = {}
+        # Warm-up: the first query builds the matcher in the server process (as after a
+        # list activation), then 199 more.
+        t = time.perf_counter()
+        session.post(url, json={"name": names[0]}, timeout=60).raise_for_status()
+        first = time.perf_counter() - t
+        for name in names[1:200]:
+            session.post(url, json={"name": name}, timeout=10)
+        latencies: list[float] = []
+        timed = names[200:]
+
+        def send(part: list[str]) -> None:
+            own = requests.Session()
+            own.headers["Authorization"] = f"Bearer {token}"
+            for name in part:
+                t = time.perf_counter()
+                response = own.post(url, json={"name": name}, timeout=10)
+                latencies.append((time.perf_counter() - t) * 1000)
+                statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(clients) as pool:
+            list(pool.map(send, [timed[i::clients] for i in range(clients)]))
+        rate = len(timed) / (time.perf_counter() - started)
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
+    latencies.sort()
+
+    def pct(q: float) -> float:
+        return latencies[min(len(latencies) - 1, int(q * len(latencies)))]
+
+    print(
+        f"api: {n:,} queries through POST /api/v1/screening/search (gunicorn, 1 process x "
+        f"2 threads, {clients} client(s), each query logged): p50 {pct(.5):.1f} ms, p95 "
+        f"{pct(.95):.1f} ms, p99 {pct(.99):.1f} ms, max {latencies[-1]:.1f} ms "
+        f"(target p95 < 50 ms); {rate:,.0f} queries/s; statuses {statuses}; first query "
+        f"(matcher build) {first:.2f} s"
+    )
+    ok = sum(count for status, count in statuses.items() if 200 <= status < 300)
+    return 0 if ok == n else 1
+
+
+def cli_bench(n: int, database_url: str, rng: random.Random, listed_share: float) -> int:
+    """`manage.py screen` on N customers, end to end, against a scratch database."""
+    import tempfile
+
+    _scratch_django(database_url)
+    from django.core.management import call_command
+
+    from screening.matcher_cache import current_matcher
+    from screening.models import ScreeningQuery
+
     entities = load_entities()
     names = queries(entities, n, rng, listed_share)
     with tempfile.TemporaryDirectory() as tmp:
@@ -243,6 +335,14 @@ def main() -> int:
         help="run `manage.py screen` end to end on N customers instead",
     )
     ap.add_argument(
+        "--api",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N single queries through the API over real HTTP (gunicorn) instead",
+    )
+    ap.add_argument("--api-clients", type=int, default=1, help="concurrent clients with --api")
+    ap.add_argument(
         "--batch-only",
         action="store_true",
         help="only the batch path in this process, per CPU second",
@@ -282,6 +382,9 @@ def main() -> int:
     rng = random.Random(args.seed)
     if args.cli:
         return cli_bench(args.cli, args.database_url, rng, args.listed_share)
+    if args.api:
+        return api_bench(args.api, args.database_url, rng, args.listed_share,
+                         args.api_clients)
     if args.memory:
         return memory_bench(args.memory, rng, args.listed_share)
     if args.steady:
