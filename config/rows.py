@@ -52,8 +52,9 @@ def _select_plan(models: tuple[type[Model], ...], vendor: str) -> tuple[str, tup
 def fetch_joined(models: tuple[type[Model], ...], tail: str, params: list[Any], *,
                  extra: tuple[str, ...] = (), lock: str = "") -> tuple | None:
     """The first row of ``SELECT <each model's columns>[, extra] <tail> [lock]`` as one
-    instance per model (None for a model whose columns are all NULL, as a LEFT JOIN
-    leaves them), followed by the values of the ``extra`` expressions; None without a row.
+    instance per model (None for a model whose primary key is NULL, as a LEFT JOIN
+    without a match leaves it), then the values of the ``extra`` expressions; None
+    without a row.
 
     Tables are aliased t0, t1, ... in the order of ``models``; ``tail`` starts with FROM.
     ``lock`` (e.g. ``FOR UPDATE OF t0 SKIP LOCKED``) is added only where the database
