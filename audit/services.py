@@ -27,6 +27,7 @@ from audit.chain import (
 from audit.context import effective_context
 from audit.models import LedgerEntry, PendingEntry
 from audit.sealer import sealer_wake
+from config.rows import insert_objects
 
 # Arbitrary constant identifying the ledger's chain lock among PostgreSQL advisory locks.
 CHAIN_LOCK_KEY = 0x5649_4749_4C  # "VIGIL"
@@ -76,7 +77,6 @@ def _chain_head() -> tuple[int, str]:
 # A pending row's columns, in the order of the rows ledger_append_many prepares.
 _PENDING_FIELDS = ("ts", "actor_type", "actor_id", "actor_label", "action", "object_type",
                    "object_id", "correlation_id", "body", "body_sha256")
-_PENDING_INSERT = f"INSERT INTO audit_pendingentry ({', '.join(_PENDING_FIELDS)}) VALUES "  # noqa: S608
 
 
 def background_sealing() -> bool:
@@ -130,18 +130,11 @@ def ledger_batch() -> Iterator[None]:
 
 
 def _insert_pending(entries: list[PendingEntry]) -> None:
-    """One INSERT ... RETURNING for pending entries (no ORM: this is on every audited
+    """One cached INSERT ... RETURNING for pending entries (this is on every audited
     write's path); sets their ids and wakes this process's sealer at commit."""
     if not entries:
         return
-    width = len(_PENDING_FIELDS)
-    values = ", ".join(["(" + ", ".join(["%s"] * width) + ")"] * len(entries))
-    with connection.cursor() as cursor:
-        cursor.execute(_PENDING_INSERT + values + " RETURNING id",
-                       [getattr(e, name) for e in entries for name in _PENDING_FIELDS])
-        ids = [r[0] for r in cursor.fetchall()]
-    for entry, pk in zip(entries, ids, strict=True):
-        entry.id = pk
+    insert_objects(entries)
     if settings.AUDIT_SEALER == "thread":
         transaction.on_commit(sealer_wake)
 

@@ -57,6 +57,7 @@ def fetch_joined(models: tuple[type[Model], ...], tail: str, params: list[Any], 
     without a row.
 
     Tables are aliased t0, t1, ... in the order of ``models``; ``tail`` starts with FROM.
+    ``params`` fill the placeholders in statement order: those of ``extra``, then ``tail``'s.
     ``lock`` (e.g. ``FOR UPDATE OF t0 SKIP LOCKED``) is added only where the database
     supports row locks (not SQLite, which has one writer)."""
     select, layouts = _select_plan(models, connection.vendor)
@@ -99,28 +100,12 @@ def insert_rows(model: type[Model], columns: tuple[str, ...], rows: list[tuple],
         model.objects.bulk_create([model(**dict(zip(columns, r, strict=True))) for r in rows],
                                   **upsert)
         return
-    head, row_sql, tail, json_at = _insert_plan(model, columns, conflict, update)
+    head, row_sql, tail = _insert_sql(model, columns, conflict, update)
+    json_at = _json_columns(model, columns)
     with connection.cursor() as cursor:
         cursor.execute(head + ", ".join([row_sql] * len(rows)) + tail, [
             (None if v is None else Jsonb(v)) if json else v
             for r in rows for v, json in zip(r, json_at, strict=True)])
-
-
-@lru_cache(maxsize=64)
-def _insert_plan(model: type[Model], columns: tuple[str, ...], conflict: tuple[str, ...],
-                 update: tuple[str, ...]) -> tuple[str, str, str, tuple[bool, ...]]:
-    """The statement's parts for ``insert_rows`` and which columns hold JSON (a JSON None
-    stays SQL NULL, as the ORM stores it)."""
-    quote = connection.ops.quote_name
-    fields = {f.attname: f for f in model._meta.concrete_fields}
-    json_at = tuple(isinstance(fields[c], JSONField) for c in columns)
-    head = (f"INSERT INTO {quote(model._meta.db_table)} "  # noqa: S608 - model metadata
-            f"({', '.join(quote(c) for c in columns)}) VALUES ")
-    tail = ""
-    if conflict:
-        tail = (f" ON CONFLICT ({', '.join(quote(c) for c in conflict)}) DO UPDATE SET "
-                + ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in update))
-    return head, "(" + ", ".join(["%s"] * len(columns)) + ")", tail, json_at
 
 
 def insert_objects(objs: list[Model], *, using: str | None = None) -> None:
@@ -134,17 +119,18 @@ def insert_objects(objs: list[Model], *, using: str | None = None) -> None:
     model = type(objs[0])
     alias = using or "default"
     conn = transaction.get_connection(alias)
-    head, row_sql, returning, fields, returned = _object_insert_plan(model, conn.vendor)
+    fields, returned = _insert_fields(model)
     if not conn.features.can_return_columns_from_insert or (
             returned is not None and any(getattr(o, returned.attname) is not None
                                          for o in objs)):
         model._base_manager.using(alias).bulk_create(objs)
         return
+    head, row_sql, tail = _insert_sql(model, tuple(f.attname for f in fields),
+                                      returning=returned.attname if returned else "")
     params = [field.get_db_prep_save(field.pre_save(obj, True), connection=conn)
               for obj in objs for field in fields]
-    sql = head + ", ".join([row_sql] * len(objs)) + returning
     with transaction.mark_for_rollback_on_error(using=alias), conn.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(head + ", ".join([row_sql] * len(objs)) + tail, params)
         keys = [r[0] for r in cursor.fetchall()] if returned is not None else []
     for number, obj in enumerate(objs):
         if returned is not None:
@@ -153,16 +139,41 @@ def insert_objects(objs: list[Model], *, using: str | None = None) -> None:
         obj._state.db = alias
 
 
-@lru_cache(maxsize=64)
-def _object_insert_plan(model: type[Model], vendor: str) -> tuple:
-    meta = model._meta
-    returned = meta.auto_field
-    fields = tuple(f for f in meta.concrete_fields if f is not returned)
+@lru_cache(maxsize=128)
+def _insert_sql(model: type[Model], columns: tuple[str, ...], conflict: tuple[str, ...] = (),
+                update: tuple[str, ...] = (), returning: str = "") -> tuple[str, str, str]:
+    """A multi-row INSERT of ``model``'s ``columns`` (attnames) in three parts: the head,
+    one row's placeholders (repeated per row) and the tail (upsert clause, RETURNING)."""
     quote = connection.ops.quote_name
-    head = (f"INSERT INTO {quote(meta.db_table)} "  # noqa: S608 - model metadata
-            f"({', '.join(quote(f.column) for f in fields)}) VALUES ")
-    returning = f" RETURNING {quote(returned.column)}" if returned is not None else ""
-    return head, "(" + ", ".join(["%s"] * len(fields)) + ")", returning, fields, returned
+    by_attname = {f.attname: f for f in model._meta.concrete_fields}
+
+    def names(attnames: tuple[str, ...]) -> list[str]:
+        return [quote(by_attname[a].column) for a in attnames]
+
+    head = (f"INSERT INTO {quote(model._meta.db_table)} "  # noqa: S608 - model metadata
+            f"({', '.join(names(columns))}) VALUES ")
+    tail = ""
+    if conflict:
+        tail = (f" ON CONFLICT ({', '.join(names(conflict))}) DO UPDATE SET "
+                + ", ".join(f"{c} = EXCLUDED.{c}" for c in names(update)))
+    if returning:
+        tail += f" RETURNING {names((returning,))[0]}"
+    return head, "(" + ", ".join(["%s"] * len(columns)) + ")", tail
+
+
+@lru_cache(maxsize=128)
+def _json_columns(model: type[Model], columns: tuple[str, ...]) -> tuple[bool, ...]:
+    """Which of ``columns`` hold JSON (``insert_rows`` wraps those; None stays SQL NULL,
+    as the ORM stores it)."""
+    fields = {f.attname: f for f in model._meta.concrete_fields}
+    return tuple(isinstance(fields[c], JSONField) for c in columns)
+
+
+@lru_cache(maxsize=128)
+def _insert_fields(model: type[Model]) -> tuple[tuple, Any]:
+    """The fields ``insert_objects`` writes, and the auto field whose value comes back."""
+    returned = model._meta.auto_field
+    return tuple(f for f in model._meta.concrete_fields if f is not returned), returned
 
 
 def update_row(model: type[Model], using: str, pk_value: Any,

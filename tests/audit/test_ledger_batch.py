@@ -25,7 +25,8 @@ def background(audit_env):
 
 
 def _pending_inserts(queries) -> int:
-    return sum(1 for q in queries if q["sql"].startswith("INSERT INTO audit_pendingentry"))
+    return sum(1 for q in queries
+               if q["sql"].replace('"', "").startswith("INSERT INTO audit_pendingentry"))
 
 
 def test_a_batch_writes_its_entries_in_one_insert_inside_the_transaction(background):
