@@ -142,8 +142,9 @@ def enrichment_run_request(*, application: LoanApplication, idempotency_key: str
                 if existing.application_id != application.pk:
                     raise ValueError("idempotency key already used for another application")
                 return existing, False
-        row = fetch_joined((LoanApplication,), _APPLICATION_FROM, [application.pk],
-                           extra=(_ACTIVE_RUN,), lock="FOR UPDATE OF t0")
+        row = fetch_joined((LoanApplication,), _APPLICATION_FROM,
+                           [*ACTIVE_RUN_STATUSES, application.pk], extra=(_ACTIVE_RUN,),
+                           lock="FOR UPDATE OF t0")
         if row is None:
             raise LoanApplication.DoesNotExist(f"loan application {application.pk} is gone")
         locked, active_id = row
@@ -213,13 +214,13 @@ _HAS_EARLIER_RUNS = (
 # The final transaction: the run and its application, both locked.
 _LOCK_FROM = (f'FROM "{_RUN_TABLE}" t0 JOIN "{_APPLICATION_TABLE}" t1 '  # noqa: S608 - fixed names
               "ON t1.id = t0.application_id WHERE t0.id = %s")
-
-
+# Before the final transaction: is the run still this worker's?
+_RUN_STATUS = f'SELECT status FROM "{_RUN_TABLE}" WHERE id = %s'  # noqa: S608 - fixed name
 # A run request: the application, locked, and its pending or running run if it has one.
 _APPLICATION_FROM = f'FROM "{_APPLICATION_TABLE}" t0 WHERE t0.id = %s'  # noqa: S608 - fixed name
 _ACTIVE_RUN = (
     f'(SELECT MIN(r.id) FROM "{_RUN_TABLE}" r WHERE r.application_id = t0.id '  # noqa: S608 - fixed names
-    f"AND r.status IN ({', '.join(repr(str(s)) for s in ACTIVE_RUN_STATUSES)}))")
+    f"AND r.status IN ({', '.join(['%s'] * len(ACTIVE_RUN_STATUSES))}))")
 
 
 def _claim(run_id: int, *, task_id: str, reclaim_after: float) -> EnrichmentRun | None:
@@ -397,7 +398,7 @@ def _finish_success(run_id: int, steps: dict[str, dict[str, Any]], registry_name
     # ``application`` is the row as claimed (its applicant fields never change during a
     # run); the patches below are computed on the row locked in the final transaction.
     with connection.cursor() as cursor:
-        cursor.execute(f'SELECT status FROM "{_RUN_TABLE}" WHERE id = %s', [run_id])  # noqa: S608 - fixed name
+        cursor.execute(_RUN_STATUS, [run_id])
         if cursor.fetchone()[0] != RunStatus.RUNNING:
             return EnrichmentRun.objects.get(pk=run_id)  # finished by another worker meanwhile
     # One transaction of its own inside the engine: its queries and their cases.
