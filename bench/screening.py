@@ -76,6 +76,20 @@ def _cpu_with_children() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
+def plain_rate(names: list[str], listed_names: list[str]) -> float:
+    """Names/s of the plain approach: rapidfuzz `process.cdist` with `token_sort_ratio`
+    of every name against every listed name, on every core."""
+    t = time.perf_counter()
+    process.cdist(names, listed_names, scorer=fuzz.token_sort_ratio, workers=-1,
+                  score_cutoff=85, dtype="uint8")
+    return len(names) / (time.perf_counter() - t)
+
+
+def percentile(ordered: list[float], q: float) -> float:
+    """The value at quantile `q` of an ascending list (nearest rank, as the other figures)."""
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
 def queries(entities, n: int, rng: random.Random, listed_share: float = 0.1) -> list[str]:
     names: list[str] = []
     for fname in ("negatives_us.csv", "negatives_global.csv"):
@@ -186,14 +200,10 @@ def api_bench(n: int, database_url: str, rng: random.Random, listed_share: float
         os.killpg(server.pid, 15)
         server.wait(timeout=30)
     latencies.sort()
-
-    def pct(q: float) -> float:
-        return latencies[min(len(latencies) - 1, int(q * len(latencies)))]
-
     print(
         f"api: {n:,} queries through POST /api/v1/screening/search (gunicorn, 1 process x "
-        f"2 threads, {clients} client(s), each query logged): p50 {pct(.5):.1f} ms, p95 "
-        f"{pct(.95):.1f} ms, p99 {pct(.99):.1f} ms, max {latencies[-1]:.1f} ms "
+        f"2 threads, {clients} client(s), each query logged): p50 {percentile(latencies, .5):.1f} ms, p95 "
+        f"{percentile(latencies, .95):.1f} ms, p99 {percentile(latencies, .99):.1f} ms, max {latencies[-1]:.1f} ms "
         f"(target p95 < 50 ms); {rate:,.0f} queries/s; statuses {statuses}; first query "
         f"(matcher build) {first:.2f} s"
     )
@@ -272,16 +282,7 @@ def steady_bench(n: int, rng: random.Random, listed_share: float) -> int:
                 f"{hits} with alerts",
                 flush=True,
             )
-    t = time.perf_counter()
-    process.cdist(
-        parts[-1],
-        listed_names,
-        scorer=fuzz.token_sort_ratio,
-        workers=-1,
-        score_cutoff=85,
-        dtype="uint8",
-    )
-    plain = len(parts[-1]) / (time.perf_counter() - t)
+    plain = plain_rate(parts[-1], listed_names)
     steady = statistics.median(rates[1:]) if len(rates) > 1 else rates[0]
     print(
         f"  plain cdist token_sort_ratio (workers=-1) on the last part: {plain:,.0f} "
@@ -428,9 +429,7 @@ def main() -> int:
         matcher.search(q)
         lat.append((time.perf_counter() - t) * 1000)
     lat.sort()
-    p50 = statistics.median(lat)
-    p95 = lat[int(len(lat) * 0.95)]
-    p99 = lat[int(len(lat) * 0.99)]
+    p50, p95, p99 = statistics.median(lat), percentile(lat, 0.95), percentile(lat, 0.99)
     print(
         f"single query ({len(lat)}): p50 {p50:.2f} ms  p95 {p95:.2f} ms  p99 {p99:.2f} ms "
         f"(target p99 < 10 ms)"
@@ -464,16 +463,7 @@ def main() -> int:
     pool_fixed = (started - t) + (time.perf_counter() - done)
 
     plain_q = all_q[: args.plain_queries] if args.plain_queries else all_q
-    t = time.perf_counter()
-    process.cdist(
-        plain_q,
-        listed_names,
-        scorer=fuzz.token_sort_ratio,
-        workers=-1,
-        score_cutoff=85,
-        dtype="uint8",
-    )
-    plain = len(plain_q) / (time.perf_counter() - t)
+    plain = plain_rate(plain_q, listed_names)
     print(
         f"batch: per-query search, 1 process {loop:,.0f} names/s ({loop_cpu:,.0f} per CPU "
         f"second; {len(loop_q)} names)\n"
