@@ -246,6 +246,19 @@ class AuditedModel(models.Model):
                                 savepoint=False):
             return super().delete(*args, **kwargs)
 
+    def _save_table(self, raw=False, cls=None, force_insert=False, force_update=False,
+                    using=None, update_fields=None):
+        updated = super()._save_table(raw, cls, force_insert, force_update, using,
+                                      update_fields)
+        # A field saved as an expression (F("n") + 1, Now(), ...) holds the expression, not
+        # its value, after the save; the history row and its ledger entry (post_save) need
+        # the value the database stored, so read those fields back first.
+        pending = [f.attname for f in self._meta.concrete_fields
+                   if hasattr(self.__dict__.get(f.attname), "resolve_expression")]
+        if pending:
+            self.refresh_from_db(using=using, fields=pending)
+        return updated
+
     def _do_update(self, base_qs, using, pk_val, values, update_fields, forced_update):
         # The UPDATE of a save is a cached statement per model and set of fields (the ORM
         # compiles it on every save: a third of an audited save's CPU, without history).

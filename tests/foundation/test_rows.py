@@ -135,3 +135,28 @@ def test_audited_saves_update_through_the_cached_statement_or_the_orm():
     assert stored.updated_at == application.updated_at
     assert application.history.count() == 3  # create, the save in _application, this one
     assert application.history.first().purpose == "second purpose"
+
+
+def test_an_audited_save_with_expressions_versions_the_stored_values():
+    from django.db.models import F, Value
+    from django.db.models.functions import Concat
+
+    from audit.models import LedgerEntry, PendingEntry
+
+    def entries() -> int:  # sealed or waiting for the background sealer
+        return LedgerEntry.objects.count() + PendingEntry.objects.count()
+
+    application = _application()
+    before = entries()
+    application.requested_amount = F("requested_amount") + 1
+    application.purpose = Concat(F("purpose"), Value(" (amended)"))
+    application.save(update_fields=["requested_amount", "purpose"])
+    # the instance holds what the database stored, not the expressions
+    assert application.requested_amount == Decimal("1235.50")
+    assert application.purpose == "test (amended)"
+    version = application.history.first()
+    assert version.requested_amount == Decimal("1235.50")
+    assert version.purpose == "test (amended)"
+    assert entries() > before
+    stored = LoanApplication.objects.get(pk=application.pk)
+    assert (stored.requested_amount, stored.purpose) == (Decimal("1235.50"), "test (amended)")
