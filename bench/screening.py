@@ -3,6 +3,7 @@
 Usage: .venv/bin/python bench/screening.py [--queries N] [--plain-queries N]
        .venv/bin/python bench/screening.py --cli 100000 [--database-url URL]
        .venv/bin/python bench/screening.py --api 2000 [--api-clients K] [--database-url URL]
+       .venv/bin/python bench/screening.py --celery 20000 [--celery-workers K] [--redis-url URL]
        .venv/bin/python bench/screening.py --memory 100000
        .venv/bin/python bench/screening.py --batch-only [--queries N]
 
@@ -20,6 +21,11 @@ gunicorn (one process, two threads) on the same scratch database, from one clien
 `--batch-only`: the batch path alone in this process, per CPU second (the figure least
 disturbed by other load on a shared machine): 40 % of the queries through it first (the
 caches as a running worker has them), then the next 30 %, names it has not seen.
+
+`--celery N`: a batch of N customers queued as the portal queues it, screened by a real
+Celery worker (prefork, `--celery-workers` processes, default one per core) on the scratch
+database, every query logged: as one task (how batches ran before slices) and as slices
+on every process (SCREENING_BATCH_SLICE_ROWS, the default), each after a warm-up batch.
 
 `--memory N`: a long-lived process screening N distinct customer names (1 % altered listed
 ones) through the batch path, 1,000 at a time as a batch run does: its RSS and names per
@@ -39,6 +45,7 @@ from __future__ import annotations
 import argparse
 import csv
 import gc
+import io
 import os
 import random
 import statistics
@@ -255,6 +262,79 @@ def cli_bench(n: int, database_url: str, rng: random.Random, listed_share: float
     return 0
 
 
+def celery_bench(n: int, database_url: str, redis_url: str, rng: random.Random,
+                 listed_share: float, workers: int) -> int:
+    """A batch of N customers queued as the portal and the API queue it, screened by a real
+    Celery worker (prefork, `workers` processes) on the scratch database, every query
+    logged: first as one task (SCREENING_BATCH_SLICE_ROWS=0, how batches ran before), then
+    as slices on every process (the default). Each worker screens a warm-up batch first,
+    so every process has built its matcher, as a running worker has."""
+    import subprocess
+
+    _scratch_django(database_url)
+    from audit.context import Actor
+    from config.celery import app
+    from screening.models import BatchRun
+    from screening.services import screening_batch_start
+    from screening.tasks import screening_batch_slice_task
+
+    entities = load_entities()
+    names = queries(entities, n + 4000, rng, listed_share)
+    run = f"{time.time_ns():x}"
+
+    def csv_of(part: list[str], tag: str) -> bytes:
+        out = io.StringIO()
+        w = csv.writer(out)
+        w.writerow(["id", "name"])
+        for i, name in enumerate(part):
+            w.writerow([f"{tag}{run}-{i}", name])
+        return out.getvalue().encode()
+
+    def wait(batch: BatchRun, limit: float) -> BatchRun:
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            batch.refresh_from_db()
+            if batch.is_finished:
+                return batch
+            time.sleep(0.05)
+        raise SystemExit(f"batch #{batch.pk} did not finish in {limit:.0f} s")
+
+    print(f"celery: {n:,} customers per batch, worker prefork x{workers}, "
+          f"{listed_share:.0%} altered listed names, every query logged")
+    for mode, slice_rows in (("one task", 0), ("slices", 2000)):
+        queue = f"bench-{run}-{slice_rows}"
+        env = {**os.environ, "REDIS_URL": redis_url, "CELERY_BROKER_URL": redis_url,
+               "CELERY_RESULT_BACKEND": redis_url, "CELERY_TASK_ALWAYS_EAGER": "0",
+               "SCREENING_BATCH_SLICE_ROWS": str(slice_rows), "LOG_LEVEL": "WARNING"}
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=prefork",
+             f"--concurrency={workers}", "-Q", queue, "--loglevel=WARNING",
+             "--without-heartbeat", "--without-mingle", "--without-gossip"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        app.conf.update(broker_url=redis_url, result_backend=redis_url,
+                        task_always_eager=False, task_default_queue=queue)
+        try:
+            # warm-up: 4,000 other names as slice tasks of 500 rows, so every process
+            # builds its matcher (whatever the mode measured)
+            actor = Actor.system("bench")
+            warm = screening_batch_start(file_name="warm.csv", data=csv_of(names[n:], "W"),
+                                         actor=actor, enqueue=False)
+            for lo in range(0, warm.total, 500):
+                screening_batch_slice_task.delay(warm.pk, lo, min(lo + 500, warm.total))
+            wait(warm, 600)
+            t = time.perf_counter()
+            batch = screening_batch_start(file_name="bench.csv", data=csv_of(names[:n], "B"),
+                                          actor=actor)
+            batch = wait(batch, 1800)
+            wall = time.perf_counter() - t
+        finally:
+            worker.terminate()
+            worker.wait(timeout=60)
+        print(f"  {mode:9}: {batch.status}, {batch.processed:,} rows in {wall:.1f} s "
+              f"({batch.processed / wall:,.0f} names/s end to end), {batch.hit_rows} with hits")
+    return 0
+
+
 def steady_bench(n: int, rng: random.Random, listed_share: float) -> int:
     """A batch as a long-running worker pool sees it: one pool of every core over N names
     (a customer base), throughput per fifth, so the first fifth shows the cold pool (its
@@ -343,6 +423,13 @@ def main() -> int:
         help="N single queries through the API over real HTTP (gunicorn) instead",
     )
     ap.add_argument("--api-clients", type=int, default=1, help="concurrent clients with --api")
+    ap.add_argument("--celery", type=int, default=0, metavar="N",
+                    help="a batch of N names through a real Celery worker, one task then "
+                         "slices")
+    ap.add_argument("--celery-workers", type=int, default=os.cpu_count() or 1,
+                    help="worker processes with --celery")
+    ap.add_argument("--redis-url", default="redis://127.0.0.1:6379/14",
+                    help="Celery broker with --celery")
     ap.add_argument(
         "--batch-only",
         action="store_true",
@@ -379,10 +466,13 @@ def main() -> int:
     )
     args = ap.parse_args()
     if args.listed_share is None:
-        args.listed_share = 0.01 if args.cli or args.memory else 0.1
+        args.listed_share = 0.01 if args.cli or args.memory or args.celery else 0.1
     rng = random.Random(args.seed)
     if args.cli:
         return cli_bench(args.cli, args.database_url, rng, args.listed_share)
+    if args.celery:
+        return celery_bench(args.celery, args.database_url, args.redis_url, rng,
+                            args.listed_share, args.celery_workers)
     if args.api:
         return api_bench(args.api, args.database_url, rng, args.listed_share,
                          args.api_clients)

@@ -211,6 +211,9 @@ CELERY_BEAT_SCHEDULE = {
                                        "schedule": 300.0},
 }
 SCREENING_BATCH_STALE_SECONDS = env_int("SCREENING_BATCH_STALE_SECONDS", 600)
+# A queued batch runs as slices of this many rows, one task each, on every worker process
+# at once; 0 runs it as one task.
+SCREENING_BATCH_SLICE_ROWS = env_int("SCREENING_BATCH_SLICE_ROWS", 2000, minimum=0)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # The cache holds login-failure counters and rate-limit buckets: shared (Redis) whenever

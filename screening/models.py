@@ -13,8 +13,9 @@ from screening.choices import BatchStatus, QueryOrigin, ScreeningUse
 class BatchRun(AuditedModel):
     """One batch screening of an uploaded customer file: progress, status and error.
 
-    Resumable: rows are processed in order and `processed` only moves forward together
-    with the queries of the chunk it covers (same transaction)."""
+    Resumable: each chunk of rows is logged together with the `processed` counter (same
+    transaction), and a row is logged at most once, so a resumed run screens only the rows
+    not yet logged. Chunks may commit in any order (slices on several workers)."""
 
     file_name = models.CharField(max_length=255)
     sha256 = models.CharField(max_length=64)
@@ -94,7 +95,11 @@ class ScreeningQuery(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
-        indexes = [models.Index(fields=["batch", "row_number"])]
+        # A batch row is logged once: chunks of one batch run on several workers at once,
+        # and a second copy of a row (a redelivered or resumed slice) is refused here.
+        constraints = [models.UniqueConstraint(
+            fields=["batch", "row_number"], condition=models.Q(batch__isnull=False),
+            name="screening_query_batch_row_once")]
         triggers = [
             pgtrigger.Protect(name="screening_query_append_only",
                               operation=pgtrigger.Update | pgtrigger.Delete),

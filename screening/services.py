@@ -456,11 +456,8 @@ def screening_batch_reject(*, file_name: str, size: int, reason: str, actor: Act
         return batch
 
 
-def screening_batch_run(*, batch_id: int, chunk_size: int = 500, progress=None,
-                        workers: int | None = None) -> BatchRun | None:
-    """Run (or resume) a batch: chunks of rows are screened, logged and their cases opened
-    in one transaction with the progress counter. Any failure marks the batch failed.
-    `workers` > 1 screens each chunk on several cores (the CLI does)."""
+def _batch_begin(batch_id: int) -> BatchRun | None:
+    """The batch, marked running unless it is finished (None if it does not exist)."""
     with transaction.atomic():
         batch = BatchRun.objects.select_for_update().filter(pk=batch_id).first()
         if batch is None or batch.is_finished:
@@ -469,97 +466,224 @@ def screening_batch_run(*, batch_id: int, chunk_size: int = 500, progress=None,
             batch.status = BatchStatus.RUNNING
             batch.started_at = batch.started_at or timezone.now()
             batch.save(update_fields=["status", "started_at"])
+        return batch
+
+
+_ROWS_SLICE_SQL = ('SELECT jsonb_path_query_array("rows", %s::jsonpath) '
+                   'FROM "screening_batchinput" WHERE batch_id = %s')
+
+
+def _batch_rows(batch_id: int, lo: int, hi: int | None) -> list[dict]:
+    """The input rows `lo`..`hi` (exclusive; None: to the end) of a batch. On PostgreSQL
+    a slice is cut in the database: a slice task of a 100,000-row batch does not load and
+    parse every row."""
+    from django.db import connection
+
+    if lo == 0 and hi is None:
+        return BatchInput.objects.get(batch_id=batch_id).rows
+    if connection.vendor == "postgresql":
+        last = (hi - 1) if hi is not None else "last"
+        with connection.cursor() as cursor:
+            cursor.execute(_ROWS_SLICE_SQL, [f"$[{int(lo)} to {last}]", batch_id])
+            found = cursor.fetchone()
+        if found is None:
+            raise BatchInput.DoesNotExist(f"batch #{batch_id} has no input")
+        rows = found[0]
+        return json.loads(rows) if isinstance(rows, str) else rows
+    return BatchInput.objects.get(batch_id=batch_id).rows[lo:hi]
+
+
+def _batch_logged(batch_id: int, lo: int = 0, hi: int | None = None) -> set[int]:
+    """Row numbers (1-based) of the batch's rows in `lo`..`hi` already in the query log."""
+    found = ScreeningQuery.objects.filter(batch_id=batch_id, row_number__gt=lo)
+    if hi is not None:
+        found = found.filter(row_number__lte=hi)
+    return set(found.values_list("row_number", flat=True))
+
+
+def screening_batch_run(*, batch_id: int, chunk_size: int = 500, progress=None,
+                        workers: int | None = None, lo: int = 0,
+                        hi: int | None = None) -> BatchRun | None:
+    """Run (or resume) a batch, or only its rows `lo`..`hi` (a slice, see
+    `screening_batch_dispatch`): the rows not yet in the query log are screened in chunks,
+    each chunk logged, its cases opened and the progress counter moved in one transaction.
+    A row is logged once only (unique batch and row number), so two workers on the same
+    rows never log one twice; the last chunk marks the batch succeeded. Any failure marks
+    the batch failed. `workers` > 1 screens each chunk on several cores (the CLI does)."""
+    batch = _batch_begin(batch_id)
+    if batch is None or batch.is_finished:
+        return batch
     try:
-        rows = BatchInput.objects.get(batch_id=batch_id).rows
+        rows = _batch_rows(batch_id, lo, hi)
+        logged = _batch_logged(batch_id, lo, lo + len(rows))
+        pending = [lo + i for i in range(len(rows)) if lo + i + 1 not in logged]
         cm = current_matcher()
-        cfg = cm.matcher.config.as_dict()
         actor_fields = _actor_fields()
-        start = batch.processed
         if progress is not None:
-            progress(start, batch.total)
+            progress(batch.processed, batch.total)
         workers = workers or int(getattr(settings, "SCREENING_BATCH_WORKERS", 1))
         with MatcherPool(cm.matcher, workers=workers) as pool:
-            return _batch_chunks(batch, rows, start, chunk_size, cm, cfg, actor_fields, pool,
-                                 progress)
+            _batch_chunks(batch, rows, lo, pending, chunk_size, cm, actor_fields, pool,
+                          progress)
+        with transaction.atomic():
+            done = BatchRun.objects.select_for_update().get(pk=batch_id)
+            if (hi is None and lo == 0 and done.status == BatchStatus.RUNNING
+                    and done.processed >= done.total):
+                # e.g. every row was logged by another worker before this run
+                _batch_succeeded(done)
+            return done
     except Exception as exc:
         screening_batch_fail(batch_id=batch_id, error=f"{type(exc).__name__}: {exc}")
         raise
 
 
-def _batch_chunks(batch: BatchRun, rows: list[dict], start: int, chunk_size: int,
-                  cm: CachedMatcher, cfg: dict, actor_fields: dict, pool: MatcherPool,
-                  progress) -> BatchRun:
-    """The chunk loop of `screening_batch_run` (matching outside, writes inside each
-    chunk's transaction). The next chunk is matched on the worker processes while this
-    one is written."""
-    batch_id = batch.pk
+def _batch_succeeded(batch: BatchRun) -> None:
+    batch.status = BatchStatus.SUCCEEDED
+    batch.finished_at = timezone.now()
+    batch.save(update_fields=["status", "finished_at"])
 
-    def cleans_of(lo: int) -> list[ScreeningInput]:
+
+def _batch_chunks(batch: BatchRun, rows: list[dict], lo: int, pending: list[int],
+                  chunk_size: int, cm: CachedMatcher, actor_fields: dict,
+                  pool: MatcherPool, progress) -> None:
+    """The chunk loop of `screening_batch_run` over the `pending` row indices (`rows`
+    starts at index `lo`): matching outside, writes inside each chunk's transaction. The
+    next chunk is matched on the worker processes while this one is written."""
+    cfg = cm.matcher.config.as_dict()
+
+    def cleans_of(indices: list[int]) -> list[ScreeningInput]:
         return [ScreeningInput(name=row["name"], dob=row["dob"], country=row["country"],
                                entity_type=row["entity_type"],
                                lists=tuple(batch.lists) or None,
                                threshold=batch.threshold, use=batch.use)
-                for row in rows[lo:lo + chunk_size]]
+                for row in (rows[i - lo] for i in indices)]
 
-    def start_chunk(lo: int):
-        cleans = cleans_of(lo)
-        return cleans, pool.screen_async([_search_kwargs(c) for c in cleans])
+    def start_chunk(indices: list[int]):
+        cleans = cleans_of(indices)
+        return indices, cleans, pool.screen_async([_search_kwargs(c) for c in cleans])
 
-    pending = start_chunk(start)
-    for lo in range(start, len(rows), chunk_size):
-        chunk = rows[lo:lo + chunk_size]
-        cleans, screening = pending
+    groups = [pending[i:i + chunk_size] for i in range(0, len(pending), chunk_size)]
+    if not groups:
+        return
+    started = start_chunk(groups[0])
+    for number in range(len(groups)):
+        indices, cleans, screening = started
         screened = screening.get()
-        if lo + chunk_size < len(rows):
-            pending = start_chunk(lo + chunk_size)
-        with transaction.atomic():
-            locked = BatchRun.objects.select_for_update().get(pk=batch_id)
-            if locked.processed != lo:  # another worker advanced it: stop quietly
-                return locked
-            queries: list[ScreeningQuery] = []
-            hits: list[tuple[Customer, int, list[Match]]] = []
-            matches_total = hit_rows = 0
-            for offset, row in enumerate(chunk):
-                clean = cleans[offset]
-                matches, normalized = screened[offset]
-                customer = None
-                if row["id"] and matches:
-                    customer = customer_upsert(
-                        external_id=row["id"], name=row["name"], dob=row["dob"] or "",
-                        country=row["country"] or "",
-                        entity_type="organisation" if row["entity_type"] == "organisation"
-                        else "person")
-                kept, suppressed = _whitelist_split(customer, matches)
-                queries.append(_query_row(
-                    clean=clean, versions=cm.versions, threshold=_threshold(cm, clean),
-                    matches=kept, suppressed=suppressed, origin=QueryOrigin.BATCH,
-                    customer=customer, batch=locked, row_number=lo + offset + 1,
-                    actor_fields=actor_fields, config=cfg, normalized=normalized))
-                if kept:
-                    hit_rows += 1
-                    matches_total += len(kept)
-                    if customer is not None:
-                        hits.append((customer, len(queries) - 1, kept))
-            created = ScreeningQuery.objects.bulk_create(queries)
-            for customer, i, kept in hits:
-                _open_cases(customer, created[i], kept)
-            locked.processed = lo + len(chunk)
-            locked.hit_rows += hit_rows
-            locked.match_count += matches_total
-            locked.save(update_fields=["processed", "hit_rows", "match_count"])
-            audit_record(action="screening.batch_chunk", object_type="screening.BatchRun",
-                         object_id=str(batch_id),
-                         data={"rows": [lo + 1, lo + len(chunk)], "hit_rows": hit_rows,
-                               "matches": matches_total, "list_versions": cm.versions,
-                               "first_query": created[0].pk if created else None})
+        if number + 1 < len(groups):
+            started = start_chunk(groups[number + 1])
+        items = [(i, rows[i - lo], clean, found)
+                 for i, clean, found in zip(indices, cleans, screened, strict=True)]
+        done = _batch_commit(batch.pk, items, cm, cfg, actor_fields)
+        if done is None:
+            return  # the batch was failed meanwhile: stop
         if progress is not None:
-            progress(lo + len(chunk), batch.total)
-    with transaction.atomic():
-        done = BatchRun.objects.select_for_update().get(pk=batch_id)
-        done.status = BatchStatus.SUCCEEDED
-        done.finished_at = timezone.now()
-        done.save(update_fields=["status", "finished_at"])
-        return done
+            progress(done.processed, done.total)
+
+
+_CHUNK_ATTEMPTS = 4
+
+
+def _batch_commit(batch_id: int, items: list, cm: CachedMatcher, cfg: dict,
+                  actor_fields: dict) -> BatchRun | None:
+    """Log one chunk's rows (`items`: row index, input row, clean input, (matches,
+    normalised form)), open their cases and move the batch's counters, in one
+    transaction. Rows another worker logged meanwhile are left out (the unique batch and
+    row number refuses a second copy: the transaction is retried without them, as after
+    a deadlock with another worker over the same customer). None if the batch failed."""
+    from django.db import IntegrityError, OperationalError
+
+    for attempt in range(_CHUNK_ATTEMPTS):
+        if attempt:
+            logged = _batch_logged(batch_id, min(i for i, *_ in items),
+                                   max(i for i, *_ in items) + 1)
+            items = [item for item in items if item[0] + 1 not in logged]
+        try:
+            with transaction.atomic():
+                return _batch_commit_once(batch_id, items, cm, cfg, actor_fields)
+        except (IntegrityError, OperationalError):
+            if attempt + 1 == _CHUNK_ATTEMPTS:
+                raise
+    return None  # pragma: no cover (the loop returns or raises)
+
+
+def _batch_commit_once(batch_id: int, items: list, cm: CachedMatcher, cfg: dict,
+                       actor_fields: dict) -> BatchRun | None:
+    batch = BatchRun.objects.get(pk=batch_id)
+    if batch.status == BatchStatus.FAILED:
+        return None
+    if not items:
+        return batch
+    queries: list[ScreeningQuery] = []
+    hits: list[tuple[Customer, int, list[Match]]] = []
+    matches_total = hit_rows = 0
+    for index, row, clean, (matches, normalized) in items:
+        customer = None
+        if row["id"] and matches:
+            customer = customer_upsert(
+                external_id=row["id"], name=row["name"], dob=row["dob"] or "",
+                country=row["country"] or "",
+                entity_type="organisation" if row["entity_type"] == "organisation"
+                else "person")
+        kept, suppressed = _whitelist_split(customer, matches)
+        queries.append(_query_row(
+            clean=clean, versions=cm.versions, threshold=_threshold(cm, clean),
+            matches=kept, suppressed=suppressed, origin=QueryOrigin.BATCH,
+            customer=customer, batch=batch, row_number=index + 1,
+            actor_fields=actor_fields, config=cfg, normalized=normalized))
+        if kept:
+            hit_rows += 1
+            matches_total += len(kept)
+            if customer is not None:
+                hits.append((customer, len(queries) - 1, kept))
+    created = ScreeningQuery.objects.bulk_create(queries)
+    for customer, i, kept in hits:
+        _open_cases(customer, created[i], kept)
+    # The batch row is the last lock a chunk takes (after customers and cases), and it
+    # is held only for the counters: chunks of one batch commit side by side.
+    locked = BatchRun.objects.select_for_update().get(pk=batch_id)
+    locked.processed += len(queries)
+    locked.hit_rows += hit_rows
+    locked.match_count += matches_total
+    fields = ["processed", "hit_rows", "match_count"]
+    if locked.status != BatchStatus.FAILED and locked.processed >= locked.total:
+        locked.status = BatchStatus.SUCCEEDED
+        locked.finished_at = timezone.now()
+        fields += ["status", "finished_at"]
+    locked.save(update_fields=fields)
+    audit_record(action="screening.batch_chunk", object_type="screening.BatchRun",
+                 object_id=str(batch_id),
+                 data={"rows": [items[0][0] + 1, items[-1][0] + 1], "count": len(items),
+                       "hit_rows": hit_rows, "matches": matches_total,
+                       "list_versions": cm.versions,
+                       "first_query": created[0].pk if created else None})
+    return locked
+
+
+def screening_batch_dispatch(*, batch_id: int, slice_rows: int | None = None,
+                             queue: str | None = None) -> list[tuple[int, int]]:
+    """Queue a batch as slices of `slice_rows` rows (SCREENING_BATCH_SLICE_ROWS), one
+    `screening.batch_slice` task each, so every Celery worker process screens a share of
+    it at once (each with its own warm matcher). Only slices with rows not yet logged are
+    queued, so dispatching again (a redelivered message, the stale-batch sweep) resumes.
+    Returns the slices queued, as (first row index, end). `queue`: where to send them
+    (default: the task's default routing)."""
+    from screening.tasks import screening_batch_slice_task
+
+    batch = _batch_begin(batch_id)
+    if batch is None or batch.is_finished:
+        return []
+    size = int(slice_rows or getattr(settings, "SCREENING_BATCH_SLICE_ROWS", 2000))
+    logged = _batch_logged(batch_id)
+    slices = [(lo, min(lo + size, batch.total)) for lo in range(0, batch.total, size)]
+    slices = [(lo, hi) for lo, hi in slices
+              if any(n not in logged for n in range(lo + 1, hi + 1))]
+    if not slices:
+        screening_batch_run(batch_id=batch_id)  # every row logged: only the status is left
+        return []
+    for lo, hi in slices:
+        transaction.on_commit(lambda lo=lo, hi=hi: screening_batch_slice_task.apply_async(
+            (batch_id, lo, hi), **({"queue": queue} if queue else {})))
+    return slices
 
 
 def screening_batch_fail(*, batch_id: int, error: str) -> None:

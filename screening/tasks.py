@@ -3,19 +3,37 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 
 from screening.services import (
+    screening_batch_dispatch,
     screening_batch_resume_stale,
     screening_batch_run,
     screening_rescreen_delta,
 )
 
 
-@shared_task(name="screening.batch_run", acks_late=True, reject_on_worker_lost=True)
-def screening_batch_run_task(batch_id: int) -> str:
-    """Run or resume a batch; a finished (or missing) batch is a no-op, so a redelivered
-    message never repeats work (progress only moves forward, chunk by chunk)."""
+@shared_task(name="screening.batch_run", acks_late=True, reject_on_worker_lost=True,
+             bind=True)
+def screening_batch_run_task(self, batch_id: int) -> str:
+    """Run or resume a batch: as slices on every worker process
+    (SCREENING_BATCH_SLICE_ROWS > 0, the default) or here, whole. A finished (or missing)
+    batch is a no-op and rows already logged are never screened again, so a redelivered
+    message repeats no work."""
+    if int(getattr(settings, "SCREENING_BATCH_SLICE_ROWS", 2000)) > 0:
+        # the slices go to the queue this task came from (e.g. a dedicated screening queue)
+        queue = (self.request.delivery_info or {}).get("routing_key")
+        slices = screening_batch_dispatch(batch_id=batch_id, queue=queue)
+        return f"{len(slices)} slices queued"
     batch = screening_batch_run(batch_id=batch_id)
+    return batch.status if batch is not None else "missing"
+
+
+@shared_task(name="screening.batch_slice", acks_late=True, reject_on_worker_lost=True)
+def screening_batch_slice_task(batch_id: int, lo: int, hi: int) -> str:
+    """Screen the rows `lo`..`hi` of a batch that are not logged yet (see
+    `screening_batch_dispatch`); the slice that logs the last row finishes the batch."""
+    batch = screening_batch_run(batch_id=batch_id, lo=lo, hi=hi)
     return batch.status if batch is not None else "missing"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -143,11 +144,12 @@ def _db_url_for_subprocess() -> str:
     return f"sqlite:///{db['NAME']}"
 
 
-@pytest.fixture
-def celery_worker_process(transactional_db, tmp_path):
-    """A real `celery worker` subprocess consuming from Redis against the test database.
-
-    Yields the Celery app configured to send through the broker (not in process)."""
+@contextlib.contextmanager
+def celery_worker_running(tmp_path, *, pool: str = "solo", concurrency: int = 1,
+                          env: dict | None = None):
+    """A real `celery worker` subprocess (`pool`, `concurrency`) consuming a private Redis
+    queue against the test database; yields the Celery app configured to send through the
+    broker (not in process). The worker's log is `tmp_path / "worker.log"`."""
     from config.celery import app
 
     redis_url = os.environ.get("REDIS_URL")
@@ -156,12 +158,12 @@ def celery_worker_process(transactional_db, tmp_path):
     queue = f"test-{os.getpid()}-{time.monotonic_ns()}"
     env = {**os.environ, "DATABASE_URL": _db_url_for_subprocess(), "REDIS_URL": redis_url,
            "CELERY_BROKER_URL": redis_url, "CELERY_RESULT_BACKEND": redis_url,
-           "CELERY_TASK_ALWAYS_EAGER": "0", "VIGIL_ENV": "test"}
+           "CELERY_TASK_ALWAYS_EAGER": "0", "VIGIL_ENV": "test", **(env or {})}
     log = tmp_path / "worker.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo",
-         "--concurrency=1", "-Q", queue, "--loglevel=INFO", "--without-heartbeat",
-         "--without-mingle", "--without-gossip"],
+        [sys.executable, "-m", "celery", "-A", "config", "worker", f"--pool={pool}",
+         f"--concurrency={concurrency}", "-Q", queue, "--loglevel=INFO",
+         "--without-heartbeat", "--without-mingle", "--without-gossip"],
         cwd=REPO, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
     )
     # Settings already point the broker and results at REDIS_URL; only stop running
@@ -177,3 +179,11 @@ def celery_worker_process(transactional_db, tmp_path):
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, tmp_path):
+    """A real `celery worker` subprocess (solo pool) consuming from Redis against the test
+    database. Yields the Celery app configured to send through the broker."""
+    with celery_worker_running(tmp_path) as app:
+        yield app

@@ -1,0 +1,142 @@
+"""Batches as slices on several workers: every row logged exactly once, whatever order the
+chunks commit in, and the same results as one run of the whole file (real PostgreSQL; the
+last test runs a real prefork Celery worker with two processes)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+from django.db import IntegrityError, transaction
+
+from audit.context import Actor
+from audit.models import LedgerEntry
+from cases.models import Case
+from screening import services
+from screening.models import BatchRun, ScreeningQuery
+from screening.services import (
+    screening_batch_dispatch,
+    screening_batch_run,
+    screening_batch_start,
+)
+
+ACTOR = Actor.system("test")
+NAMES = ["Usama Bin Laden", "Jane Doe", "Banco Nacional de Cuba", "Kim Jong Un",
+         "Peter Miller", "Joaquin Guzman Loera", "Maria Garcia", "National Bank of Cuba",
+         "Li Wei", "Osama bin Laden", "Ahmed Hassan", "Jong Un Kim", "Sarah O'Connor"]
+CSV = "id,name\r\n" + "".join(f"C-{i},{name}\r\n" for i, name in enumerate(NAMES, 1))
+
+
+def _start() -> BatchRun:
+    return screening_batch_start(file_name="c.csv", data=CSV.encode(), actor=ACTOR,
+                                 enqueue=False)
+
+
+def _outcome(batch: BatchRun) -> list[tuple]:
+    return [(q.row_number, q.input["name"], q.hit_count,
+             [(r["entity_uid"], r["score"], r["explanation"]) for r in q.results])
+            for q in ScreeningQuery.objects.filter(batch=batch).order_by("row_number")]
+
+
+def test_slices_log_every_row_once_with_the_results_of_one_run(
+        active_list, django_capture_on_commit_callbacks):
+    whole = screening_batch_run(batch_id=_start().pk, chunk_size=4)
+    cases = Case.objects.filter(dedupe_key__startswith="screening:C-").count()
+    batch = _start()
+    with django_capture_on_commit_callbacks(execute=True):
+        slices = screening_batch_dispatch(batch_id=batch.pk, slice_rows=5)
+    assert slices == [(0, 5), (5, 10), (10, 13)]
+    batch.refresh_from_db()
+    assert batch.status == "succeeded" and batch.processed == batch.total == 13
+    assert (batch.hit_rows, batch.match_count) == (whole.hit_rows, whole.match_count)
+    assert batch.hit_rows >= 6
+    ours = _outcome(batch)
+    assert [row for row, *_ in ours] == list(range(1, 14))
+    assert [rest for _, *rest in ours] == [rest for _, *rest in _outcome(whole)]
+    # one case per customer and listed entity: the same customers' hits add to theirs
+    assert Case.objects.filter(dedupe_key__startswith="screening:C-").count() == cases >= 6
+    chunks = LedgerEntry.objects.filter(action="screening.batch_chunk",
+                                        object_id=str(batch.pk))
+    assert sum(json.loads(bytes(e.body))["count"] for e in chunks) == 13
+
+
+def test_a_slice_redelivered_or_dispatched_again_logs_nothing_twice(
+        active_list, django_capture_on_commit_callbacks):
+    batch = _start()
+    screening_batch_run(batch_id=batch.pk, lo=0, hi=5)
+    screening_batch_run(batch_id=batch.pk, lo=0, hi=5)  # the same message again
+    batch.refresh_from_db()
+    assert batch.processed == 5 and batch.status == "running"
+    with django_capture_on_commit_callbacks(execute=True):
+        # the stale-batch sweep re-dispatches: only the slices with rows left are queued
+        assert screening_batch_dispatch(batch_id=batch.pk, slice_rows=5) == [(5, 10),
+                                                                            (10, 13)]
+    batch.refresh_from_db()
+    assert batch.status == "succeeded" and batch.processed == 13
+    assert ScreeningQuery.objects.filter(batch=batch).count() == 13
+    with django_capture_on_commit_callbacks(execute=True):
+        assert screening_batch_dispatch(batch_id=batch.pk, slice_rows=5) == []
+
+
+def test_a_chunk_leaves_out_rows_another_worker_logged_meanwhile(active_list, monkeypatch):
+    batch = _start()
+    screening_batch_run(batch_id=batch.pk, lo=0, hi=2)  # the other worker: rows 1 and 2
+    real = services._batch_logged
+    calls: list[tuple] = []
+
+    def stale_then_real(*args):
+        calls.append(args)
+        # this worker read the log before the other one committed
+        return set() if len(calls) == 1 else real(*args)
+
+    monkeypatch.setattr(services, "_batch_logged", stale_then_real)
+    batch = screening_batch_run(batch_id=batch.pk, lo=0, hi=6, chunk_size=6)
+    assert len(calls) == 2  # the refused chunk looked again and went on without rows 1-2
+    assert batch.processed == 6
+    assert [q[0] for q in _outcome(batch)] == [1, 2, 3, 4, 5, 6]
+
+
+def test_the_log_refuses_a_second_copy_of_a_batch_row(active_list):
+    batch = screening_batch_run(batch_id=_start().pk)
+    query = ScreeningQuery.objects.filter(batch=batch, row_number=3).get()
+    query.pk = None
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ScreeningQuery.objects.bulk_create([query])
+    query.batch = None  # outside batches, row numbers are not unique
+    ScreeningQuery.objects.bulk_create([query])
+
+
+def test_a_failed_batch_stops_its_other_slices(active_list):
+    batch = _start()
+    services.screening_batch_fail(batch_id=batch.pk, error="RuntimeError: disk full")
+    assert screening_batch_run(batch_id=batch.pk, lo=5, hi=10).status == "failed"
+    assert not ScreeningQuery.objects.filter(batch=batch).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_queued_batch_runs_on_both_processes_of_a_prefork_worker(active_list, tmp_path):
+    from tests.conftest import celery_worker_running
+
+    rows = "".join(f"P-{i}-{j},{name}\r\n" for i in range(8) for j, name in enumerate(NAMES))
+    with celery_worker_running(tmp_path, pool="prefork", concurrency=2,
+                               env={"SCREENING_BATCH_SLICE_ROWS": "8"}):
+        batch = screening_batch_start(file_name="p.csv", data=f"id,name\r\n{rows}".encode(),
+                                      actor=ACTOR)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            batch.refresh_from_db()
+            if batch.is_finished:
+                break
+            time.sleep(0.5)
+    log = (tmp_path / "worker.log").read_text()
+    assert batch.status == "succeeded", (batch.status, batch.error, log[-3000:])
+    assert batch.processed == batch.total == 104
+    numbers = list(ScreeningQuery.objects.filter(batch=batch).order_by("row_number")
+                   .values_list("row_number", flat=True))
+    assert numbers == list(range(1, 105))
+    # 13 slices, screened by both processes of the worker
+    slices = re.findall(r"(ForkPoolWorker-\d+)\] Task screening\.batch_slice\[\S+\] succeeded",
+                        log)
+    assert len(slices) == 13 and len(set(slices)) == 2, log[-3000:]
