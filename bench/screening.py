@@ -77,6 +77,12 @@ def _children_minor_faults() -> int:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt
 
 
+def _machine_busy() -> float:
+    """Busy CPU seconds of the whole machine so far (every process: workers, PostgreSQL)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(values[:8]) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def _cpu_with_children() -> float:
     """CPU seconds of this process and of its children that have been waited for."""
     t = os.times()
@@ -218,7 +224,8 @@ def api_bench(n: int, database_url: str, rng: random.Random, listed_share: float
     return 0 if ok == n else 1
 
 
-def cli_bench(n: int, database_url: str, rng: random.Random, listed_share: float) -> int:
+def cli_bench(n: int, database_url: str, rng: random.Random, listed_share: float,
+              workers: int = 0) -> int:
     """`manage.py screen` on N customers, end to end, against a scratch database."""
     import tempfile
 
@@ -241,9 +248,11 @@ def cli_bench(n: int, database_url: str, rng: random.Random, listed_share: float
         cm = current_matcher()  # build outside the timed part, as a running worker has it
         before = ScreeningQuery.objects.count()
         out = Path(tmp) / "report.csv"
-        t = time.perf_counter()
-        call_command("screen", str(src), "--output", str(out), verbosity=0)
+        t, busy = time.perf_counter(), _machine_busy()
+        call_command("screen", str(src), "--output", str(out), "--workers", str(workers),
+                     verbosity=0)
         wall = time.perf_counter() - t
+        busy = _machine_busy() - busy
         logged = ScreeningQuery.objects.count() - before
         # baseline afterwards (so the CLI does not profit from its warm caches)
         t = time.perf_counter()
@@ -255,7 +264,8 @@ def cli_bench(n: int, database_url: str, rng: random.Random, listed_share: float
     print(
         f"cli: {n:,} customers end to end in {wall:.1f} s ({n / wall:,.0f} names/s; "
         f"target < 120 s); {listed_share:.0%} altered listed names; {logged:,} queries "
-        f"logged, {report_rows:,} report rows\n"
+        f"logged, {report_rows:,} report rows; the machine's cores {busy / wall:.2f} busy "
+        f"({busy / n * 1e6:,.0f} us of CPU per name, PostgreSQL included)\n"
         f"     baseline: matcher alone in this process {base_rate:,.0f} names/s "
         f"(ratio {n / wall / base_rate:.2f})"
     )
@@ -423,6 +433,8 @@ def main() -> int:
         help="N single queries through the API over real HTTP (gunicorn) instead",
     )
     ap.add_argument("--api-clients", type=int, default=1, help="concurrent clients with --api")
+    ap.add_argument("--cli-workers", type=int, default=0,
+                    help="--workers of manage.py screen with --cli (default: one per core)")
     ap.add_argument("--celery", type=int, default=0, metavar="N",
                     help="a batch of N names through a real Celery worker, one task then "
                          "slices")
@@ -469,7 +481,8 @@ def main() -> int:
         args.listed_share = 0.01 if args.cli or args.memory or args.celery else 0.1
     rng = random.Random(args.seed)
     if args.cli:
-        return cli_bench(args.cli, args.database_url, rng, args.listed_share)
+        return cli_bench(args.cli, args.database_url, rng, args.listed_share,
+                         args.cli_workers)
     if args.celery:
         return celery_bench(args.celery, args.database_url, args.redis_url, rng,
                             args.listed_share, args.celery_workers)

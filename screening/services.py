@@ -686,6 +686,69 @@ def screening_batch_dispatch(*, batch_id: int, slice_rows: int | None = None,
     return slices
 
 
+def _slice_in_child(args: tuple[int, int, int]) -> int:
+    batch_id, lo, hi = args
+    batch = screening_batch_run(batch_id=batch_id, lo=lo, hi=hi, workers=1)
+    return batch.processed if batch is not None else 0
+
+
+def screening_batch_run_local(*, batch_id: int, processes: int, progress=None,
+                              slice_rows: int | None = None) -> BatchRun | None:
+    """Run a batch on `processes` local processes (the CLI), each screening and logging
+    its own slices as a Celery worker process does: matching and writes on every core.
+    The processes are forked after the matcher is built (they share its index). Where that
+    cannot be done, the batch runs in this process (`screening_batch_run`, matching on
+    forked processes, writes here): on SQLite (one writer at a time), inside a caller's
+    transaction (the processes could not see its rows), or with one process."""
+    import gc
+    import multiprocessing
+
+    from django.db import connection, connections
+
+    batch = _batch_begin(batch_id)
+    if batch is None or batch.is_finished:
+        return batch
+    if processes < 2 or connection.vendor != "postgresql" or connection.in_atomic_block:
+        return screening_batch_run(batch_id=batch_id, progress=progress, workers=processes)
+    # slices small enough that the processes finish together
+    size = slice_rows or max(500, min(int(getattr(settings, "SCREENING_BATCH_SLICE_ROWS", 0)
+                                          or 2000), -(-batch.total // (4 * processes))))
+    logged = _batch_logged(batch_id)
+    slices = [(batch_id, lo, min(lo + size, batch.total))
+              for lo in range(0, batch.total, size)
+              if any(n not in logged for n in range(lo + 1, min(lo + size, batch.total) + 1))]
+    current_matcher()  # built here, shared copy-on-write by the processes
+    if progress is not None:
+        progress(batch.processed, batch.total)
+    # Each process opens its own connections (a forked copy of this one would share its
+    # socket); the cyclic collector stays off the shared index's pages.
+    connections.close_all()
+    gc.collect()
+    gc.freeze()
+    try:
+        with multiprocessing.get_context("fork").Pool(processes) as pool:
+            pending = pool.map_async(_slice_in_child, slices, chunksize=1)
+            while not pending.ready():
+                pending.wait(0.5)
+                if progress is not None:
+                    done = BatchRun.objects.values_list("processed", "total").get(pk=batch_id)
+                    progress(*done)
+            pending.get()  # a slice's error (the batch is marked failed by then)
+    except Exception as exc:
+        screening_batch_fail(batch_id=batch_id, error=f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        gc.unfreeze()
+        # Background sealing: the processes exited without their sealer's last pass.
+        from audit.services import ledger_seal_pending
+
+        ledger_seal_pending()
+    done = screening_batch_run(batch_id=batch_id)  # finishes a batch left all logged
+    if progress is not None and done is not None:
+        progress(done.processed, done.total)
+    return done
+
+
 def screening_batch_fail(*, batch_id: int, error: str) -> None:
     """Mark a batch failed with the reason (rows already committed stay, and resuming
     is possible by resetting the status)."""

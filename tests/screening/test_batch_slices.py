@@ -5,6 +5,7 @@ last test runs a real prefork Celery worker with two processes)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 
@@ -140,3 +141,37 @@ def test_a_queued_batch_runs_on_both_processes_of_a_prefork_worker(active_list, 
     slices = re.findall(r"(ForkPoolWorker-\d+)\] Task screening\.batch_slice\[\S+\] succeeded",
                         log)
     assert len(slices) == 13 and len(set(slices)) == 2, log[-3000:]
+
+
+_PIDS = None  # where the spy below writes (set before the processes are forked)
+
+
+def _spying_slice(args):
+    with open(_PIDS, "a") as fh:
+        fh.write(f"{os.getpid()}\n")
+    return _real_slice(args)
+
+
+_real_slice = services._slice_in_child
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_cli_path_screens_and_logs_on_several_processes(active_list, tmp_path,
+                                                            monkeypatch):
+    global _PIDS
+    _PIDS = tmp_path / "pids"
+    monkeypatch.setattr(services, "_slice_in_child", _spying_slice)
+    whole = screening_batch_run(batch_id=_start().pk, chunk_size=4)
+    batch = _start()
+    done = services.screening_batch_run_local(batch_id=batch.pk, processes=2, slice_rows=2)
+    assert done.status == "succeeded" and done.processed == 13
+    assert [rest for _, *rest in _outcome(done)] == [rest for _, *rest in _outcome(whole)]
+    assert [row for row, *_ in _outcome(done)] == list(range(1, 14))
+    pids = set(_PIDS.read_text().split())
+    assert len(pids) == 2 and str(os.getpid()) not in pids  # 7 slices, two processes
+
+
+def test_the_cli_path_stays_in_process_inside_a_transaction(active_list, monkeypatch):
+    monkeypatch.setattr(services, "_slice_in_child", None)  # would fail if called
+    batch = services.screening_batch_run_local(batch_id=_start().pk, processes=2)
+    assert batch.status == "succeeded" and batch.processed == 13

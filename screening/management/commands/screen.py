@@ -16,7 +16,7 @@ from screening.services import (
     ScreeningInputError,
     batch_report_write,
     screening_batch_reject,
-    screening_batch_run,
+    screening_batch_run_local,
     screening_batch_start,
 )
 
@@ -33,7 +33,7 @@ class Command(BaseCommand):
         parser.add_argument("--format", choices=["csv", "json"], default="csv")
         parser.add_argument("--use", choices=["onboarding", "payments"], default="onboarding")
         parser.add_argument("--workers", type=int, default=0,
-                            help="processes for matching (default: all cores)")
+                            help="processes screening and logging the rows (default: all cores)")
 
     def handle(self, *args, **opts):
         path = Path(opts["input"])
@@ -64,8 +64,8 @@ class Command(BaseCommand):
             bar.refresh()
 
         try:
-            batch = screening_batch_run(batch_id=batch.pk, progress=progress,
-                                        workers=opts["workers"] or os.cpu_count() or 1)
+            batch = screening_batch_run_local(batch_id=batch.pk, progress=progress,
+                                              processes=opts["workers"] or os.cpu_count() or 1)
         except Exception as exc:
             raise CommandError(f"batch #{batch.pk} failed: {exc}") from exc
         finally:
