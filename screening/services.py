@@ -760,6 +760,36 @@ def screening_batch_fail(*, batch_id: int, error: str) -> None:
         batch.save(update_fields=["status", "error", "finished_at"])
 
 
+def screening_batch_resume(*, batch_id: int, actor: Actor) -> BatchRun:
+    """Resume a failed batch (e.g. after the database or a worker was down): queued again,
+    only its rows not yet logged are screened, against the lists active now (each row's
+    logged query names its list versions). A batch refused at upload has no rows to
+    resume: ScreeningInputError."""
+    from screening.tasks import screening_batch_run_task
+
+    with audit_context(actor=actor), transaction.atomic():
+        batch = BatchRun.objects.select_for_update().filter(pk=batch_id).first()
+        if batch is None:
+            raise ScreeningInputError("no such batch", field="batch")
+        if batch.status != BatchStatus.FAILED:
+            raise ScreeningInputError(f"batch #{batch.pk} is {batch.status}: only a failed "
+                                      "batch can be resumed", field="batch")
+        if not BatchInput.objects.filter(batch_id=batch.pk).exists():
+            raise ScreeningInputError(f"batch #{batch.pk} was refused at upload: there are "
+                                      "no rows to resume", field="batch")
+        previous = batch.error
+        batch.status = BatchStatus.PENDING
+        batch.error = ""
+        batch.finished_at = None
+        batch.save(update_fields=["status", "error", "finished_at"])
+        audit_record(action="screening.batch_resumed", object_type="screening.BatchRun",
+                     object_id=str(batch.pk),
+                     data={"by": actor.label, "processed": batch.processed,
+                           "total": batch.total, "previous_error": previous[:500]})
+        transaction.on_commit(lambda: screening_batch_run_task.delay(batch.pk))
+    return batch
+
+
 def screening_batch_resume_stale(*, stale_after_seconds: float | None = None) -> list[int]:
     """Re-queue batches whose worker died: pending or running batches whose last sign of
     progress (their newest logged query, else their start or creation) is older than

@@ -13,4 +13,5 @@ urlpatterns = [
     path("batches/new", views.batch_upload, name="batch_upload"),
     path("batches/<int:pk>/", views.batch_detail, name="batch_detail"),
     path("batches/<int:pk>/report", views.batch_report, name="batch_report"),
+    path("batches/<int:pk>/resume", views.batch_resume, name="batch_resume"),
 ]

@@ -20,6 +20,7 @@ from screening.services import (
     ScreeningInputError,
     batch_report_write,
     screening_batch_reject,
+    screening_batch_resume,
     screening_batch_start,
     screening_hit_whitelist,
     screening_search,
@@ -149,7 +150,27 @@ def batch_detail(request, pk: int):
     batch = _batch(request, pk)
     template = ("screening/partials/batch_progress.html" if request.htmx
                 else "screening/batch_detail.html")
-    return render(request, template, {"batch": batch})
+    return render(request, template, {
+        "batch": batch,
+        "can_resume": batch.status == "failed" and can_write(request.user, WORK_ROLES),
+    })
+
+
+@role_required(*WORK_ROLES, write=True)
+def batch_resume(request, pk: int):
+    """Queue a failed batch again: only its rows not yet logged are screened."""
+    batch = _batch(request, pk)
+    if request.method != "POST":
+        return redirect("screening:batch_detail", pk=batch.pk)
+    try:
+        screening_batch_resume(batch_id=batch.pk, actor=Actor.from_user(request.user))
+    except ScreeningInputError as exc:
+        messages.error(request, str(exc))
+    else:
+        left = batch.total - batch.processed
+        messages.success(request, f"Batch #{batch.pk} resumed: the {left:,} rows not yet "
+                                  "screened are queued.")
+    return redirect("screening:batch_detail", pk=batch.pk)
 
 
 @role_required(*READ_ROLES)

@@ -12,6 +12,8 @@ urlpatterns = [
          name="screening-batch"),
     path("screening/batches/<int:pk>/report", views.ScreeningBatchReportApi.as_view(),
          name="screening-batch-report"),
+    path("screening/batches/<int:pk>/resume", views.ScreeningBatchResumeApi.as_view(),
+         name="screening-batch-resume"),
     path("screening/whitelist", views.ScreeningWhitelistAddApi.as_view(),
          name="screening-whitelist"),
 ]

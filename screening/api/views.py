@@ -28,6 +28,7 @@ from screening.services import (
     ScreeningInputError,
     batch_report_write,
     screening_batch_reject,
+    screening_batch_resume,
     screening_batch_start,
     screening_search,
     whitelist_add,
@@ -125,6 +126,26 @@ class ScreeningBatchGetApi(ApiView):
         except BatchRun.DoesNotExist:
             raise NotFound() from None
         return Response(BatchOutputSerializer(batch).data)
+
+
+class ScreeningBatchResumeApi(ApiView):
+    """Queue a failed batch again: only its rows not yet logged are screened, against the
+    lists active now."""
+
+    read_roles = API_READ
+    write_roles = API_WRITE
+
+    @extend_schema(request=None, responses=BatchOutputSerializer, summary="Resume a batch")
+    def post(self, request, pk: int):
+        try:
+            batch = selectors.batch_get(user=request.user, pk=pk)
+        except BatchRun.DoesNotExist:
+            raise NotFound() from None
+        try:
+            batch = screening_batch_resume(batch_id=batch.pk, actor=Actor.from_user(request.user))
+        except ScreeningInputError as exc:
+            raise _field_error(exc) from None
+        return Response(BatchOutputSerializer(batch).data, status=status.HTTP_202_ACCEPTED)
 
 
 class ScreeningBatchReportApi(ApiView):

@@ -175,3 +175,73 @@ def test_the_cli_path_stays_in_process_inside_a_transaction(active_list, monkeyp
     monkeypatch.setattr(services, "_slice_in_child", None)  # would fail if called
     batch = services.screening_batch_run_local(batch_id=_start().pk, processes=2)
     assert batch.status == "succeeded" and batch.processed == 13
+
+
+def _failed_half_way() -> BatchRun:
+    batch = _start()
+    screening_batch_run(batch_id=batch.pk, lo=0, hi=5)
+    services.screening_batch_fail(batch_id=batch.pk, error="OperationalError: server closed")
+    batch.refresh_from_db()
+    return batch
+
+
+def test_a_failed_batch_resumes_with_only_its_rows_not_yet_logged(
+        active_list, django_capture_on_commit_callbacks):
+    batch = _failed_half_way()
+    assert (batch.status, batch.processed) == ("failed", 5)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.screening_batch_resume(batch_id=batch.pk, actor=ACTOR)
+    batch.refresh_from_db()
+    assert (batch.status, batch.processed, batch.error) == ("succeeded", 13, "")
+    assert [row for row, *_ in _outcome(batch)] == list(range(1, 14))
+    entry = LedgerEntry.objects.get(action="screening.batch_resumed", object_id=str(batch.pk))
+    body = json.loads(bytes(entry.body))
+    assert body["previous_error"] == "OperationalError: server closed"
+    assert (body["processed"], body["total"]) == (5, 13)
+
+
+def test_only_a_failed_batch_with_rows_can_be_resumed(active_list):
+    done = screening_batch_run(batch_id=_start().pk)
+    with pytest.raises(services.ScreeningInputError, match="is succeeded"):
+        services.screening_batch_resume(batch_id=done.pk, actor=ACTOR)
+    with pytest.raises(services.ScreeningInputError):
+        screening_batch_start(file_name="bad.csv", data=b"nom\r\nx\r\n", actor=ACTOR,
+                              enqueue=False)
+    refused = BatchRun.objects.get(file_name="bad.csv")
+    with pytest.raises(services.ScreeningInputError, match="refused at upload"):
+        services.screening_batch_resume(batch_id=refused.pk, actor=ACTOR)
+    refused.refresh_from_db()
+    assert refused.status == "failed"
+
+
+def test_analysts_resume_from_the_batch_page_and_auditors_cannot(
+        active_list, portal_as, analyst, auditor, django_capture_on_commit_callbacks):
+    batch = _failed_half_way()
+    page = portal_as(auditor).get(f"/screening/batches/{batch.pk}/")
+    assert page.status_code == 200 and b"Resume" not in page.content
+    assert portal_as(auditor).post(f"/screening/batches/{batch.pk}/resume").status_code == 403
+    page = portal_as(analyst).get(f"/screening/batches/{batch.pk}/")
+    assert b">Resume</button>" in page.content
+    with django_capture_on_commit_callbacks(execute=True):
+        resp = portal_as(analyst).post(f"/screening/batches/{batch.pk}/resume", follow=True)
+    assert b"8 rows not yet screened are queued" in resp.content
+    batch.refresh_from_db()
+    assert batch.status == "succeeded" and batch.processed == 13
+    entry = LedgerEntry.objects.get(action="screening.batch_resumed", object_id=str(batch.pk))
+    assert entry.actor_label == analyst.username
+
+
+def test_the_api_resumes_a_failed_batch_for_work_roles_only(
+        active_list, api_as, analyst, auditor, django_capture_on_commit_callbacks):
+    batch = _failed_half_way()
+    url = f"/api/v1/screening/batches/{batch.pk}/resume"
+    assert api_as(auditor).post(url).status_code == 403
+    with django_capture_on_commit_callbacks(execute=True):
+        resp = api_as(analyst).post(url)
+    assert resp.status_code == 202, resp.content
+    batch.refresh_from_db()
+    assert batch.status == "succeeded"
+    again = api_as(analyst).post(url)
+    assert again.status_code == 400
+    assert "only a failed batch" in again.json()["error"]["fields"]["batch"][0]
+    assert api_as(analyst).post("/api/v1/screening/batches/999999/resume").status_code == 404
