@@ -149,6 +149,11 @@ _PIDS = None  # where the spy below writes (set before the processes are forked)
 def _spying_slice(args):
     with open(_PIDS, "a") as fh:
         fh.write(f"{os.getpid()}\n")
+    # Hold this slice until another process has taken one too (at most 20 s), so a fast
+    # first process cannot take every slice before the second starts.
+    deadline = time.monotonic() + 20
+    while len(set(_PIDS.read_text().split())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
     return _real_slice(args)
 
 
