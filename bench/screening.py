@@ -332,16 +332,18 @@ def celery_bench(n: int, database_url: str, redis_url: str, rng: random.Random,
             for lo in range(0, warm.total, 500):
                 screening_batch_slice_task.delay(warm.pk, lo, min(lo + 500, warm.total))
             wait(warm, 600)
-            t = time.perf_counter()
+            t, busy = time.perf_counter(), _machine_busy()
             batch = screening_batch_start(file_name="bench.csv", data=csv_of(names[:n], "B"),
                                           actor=actor)
             batch = wait(batch, 1800)
             wall = time.perf_counter() - t
+            busy = _machine_busy() - busy
         finally:
             worker.terminate()
             worker.wait(timeout=60)
         print(f"  {mode:9}: {batch.status}, {batch.processed:,} rows in {wall:.1f} s "
-              f"({batch.processed / wall:,.0f} names/s end to end), {batch.hit_rows} with hits")
+              f"({batch.processed / wall:,.0f} names/s end to end), {batch.hit_rows} with hits; "
+              f"the machine's cores {busy / wall:.2f} busy")
     return 0
 
 
