@@ -649,7 +649,7 @@ def _batch_commit_once(batch_id: int, items: list, cm: CachedMatcher, cfg: dict,
         locked.status = BatchStatus.SUCCEEDED
         locked.finished_at = timezone.now()
         fields += ["status", "finished_at"]
-    locked.save(update_fields=fields)
+    locked.save(update_fields=fields)  # one audited save: counters and, last, the status
     audit_record(action="screening.batch_chunk", object_type="screening.BatchRun",
                  object_id=str(batch_id),
                  data={"rows": [items[0][0] + 1, items[-1][0] + 1], "count": len(items),
@@ -657,6 +657,15 @@ def _batch_commit_once(batch_id: int, items: list, cm: CachedMatcher, cfg: dict,
                        "list_versions": cm.versions,
                        "first_query": created[0].pk if created else None})
     return locked
+
+
+def _pending_slices(batch: BatchRun, size: int) -> list[tuple[int, int]]:
+    """The batch's slices of `size` rows, (first row index, end), that hold a row not yet
+    logged."""
+    logged = _batch_logged(batch.pk)
+    slices = [(lo, min(lo + size, batch.total)) for lo in range(0, batch.total, size)]
+    return [(lo, hi) for lo, hi in slices
+            if any(n not in logged for n in range(lo + 1, hi + 1))]
 
 
 def screening_batch_dispatch(*, batch_id: int, slice_rows: int | None = None,
@@ -673,10 +682,7 @@ def screening_batch_dispatch(*, batch_id: int, slice_rows: int | None = None,
     if batch is None or batch.is_finished:
         return []
     size = int(slice_rows or getattr(settings, "SCREENING_BATCH_SLICE_ROWS", 2000))
-    logged = _batch_logged(batch_id)
-    slices = [(lo, min(lo + size, batch.total)) for lo in range(0, batch.total, size)]
-    slices = [(lo, hi) for lo, hi in slices
-              if any(n not in logged for n in range(lo + 1, hi + 1))]
+    slices = _pending_slices(batch, size)
     if not slices:
         screening_batch_run(batch_id=batch_id)  # every row logged: only the status is left
         return []
@@ -713,10 +719,9 @@ def screening_batch_run_local(*, batch_id: int, processes: int, progress=None,
     # slices small enough that the processes finish together
     size = slice_rows or max(500, min(int(getattr(settings, "SCREENING_BATCH_SLICE_ROWS", 0)
                                           or 2000), -(-batch.total // (4 * processes))))
-    logged = _batch_logged(batch_id)
-    slices = [(batch_id, lo, min(lo + size, batch.total))
-              for lo in range(0, batch.total, size)
-              if any(n not in logged for n in range(lo + 1, min(lo + size, batch.total) + 1))]
+    slices = [(batch_id, lo, hi) for lo, hi in _pending_slices(batch, size)]
+    if not slices:  # every row logged: only the status is left
+        return screening_batch_run(batch_id=batch_id, progress=progress)
     current_matcher()  # built here, shared copy-on-write by the processes
     if progress is not None:
         progress(batch.processed, batch.total)

@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from audit.context import Actor
 from config.accounts.roles import READ_ROLES, WORK_ROLES, can_write, role_required
 from screening import selectors
+from screening.choices import BatchStatus
 from screening.forms import BatchUploadForm, HitWhitelistForm, SearchForm
 from screening.models import BatchRun, ScreeningQuery
 from screening.services import (
@@ -152,7 +153,7 @@ def batch_detail(request, pk: int):
                 else "screening/batch_detail.html")
     return render(request, template, {
         "batch": batch,
-        "can_resume": batch.status == "failed" and can_write(request.user, WORK_ROLES),
+        "can_resume": batch.status == BatchStatus.FAILED and can_write(request.user, WORK_ROLES),
     })
 
 

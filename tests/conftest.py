@@ -144,6 +144,17 @@ def _db_url_for_subprocess() -> str:
     return f"sqlite:///{db['NAME']}"
 
 
+def wait_until_finished(record, timeout: float, interval: float = 0.5):
+    """Refresh `record` (a model with `is_finished`) until it is finished or `timeout`
+    seconds have passed; returns it either way (the caller asserts its state)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        record.refresh_from_db()
+        if record.is_finished or time.monotonic() >= deadline:
+            return record
+        time.sleep(interval)
+
+
 @contextlib.contextmanager
 def celery_worker_running(tmp_path, *, pool: str = "solo", concurrency: int = 1,
                           env: dict | None = None):

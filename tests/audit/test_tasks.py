@@ -3,12 +3,11 @@ by a real worker process with progress on its run row."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from audit.models import Digest, VerificationRun
 from audit.tasks import digest_daily, digest_hourly
+from tests.conftest import wait_until_finished
 
 pytestmark = pytest.mark.django_db
 
@@ -49,12 +48,7 @@ def test_verification_runs_in_a_real_worker(worker_env, celery_worker_process):
             Customer.objects.create(external_id=f"W{i}", name=f"W {i}")
     with audit_context(actor=Actor.system("auditor-button")):
         run = verification_run_request(mode="full")
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        run.refresh_from_db()
-        if run.is_finished:
-            break
-        time.sleep(0.5)
+    wait_until_finished(run, 90)
     assert run.status == "passed", (run.status, run.error, run.problems)
     assert run.checked == 3 and run.head_seq == 3
     assert run.requested_by == "system:auditor-button"

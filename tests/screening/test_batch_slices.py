@@ -118,19 +118,14 @@ def test_a_failed_batch_stops_its_other_slices(active_list):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_queued_batch_runs_on_both_processes_of_a_prefork_worker(active_list, tmp_path):
-    from tests.conftest import celery_worker_running
+    from tests.conftest import celery_worker_running, wait_until_finished
 
     rows = "".join(f"P-{i}-{j},{name}\r\n" for i in range(8) for j, name in enumerate(NAMES))
     with celery_worker_running(tmp_path, pool="prefork", concurrency=2,
                                env={"SCREENING_BATCH_SLICE_ROWS": "8"}):
         batch = screening_batch_start(file_name="p.csv", data=f"id,name\r\n{rows}".encode(),
                                       actor=ACTOR)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            batch.refresh_from_db()
-            if batch.is_finished:
-                break
-            time.sleep(0.5)
+        wait_until_finished(batch, 120)
     log = (tmp_path / "worker.log").read_text()
     assert batch.status == "succeeded", (batch.status, batch.error, log[-3000:])
     assert batch.processed == batch.total == 104
