@@ -26,6 +26,7 @@ from audit.services import audit_record, ledger_append_many
 from cases.choices import CaseSource
 from cases.models import Customer
 from cases.services import case_open, customer_upsert
+from config.forking import forget_inherited_connections
 from config.rows import insert_objects
 from screening.choices import BatchStatus, QueryOrigin, ScreeningUse
 from screening.lists.parsers import SOURCES
@@ -726,12 +727,14 @@ def screening_batch_run_local(*, batch_id: int, processes: int, progress=None,
     if progress is not None:
         progress(batch.processed, batch.total)
     # Each process opens its own connections (a forked copy of this one would share its
-    # socket); the cyclic collector stays off the shared index's pages.
+    # socket: closed here, and set aside unused in each child, see config.forking); the
+    # cyclic collector stays off the shared index's pages.
     connections.close_all()
     gc.collect()
     gc.freeze()
     try:
-        with multiprocessing.get_context("fork").Pool(processes) as pool:
+        with multiprocessing.get_context("fork").Pool(
+                processes, initializer=forget_inherited_connections) as pool:
             pending = pool.map_async(_slice_in_child, slices, chunksize=1)
             while not pending.ready():
                 pending.wait(0.5)
