@@ -37,6 +37,11 @@ class BatchRun(AuditedModel):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Each dispatch to the workers (first run, redelivery, resume, stale sweep) counts up;
+    # a task of an earlier dispatch that starts or commits later stops, so a batch
+    # re-queued while its earlier tasks still wait in the queue is screened once.
+    dispatches = models.PositiveIntegerField(default=0)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]

@@ -457,17 +457,31 @@ def screening_batch_reject(*, file_name: str, size: int, reason: str, actor: Act
         return batch
 
 
-def _batch_begin(batch_id: int) -> BatchRun | None:
-    """The batch, marked running unless it is finished (None if it does not exist)."""
+def _batch_begin(batch_id: int, *, dispatch: bool = False) -> BatchRun | None:
+    """The batch, marked running unless it is finished (None if it does not exist).
+    `dispatch`: this is a new dispatch of the batch to the workers; it is counted, and the
+    tasks of earlier dispatches stop when they next look (see `BatchRun.dispatches`)."""
     with transaction.atomic():
         batch = BatchRun.objects.select_for_update().filter(pk=batch_id).first()
         if batch is None or batch.is_finished:
             return batch
+        fields = []
         if batch.status != BatchStatus.RUNNING:
             batch.status = BatchStatus.RUNNING
             batch.started_at = batch.started_at or timezone.now()
-            batch.save(update_fields=["status", "started_at"])
+            fields += ["status", "started_at"]
+        if dispatch:
+            batch.dispatches += 1
+            batch.dispatched_at = timezone.now()
+            fields += ["dispatches", "dispatched_at"]
+        if fields:
+            batch.save(update_fields=fields)
         return batch
+
+
+def _superseded(batch: BatchRun, dispatch: int | None) -> bool:
+    """True if the batch was dispatched again after the dispatch a task belongs to."""
+    return dispatch is not None and batch.dispatches != dispatch
 
 
 _ROWS_SLICE_SQL = ('SELECT jsonb_path_query_array("rows", %s::jsonpath) '
@@ -503,17 +517,24 @@ def _batch_logged(batch_id: int, lo: int = 0, hi: int | None = None) -> set[int]
 
 
 def screening_batch_run(*, batch_id: int, chunk_size: int = 500, progress=None,
-                        workers: int | None = None, lo: int = 0,
-                        hi: int | None = None) -> BatchRun | None:
+                        workers: int | None = None, lo: int = 0, hi: int | None = None,
+                        dispatch: int | None = None, claim: bool = False) -> BatchRun | None:
     """Run (or resume) a batch, or only its rows `lo`..`hi` (a slice, see
     `screening_batch_dispatch`): the rows not yet in the query log are screened in chunks,
     each chunk logged, its cases opened and the progress counter moved in one transaction.
     A row is logged once only (unique batch and row number), so two workers on the same
     rows never log one twice; the last chunk marks the batch succeeded. Any failure marks
-    the batch failed. `workers` > 1 screens each chunk on several cores (the CLI does)."""
-    batch = _batch_begin(batch_id)
+    the batch failed. `workers` > 1 screens each chunk on several cores (the CLI does).
+    `dispatch`: the dispatch this run belongs to (a slice task's); it stops, before its
+    next chunk is logged, once the batch has been dispatched again. `claim`: this run is a
+    dispatch of its own (the whole batch as one task)."""
+    batch = _batch_begin(batch_id, dispatch=claim)
     if batch is None or batch.is_finished:
         return batch
+    if claim:
+        dispatch = batch.dispatches
+    if _superseded(batch, dispatch):
+        return batch  # a later dispatch's tasks screen what is left
     try:
         rows = _batch_rows(batch_id, lo, hi)
         logged = _batch_logged(batch_id, lo, lo + len(rows))
@@ -525,7 +546,7 @@ def screening_batch_run(*, batch_id: int, chunk_size: int = 500, progress=None,
         workers = workers or int(getattr(settings, "SCREENING_BATCH_WORKERS", 1))
         with MatcherPool(cm.matcher, workers=workers) as pool:
             _batch_chunks(batch, rows, lo, pending, chunk_size, cm, actor_fields, pool,
-                          progress)
+                          progress, dispatch)
         with transaction.atomic():
             done = BatchRun.objects.select_for_update().get(pk=batch_id)
             if (hi is None and lo == 0 and done.status == BatchStatus.RUNNING
@@ -546,7 +567,7 @@ def _batch_succeeded(batch: BatchRun) -> None:
 
 def _batch_chunks(batch: BatchRun, rows: list[dict], lo: int, pending: list[int],
                   chunk_size: int, cm: CachedMatcher, actor_fields: dict,
-                  pool: MatcherPool, progress) -> None:
+                  pool: MatcherPool, progress, dispatch: int | None = None) -> None:
     """The chunk loop of `screening_batch_run` over the `pending` row indices (`rows`
     starts at index `lo`): matching outside, writes inside each chunk's transaction. The
     next chunk is matched on the worker processes while this one is written."""
@@ -574,9 +595,9 @@ def _batch_chunks(batch: BatchRun, rows: list[dict], lo: int, pending: list[int]
             started = start_chunk(groups[number + 1])
         items = [(i, rows[i - lo], clean, found)
                  for i, clean, found in zip(indices, cleans, screened, strict=True)]
-        done = _batch_commit(batch.pk, items, cm, cfg, actor_fields)
+        done = _batch_commit(batch.pk, items, cm, cfg, actor_fields, dispatch)
         if done is None:
-            return  # the batch was failed meanwhile: stop
+            return  # the batch was failed or dispatched again meanwhile: stop
         if progress is not None:
             progress(done.processed, done.total)
 
@@ -585,12 +606,13 @@ _CHUNK_ATTEMPTS = 4
 
 
 def _batch_commit(batch_id: int, items: list, cm: CachedMatcher, cfg: dict,
-                  actor_fields: dict) -> BatchRun | None:
+                  actor_fields: dict, dispatch: int | None = None) -> BatchRun | None:
     """Log one chunk's rows (`items`: row index, input row, clean input, (matches,
     normalised form)), open their cases and move the batch's counters, in one
     transaction. Rows another worker logged meanwhile are left out (the unique batch and
     row number refuses a second copy: the transaction is retried without them, as after
-    a deadlock with another worker over the same customer). None if the batch failed."""
+    a deadlock with another worker over the same customer). None if the batch failed
+    or was dispatched again after `dispatch` (nothing is logged then)."""
     from django.db import IntegrityError, OperationalError
 
     for attempt in range(_CHUNK_ATTEMPTS):
@@ -600,7 +622,8 @@ def _batch_commit(batch_id: int, items: list, cm: CachedMatcher, cfg: dict,
             items = [item for item in items if item[0] + 1 not in logged]
         try:
             with transaction.atomic():
-                return _batch_commit_once(batch_id, items, cm, cfg, actor_fields)
+                return _batch_commit_once(batch_id, items, cm, cfg, actor_fields,
+                                          dispatch)
         except (IntegrityError, OperationalError):
             if attempt + 1 == _CHUNK_ATTEMPTS:
                 raise
@@ -608,9 +631,9 @@ def _batch_commit(batch_id: int, items: list, cm: CachedMatcher, cfg: dict,
 
 
 def _batch_commit_once(batch_id: int, items: list, cm: CachedMatcher, cfg: dict,
-                       actor_fields: dict) -> BatchRun | None:
+                       actor_fields: dict, dispatch: int | None = None) -> BatchRun | None:
     batch = BatchRun.objects.get(pk=batch_id)
-    if batch.status == BatchStatus.FAILED:
+    if batch.status == BatchStatus.FAILED or _superseded(batch, dispatch):
         return None
     if not items:
         return batch
@@ -674,12 +697,14 @@ def screening_batch_dispatch(*, batch_id: int, slice_rows: int | None = None,
     """Queue a batch as slices of `slice_rows` rows (SCREENING_BATCH_SLICE_ROWS), one
     `screening.batch_slice` task each, so every Celery worker process screens a share of
     it at once (each with its own warm matcher). Only slices with rows not yet logged are
-    queued, so dispatching again (a redelivered message, the stale-batch sweep) resumes.
-    Returns the slices queued, as (first row index, end). `queue`: where to send them
-    (default: the task's default routing)."""
+    queued, so dispatching again (a redelivered message, the stale-batch sweep) resumes;
+    the slices of an earlier dispatch then stop, when they start or before their next
+    chunk is logged, so rows are not screened twice by both. Returns the slices queued,
+    as (first row index, end). `queue`: where to send them (default: the task's default
+    routing)."""
     from screening.tasks import screening_batch_slice_task
 
-    batch = _batch_begin(batch_id)
+    batch = _batch_begin(batch_id, dispatch=True)
     if batch is None or batch.is_finished:
         return []
     size = int(slice_rows or getattr(settings, "SCREENING_BATCH_SLICE_ROWS", 2000))
@@ -687,9 +712,10 @@ def screening_batch_dispatch(*, batch_id: int, slice_rows: int | None = None,
     if not slices:
         screening_batch_run(batch_id=batch_id)  # every row logged: only the status is left
         return []
+    dispatch = batch.dispatches
     for lo, hi in slices:
         transaction.on_commit(lambda lo=lo, hi=hi: screening_batch_slice_task.apply_async(
-            (batch_id, lo, hi), **({"queue": queue} if queue else {})))
+            (batch_id, lo, hi, dispatch), **({"queue": queue} if queue else {})))
     return slices
 
 
@@ -800,12 +826,13 @@ def screening_batch_resume(*, batch_id: int, actor: Actor) -> BatchRun:
 
 def screening_batch_resume_stale(*, stale_after_seconds: float | None = None) -> list[int]:
     """Re-queue batches whose worker died: pending or running batches whose last sign of
-    progress (their newest logged query, else their start or creation) is older than
-    `stale_after_seconds` (SCREENING_BATCH_STALE_SECONDS, default 600). Safe to repeat:
-    a resumed run continues from its committed progress and a chunk is claimed with a
-    compare-and-set, so a batch that was only slow is never screened twice."""
+    life (their newest logged query, last dispatch to the workers, start or creation,
+    whichever is newest) is older than `stale_after_seconds`
+    (SCREENING_BATCH_STALE_SECONDS, default 600). Safe to repeat: a resumed run screens
+    only the rows not yet logged, each row is logged once, and the tasks of the earlier
+    dispatch stop (a batch that was only waiting in a long queue is not screened twice)."""
     from django.db.models import Max
-    from django.db.models.functions import Coalesce
+    from django.db.models.functions import Coalesce, Greatest
 
     from screening.tasks import screening_batch_run_task
 
@@ -814,7 +841,9 @@ def screening_batch_resume_stale(*, stale_after_seconds: float | None = None) ->
     cutoff = timezone.now() - timedelta(seconds=seconds)
     stale = list(
         BatchRun.objects.filter(status__in=[BatchStatus.PENDING, BatchStatus.RUNNING])
-        .annotate(last_seen=Coalesce(Max("queries__created_at"), "started_at", "created_at"))
+        .annotate(last_seen=Greatest(Coalesce(Max("queries__created_at"), "created_at"),
+                                     Coalesce("dispatched_at", "created_at"),
+                                     Coalesce("started_at", "created_at")))
         .filter(last_seen__lt=cutoff).order_by("pk").values_list("pk", "processed", "total"))
     if not stale:
         return []

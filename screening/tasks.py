@@ -25,15 +25,17 @@ def screening_batch_run_task(self, batch_id: int) -> str:
         queue = (self.request.delivery_info or {}).get("routing_key")
         slices = screening_batch_dispatch(batch_id=batch_id, queue=queue)
         return f"{len(slices)} slices queued"
-    batch = screening_batch_run(batch_id=batch_id)
+    batch = screening_batch_run(batch_id=batch_id, claim=True)
     return batch.status if batch is not None else "missing"
 
 
 @shared_task(name="screening.batch_slice", acks_late=True, reject_on_worker_lost=True)
-def screening_batch_slice_task(batch_id: int, lo: int, hi: int) -> str:
+def screening_batch_slice_task(batch_id: int, lo: int, hi: int,
+                               dispatch: int | None = None) -> str:
     """Screen the rows `lo`..`hi` of a batch that are not logged yet (see
-    `screening_batch_dispatch`); the slice that logs the last row finishes the batch."""
-    batch = screening_batch_run(batch_id=batch_id, lo=lo, hi=hi)
+    `screening_batch_dispatch`); the slice that logs the last row finishes the batch. A
+    slice of an earlier `dispatch` than the batch's latest does nothing."""
+    batch = screening_batch_run(batch_id=batch_id, lo=lo, hi=hi, dispatch=dispatch)
     return batch.status if batch is not None else "missing"
 
 

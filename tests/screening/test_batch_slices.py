@@ -245,3 +245,62 @@ def test_the_api_resumes_a_failed_batch_for_work_roles_only(
     assert again.status_code == 400
     assert "only a failed batch" in again.json()["error"]["fields"]["batch"][0]
     assert api_as(analyst).post("/api/v1/screening/batches/999999/resume").status_code == 404
+
+
+def test_an_earlier_dispatchs_slices_do_nothing_once_the_batch_is_dispatched_again(
+        active_list, monkeypatch, django_capture_on_commit_callbacks):
+    from screening.tasks import screening_batch_slice_task
+
+    sent: list[tuple] = []
+    monkeypatch.setattr(screening_batch_slice_task, "apply_async",
+                        lambda args, **kwargs: sent.append(args))
+    batch = _start()
+    with django_capture_on_commit_callbacks(execute=True):
+        screening_batch_dispatch(batch_id=batch.pk, slice_rows=5)
+    # its messages wait in a long queue; the stale-batch sweep dispatches it again
+    with django_capture_on_commit_callbacks(execute=True):
+        screening_batch_dispatch(batch_id=batch.pk, slice_rows=5)
+    first, second = sent[:3], sent[3:]
+    assert [args[3] for args in first] == [1, 1, 1]
+    assert [args[3] for args in second] == [2, 2, 2]
+    for args in first:  # the earlier messages arrive first: nothing is screened
+        screening_batch_slice_task.run(*args)
+    assert not ScreeningQuery.objects.filter(batch=batch).exists()
+    for args in second:
+        screening_batch_slice_task.run(*args)
+    batch.refresh_from_db()
+    assert (batch.status, batch.processed, batch.dispatches) == ("succeeded", 13, 2)
+    assert batch.dispatched_at is not None
+    assert [row for row, *_ in _outcome(batch)] == list(range(1, 14))
+
+
+def test_a_running_slice_stops_before_its_next_chunk_once_dispatched_again(active_list):
+    batch = _start()
+    dispatch = services._batch_begin(batch.pk, dispatch=True).dispatches
+
+    def dispatched_again_after_the_first_chunk(processed: int, total: int) -> None:
+        if processed:
+            services._batch_begin(batch.pk, dispatch=True)
+
+    done = screening_batch_run(batch_id=batch.pk, lo=0, hi=6, chunk_size=2,
+                               dispatch=dispatch,
+                               progress=dispatched_again_after_the_first_chunk)
+    assert done.processed == 2 and done.status == "running"
+    assert [row for row, *_ in _outcome(done)] == [1, 2]
+    # the later dispatch's slice screens the rest of those rows
+    done = screening_batch_run(batch_id=batch.pk, lo=0, hi=6, dispatch=dispatch + 1)
+    assert done.processed == 6
+
+
+def test_a_batch_run_as_one_task_is_a_dispatch_of_its_own(active_list, settings):
+    from screening.tasks import screening_batch_run_task, screening_batch_slice_task
+
+    settings.SCREENING_BATCH_SLICE_ROWS = 0
+    batch = _start()
+    earlier = services._batch_begin(batch.pk, dispatch=True).dispatches
+    assert screening_batch_run_task.run(batch.pk) == "succeeded"
+    batch.refresh_from_db()
+    assert batch.dispatches == earlier + 1 and batch.processed == 13
+    # a slice of the earlier dispatch arriving now finds the batch finished
+    assert screening_batch_slice_task.run(batch.pk, 0, 5, earlier) == "succeeded"
+    assert ScreeningQuery.objects.filter(batch=batch).count() == 13
