@@ -12,7 +12,18 @@ from django.db import connection
 
 from config.forking import forget_inherited_connections
 
-pytestmark = [pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_loop")]
+
+
+@pytest.fixture
+def no_loop():
+    """No event loop runs in this thread during the test (Playwright's sync API leaves one
+    running in a test process that ran browser tests: Django's connections then live in a
+    per-context store), so the parent starts from the store its children see."""
+    running = asyncio.events._get_running_loop()
+    asyncio.events._set_running_loop(None)
+    yield
+    asyncio.events._set_running_loop(running)
 
 
 def _backend_pid() -> int:
