@@ -89,13 +89,25 @@ def _cpu_with_children() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
-def plain_rate(names: list[str], listed_names: list[str]) -> float:
+def plain_rates(names: list[str], listed_names: list[str]) -> tuple[float, float]:
     """Names/s of the plain approach: rapidfuzz `process.cdist` with `token_sort_ratio`
-    of every name against every listed name, on every core."""
-    t = time.perf_counter()
-    process.cdist(names, listed_names, scorer=fuzz.token_sort_ratio, workers=-1,
-                  score_cutoff=85, dtype="uint8")
-    return len(names) / (time.perf_counter() - t)
+    of every name against every listed name, on every core; as the issue words it (full
+    score matrix) and with `score_cutoff=85` (which lets rapidfuzz skip hopeless pairs)."""
+    out = []
+    for kwargs in ({}, {"score_cutoff": 85, "dtype": "uint8"}):
+        t = time.perf_counter()
+        process.cdist(names, listed_names, scorer=fuzz.token_sort_ratio, workers=-1,
+                      **kwargs)
+        out.append(len(names) / (time.perf_counter() - t))
+    return out[0], out[1]
+
+
+def plain_rate(names: list[str], listed_names: list[str]) -> float:
+    """The faster of the two plain figures (the stricter baseline), printing both."""
+    full, cutoff = plain_rates(names, listed_names)
+    print(f"       plain cdist: {full:,.0f} names/s full matrix, {cutoff:,.0f} with "
+          f"score_cutoff=85; the ratio below is to the faster")
+    return max(full, cutoff)
 
 
 def percentile(ordered: list[float], q: float) -> float:
