@@ -125,6 +125,10 @@ def queries(entities, n: int, rng: random.Random, listed_share: float = 0.1) -> 
                 names.append(row["full_name"])
     rng.shuffle(names)
     out = names[: int(n * (1.0 - listed_share))]
+    if len(out) < int(n * (1.0 - listed_share)):
+        print(f"note: only {len(out):,} non-listed names available; {n - len(out):,} of "
+              f"{n:,} queries ({(n - len(out)) / n:.1%}) are altered listed names",
+              file=sys.stderr)
     kinds = ("typo", "reorder", "alias", "transliteration", "exact")
     while len(out) < n:
         q = alter(rng.choice(kinds), rng.choice(entities), rng)
