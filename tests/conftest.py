@@ -144,6 +144,17 @@ def _db_url_for_subprocess() -> str:
     return f"sqlite:///{db['NAME']}"
 
 
+def sealed_ledger():
+    """``LedgerEntry.objects`` after chaining what is pending: with AUDIT_SEAL_MODE=background
+    (production's mode) entries are sealed after commit by a background sealer, so a test
+    that reads the ledger right after a write seals first; inline mode has nothing pending."""
+    from audit.models import LedgerEntry
+    from audit.services import ledger_seal_pending
+
+    ledger_seal_pending()
+    return LedgerEntry.objects
+
+
 def wait_until_finished(record, timeout: float, interval: float = 0.5):
     """Refresh `record` (a model with `is_finished`) until it is finished or `timeout`
     seconds have passed; returns it either way (the caller asserts its state)."""

@@ -7,10 +7,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from audit.models import LedgerEntry
 from cases import services
 from cases.choices import CaseState
 from tests.cases.factories import CustomerFactory, monitoring_case, screening_case
+from tests.conftest import sealed_ledger
 
 pytestmark = pytest.mark.django_db
 
@@ -63,11 +63,11 @@ def test_the_walk_covers_every_case_endpoint():
 
 def test_auditor_reads_everything_and_writes_nothing(api_as, auditor):
     case = screening_case()
-    before = LedgerEntry.objects.count()
+    before = sealed_ledger().count()
     for method, url, body in _endpoints(case):
         response = getattr(api_as(auditor), method)(url, body, format="json")
         assert response.status_code == (200 if method == "get" else 403), url
-    assert LedgerEntry.objects.count() == before
+    assert sealed_ledger().count() == before
     case.refresh_from_db()
     assert case.state == CaseState.NEW and case.version == 1
 
@@ -187,7 +187,7 @@ def test_comments_api(api_as, analyst):
     assert response.status_code == 201 and response.json()["author"] == analyst.username
     assert [c["body"] for c in client.get(url).json()] == ["Called the branch."]
     assert client.post(url, {"body": ""}, format="json").status_code == 400
-    assert LedgerEntry.objects.filter(object_type="cases.casecomment").count() == 1
+    assert sealed_ledger().filter(object_type="cases.casecomment").count() == 1
 
 
 def test_claim_next_api(api_as, analyst):

@@ -13,17 +13,17 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from audit.models import LedgerEntry
 from cases import services
 from cases.choices import CaseState, DecisionKind, Disposition
 from cases.models import Case, CaseDecision
 from tests.cases.factories import CustomerFactory, monitoring_case, screening_case
+from tests.conftest import sealed_ledger
 
 pytestmark = pytest.mark.django_db
 
 
 def _entries(case, action=None):
-    qs = LedgerEntry.objects.filter(object_type="cases.case", object_id=str(case.pk))
+    qs = sealed_ledger().filter(object_type="cases.case", object_id=str(case.pk))
     return qs.filter(action=action) if action else qs
 
 
@@ -288,7 +288,7 @@ def test_bulk_close_is_all_or_nothing_and_four_eyes(analyst, approver, admin_use
     )
     assert len(result.closed) == 3
     assert Case.objects.filter(state=CaseState.CLOSED, decided_by=admin_user).count() == 3
-    assert LedgerEntry.objects.filter(action="case.bulk_close").count() == 1
+    assert sealed_ledger().filter(action="case.bulk_close").count() == 1
 
 
 @pytest.fixture

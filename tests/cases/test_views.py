@@ -13,12 +13,12 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from audit.models import LedgerEntry
 from cases import services
 from cases.choices import CaseState
 from cases.models import Case
 from cases.urls import urlpatterns
 from tests.cases.factories import monitoring_case, screening_case
+from tests.conftest import sealed_ledger
 
 pytestmark = pytest.mark.django_db
 
@@ -81,7 +81,7 @@ def _write_urls(case, evidence, attachment_id=1):
 def test_auditor_gets_403_from_every_write_url(portal_as, auditor):
     case = screening_case()
     client = portal_as(auditor)
-    before = LedgerEntry.objects.count()
+    before = sealed_ledger().count()
     urls = _write_urls(case, case.evidence.get())
     assert len(urls) >= 18
     for url in urls:
@@ -101,7 +101,7 @@ def test_auditor_gets_403_from_every_write_url(portal_as, auditor):
             },
         )
         assert response.status_code == 403, url
-    assert LedgerEntry.objects.count() == before
+    assert sealed_ledger().count() == before
 
 
 FORM_RE = re.compile(r"<form[^>]*method=\"post\"[^>]*>", re.I)
@@ -336,7 +336,7 @@ def test_sar_page_and_export(portal_as, analyst, approver):
     export = client.post(reverse("cases:sar_export", args=[case.pk, "json"]))
     assert export.status_code == 200 and export["Content-Type"].startswith("application/json")
     assert b'"case_reference": "' + case.reference.encode() in export.content
-    assert LedgerEntry.objects.filter(action="case.sar_export").count() == 1
+    assert sealed_ledger().filter(action="case.sar_export").count() == 1
 
 
 def test_dashboard_counts(portal_as, analyst):

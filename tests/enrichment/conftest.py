@@ -11,6 +11,7 @@ from enrichment.providers.http import Timeouts
 from enrichment.providers.registry import GleifClient, gleif_http
 from enrichment.providers.resilience import CircuitBreaker, RetryPolicy
 from enrichment.stubs import STUB_CLIENT_ID, STUB_CLIENT_SECRET, StubProviders
+from tests.conftest import sealed_ledger  # noqa: F401 (the enrichment tests import it from here)
 
 
 @pytest.fixture(scope="session")
@@ -98,13 +99,3 @@ PRINCIPALS = [{"full_name": "Maria Keller", "date_of_birth": "1975-04-02",
                "nationality": "DE", "role": "owner", "ownership_percent": "60.00"}]
 
 
-def sealed_ledger():
-    """``LedgerEntry.objects`` after sealing what is pending (AUDIT_SEAL_MODE=background
-    chains entries after commit; inline mode has nothing pending)."""
-    from audit import services as audit_services
-    from audit.models import LedgerEntry
-
-    seal = getattr(audit_services, "ledger_seal_pending", None)
-    if seal is not None:
-        seal()
-    return LedgerEntry.objects

@@ -3,9 +3,9 @@
 import pytest
 from django.urls import reverse
 
-from audit.models import LedgerEntry
 from config.accounts.models import ApiClient
 from config.accounts.services import api_client_revoke
+from tests.conftest import sealed_ledger
 
 pytestmark = pytest.mark.django_db
 
@@ -64,7 +64,7 @@ def test_login_with_real_form_and_lockout_after_repeated_failures(analyst, clien
     locked = client.post(reverse("login"), {"username": "t_analyst",
                                             "password": "t_analyst-Pa55word!x"})
     assert "Too many failed attempts" in locked.content.decode()
-    assert LedgerEntry.objects.filter(action="login.failed").count() == 3
+    assert sealed_ledger().filter(action="login.failed").count() == 3
     other = client.post(reverse("login"), {"username": "t_analyst2x", "password": "nope"})
     assert "Too many failed attempts" not in other.content.decode()
 

@@ -14,7 +14,8 @@ REPO = Path(__file__).resolve().parents[2]
 def test_demo_loads_on_embedded_sqlite_and_is_idempotent(tmp_path):
     env = {k: v for k, v in os.environ.items()
            if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CACHE_URL",
-                        "CELERY_RESULT_BACKEND", "CELERY_TASK_ALWAYS_EAGER"}}
+                        "CELERY_RESULT_BACKEND", "CELERY_TASK_ALWAYS_EAGER",
+                        "AUDIT_SEAL_MODE"}}  # the embedded default: SQLite, inline sealing
     env.update({"VIGIL_ENV": "development", "VIGIL_VAR_DIR": str(tmp_path)})
 
     def manage(*args):

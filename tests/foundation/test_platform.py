@@ -7,7 +7,7 @@ import os
 import pytest
 from django.urls import reverse
 
-from audit.models import LedgerEntry
+from tests.conftest import sealed_ledger
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +28,7 @@ def test_request_id_is_accepted_and_reaches_the_audit_trail(integration_client, 
     anon = Client()
     anon.post(reverse("login"), {"username": "t_analyst", "password": "bad"},
               HTTP_X_REQUEST_ID="req-login-1")
-    entry = LedgerEntry.objects.get(action="login.failed")
+    entry = sealed_ledger().get(action="login.failed")
     assert entry.correlation_id == "req-login-1"
 
 

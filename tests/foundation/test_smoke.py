@@ -1,7 +1,7 @@
 import pytest
 
-from audit.models import LedgerEntry
 from cases.services import case_open, customer_upsert
+from tests.conftest import sealed_ledger
 
 pytestmark = pytest.mark.django_db
 
@@ -19,5 +19,5 @@ def test_case_open_dedupes_and_audits(analyst):
     assert again.pk == first.pk
     assert again.priority == 90
     assert first.evidence.count() == 2
-    assert LedgerEntry.objects.filter(object_type="cases.case",
-                                      object_id=str(first.pk)).count() == 2
+    assert sealed_ledger().filter(object_type="cases.case",
+                                  object_id=str(first.pk)).count() == 2

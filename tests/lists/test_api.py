@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from audit.models import LedgerEntry
 from screening.lists.services import list_import
+from tests.conftest import sealed_ledger
 
 pytestmark = pytest.mark.django_db
 
@@ -90,7 +90,7 @@ def test_refresh_trigger_is_admin_only_and_audited(
     with pytest.MonkeyPatch.context():
         response = api_as(admin_user).post("/api/v1/lists/un/refresh/")
     assert response.status_code == 202
-    assert LedgerEntry.objects.filter(action="lists.refresh_requested").count() == 1
+    assert sealed_ledger().filter(action="lists.refresh_requested").count() == 1
 
 
 def test_no_write_endpoints_for_lists(api_as, admin_user, un_versions):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from audit.models import LedgerEntry
 from cases.models import Case
 from screening.lists import selectors
 from screening.lists.choices import VersionStatus
@@ -16,6 +15,7 @@ from screening.lists.services import (
     list_version_activate,
 )
 from screening.lists.signals import list_version_activated
+from tests.conftest import sealed_ledger
 
 pytestmark = pytest.mark.django_db
 
@@ -48,7 +48,7 @@ def committed(django_capture_on_commit_callbacks):
 def test_import_creates_an_active_version_with_entities_names_and_one_audit_record(
     sanctions, activations, committed
 ):
-    before = LedgerEntry.objects.filter(action="lists.version_imported").count()
+    before = sealed_ledger().filter(action="lists.version_imported").count()
     outcome = committed(
         list_import, source="ofac-cons", path=sanctions / "ofac/consolidated-2018-04"
     )
@@ -59,7 +59,7 @@ def test_import_creates_an_active_version_with_entities_names_and_one_audit_reco
     assert version.name_count == EntityName.objects.filter(version=version).count() > 639
     assert len(version.sha256) == 64 and version.size > 0 and version.format == "ofac-csv"
     assert version.importer_version
-    entries = LedgerEntry.objects.filter(action="lists.version_imported")
+    entries = sealed_ledger().filter(action="lists.version_imported")
     assert entries.count() == before + 1
     assert activations == [
         {
@@ -146,7 +146,7 @@ def test_refused_file_leaves_database_unchanged_and_raises_alert(sanctions, tmp_
     source = ListSource.objects.get(code="ofac-sdn")
     assert source.last_error == str(info.value) and source.last_error_at
     assert Case.objects.filter(source="lists", subject_id="ofac-sdn").count() == 1
-    assert LedgerEntry.objects.filter(action="lists.import_refused").count() == 1
+    assert sealed_ledger().filter(action="lists.import_refused").count() == 1
 
 
 def test_listed_entities_round_trip_the_parsed_records(sanctions):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from audit.models import LedgerEntry
 from screening.models import BatchRun, ScreeningQuery
+from tests.conftest import sealed_ledger
 
 URL = "/api/v1/screening/search"
 
@@ -31,7 +31,7 @@ def test_analyst_search_returns_ranked_explained_matches(api_as, active_list, an
     assert top["explanation"]["aligned"] and top["matched_name"] == "KIM, Jong Un"
     q = ScreeningQuery.objects.get(pk=body["query_id"])
     assert q.actor_label == analyst.username
-    entry = LedgerEntry.objects.filter(action="screening.query", object_id=str(q.pk)).get()
+    entry = sealed_ledger().filter(action="screening.query", object_id=str(q.pk)).get()
     assert entry.actor_label == analyst.username
 
 

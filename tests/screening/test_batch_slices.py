@@ -13,7 +13,6 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from audit.context import Actor
-from audit.models import LedgerEntry
 from cases.models import Case
 from screening import services
 from screening.models import BatchRun, ScreeningQuery
@@ -22,6 +21,7 @@ from screening.services import (
     screening_batch_run,
     screening_batch_start,
 )
+from tests.conftest import sealed_ledger
 
 ACTOR = Actor.system("test")
 NAMES = ["Usama Bin Laden", "Jane Doe", "Banco Nacional de Cuba", "Kim Jong Un",
@@ -58,8 +58,8 @@ def test_slices_log_every_row_once_with_the_results_of_one_run(
     assert [rest for _, *rest in ours] == [rest for _, *rest in _outcome(whole)]
     # one case per customer and listed entity: the same customers' hits add to theirs
     assert Case.objects.filter(dedupe_key__startswith="screening:C-").count() == cases >= 6
-    chunks = LedgerEntry.objects.filter(action="screening.batch_chunk",
-                                        object_id=str(batch.pk))
+    chunks = sealed_ledger().filter(action="screening.batch_chunk",
+                                    object_id=str(batch.pk))
     assert sum(json.loads(bytes(e.body))["count"] for e in chunks) == 13
 
 
@@ -194,7 +194,7 @@ def test_a_failed_batch_resumes_with_only_its_rows_not_yet_logged(
     batch.refresh_from_db()
     assert (batch.status, batch.processed, batch.error) == ("succeeded", 13, "")
     assert [row for row, *_ in _outcome(batch)] == list(range(1, 14))
-    entry = LedgerEntry.objects.get(action="screening.batch_resumed", object_id=str(batch.pk))
+    entry = sealed_ledger().get(action="screening.batch_resumed", object_id=str(batch.pk))
     body = json.loads(bytes(entry.body))
     assert body["previous_error"] == "OperationalError: server closed"
     assert (body["processed"], body["total"]) == (5, 13)
@@ -227,7 +227,7 @@ def test_analysts_resume_from_the_batch_page_and_auditors_cannot(
     assert b"8 rows not yet screened are queued" in resp.content
     batch.refresh_from_db()
     assert batch.status == "succeeded" and batch.processed == 13
-    entry = LedgerEntry.objects.get(action="screening.batch_resumed", object_id=str(batch.pk))
+    entry = sealed_ledger().get(action="screening.batch_resumed", object_id=str(batch.pk))
     assert entry.actor_label == analyst.username
 
 

@@ -6,7 +6,6 @@ import pytest
 from django.db import connection, transaction
 
 from audit.context import Actor
-from audit.models import LedgerEntry
 from cases.models import Case, CaseEvidence
 from screening.models import BatchRun, ScreeningQuery
 from screening.services import (
@@ -18,12 +17,13 @@ from screening.services import (
     screening_search,
     whitelist_add,
 )
+from tests.conftest import sealed_ledger
 
 ACTOR = Actor.system("test")
 
 
 def test_search_logs_query_with_versions_algorithm_and_audit(active_list):
-    before = LedgerEntry.objects.filter(action="screening.query").count()
+    before = sealed_ledger().filter(action="screening.query").count()
     q = screening_search(name="Usama Bin Laden", actor=ACTOR)
     assert q.hit_count >= 1
     top = q.results[0]
@@ -33,7 +33,7 @@ def test_search_logs_query_with_versions_algorithm_and_audit(active_list):
     assert q.algorithm_version.startswith("vigil-match/")
     assert q.config["threshold"] == q.threshold
     assert q.normalized == "OSAMA BIN LADEN"  # variant groups fold to their first spelling
-    assert LedgerEntry.objects.filter(action="screening.query").count() == before + 1
+    assert sealed_ledger().filter(action="screening.query").count() == before + 1
     assert screening_query_reproduce(query=q)[0]["score"] == top["score"]
 
 

@@ -10,7 +10,6 @@ import time_machine
 from django.utils import timezone
 
 from audit.context import Actor
-from audit.models import LedgerEntry
 from cases.models import Case
 from cases.services import customer_upsert
 from screening.models import BatchRun, ScreeningQuery, Whitelist
@@ -20,6 +19,7 @@ from screening.services import (
     screening_rescreen_delta,
     screening_search,
 )
+from tests.conftest import sealed_ledger
 
 ACTOR = Actor.system("test")
 
@@ -34,8 +34,8 @@ def test_first_activation_screens_the_whole_customer_base(active_list):
     assert {(q.customer.external_id, m["entity_uid"]) for q in logged for m in q.results} == {
         ("C-K", "20157")}
     assert Case.objects.filter(dedupe_key="screening:C-K:ofac-sdn:20157").exists()
-    assert LedgerEntry.objects.filter(action="screening.delta_rescreen",
-                                      object_id=str(active_list.pk)).exists()
+    assert sealed_ledger().filter(action="screening.delta_rescreen",
+                                  object_id=str(active_list.pk)).exists()
 
 
 def _batch(**kwargs) -> BatchRun:
@@ -60,7 +60,7 @@ def test_sweep_requeues_only_batches_whose_worker_died(active_list, monkeypatch,
             django_capture_on_commit_callbacks(execute=True):
         resumed = screening_batch_resume_stale(stale_after_seconds=600)
     assert resumed == [dead.pk, never_started.pk] == queued
-    entries = LedgerEntry.objects.filter(action="screening.batch_resumed")
+    entries = sealed_ledger().filter(action="screening.batch_resumed")
     assert sorted(e.object_id for e in entries) == sorted([str(dead.pk), str(never_started.pk)])
 
 
@@ -120,8 +120,8 @@ def test_analyst_whitelists_a_hit_with_a_reason(portal_as, analyst, customer_hit
     hit = customer_hit.results[0]
     assert (w.entity_uid, w.content_hash, w.reviewer) == ("20157", hit["content_hash"], analyst)
     assert w.reason == "different person: born 1990"
-    assert LedgerEntry.objects.filter(object_type="screening.whitelist",
-                                      object_id=str(w.pk)).exists()
+    assert sealed_ledger().filter(object_type="screening.whitelist",
+                                  object_id=str(w.pk)).exists()
     page = c.get(f"/screening/queries/{customer_hit.pk}/")
     assert b"Whitelist this hit" not in page.content and b"Whitelisted for this" in page.content
     again = screening_search(name="Kim Jong Un", customer=customer_hit.customer, actor=ACTOR)
