@@ -547,22 +547,30 @@ def screening_batch_run(*, batch_id: int, chunk_size: int = 500, progress=None,
         with MatcherPool(cm.matcher, workers=workers) as pool:
             _batch_chunks(batch, rows, lo, pending, chunk_size, cm, actor_fields, pool,
                           progress, dispatch)
-        with transaction.atomic():
-            done = BatchRun.objects.select_for_update().get(pk=batch_id)
-            if (hi is None and lo == 0 and done.status == BatchStatus.RUNNING
-                    and done.processed >= done.total):
-                # e.g. every row was logged by another worker before this run
-                _batch_succeeded(done)
-            return done
+        if hi is None and lo == 0:
+            return _batch_finish(batch_id)  # e.g. every row was logged by another worker
+        return BatchRun.objects.get(pk=batch_id)
     except Exception as exc:
         screening_batch_fail(batch_id=batch_id, error=f"{type(exc).__name__}: {exc}")
         raise
 
 
-def _batch_succeeded(batch: BatchRun) -> None:
+def _succeeded_fields(batch: BatchRun) -> list[str]:
+    """Mark a running batch whose every row is logged succeeded; the fields to save."""
+    if batch.status == BatchStatus.FAILED or batch.processed < batch.total:
+        return []
     batch.status = BatchStatus.SUCCEEDED
     batch.finished_at = timezone.now()
-    batch.save(update_fields=["status", "finished_at"])
+    return ["status", "finished_at"]
+
+
+def _batch_finish(batch_id: int) -> BatchRun:
+    """The batch, marked succeeded if every row is logged and it is not finished yet."""
+    with transaction.atomic():
+        batch = BatchRun.objects.select_for_update().get(pk=batch_id)
+        if not batch.is_finished and (fields := _succeeded_fields(batch)):
+            batch.save(update_fields=fields)
+        return batch
 
 
 def _batch_chunks(batch: BatchRun, rows: list[dict], lo: int, pending: list[int],
@@ -668,11 +676,7 @@ def _batch_commit_once(batch_id: int, items: list, cm: CachedMatcher, cfg: dict,
     locked.processed += len(queries)
     locked.hit_rows += hit_rows
     locked.match_count += matches_total
-    fields = ["processed", "hit_rows", "match_count"]
-    if locked.status != BatchStatus.FAILED and locked.processed >= locked.total:
-        locked.status = BatchStatus.SUCCEEDED
-        locked.finished_at = timezone.now()
-        fields += ["status", "finished_at"]
+    fields = ["processed", "hit_rows", "match_count", *_succeeded_fields(locked)]
     locked.save(update_fields=fields)  # one audited save: counters and, last, the status
     audit_record(action="screening.batch_chunk", object_type="screening.BatchRun",
                  object_id=str(batch_id),
@@ -696,7 +700,8 @@ def screening_batch_dispatch(*, batch_id: int, slice_rows: int | None = None,
                              queue: str | None = None) -> list[tuple[int, int]]:
     """Queue a batch as slices of `slice_rows` rows (SCREENING_BATCH_SLICE_ROWS), one
     `screening.batch_slice` task each, so every Celery worker process screens a share of
-    it at once (each with its own warm matcher). Only slices with rows not yet logged are
+    it at once (each with its own warm matcher); with 0 rows per slice the batch runs
+    here, whole, as a dispatch of its own. Only slices with rows not yet logged are
     queued, so dispatching again (a redelivered message, the stale-batch sweep) resumes;
     the slices of an earlier dispatch then stop, when they start or before their next
     chunk is logged, so rows are not screened twice by both. Returns the slices queued,
@@ -704,13 +709,16 @@ def screening_batch_dispatch(*, batch_id: int, slice_rows: int | None = None,
     routing)."""
     from screening.tasks import screening_batch_slice_task
 
+    size = settings.SCREENING_BATCH_SLICE_ROWS if slice_rows is None else slice_rows
+    if not size:
+        screening_batch_run(batch_id=batch_id, claim=True)
+        return []
     batch = _batch_begin(batch_id, dispatch=True)
     if batch is None or batch.is_finished:
         return []
-    size = int(slice_rows or getattr(settings, "SCREENING_BATCH_SLICE_ROWS", 2000))
     slices = _pending_slices(batch, size)
     if not slices:
-        screening_batch_run(batch_id=batch_id)  # every row logged: only the status is left
+        _batch_finish(batch_id)  # every row logged: only the status is left
         return []
     dispatch = batch.dispatches
     for lo, hi in slices:
@@ -738,17 +746,17 @@ def screening_batch_run_local(*, batch_id: int, processes: int, progress=None,
 
     from django.db import connection, connections
 
+    if processes < 2 or connection.vendor != "postgresql" or connection.in_atomic_block:
+        return screening_batch_run(batch_id=batch_id, progress=progress, workers=processes)
     batch = _batch_begin(batch_id)
     if batch is None or batch.is_finished:
         return batch
-    if processes < 2 or connection.vendor != "postgresql" or connection.in_atomic_block:
-        return screening_batch_run(batch_id=batch_id, progress=progress, workers=processes)
     # slices small enough that the processes finish together
-    size = slice_rows or max(500, min(int(getattr(settings, "SCREENING_BATCH_SLICE_ROWS", 0)
-                                          or 2000), -(-batch.total // (4 * processes))))
+    size = slice_rows or max(500, min(settings.SCREENING_BATCH_SLICE_ROWS or 2000,
+                                      -(-batch.total // (4 * processes))))
     slices = [(batch_id, lo, hi) for lo, hi in _pending_slices(batch, size)]
     if not slices:  # every row logged: only the status is left
-        return screening_batch_run(batch_id=batch_id, progress=progress)
+        return _batch_finish(batch_id)
     current_matcher()  # built here, shared copy-on-write by the processes
     if progress is not None:
         progress(batch.processed, batch.total)
@@ -777,8 +785,8 @@ def screening_batch_run_local(*, batch_id: int, processes: int, progress=None,
         from audit.services import ledger_seal_pending
 
         ledger_seal_pending()
-    done = screening_batch_run(batch_id=batch_id)  # finishes a batch left all logged
-    if progress is not None and done is not None:
+    done = _batch_finish(batch_id)
+    if progress is not None:
         progress(done.processed, done.total)
     return done
 
@@ -841,9 +849,9 @@ def screening_batch_resume_stale(*, stale_after_seconds: float | None = None) ->
     cutoff = timezone.now() - timedelta(seconds=seconds)
     stale = list(
         BatchRun.objects.filter(status__in=[BatchStatus.PENDING, BatchStatus.RUNNING])
+        # a dispatch is never older than the start (both NULL-safe for SQLite's MAX())
         .annotate(last_seen=Greatest(Coalesce(Max("queries__created_at"), "created_at"),
-                                     Coalesce("dispatched_at", "created_at"),
-                                     Coalesce("started_at", "created_at")))
+                                     Coalesce("dispatched_at", "started_at", "created_at")))
         .filter(last_seen__lt=cutoff).order_by("pk").values_list("pk", "processed", "total"))
     if not stale:
         return []

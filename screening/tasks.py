@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from celery import shared_task
-from django.conf import settings
 
 from screening.services import (
     screening_batch_dispatch,
@@ -20,13 +19,10 @@ def screening_batch_run_task(self, batch_id: int) -> str:
     (SCREENING_BATCH_SLICE_ROWS > 0, the default) or here, whole. A finished (or missing)
     batch is a no-op and rows already logged are never screened again, so a redelivered
     message repeats no work."""
-    if int(getattr(settings, "SCREENING_BATCH_SLICE_ROWS", 2000)) > 0:
-        # the slices go to the queue this task came from (e.g. a dedicated screening queue)
-        queue = (self.request.delivery_info or {}).get("routing_key")
-        slices = screening_batch_dispatch(batch_id=batch_id, queue=queue)
-        return f"{len(slices)} slices queued"
-    batch = screening_batch_run(batch_id=batch_id, claim=True)
-    return batch.status if batch is not None else "missing"
+    # the slices go to the queue this task came from (e.g. a dedicated screening queue)
+    queue = (self.request.delivery_info or {}).get("routing_key")
+    slices = screening_batch_dispatch(batch_id=batch_id, queue=queue)
+    return f"{len(slices)} slices queued"
 
 
 @shared_task(name="screening.batch_slice", acks_late=True, reject_on_worker_lost=True)

@@ -298,9 +298,9 @@ def test_a_batch_run_as_one_task_is_a_dispatch_of_its_own(active_list, settings)
     settings.SCREENING_BATCH_SLICE_ROWS = 0
     batch = _start()
     earlier = services._batch_begin(batch.pk, dispatch=True).dispatches
-    assert screening_batch_run_task.run(batch.pk) == "succeeded"
+    assert screening_batch_run_task.run(batch.pk) == "0 slices queued"
     batch.refresh_from_db()
-    assert batch.dispatches == earlier + 1 and batch.processed == 13
+    assert (batch.status, batch.processed, batch.dispatches) == ("succeeded", 13, earlier + 1)
     # a slice of the earlier dispatch arriving now finds the batch finished
     assert screening_batch_slice_task.run(batch.pk, 0, 5, earlier) == "succeeded"
     assert ScreeningQuery.objects.filter(batch=batch).count() == 13
