@@ -11,7 +11,6 @@ from enrichment.providers.http import Timeouts
 from enrichment.providers.registry import GleifClient, gleif_http
 from enrichment.providers.resilience import CircuitBreaker, RetryPolicy
 from enrichment.stubs import STUB_CLIENT_ID, STUB_CLIENT_SECRET, StubProviders
-from tests.conftest import sealed_ledger  # noqa: F401 (the enrichment tests import it from here)
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from enrichment.models import EnrichmentRun, LoanApplication
+from tests.conftest import sealed_ledger
 
-from .conftest import PRINCIPALS, application_data, sealed_ledger
+from .conftest import PRINCIPALS, application_data
 
 pytestmark = [pytest.mark.django_db]
 URL = "/api/v1/enrichment/applications"

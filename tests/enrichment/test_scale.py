@@ -23,8 +23,9 @@ from enrichment.models import (
 )
 from enrichment.services import application_create, enrichment_run_execute, enrichment_run_request
 from enrichment.stubs import demo_company
+from tests.conftest import sealed_ledger
 
-from .conftest import application_data, sealed_ledger
+from .conftest import application_data
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 APPLICATIONS = int(os.environ.get("ENRICHMENT_SCALE_APPLICATIONS", "500"))

@@ -14,9 +14,8 @@ from audit.context import Actor
 from cases.models import CaseEvidence
 from screening.matcher_cache import current_matcher
 from screening.services import screening_search, screening_search_many
+from tests.conftest import sealed_ledger
 from tests.screening.conftest import active_list, customer  # noqa: F401 - fixtures
-
-from .conftest import sealed_ledger
 
 pytestmark = pytest.mark.django_db
 ACTOR = Actor.system("test")

@@ -15,8 +15,9 @@ from enrichment.document import validate_document
 from enrichment.models import DataPatch, EnrichmentDocument, EnrichmentRun, ProviderCall
 from enrichment.services import application_create, enrichment_run_request  # noqa: F401
 from enrichment.stubs import demo_company, direct_parent_of
+from tests.conftest import sealed_ledger
 
-from .conftest import PRINCIPALS, application_data, sealed_ledger
+from .conftest import PRINCIPALS, application_data
 
 pytestmark = [pytest.mark.django_db]
 REPORT_PATH = "/experian/businessinformation/businesses/v1/reports/premierprofiles"

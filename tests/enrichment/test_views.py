@@ -10,8 +10,9 @@ import pytest
 from enrichment.choices import RunStatus, StepStatus
 from enrichment.models import EnrichmentRun, LoanApplication, ProviderStep
 from enrichment.services import application_create, enrichment_run_request
+from tests.conftest import sealed_ledger
 
-from .conftest import application_data, sealed_ledger
+from .conftest import application_data
 
 pytestmark = [pytest.mark.django_db]
 
