@@ -21,13 +21,12 @@ matched, and a row kept here that `search` would have dropped scores below the f
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from screening.matching.index import cache_store
+from screening.matching.index import cache_store, gc_paused
 from screening.matching.normalize import INITIAL, NameForm, NormalizedName, normalize_name
 from screening.matching.scoring import (
     INITIAL_CREDIT,
@@ -529,16 +528,8 @@ def search_many(matcher: Matcher, queries: Sequence[dict],
                 normalized: Sequence[NormalizedName] | None = None) -> list[list[Match]]:
     """`matcher.search(**query)` for each query, in order (see the module docstring).
     `normalized`, when given, holds each query's `normalize_name(query["name"])`."""
-    # The matcher's caches hold hundreds of thousands of objects: each full pass of the
-    # cyclic garbage collector walks them all, which cost about 40 % of a batch. The
-    # batch makes no reference cycles, so the collector is paused while it runs.
-    paused = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():  # the matcher's caches: see gc_paused
         return _search_many(matcher, queries, normalized)
-    finally:
-        if paused:
-            gc.enable()
 
 
 def _search_many(matcher: Matcher, queries: Sequence[dict],

@@ -23,6 +23,7 @@ from screening.matching.index import (
     MIN_TOKEN_SIMILARITY,
     MatcherIndex,
     cache_store,
+    gc_paused,
 )
 from screening.matching.normalize import (
     INITIAL,
@@ -157,7 +158,8 @@ class Matcher:
 
     def __init__(self, entities: Iterable[ListedEntity],
                  config: MatcherConfig | None = None) -> None:
-        self.index = MatcherIndex(entities)
+        with gc_paused():
+            self.index = MatcherIndex(entities)
         self.config = config or MatcherConfig()
         self.list_codes: set[str] = {e.list_code for e in self.index.entities}
         self._split_cache: dict[str, list[tuple[str, str]] | None] = {}

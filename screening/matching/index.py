@@ -9,10 +9,12 @@ a common first name or particle is weak.
 
 from __future__ import annotations
 
+import gc
 import math
 from array import array
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from itertools import accumulate, chain
@@ -68,6 +70,22 @@ class NameRow:
     form: NameForm
     vocab: tuple[int, ...]  # vocab id per token
     glued: tuple[int, ...]  # vocab id per adjacent token pair, glued
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector off for the block (as it was before, after).
+
+    Building an index and screening a batch create hundreds of thousands of objects and
+    no reference cycles: every collection the allocations trigger would walk all of them
+    (about a fifth of a build, 40 % of a batch) and free nothing."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
 
 
 def _deletes(token: str) -> list[str]:

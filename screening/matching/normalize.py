@@ -108,13 +108,18 @@ def _generic_fold(token: str) -> str:
             t = t.replace(a, b)
     # Hard C and X as transliterations write them (FRANCISCO / ФРАНКИСКО, XIA / КСИА).
     t = _C_NOT_CH.sub("K", t).replace("X", "KS")
-    t = re.sub(r"(.)\1+", r"\1", t)
+    t = _RUNS.sub(r"\1", t)
     if len(t) > 3 and t.endswith("H") and t[-2] in "AEIOU":
         t = t[:-1]
     return t or token
 
 
 _C_NOT_CH = re.compile(r"C(?!H)")
+# A run of one letter written once (HUSSEIN -> HUSEIN); compiled once, not per call: these
+# folds run for every listed token at each build and every new query token.
+_RUNS = re.compile(r"(.)\1+")
+_NO_AEIO = str.maketrans("", "", "AEIO")
+_NO_VOWELS = str.maketrans("", "", "AEIOU")
 
 
 _FOLDED_VARIANTS: dict[str, str] = {}
@@ -154,8 +159,7 @@ def skeleton(token: str) -> str:
     """Consonant skeleton: what an abjad romanisation (Arabic, Hebrew) keeps. Consonants
     that abjads do not distinguish share a class (P/B, C/Q/K; V and W are vowel-like)."""
     s = token.replace("KH", "H").replace("DZH", "J").replace("ZH", "J")
-    s = s.translate(_SKELETON_CLASSES)
-    s = re.sub(r"(.)\1+", r"\1", s)
+    s = _RUNS.sub(r"\1", s.translate(_SKELETON_CLASSES))
     if len(s) > 2 and s.endswith("H"):
         s = s[:-1]
     return s
@@ -166,8 +170,7 @@ def abjad_query_form(token: str) -> str:
     """A romanised abjad token as letters written: consonants plus the long vowels
     (W, Y); alef (A) and hamza carry no comparison value."""
     t = token.replace("KH", "H").replace("DH", "D").replace("V", "W").replace("Q", "K")
-    t = re.sub(r"[AEIO]", "", t)
-    t = re.sub(r"(.)\1+", r"\1", t)
+    t = _RUNS.sub(r"\1", t.translate(_NO_AEIO))
     if len(t) > 2 and t.endswith("H"):
         t = t[:-1]
     return t
@@ -198,11 +201,13 @@ def abjad_listed_form(token: str, foreign_v: bool = False) -> str:
     for a, b in _DIPHTHONGS:
         t = t.replace(a, b)
     final_i = t.endswith("I")
-    t = t[0] + re.sub(r"[AEIOU]", "", t[1:]) if t else t
-    t = re.sub(r"^[AEIOU]", "", t)
+    if t:
+        t = t[0] + t[1:].translate(_NO_VOWELS)
+        if t[0] in "AEIOU":
+            t = t[1:]
     if final_i:
         t += "Y"
-    t = re.sub(r"(.)\1+", r"\1", t)
+    t = _RUNS.sub(r"\1", t)
     if len(t) > 2 and t.endswith("H"):
         t = t[:-1]
     return t
