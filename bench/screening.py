@@ -59,7 +59,36 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from rapidfuzz import fuzz, process  # noqa: E402
-from screening_quality import BENCH, SDN_DIR, alter, load_entities  # noqa: E402
+from screening_quality import BENCH, DATA, SDN_DIR, alter, load_entities  # noqa: E402
+
+OFAC = DATA / "sanctions" / "ofac"
+LISTS = {
+    "2021-07": "SDN 2021-07 with aliases",
+    "newest-size": "SDN 2024-05-03 names with the 2026-06 aliases of those entities",
+}
+
+
+def bench_entities(which: str) -> tuple[list, str]:
+    """The listed entities the main and steady benches load, and how to say which.
+
+    `2021-07` is the newest complete SDN set in ../shared/data (names, aliases and
+    addresses of one publication). `newest-size` is as large as today's SDN: the newest
+    sdn.csv available (2024-05-03) with the alt.csv and add.csv of a 2026 publication
+    (the aliases of the entities in both are kept: the parser drops the rest)."""
+    if which == "2021-07":
+        entities = load_entities()
+    else:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            (folder / "sdn.csv").write_bytes(
+                (OFAC / "sdn-csv-history" / "sdn_2024-05-03.csv").read_bytes())
+            for name in ("alt.csv", "add.csv"):
+                (folder / name).write_bytes((OFAC / "alt-add-csv-2026-06" / name).read_bytes())
+            entities = load_entities(folder)
+    names = sum(len(e.names) for e in entities)
+    return entities, f"{LISTS[which]} ({len(entities):,} entities, {names:,} names)"
 
 from screening.matching.engine import Matcher, MatcherPool  # noqa: E402
 
@@ -363,12 +392,12 @@ def celery_bench(n: int, database_url: str, redis_url: str, rng: random.Random,
     return 0
 
 
-def steady_bench(n: int, rng: random.Random, listed_share: float) -> int:
+def steady_bench(n: int, rng: random.Random, listed_share: float, which: str = "2021-07") -> int:
     """A batch as a long-running worker pool sees it: one pool of every core over N names
     (a customer base), throughput per fifth, so the first fifth shows the cold pool (its
     caches empty, every page of the matcher copied into each forked worker) and the
     others the steady state; then the plain approach on the last fifth's names."""
-    entities = load_entities()
+    entities, label = bench_entities(which)
     listed_names = [n.name for e in entities for n in e.names]
     matcher = Matcher(entities)
     qs = queries(entities, n, rng, listed_share)
@@ -377,7 +406,7 @@ def steady_bench(n: int, rng: random.Random, listed_share: float) -> int:
     parts = [qs[i : i + fifth] for i in range(0, len(qs), fifth)][:5]
     print(
         f"steady: {len(qs):,} names ({listed_share:.0%} altered listed names), one pool "
-        f"of {workers} processes, SDN 2021-07 with aliases ({len(listed_names):,} names)"
+        f"of {workers} processes, {label}"
     )
     rates = []
     with MatcherPool(matcher, workers=workers) as pool:
@@ -436,6 +465,9 @@ def main() -> int:
         help="plain approach on the first N of the batch path's names (0: all)",
     )
     ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--list", choices=sorted(LISTS), default="2021-07",
+                    help="listed names of the main and --steady benches: "
+                         + "; ".join(f"{k}: {v}" for k, v in LISTS.items()))
     ap.add_argument(
         "--cli",
         type=int,
@@ -510,10 +542,10 @@ def main() -> int:
     if args.memory:
         return memory_bench(args.memory, rng, args.listed_share)
     if args.steady:
-        return steady_bench(min(args.steady, 100_000), rng, args.listed_share)
-    entities = load_entities()
+        return steady_bench(min(args.steady, 100_000), rng, args.listed_share, args.list)
+    entities, label = bench_entities(args.list)
     listed_names = [n.name for e in entities for n in e.names]
-    print(f"list: {len(entities)} entities, {len(listed_names)} names (SDN 2021-07 + aliases)")
+    print(f"list: {label}")
 
     gc.collect()
     rss0 = _rss()
