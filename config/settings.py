@@ -214,6 +214,12 @@ SCREENING_BATCH_STALE_SECONDS = env_int("SCREENING_BATCH_STALE_SECONDS", 600)
 # A queued batch runs as slices of this many rows, one task each, on every worker process
 # at once; 0 runs it as one task.
 SCREENING_BATCH_SLICE_ROWS = env_int("SCREENING_BATCH_SLICE_ROWS", 2000, minimum=0)
+# Built matcher indexes, signed with SECRET_KEY, so that every process but the first loads
+# the active lists' index instead of building it (screening/index_store.py); empty: off.
+# Off by default under VIGIL_ENV=test, where tests rewrite list rows in place.
+SCREENING_INDEX_DIR = os.environ.get(  # set and empty: off
+    "SCREENING_INDEX_DIR", "" if VIGIL_ENV == "test" else str(VAR_DIR / "matcher-index"))
+SCREENING_INDEX_KEEP = env_int("SCREENING_INDEX_KEEP", 4, minimum=1)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # The cache holds login-failure counters and rate-limit buckets: shared (Redis) whenever

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from screening import index_store
 from screening.lists import selectors as list_selectors
 from screening.matching.engine import Matcher, MatcherConfig
 
@@ -50,15 +51,28 @@ def current_matcher() -> CachedMatcher:
         if _cached is not None and _cached.key == key:
             return _cached
         versions = list_selectors.active_versions()  # with their list codes, read anew
-        key = tuple(sorted(v.pk for v in versions))
-        entities = list(list_selectors.listed_entities(key)) if key else []
         built = CachedMatcher(
-            matcher=Matcher(entities, matcher_config()),
+            matcher=_matcher(versions),
             versions={v.source.code: v.pk for v in versions},
-            key=key,
+            key=tuple(sorted(v.pk for v in versions)),
         )
         _cached = built
         return built
+
+
+def _matcher(versions: list) -> Matcher:
+    """The matcher over these list versions: its index loaded from the store when a
+    process has built it already (screening.index_store), else built and stored."""
+    if not versions:
+        return Matcher([], matcher_config())
+    store_key = index_store.index_key(versions)
+    index = index_store.load_index(store_key)
+    if index is not None:
+        return Matcher((), matcher_config(), index=index)
+    matcher = Matcher(list(list_selectors.listed_entities([v.pk for v in versions])),
+                      matcher_config())
+    index_store.save_index(store_key, matcher.index)
+    return matcher
 
 
 def matcher_for_versions(version_ids: tuple[int, ...]) -> Matcher:
@@ -66,7 +80,7 @@ def matcher_for_versions(version_ids: tuple[int, ...]) -> Matcher:
     cached = _cached
     if cached is not None and cached.key == tuple(sorted(version_ids)):
         return cached.matcher
-    return Matcher(list(list_selectors.listed_entities(version_ids)), matcher_config())
+    return _matcher(list_selectors.versions_by_id(version_ids))
 
 
 def matcher_cache_clear() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from screening.matcher_cache import current_matcher
 from screening.services import (
     screening_batch_dispatch,
     screening_batch_resume_stale,
@@ -39,6 +40,14 @@ def screening_batch_slice_task(batch_id: int, lo: int, hi: int,
 def screening_delta_task(version_id: int) -> dict:
     """Re-screen the customer base against what a newly active list version changed."""
     return screening_rescreen_delta(version_id=version_id)
+
+
+@shared_task(name="screening.matcher_warm")
+def screening_matcher_warm_task() -> str:
+    """After a list version activates: build the active lists' matcher here, once, and
+    keep its index (screening.index_store), so the portal's and the other workers'
+    processes load it instead of each building it on their next query."""
+    return f"matcher over list versions {list(current_matcher().key)}"
 
 
 @shared_task(name="screening.batch_resume_stale")

@@ -27,6 +27,12 @@ def active_versions() -> list[ListVersion]:
     )
 
 
+def versions_by_id(version_ids: Iterable[int]) -> list[ListVersion]:
+    """The given versions (active or past; unknown ids are left out), by id."""
+    return list(ListVersion.objects.filter(pk__in=list(version_ids))
+                .select_related("source").order_by("pk"))
+
+
 def active_version_ids() -> tuple[int, ...]:
     """Sorted ids of the active versions: what decides whether a cached matcher is current.
 

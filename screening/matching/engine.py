@@ -157,9 +157,14 @@ class Matcher:
     """An index plus a configuration; safe to share between threads for reading."""
 
     def __init__(self, entities: Iterable[ListedEntity],
-                 config: MatcherConfig | None = None) -> None:
-        with gc_paused():
-            self.index = MatcherIndex(entities)
+                 config: MatcherConfig | None = None, *,
+                 index: MatcherIndex | None = None) -> None:
+        """A matcher over `entities`, or over an index already built from them (`index`,
+        e.g. loaded by screening.index_store: `entities` is then not read)."""
+        if index is None:
+            with gc_paused():
+                index = MatcherIndex(entities)
+        self.index = index
         self.config = config or MatcherConfig()
         self.list_codes: set[str] = {e.list_code for e in self.index.entities}
         self._split_cache: dict[str, list[tuple[str, str]] | None] = {}
