@@ -647,25 +647,20 @@ def store_index(index):
     """Keep a freshly built index (before any query filled its caches) as a process does
     after a build (screening.index_store), in a scratch store; returns a function that
     times loading it as another process does (the signed file read, verified and
-    unpickled)."""
+    unpickled). Django is set up and the index pickled in a forked child, so that the
+    memory they take stays out of this process's RSS figures until the load."""
     import tempfile
 
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("VIGIL_ENV", "test")
-    import django
-    from django.conf import settings
-
-    django.setup()
-    from screening import index_store
-
     tmp = tempfile.TemporaryDirectory()
-    settings.SCREENING_INDEX_DIR = tmp.name
-    pid = os.fork()  # pickled in a child: the memory it takes stays out of this RSS
+    pid = os.fork()
     if pid == 0:
-        os._exit(0 if index_store.save_index("bench", index) else 1)
-    os.waitpid(pid, 0)
+        os._exit(0 if _index_store(tmp.name).save_index("bench", index) else 1)
+    _, status = os.waitpid(pid, 0)
+    if status != 0:
+        raise SystemExit("the index could not be stored")
 
     def timed_load() -> float:
+        index_store = _index_store(tmp.name)
         gc.collect()
         t = time.perf_counter()
         loaded = index_store.load_index("bench")
@@ -676,6 +671,19 @@ def store_index(index):
         return elapsed
 
     return timed_load
+
+
+def _index_store(folder: str):
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("VIGIL_ENV", "test")
+    import django
+    from django.conf import settings
+
+    django.setup()
+    from screening import index_store
+
+    settings.SCREENING_INDEX_DIR = folder
+    return index_store
 
 
 if __name__ == "__main__":
