@@ -4,8 +4,8 @@ reading every listed entity from the database and building it again.
 Business rule: a loaded index is exactly the one a build would give, or none is loaded.
 - A file is found by a key naming everything the build depends on: the list versions (id,
   file hash and import time), the database they were read from, the matcher's algorithm
-  version and the source of the matcher's code. A new version, a new release or another
-  database finds no file and builds.
+  version, the source of the matcher's code, and the Python and numpy versions that
+  pickled it. A new version, a new release or another database finds no file and builds.
 - A file is unpickled only when its HMAC, under a key derived from SECRET_KEY, verifies:
   a file that was not written by Vigil (or was torn or altered) is never executed as a
   pickle; it is set aside and the index is built.
@@ -24,12 +24,14 @@ import hmac
 import logging
 import os
 import pickle
+import sys
 import tempfile
 import time
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 from django.conf import settings
 from django.db import connection
 from django.utils.crypto import salted_hmac
@@ -61,8 +63,8 @@ def code_fingerprint() -> str:
 def index_key(versions: Iterable) -> str:
     """The store key of the index over these list versions (`ListVersion` rows)."""
     db = connection.settings_dict
-    parts = [ALGORITHM_VERSION, code_fingerprint(), db["ENGINE"], str(db["NAME"]),
-             str(db.get("HOST") or ""), str(db.get("PORT") or "")]
+    parts = [ALGORITHM_VERSION, code_fingerprint(), sys.version, np.__version__,
+             db["ENGINE"], str(db["NAME"]), str(db.get("HOST") or ""), str(db.get("PORT") or "")]
     for v in sorted(versions, key=lambda v: v.pk):
         imported = v.imported_at.isoformat() if v.imported_at else ""
         parts.append(f"{v.pk}:{v.sha256}:{imported}")

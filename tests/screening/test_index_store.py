@@ -111,6 +111,9 @@ def test_the_key_names_everything_the_index_depends_on(active_list, settings, mo
     monkeypatch.undo()
     monkeypatch.setitem(connection.settings_dict, "NAME", "another_database")
     assert index_store.index_key([active_list]) != base
+    monkeypatch.undo()
+    monkeypatch.setattr(index_store.np, "__version__", "0.0.0")
+    assert index_store.index_key([active_list]) != base
 
 
 def _stored(store, active_list):
