@@ -217,3 +217,34 @@ def test_an_activation_builds_and_keeps_the_new_index(db, store, settings, tmp_p
     assert len(_files(store)) == 1  # built by the warm-up task, not by a query
     assert index_store.load_index(index_store.index_key([outcome.version])) is not None
     matcher_cache_clear()
+
+
+@pytest.mark.celery_worker
+@pytest.mark.slow
+def test_a_real_worker_builds_the_index_this_process_then_loads(
+        transactional_db, settings, tmp_path, monkeypatch):
+    """Production's path: an activation queues the warm-up, a Celery worker process
+    builds and stores the index, and another process (this one) finds it under the same
+    key and loads it without reading an entity row."""
+    from audit.context import Actor
+    from screening.lists.services import list_import
+    from tests.conftest import celery_worker_running
+
+    store = tmp_path / "index"
+    settings.SCREENING_INDEX_DIR = str(store)
+    settings.SCREENING_DELTA_ON_ACTIVATION = False
+    matcher_cache_clear()
+    with celery_worker_running(tmp_path, env={"SCREENING_INDEX_DIR": str(store)}):
+        outcome = list_import(source="ofac-sdn", path=write_sdn(tmp_path / "sdn"),
+                              actor=Actor.system("test"))
+        assert outcome.version.is_active
+        deadline = time.monotonic() + 90
+        while not _files(store) and time.monotonic() < deadline:
+            time.sleep(0.25)
+    log = (tmp_path / "worker.log").read_text()
+    assert "screening.matcher_warm" in log and "succeeded" in log, log[-3000:]
+    assert _files(store) == [f"{index_store.index_key([outcome.version])}.index"]
+    _no_entity_reads(monkeypatch)
+    loaded = current_matcher()
+    assert "BIN LADIN" in _results(loaded.matcher)[0]
+    matcher_cache_clear()
