@@ -58,8 +58,6 @@ def clients(stub):
 @pytest.fixture
 def enrichment_settings_for_stub(stub, settings):
     """Point the enrichment settings at the stub with fast retries and no rate limit."""
-    from enrichment.clients import reset_provider_clients
-
     settings.ENRICHMENT_GLEIF_BASE_URL = stub.gleif_base_url
     settings.ENRICHMENT_EXPERIAN_BASE_URL = stub.experian_base_url
     settings.ENRICHMENT_EXPERIAN_TOKEN_URL = stub.experian_token_url
@@ -69,12 +67,19 @@ def enrichment_settings_for_stub(stub, settings):
     settings.ENRICHMENT_BACKOFF_MAX = 0.05
     settings.ENRICHMENT_MAX_RETRY_AFTER = 2
     settings.ENRICHMENT_READ_TIMEOUT = 2
-    reset_provider_clients()
+    _close_breakers()
     yield settings
-    # Breakers are shared through Redis: a test that took the stub down must not leave
-    # later tests failing fast.
-    from enrichment.clients import provider_clients
+    _close_breakers()
 
+
+def _close_breakers() -> None:
+    """Breakers are shared through Redis and keyed by the stub's address: a test that
+    took the stub down must not leave later tests failing fast, nor may a breaker left
+    open by another process (a Celery worker of an earlier test, or an earlier stub on
+    the same port) greet this one. Closed before and after each test."""
+    from enrichment.clients import provider_clients, reset_provider_clients
+
+    reset_provider_clients()
     provider_clients()
     reset_provider_clients(breakers=True)
 
