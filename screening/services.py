@@ -29,8 +29,14 @@ from cases.services import case_open, customer_upsert
 from config.forking import forget_inherited_connections
 from config.rows import insert_objects
 from screening.choices import BatchStatus, QueryOrigin, ScreeningUse
+from screening.index_store import store_dir
 from screening.lists.parsers import SOURCES
-from screening.matcher_cache import CachedMatcher, current_matcher, matcher_config
+from screening.matcher_cache import (
+    CachedMatcher,
+    current_matcher,
+    matcher_cache_clear,
+    matcher_config,
+)
 from screening.matching.engine import ALGORITHM_VERSION, Match, Matcher, MatcherPool
 from screening.matching.normalize import NameInputError, normalize_name, validate_name
 from screening.models import BatchInput, BatchRun, ScreeningQuery, Whitelist
@@ -953,6 +959,20 @@ def _whitelist_reopen(customer: Customer, list_code: str, uid: str, new_hash: st
 
 
 # ---------------------------------------------------------------------------- delta
+
+
+def screening_version_activated(*, version_id: int) -> None:
+    """What screening does once a list version is active (after its commit): the cached
+    matcher is dropped; the new one is built once, by a worker, when built indexes are
+    kept (SCREENING_INDEX_DIR), so the other processes load it; and the customer base is
+    re-screened against what the version changed (SCREENING_DELTA_ON_ACTIVATION)."""
+    from screening.tasks import screening_delta_task, screening_matcher_warm_task
+
+    matcher_cache_clear()
+    if store_dir() is not None:
+        screening_matcher_warm_task.delay()
+    if getattr(settings, "SCREENING_DELTA_ON_ACTIVATION", True):
+        screening_delta_task.delay(version_id)
 
 
 def screening_rescreen_delta(*, version_id: int, actor: Actor | None = None) -> dict:
