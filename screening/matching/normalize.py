@@ -15,6 +15,7 @@ from functools import lru_cache
 
 from anyascii import anyascii
 
+from screening.matching.japanese import japanese_reading
 from screening.matching.memo import memo_per_word
 from screening.matching.tables import (
     ABJAD_SCRIPTS,
@@ -257,27 +258,6 @@ def scripts_of(text: str) -> tuple[str, ...]:
     return tuple(seen)
 
 
-_kakasi = None
-
-
-def _japanese_reading(text: str) -> list[str] | None:
-    """Hepburn reading of Japanese text (kanji names read the Japanese way)."""
-    global _kakasi
-    try:
-        if _kakasi is None:
-            import pykakasi  # optional: only CJK input needs it
-
-            _kakasi = pykakasi.kakasi()
-        # Hepburn long vowels are usually written short in names (TAROU -> TARO).
-        return [
-            part["hepburn"].replace("ou", "o").replace("uu", "u")
-            for part in _kakasi.convert(text)
-            if part["hepburn"].strip()
-        ]
-    except Exception:  # noqa: BLE001 - a missing reading only loses one variant
-        return None
-
-
 # ---------------------------------------------------------------------------- cleaning
 
 _CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "So", "Sk"})
@@ -435,7 +415,7 @@ def _romanise(word: str, *, cjk_mode: str, single_word: bool = False) -> list[tu
                 out.append(("".join(syl), False))
         elif script == "Hani" or script in ("Hira", "Kana"):
             if cjk_mode == "japanese":
-                reading = _japanese_reading(run)
+                reading = japanese_reading(run)
                 if reading:
                     out.extend((w, False) for r in reading for w in _ascii_words(r))
                     continue
