@@ -188,6 +188,12 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A worker process whose resident memory exceeds this (KiB) after a task is replaced by a
+# fresh one (it then loads the screening index from SCREENING_INDEX_DIR, about a second).
+# A screening worker against a list of today's size holds about 400 MB; the bound is for
+# growth nothing else caps. 0: never replaced.
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = (
+    env_int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", 768 * 1024, minimum=0) or None)
 # Celery closes a worker's database connection around every task unless this is set; a
 # new PostgreSQL backend per task cost more CPU than an enrichment run's own queries. The
 # connection is recycled after this many tasks, and dropped earlier if it broke or outlived

@@ -106,6 +106,23 @@ def test_task_runs_on_a_real_celery_worker(celery_worker_process):
     assert value["pid"] != os.getpid()
 
 
+@pytest.mark.celery_worker
+@pytest.mark.redis
+@pytest.mark.parametrize(("limit_kib", "replaced"), [("1", True), ("0", False)])
+def test_a_worker_process_over_its_memory_bound_is_replaced(transactional_db, tmp_path,
+                                                            limit_kib, replaced):
+    """CELERY_WORKER_MAX_MEMORY_PER_CHILD reaches a real prefork worker: a process over
+    the bound (1 KiB: any process) is replaced after its task; 0 never replaces one."""
+    from config.celery import ping
+    from tests.conftest import celery_worker_running
+
+    with celery_worker_running(tmp_path, pool="prefork", concurrency=1,
+                               env={"CELERY_WORKER_MAX_MEMORY_PER_CHILD": limit_kib}):
+        pids = [ping.delay(str(i)).get(timeout=60)["pid"] for i in range(3)]
+    assert (len(set(pids)) == 3) is replaced, pids
+    assert (len(set(pids)) == 1) is not replaced, pids
+
+
 def test_structured_logs_render_json():
     from config.logging import formatter_factory
 

@@ -50,6 +50,7 @@ def test_check_deploy_flags_development_settings():
         ({"DEBUG": "maybe"}, "DEBUG"),
         ({"LOGIN_MAX_FAILURES": "lots"}, "LOGIN_MAX_FAILURES"),
         ({"DATABASE_URL": "mysql://x@y/z"}, "DATABASE_URL"),
+        ({"CELERY_WORKER_MAX_MEMORY_PER_CHILD": "-1"}, "CELERY_WORKER_MAX_MEMORY_PER_CHILD"),
     ],
 )
 def test_bad_configuration_fails_naming_the_variable(env, variable):
