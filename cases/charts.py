@@ -48,48 +48,75 @@ def bar_chart(
     return "".join(parts)
 
 
-def line_chart(
+def _ticks(peak: int) -> list[int]:
+    """Whole-number y-axis ticks from 0 to at least `peak`, a step of 1, 2 or 5 times a
+    power of ten: at most six ticks."""
+    step = 1
+    while -(-peak // step) > 5:
+        step = step * 5 // 2 if str(step)[0] == "2" else step * 2
+    return list(range(0, -(-peak // step) * step + 1, step))
+
+
+def stacked_columns(
     series: dict[str, list[int]],
     *,
     labels: list[str],
     title: str,
     width: int = 860,
     height: int = 260,
+    unit: str = "alert",
 ) -> str:
-    """One polyline per series over shared x labels, with a legend and a y axis."""
-    left, right, top, bottom = 40, 160, 30, 40
+    """One column per x label, stacked by series (a colour each), over a y axis with
+    whole-number ticks; a legend with each series' total; every segment titled with its
+    series, label and count (a tooltip, and read out by screen readers)."""
+    left, right, top, bottom = 40, 170, 30, 40
     plot_w, plot_h = width - left - right, height - top - bottom
-    peak = max((max(values, default=0) for values in series.values()), default=0) or 1
-    steps = max(len(labels) - 1, 1)
-    parts = [
-        *_svg_open(width, height, title),
-        f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" '
-        'stroke="#98a2b3"/>',
-        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#98a2b3"/>',
-        f'<text x="{left - 6}" y="{top + 4}" font-size="11" text-anchor="end">{peak}</text>',
-        f'<text x="{left - 6}" y="{top + plot_h}" font-size="11" text-anchor="end">0</text>',
-    ]
+    totals = [sum(values[i] for values in series.values() if i < len(values))
+              for i in range(len(labels))]
+    ticks = _ticks(max(totals, default=0) or 1)
+    scale = plot_h / ticks[-1]
+    slot = plot_w / max(len(labels), 1)
+    bar_w = max(2.0, min(36.0, slot * 0.7))
+    parts = _svg_open(width, height, title)
+    for tick in ticks:
+        y = top + plot_h - tick * scale
+        parts.append(
+            f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" '
+            f'stroke="{"#98a2b3" if tick == 0 else "#e4e7ec"}"/>'
+        )
+        parts.append(
+            f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end" '
+            f'fill="#5b6675">{tick}</text>'
+        )
+    every = max(1, -(-len(labels) // 14))
     for index, label in enumerate(labels):
-        if index % max(1, len(labels) // 7) == 0 or index == len(labels) - 1:
-            x = left + plot_w * index / steps
+        if index % every == 0 or index == len(labels) - 1:
+            x = left + slot * (index + 0.5)
             parts.append(
                 f'<text x="{x:.1f}" y="{top + plot_h + 16}" font-size="11" '
                 f'text-anchor="middle" fill="#5b6675">{escape(label)}</text>'
             )
-    if not series:
+    if not any(totals):
         parts.append(
             f'<text x="{left + 10}" y="{top + plot_h / 2:.0f}" font-size="13" '
             'fill="#5b6675">No alerts in this period</text>'
         )
+    base = [0] * len(labels)
     for index, (name, values) in enumerate(series.items()):
         colour = PALETTE[index % len(PALETTE)]
-        points = " ".join(
-            f"{left + plot_w * i / steps:.1f},{top + plot_h * (1 - v / peak):.1f}"
-            for i, v in enumerate(values)
-        )
-        parts.append(
-            f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{points}"/>'
-        )
+        for day, value in enumerate(values[: len(labels)]):
+            if not value:
+                continue
+            y = top + plot_h - (base[day] + value) * scale
+            x = left + slot * (day + 0.5) - bar_w / 2
+            noun = unit if value == 1 else unit + "s"
+            parts.append(
+                f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" '
+                f'height="{value * scale:.1f}" fill="{colour}" stroke="#ffffff" '
+                f'stroke-width="1"><title>{escape(name)}, {escape(labels[day])}: '
+                f"{value} {noun}</title></rect>"
+            )
+            base[day] += value
         y = top + 14 + index * 18
         parts.append(
             f'<rect x="{width - right + 12}" y="{y - 9}" width="10" height="10" fill="{colour}"/>'

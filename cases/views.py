@@ -418,7 +418,7 @@ def dashboard(request):
             "chart_state": charts.bar_chart(stats["by_state"], title="Cases by state"),
             "chart_queue": charts.bar_chart(stats["by_queue"], title="Open cases by queue"),
             "chart_ageing": charts.bar_chart(stats["ageing"], title="Age of open cases"),
-            "chart_alerts": charts.line_chart(
+            "chart_alerts": charts.stacked_columns(
                 stats["alerts_per_rule"],
                 labels=labels,
                 title="Alerts per rule per day (last 14 days)",

@@ -114,6 +114,35 @@ def test_charts_escape_labels_and_scale_bars():
     svg = charts.bar_chart([("<b>", 10), ("b", 5)], title="T & co")
     assert "&lt;b&gt;" in svg and "T &amp; co" in svg and "<b>" not in svg
     assert 'width="220"' in svg and 'width="110"' in svg  # peak 10 fills the 220px span
-    line = charts.line_chart({"R1": [0, 2, 4]}, labels=["a", "b", "c"], title="x")
-    assert "<polyline" in line and "R1 (6)" in line
-    assert "No alerts" in charts.line_chart({}, labels=["a"], title="x")
+
+
+def test_stacked_columns_stack_each_day_and_title_every_segment():
+    import re
+
+    svg = charts.stacked_columns({"R1": [0, 2, 4], "<R2>": [1, 0, 1]},
+                                 labels=["1 Nov", "2 Nov", "3 Nov"], title="x")
+    assert "R1 (6)" in svg and "&lt;R2&gt; (2)" in svg and "<R2>" not in svg
+    segments = re.findall(r'<rect x="[\d.]+" y="([\d.]+)" width="[\d.]+" '
+                          r'height="([\d.]+)"[^>]*><title>([^<]+)</title>', svg)
+    # one segment per non-zero (series, day), none for zeros
+    assert [t for *_, t in segments] == [
+        "R1, 2 Nov: 2 alerts", "R1, 3 Nov: 4 alerts", "&lt;R2&gt;, 1 Nov: 1 alert",
+        "&lt;R2&gt;, 3 Nov: 1 alert"]
+    # 3 Nov: R2's segment sits on R1's; the column (5) reaches the top tick (5): the
+    # plot's 190 px height is 5 alerts
+    (y1, h1), (y2, h2) = [(float(y), float(h)) for y, h, t in segments if "3 Nov" in t]
+    assert abs(y2 + h2 - y1) < 0.2
+    assert abs(h1 - 4 * 190 / 5) < 0.2 and abs(h2 - 190 / 5) < 0.2
+    assert abs(y2 - 30) < 0.2  # the plot's top
+    assert [int(t) for t in re.findall(r'text-anchor="end" fill="#5b6675">(\d+)<', svg)] \
+        == [0, 1, 2, 3, 4, 5]
+    assert "No alerts" in charts.stacked_columns({}, labels=["a"], title="x")
+    assert "No alerts" in charts.stacked_columns({"R1": [0]}, labels=["a"], title="x")
+
+
+def test_chart_ticks_are_whole_round_numbers_covering_the_peak():
+    assert charts._ticks(1) == [0, 1]
+    assert charts._ticks(5) == [0, 1, 2, 3, 4, 5]
+    assert charts._ticks(7) == [0, 2, 4, 6, 8]
+    assert charts._ticks(23) == [0, 5, 10, 15, 20, 25]
+    assert charts._ticks(1234) == [0, 500, 1000, 1500]
