@@ -995,12 +995,14 @@ def screening_rescreen_delta(*, version_id: int, actor: Actor | None = None) -> 
                "entities": len(entities), "customers": 0, "hits": 0}
     if not entities:
         return summary
-    matcher = Matcher(entities, matcher_config())
     versions = {delta.list_code: version_id}
-    cfg = matcher.config.as_dict()
+    matcher = cfg = None  # built for the first customer: a new deployment has none
     with audit_context(actor=actor or Actor.system("screening.delta")):
         actor_fields = _actor_fields()
         for customer in Customer.objects.order_by("pk").iterator(chunk_size=1000):
+            if matcher is None:
+                matcher = Matcher(entities, matcher_config())
+                cfg = matcher.config.as_dict()
             summary["customers"] += 1
             try:
                 clean = screening_input_clean(name=customer.name, dob=customer.dob or None,

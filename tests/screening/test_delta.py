@@ -46,3 +46,27 @@ def test_new_and_changed_entities_are_screened_against_customers(active_list, tm
     new_cases = Case.objects.filter(source="screening").count() - cases_before
     assert new_cases >= 1
     assert Case.objects.filter(dedupe_key="screening:C-B:ofac-sdn:306").exists()
+
+
+def test_a_delta_with_no_customers_builds_no_matcher_and_is_still_recorded(
+        active_list, tmp_path, monkeypatch):
+    """A new deployment activates its lists before it stores a customer: nothing to
+    screen, so no index is built (seconds per list), and the run is on the audit trail."""
+    from screening import services
+    from tests.conftest import sealed_ledger
+
+    assert not services.Customer.objects.exists()
+    rows = [*SDN, ("9002", "EXAMPLE, Delta", "individual", "SDGT", "", "")]
+    v2 = list_import(source="ofac-sdn", path=write_sdn(tmp_path / "v2", rows, ALT),
+                     actor=ACTOR).version
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a matcher was built with no customer to screen")
+
+    monkeypatch.setattr(services, "Matcher", refuse)
+    summary = screening_rescreen_delta(version_id=v2.pk)
+    assert summary == {"version_id": v2.pk, "list": "ofac-sdn", "mode": "delta",
+                       "entities": 1, "customers": 0, "hits": 0}
+    entry = sealed_ledger().filter(action="screening.delta_rescreen",
+                                   object_id=str(v2.pk)).get()
+    assert entry is not None
