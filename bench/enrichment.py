@@ -27,13 +27,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -43,54 +41,6 @@ sys.path.insert(0, str(REPO))
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/vigil_enrichment_bench"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/5"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-STUB_SCRIPT = """
-import sys, time
-from enrichment.stubs import StubProviders
-stub = StubProviders(registry_size=int(sys.argv[1])).start()
-print(stub.port, flush=True)
-while True:
-    time.sleep(3600)
-"""
-
-
-class StubProcess:
-    """The stub providers served by a separate Python process, driven over HTTP."""
-
-    def __init__(self, registry_size: int) -> None:
-        from enrichment.stubs import EXPERIAN_PREFIX, EXPERIAN_TOKEN_PATH, GLEIF_PREFIX
-
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", STUB_SCRIPT, str(registry_size)], cwd=REPO,
-            stdout=subprocess.PIPE, text=True, start_new_session=True)
-        port = self.process.stdout.readline().strip()
-        if not port.isdigit():
-            self.stop()
-            raise RuntimeError("the stub process did not start")
-        self.root = f"http://127.0.0.1:{port}"
-        self.gleif_base_url = f"{self.root}{GLEIF_PREFIX}"
-        self.experian_base_url = f"{self.root}{EXPERIAN_PREFIX}"
-        self.experian_token_url = f"{self.root}{EXPERIAN_TOKEN_PATH}"
-
-    def _call(self, path: str, payload: dict | None = None) -> dict:
-        request = urllib.request.Request(
-            f"{self.root}{path}", method="POST" if payload is not None else "GET",
-            data=json.dumps(payload).encode() if payload is not None else None,
-            headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
-            return json.loads(response.read())
-
-    def configure(self, **changes) -> dict:
-        return self._call("/_stub/config", changes)
-
-    def stats(self) -> dict:
-        return self._call("/_stub/stats")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=10)
-
 
 def _setup(database_url: str, redis_url: str) -> None:
     os.environ["DATABASE_URL"] = database_url
@@ -448,6 +398,7 @@ def main() -> None:
     from config.celery import app
     from enrichment.clients import reset_provider_clients
     from enrichment.services import enrichment_run_execute, enrichment_run_request
+    from enrichment.stubs import StubProcess
 
     stub = StubProcess(registry_size=2000)
     stub.configure(latency_ms=args.latency_ms, retry_after=0, timeout_s=1.5)

@@ -22,11 +22,16 @@ No Django here: ``python manage.py run_stub_providers`` and tests import it dire
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
 import uuid
 from bisect import bisect_left
 from dataclasses import dataclass
@@ -795,6 +800,73 @@ class StubProviders:
 
     def __enter__(self) -> StubProviders:
         return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# The child serves until its standard input closes: when the process that started it
+# ends, however it ends, the stub ends too.
+_STUB_PROCESS_SCRIPT = """
+import sys
+from enrichment.stubs import StubProviders
+stub = StubProviders(registry_size=int(sys.argv[1])).start()
+print(stub.port, flush=True)
+sys.stdin.read()
+stub.stop()
+"""
+
+
+class StubProcess:
+    """The stub server in a Python process of its own, driven over its control endpoints
+    (the interface of `StubProviders`, less the in-process state). A provider's API does
+    not share its caller's interpreter: served from a thread of a process that runs many
+    busy threads itself, the stub's answers wait for the GIL, and a test with a short
+    read timeout sees time-outs it did not inject."""
+
+    def __init__(self, *, registry_size: int = 2000) -> None:
+        root_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _STUB_PROCESS_SCRIPT, str(registry_size)], cwd=root_dir,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True)
+        port = self.process.stdout.readline().strip()
+        if not port.isdigit():
+            self.stop()
+            raise RuntimeError("the stub process did not start")
+        self.port = int(port)
+        self.root = f"http://127.0.0.1:{port}"
+        self.gleif_base_url = f"{self.root}{GLEIF_PREFIX}"
+        self.experian_base_url = f"{self.root}{EXPERIAN_PREFIX}"
+        self.experian_token_url = f"{self.root}{EXPERIAN_TOKEN_PATH}"
+
+    def _call(self, path: str, payload: dict | None = None) -> dict[str, Any]:
+        request = urllib.request.Request(  # noqa: S310 - our own loopback stub
+            f"{self.root}{path}", method="POST" if payload is not None else "GET",
+            data=json.dumps(payload).encode() if payload is not None else None,
+            headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+            return json.loads(response.read())
+
+    def configure(self, **changes: Any) -> dict[str, Any]:
+        return self._call("/_stub/config", changes)
+
+    def reset(self) -> None:
+        self._call("/_stub/reset", {})
+
+    def stats(self) -> dict[str, Any]:
+        return self._call("/_stub/stats")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            try:
+                self.process.stdin.close()
+                self.process.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                os.killpg(self.process.pid, signal.SIGTERM)
+                self.process.wait(timeout=10)
+
+    def __enter__(self) -> StubProcess:
+        return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

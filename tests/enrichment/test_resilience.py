@@ -70,15 +70,39 @@ def test_breaker_opens_on_failure_ratio_and_fails_fast():
     assert breaker.allow() is False
 
 
-def test_breaker_survives_random_faults_at_thirty_percent():
-    breaker = CircuitBreaker()
-    rng = random.Random(1)
-    for _ in range(5000):
-        if rng.random() < 0.3:
+def _trips(breaker: CircuitBreaker, rng: random.Random, fault_rate: float,
+           calls: int) -> int | None:
+    """The call at which random faults open `breaker`, or None."""
+    for call in range(calls):
+        if rng.random() < fault_rate:
             breaker.record_failure()
         else:
             breaker.record_success()
-        assert breaker.state == BreakerState.CLOSED
+        if breaker.state != BreakerState.CLOSED:
+            return call
+    return None
+
+
+@pytest.mark.parametrize("fault_rate", [0.3, 0.4])
+def test_random_faults_never_open_the_breaker(fault_rate):
+    """A provider failing 30 % (or 40 %) of calls at random is slow, not down: over
+    ten runs of 20,000 calls the default breaker never opens. The window it had before
+    (the last 20 attempts, at least 10) opened on the same faults, failing every call
+    for the reset timeout each time."""
+    seeds = range(10)
+    assert [_trips(CircuitBreaker(clock=FakeClock()), random.Random(seed), fault_rate,
+                   20_000) for seed in seeds] == [None] * len(seeds)
+    narrow = [_trips(CircuitBreaker(window=20, min_calls=10, clock=FakeClock()),
+                     random.Random(seed), fault_rate, 20_000) for seed in seeds]
+    assert sum(t is not None for t in narrow) >= 2, narrow
+
+
+@pytest.mark.parametrize(("fault_rate", "within"), [(1.0, 20), (0.9, 30)])
+def test_an_outage_opens_the_breaker_within_a_few_dozen_calls(fault_rate, within):
+    for seed in range(10):
+        call = _trips(CircuitBreaker(clock=FakeClock()), random.Random(seed), fault_rate,
+                      1_000)
+        assert call is not None and call < within, (seed, call)
 
 
 def test_breaker_recovers_through_one_half_open_probe():
