@@ -139,6 +139,59 @@ def insert_objects(objs: list[Model], *, using: str | None = None) -> None:
         obj._state.db = alias
 
 
+def copy_objects(objs: list[Model], *, using: str | None = None) -> None:
+    """Insert new instances of one model through PostgreSQL's COPY and set their primary
+    keys, reserved from the table's sequence first (ascending, in the order of ``objs``):
+    for the largest inserts, a batch chunk's query log (500 rows: about 30 us a row
+    against 120 us through ``bulk_create``). The same column values as ``insert_objects``
+    (each field's ``pre_save`` and ``get_db_prep_save``), no save signals; a constraint
+    violation raises Django's ``IntegrityError`` and marks the atomic block for rollback,
+    as an INSERT would. Elsewhere (SQLite), or for instances that have a key already:
+    ``insert_objects``."""
+    if not objs:
+        return
+    model = type(objs[0])
+    alias = using or "default"
+    conn = transaction.get_connection(alias)
+    auto = model._meta.auto_field
+    if conn.vendor != "postgresql" or auto is None or any(
+            getattr(o, auto.attname) is not None for o in objs):
+        insert_objects(objs, using=alias)
+        return
+    fields = model._meta.concrete_fields
+    copy_sql = _copy_sql(model)
+    try:
+        with transaction.mark_for_rollback_on_error(using=alias), conn.cursor() as cursor:
+            cursor.execute(_RESERVE_KEYS, [conn.ops.quote_name(model._meta.db_table),
+                                           auto.column, len(objs)])
+            for obj, key in zip(objs, sorted(r[0] for r in cursor.fetchall()), strict=True):
+                setattr(obj, auto.attname, key)
+            rows = [[f.get_db_prep_save(f.pre_save(obj, True), connection=conn)
+                     for f in fields] for obj in objs]
+            with conn.wrap_database_errors, cursor.cursor.copy(copy_sql) as copy:
+                for row in rows:
+                    copy.write_row(row)
+    except BaseException:
+        for obj in objs:
+            setattr(obj, auto.attname, None)  # nothing was stored
+        raise
+    for obj in objs:
+        obj._state.adding = False
+        obj._state.db = alias
+
+
+@lru_cache(maxsize=32)
+def _copy_sql(model: type[Model]) -> str:
+    """``model``'s COPY statement, every concrete column."""
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in model._meta.concrete_fields)
+    return f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN"
+
+
+# N keys from the sequence of a table's column (name parameters: metadata, not input)
+_RESERVE_KEYS = "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)"
+
+
 @lru_cache(maxsize=128)
 def _insert_sql(model: type[Model], columns: tuple[str, ...], conflict: tuple[str, ...] = (),
                 update: tuple[str, ...] = (), returning: str = "") -> tuple[str, str, str]:

@@ -27,7 +27,7 @@ from cases.choices import CaseSource
 from cases.models import Customer
 from cases.services import case_open, customer_upsert
 from config.forking import forget_inherited_connections
-from config.rows import insert_objects
+from config.rows import copy_objects, insert_objects
 from screening.choices import BatchStatus, QueryOrigin, ScreeningUse
 from screening.index_store import store_dir
 from screening.lists.parsers import SOURCES
@@ -673,7 +673,8 @@ def _batch_commit_once(batch_id: int, items: list, cm: CachedMatcher, cfg: dict,
             matches_total += len(kept)
             if customer is not None:
                 hits.append((customer, len(queries) - 1, kept))
-    created = ScreeningQuery.objects.bulk_create(queries)
+    copy_objects(queries)  # a chunk's query log in one COPY
+    created = queries
     for customer, i, kept in hits:
         _open_cases(customer, created[i], kept)
     # The batch row is the last lock a chunk takes (after customers and cases), and it

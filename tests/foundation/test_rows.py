@@ -6,10 +6,10 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 
 from cases.models import Customer
-from config.rows import fetch_joined, insert_objects, insert_rows
+from config.rows import copy_objects, fetch_joined, insert_objects, insert_rows
 from enrichment.models import EnrichmentRun, LoanApplication, ProviderStep
 from enrichment.services import application_create, enrichment_run_request
 from screening.models import ScreeningQuery
@@ -90,6 +90,61 @@ def test_insert_objects_keeps_a_preset_key():
                             algorithm_version="x", threshold=85.0)
     insert_objects([preset])
     assert ScreeningQuery.objects.get(pk=987654).input == {"name": "Preset"}
+
+
+def _logged(name: str, **extra) -> ScreeningQuery:
+    return ScreeningQuery(
+        origin="batch", actor_type="system", actor_id="t", actor_label="Zoë \\ \"Q\"",
+        input={"name": name, "dob": None, "note": "tab\there\nnew line \\N"},
+        normalized=name.upper(), list_versions={"OFAC_SDN": 7}, algorithm_version="x",
+        config={"k": [1, 2.5, None, True], "s": "ÄÖ'\""}, threshold=85.0,
+        results=[{"score": 91.5, "explanation": {"tokens": [["A", "Á", 0.97]]}}],
+        hit_count=1, top_score=91.5, **extra)
+
+
+def test_copy_objects_sets_ascending_keys_and_stores_what_bulk_create_stores():
+    from screening.models import BatchRun
+
+    batch = BatchRun.objects.create(file_name="x.csv", sha256="0" * 64, total=3)
+    names = ["Ann Copy", "Борис Копия", "Tab\tand\\backslash"]
+    fast = [_logged(n, batch=batch, row_number=i + 1) for i, n in enumerate(names)]
+    copy_objects(fast)
+    slow = [_logged(n) for n in names]
+    ScreeningQuery.objects.bulk_create(slow)
+    keys = [q.pk for q in fast]
+    assert keys == sorted(keys) and len(set(keys)) == 3
+    assert all(not q._state.adding and q._state.db == "default" for q in fast)
+    assert all(k < q.pk for k in keys for q in slow)  # the sequence moved past them
+    for mine, orms in zip(fast, slow, strict=True):
+        stored = _values(ScreeningQuery.objects.get(pk=mine.pk))
+        reference = _values(ScreeningQuery.objects.get(pk=orms.pk))
+        assert stored["batch_id"] == batch.pk and reference["batch_id"] is None
+        assert stored["created_at"] == mine.created_at is not None
+        for key in ("id", "created_at", "batch_id", "row_number"):
+            stored.pop(key), reference.pop(key)
+        assert stored == reference
+
+
+def test_copy_objects_refuses_a_duplicate_row_whole_and_the_transaction_goes_on():
+    from screening.models import BatchRun
+
+    batch = BatchRun.objects.create(file_name="x.csv", sha256="0" * 64, total=2)
+    copy_objects([_logged("First", batch=batch, row_number=1)])
+    again = [_logged("Second", batch=batch, row_number=2),
+             _logged("First again", batch=batch, row_number=1)]
+    with pytest.raises(IntegrityError), transaction.atomic():
+        copy_objects(again)
+    assert [q.pk for q in again] == [None, None]  # nothing was stored
+    assert list(ScreeningQuery.objects.filter(batch=batch).values_list(
+        "row_number", flat=True)) == [1]
+    copy_objects([_logged("Second", batch=batch, row_number=2)])  # the transaction is usable
+    assert ScreeningQuery.objects.filter(batch=batch).count() == 2
+
+
+def test_copy_objects_keeps_a_preset_key():
+    preset = _logged("Preset", pk=987655)
+    copy_objects([preset])
+    assert ScreeningQuery.objects.get(pk=987655).input["name"] == "Preset"
 
 
 def test_insert_rows_upserts_on_the_conflict_columns():
