@@ -5,7 +5,7 @@ YAMADA TARO), so that it finds the romanised name on a list.
 
 pykakasi unpickles its whole kanji dictionary (`kanwadict4.db`: readings grouped by 6,823
 first characters, about 270,000 lists) into Python objects the first time it converts
-anything: about 120 MB in every process that ever reads one Japanese name, a quarter of
+anything: about 105 MB in every process that ever reads one Japanese name, a quarter of
 a screening worker's memory. Here each first character's group stays pickled (about
 9.4 MB of bytes in all) and is unpickled when a name needs it, the most recent groups
 kept. pykakasi reads the same entries in the same way: its readings do not change
