@@ -41,6 +41,12 @@ def batch_get(*, user, pk: int) -> BatchRun:
     return batch_list(user=user).get(pk=pk)
 
 
+def batch_hits(*, batch: BatchRun) -> QuerySet[ScreeningQuery]:
+    """The batch's rows with a match at or above its threshold, in the file's order."""
+    return (ScreeningQuery.objects.filter(batch=batch, hit_count__gt=0)
+            .select_related("customer").order_by("row_number"))
+
+
 def query_whitelisted(*, query: ScreeningQuery) -> set[str]:
     """"list:entity_uid" of the query's hits that are whitelisted for its customer, with
     the content the hit had."""

@@ -148,13 +148,18 @@ def _batch(request, pk: int) -> BatchRun:
 
 @role_required(*READ_ROLES)
 def batch_detail(request, pk: int):
+    """A batch's progress (refreshed while it runs) and its rows with hits, in file
+    order, each with what it matched and a link to its logged query."""
     batch = _batch(request, pk)
-    template = ("screening/partials/batch_progress.html" if request.htmx
-                else "screening/batch_detail.html")
-    return render(request, template, {
+    context = {
         "batch": batch,
         "can_resume": batch.status == BatchStatus.FAILED and can_write(request.user, WORK_ROLES),
-    })
+    }
+    if request.htmx:
+        return render(request, "screening/partials/batch_progress.html", context)
+    context["hits"] = Paginator(selectors.batch_hits(batch=batch), 50).get_page(
+        request.GET.get("page"))
+    return render(request, "screening/batch_detail.html", context)
 
 
 @role_required(*WORK_ROLES, write=True)

@@ -56,3 +56,28 @@ def test_auditor_reads_the_log_but_cannot_search(portal_as, auditor, active_list
 
 def test_outsider_gets_403(portal_as, outsider, active_list):
     assert portal_as(outsider).get("/screening/").status_code == 403
+
+
+def test_batch_page_lists_the_rows_with_hits_in_file_order(portal_as, analyst, auditor,
+                                                           active_list, tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_text("id,name\nC-1,Usama Bin Laden\nC-2,José Pérez\nC-3,BANCO NACIONAL DE CUBA\n",
+                   encoding="utf-8")
+    call_command("screen", str(src), "--output", str(tmp_path / "r.csv"))
+    batch = BatchRun.objects.get()
+    first = ScreeningQuery.objects.get(batch=batch, row_number=1)
+    for user in (analyst, auditor):
+        html = portal_as(user).get(f"/screening/batches/{batch.pk}/").content.decode()
+        assert "Rows with hits (2)" in html
+        table = html[html.index('class="batch-hits"'):html.index("</table>")]
+        assert "José Pérez" not in table
+        assert table.index("Usama Bin Laden") < table.index("BANCO NACIONAL DE CUBA")
+        assert f'href="/screening/queries/{first.pk}/"' in table
+        assert "C-1" in table and "6365" in table and "306" in table
+
+    clean = tmp_path / "clean.csv"
+    clean.write_text("id,name\nC-9,Erika Mustermann\n", encoding="utf-8")
+    call_command("screen", str(clean), "--output", str(tmp_path / "r2.csv"))
+    quiet = BatchRun.objects.order_by("-pk").first()
+    html = portal_as(analyst).get(f"/screening/batches/{quiet.pk}/").content.decode()
+    assert "No row matched at or above the threshold." in html and "batch-hits" not in html
