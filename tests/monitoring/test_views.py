@@ -47,6 +47,24 @@ def test_alert_page_shows_trace_table(alert, portal_as, analyst, django_assert_m
     assert client.get("/monitoring/alerts/999999/").status_code == 404
 
 
+def test_alert_list_filters_read_as_a_form_and_link_each_case(alert, portal_as, auditor):
+    client = portal_as(auditor)
+    body = client.get("/monitoring/alerts/").content.decode()
+    assert '<select name="severity"' in body and '<option value="high">' in body
+    assert 'type="datetime-local" name="since"' in body and "Raised from (UTC)" in body
+    assert alert.case is not None
+    assert f'href="/cases/{alert.case.pk}/">{alert.case.reference}</a>' in body
+    # what the datetime-local inputs send: a time without seconds or offset, read as UTC
+    raised = alert.created_at.astimezone(dt.UTC)
+    before = (raised - dt.timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M")
+    after = (raised + dt.timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M")
+    assert f"/monitoring/alerts/{alert.pk}/" in client.get(
+        "/monitoring/alerts/", {"since": before, "until": after, "severity": alert.severity}
+    ).content.decode()
+    assert "No alerts match." in client.get(
+        "/monitoring/alerts/", {"since": after}).content.decode()
+
+
 def test_approval_from_portal_needs_another_approver(seeded, portal_as, analyst, approver, auditor):
     rule = Rule.objects.get(code="T9")
     draft = rule_version_create(
