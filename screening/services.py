@@ -13,7 +13,8 @@ import io
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -962,15 +963,42 @@ def _whitelist_reopen(customer: Customer, list_code: str, uid: str, new_hash: st
 # ---------------------------------------------------------------------------- delta
 
 
+# Versions activated inside `matcher_warm_batched` (None outside it).
+_warm_batched: ContextVar[list[int] | None] = ContextVar("screening_warm_batched",
+                                                         default=None)
+
+
+@contextmanager
+def matcher_warm_batched() -> Iterator[None]:
+    """Several lists activated in one go (the demo's load): the matcher of the lists
+    active at the end is built and stored once, when the block ends without error,
+    instead of once per activation (each build reads every listed entity: seconds). If
+    the block fails, the processes build the matcher when they next need it."""
+    token = _warm_batched.set([])
+    try:
+        yield
+        activated = _warm_batched.get()
+    finally:
+        _warm_batched.reset(token)
+    if activated and store_dir() is not None:
+        from screening.tasks import screening_matcher_warm_task
+
+        screening_matcher_warm_task.delay()
+
+
 def screening_version_activated(*, version_id: int) -> None:
     """What screening does once a list version is active (after its commit): the cached
     matcher is dropped; the new one is built once, by a worker, when built indexes are
-    kept (SCREENING_INDEX_DIR), so the other processes load it; and the customer base is
-    re-screened against what the version changed (SCREENING_DELTA_ON_ACTIVATION)."""
+    kept (SCREENING_INDEX_DIR), so the other processes load it (once for several
+    activations inside `matcher_warm_batched`); and the customer base is re-screened
+    against what the version changed (SCREENING_DELTA_ON_ACTIVATION)."""
     from screening.tasks import screening_delta_task, screening_matcher_warm_task
 
     matcher_cache_clear()
-    if store_dir() is not None:
+    batched = _warm_batched.get()
+    if batched is not None:
+        batched.append(version_id)
+    elif store_dir() is not None:
         screening_matcher_warm_task.delay()
     if getattr(settings, "SCREENING_DELTA_ON_ACTIVATION", True):
         screening_delta_task.delay(version_id)

@@ -219,6 +219,40 @@ def test_an_activation_builds_and_keeps_the_new_index(db, store, settings, tmp_p
     matcher_cache_clear()
 
 
+def test_activations_batched_store_one_index_for_the_lists_active_at_the_end(
+        db, store, settings, tmp_path, django_capture_on_commit_callbacks, monkeypatch):
+    """The demo activates three versions in a row: one index is built and stored, the
+    one of the versions active at the end; without the batching, one per activation."""
+    from audit.context import Actor
+    from screening import tasks
+    from screening.lists.services import list_import
+    from screening.services import matcher_warm_batched
+
+    settings.SCREENING_DELTA_ON_ACTIVATION = False
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    matcher_cache_clear()
+    warmed = []
+    real = tasks.screening_matcher_warm_task.delay
+    monkeypatch.setattr(tasks.screening_matcher_warm_task, "delay",
+                        lambda *a, **k: (warmed.append(1), real(*a, **k))[1])
+    rows = list(SDN)
+    with matcher_warm_batched(), django_capture_on_commit_callbacks(execute=True):
+        for n in range(3):
+            rows.append((f"92{n:02d}", f"EXAMPLE, Beta {n}", "individual", "SDGT", "", ""))
+            last = list_import(source="ofac-sdn", actor=Actor.system("test"),
+                               path=write_sdn(tmp_path / f"v{n}", rows)).version
+            assert last.is_active
+    assert len(warmed) == 1 and len(_files(store)) == 1
+    assert index_store.load_index(index_store.index_key([last])) is not None
+
+    with django_capture_on_commit_callbacks(execute=True):
+        rows.append(("9299", "EXAMPLE, Gamma", "individual", "SDGT", "", ""))
+        assert list_import(source="ofac-sdn", actor=Actor.system("test"),
+                           path=write_sdn(tmp_path / "v9", rows)).version.is_active
+    assert warmed == [1, 1]  # outside the block: one per activation, as before
+    matcher_cache_clear()
+
+
 @pytest.mark.celery_worker
 @pytest.mark.slow
 def test_a_real_worker_builds_the_index_this_process_then_loads(
