@@ -963,9 +963,8 @@ def _whitelist_reopen(customer: Customer, list_code: str, uid: str, new_hash: st
 # ---------------------------------------------------------------------------- delta
 
 
-# Versions activated inside `matcher_warm_batched` (None outside it).
-_warm_batched: ContextVar[list[int] | None] = ContextVar("screening_warm_batched",
-                                                         default=None)
+# Inside `matcher_warm_batched`: whether a version was activated (None outside it).
+_warm_batched: ContextVar[bool | None] = ContextVar("screening_warm_batched", default=None)
 
 
 @contextmanager
@@ -974,7 +973,7 @@ def matcher_warm_batched() -> Iterator[None]:
     active at the end is built and stored once, when the block ends without error,
     instead of once per activation (each build reads every listed entity: seconds). If
     the block fails, the processes build the matcher when they next need it."""
-    token = _warm_batched.set([])
+    token = _warm_batched.set(False)
     try:
         yield
         activated = _warm_batched.get()
@@ -995,9 +994,8 @@ def screening_version_activated(*, version_id: int) -> None:
     from screening.tasks import screening_delta_task, screening_matcher_warm_task
 
     matcher_cache_clear()
-    batched = _warm_batched.get()
-    if batched is not None:
-        batched.append(version_id)
+    if _warm_batched.get() is not None:
+        _warm_batched.set(True)
     elif store_dir() is not None:
         screening_matcher_warm_task.delay()
     if getattr(settings, "SCREENING_DELTA_ON_ACTIVATION", True):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib
 import time
-from contextlib import nullcontext
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
@@ -14,6 +13,7 @@ from audit.context import Actor, audit_context
 from audit.models import LedgerEntry
 from audit.services import audit_record, ledger_seal_pending
 from config.accounts.services import demo_users_create
+from screening.services import matcher_warm_batched
 
 # (name, module, function) in dependency order; parts whose app does not provide the
 # loader yet are reported and skipped.
@@ -24,16 +24,6 @@ DEMO_PARTS = [
     ("monitoring", "monitoring.services", "demo_monitoring_load"),
     ("enrichment", "enrichment.services", "demo_enrichment_load"),
 ]
-
-
-def _batched(part: str):
-    """The lists part activates several versions: the screening index is built once, for
-    the lists active at its end, not once per version."""
-    if part != "lists":
-        return nullcontext()
-    from screening.services import matcher_warm_batched
-
-    return matcher_warm_batched()
 
 
 def _describe(summary) -> str:
@@ -60,7 +50,9 @@ class Command(BaseCommand):
     def handle(self, *args, only=None, **options):
         actor = Actor.system("load_demo")
         ledger_seal_pending()  # background sealing: "already loaded" marks must be chained
-        with audit_context(actor=actor):
+        # The demo activates several list versions: the screening index is built once,
+        # for the lists active at the end, not once per version.
+        with audit_context(actor=actor), matcher_warm_batched():
             users = demo_users_create()
             for name, module_name, function_name in DEMO_PARTS:
                 if only and name not in only:
@@ -76,8 +68,7 @@ class Command(BaseCommand):
                     continue
                 started = time.monotonic()
                 try:
-                    with _batched(name):
-                        summary = loader(actor=actor)
+                    summary = loader(actor=actor)
                 except Exception as exc:
                     raise CommandError(f"demo {name} failed: {exc}") from exc
                 with transaction.atomic():
