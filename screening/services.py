@@ -674,10 +674,9 @@ def _batch_commit_once(batch_id: int, items: list, cm: CachedMatcher, cfg: dict,
             matches_total += len(kept)
             if customer is not None:
                 hits.append((customer, len(queries) - 1, kept))
-    copy_objects(queries)  # a chunk's query log in one COPY
-    created = queries
+    copy_objects(queries)  # a chunk's query log in one COPY; sets each query's key
     for customer, i, kept in hits:
-        _open_cases(customer, created[i], kept)
+        _open_cases(customer, queries[i], kept)
     # The batch row is the last lock a chunk takes (after customers and cases), and it
     # is held only for the counters: chunks of one batch commit side by side.
     locked = BatchRun.objects.select_for_update().get(pk=batch_id)
@@ -691,7 +690,7 @@ def _batch_commit_once(batch_id: int, items: list, cm: CachedMatcher, cfg: dict,
                  data={"rows": [items[0][0] + 1, items[-1][0] + 1], "count": len(items),
                        "hit_rows": hit_rows, "matches": matches_total,
                        "list_versions": cm.versions,
-                       "first_query": created[0].pk if created else None})
+                       "first_query": queries[0].pk if queries else None})
     return locked
 
 
@@ -1023,13 +1022,13 @@ def screening_rescreen_delta(*, version_id: int, actor: Actor | None = None) -> 
     if not entities:
         return summary
     versions = {delta.list_code: version_id}
-    matcher = cfg = None  # built for the first customer: a new deployment has none
+    config = matcher_config()
+    cfg = config.as_dict()
+    matcher = None  # built for the first customer: a new deployment has none
     with audit_context(actor=actor or Actor.system("screening.delta")):
         actor_fields = _actor_fields()
         for customer in Customer.objects.order_by("pk").iterator(chunk_size=1000):
-            if matcher is None:
-                matcher = Matcher(entities, matcher_config())
-                cfg = matcher.config.as_dict()
+            matcher = matcher or Matcher(entities, config)
             summary["customers"] += 1
             try:
                 clean = screening_input_clean(name=customer.name, dob=customer.dob or None,
@@ -1047,7 +1046,7 @@ def screening_rescreen_delta(*, version_id: int, actor: Actor | None = None) -> 
                                       m.entity.content_hash)
                 kept, suppressed = _whitelist_split(customer, matches)
                 query = _query_row(clean=clean, versions=versions,
-                                   threshold=matcher.config.threshold, matches=kept,
+                                   threshold=config.threshold, matches=kept,
                                    suppressed=suppressed, origin=QueryOrigin.DELTA,
                                    customer=customer, actor_fields=actor_fields, config=cfg)
                 query.save()
