@@ -751,7 +751,25 @@ class StubHandler(BaseHTTPRequestHandler):
         self._experian_error(404, "404.0", "unknown report")
 
 
-class StubProviders:
+class _StubEndpoints:
+    """The providers' URLs under a stub server's root (``http://host:port``)."""
+
+    root: str
+
+    @property
+    def gleif_base_url(self) -> str:
+        return f"{self.root}{GLEIF_PREFIX}"
+
+    @property
+    def experian_base_url(self) -> str:
+        return f"{self.root}{EXPERIAN_PREFIX}"
+
+    @property
+    def experian_token_url(self) -> str:
+        return f"{self.root}{EXPERIAN_TOKEN_PATH}"
+
+
+class StubProviders(_StubEndpoints):
     """Run the stub server in a background thread (tests, demo, benchmarks)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, registry_size: int = 2000):
@@ -766,18 +784,6 @@ class StubProviders:
     @property
     def root(self) -> str:
         return f"http://{self.host}:{self.port}"
-
-    @property
-    def gleif_base_url(self) -> str:
-        return f"{self.root}{GLEIF_PREFIX}"
-
-    @property
-    def experian_base_url(self) -> str:
-        return f"{self.root}{EXPERIAN_PREFIX}"
-
-    @property
-    def experian_token_url(self) -> str:
-        return f"{self.root}{EXPERIAN_TOKEN_PATH}"
 
     def start(self) -> StubProviders:
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True,
@@ -817,7 +823,7 @@ stub.stop()
 """
 
 
-class StubProcess:
+class StubProcess(_StubEndpoints):
     """The stub server in a Python process of its own, driven over its control endpoints
     (the interface of `StubProviders`, less the in-process state). A provider's API does
     not share its caller's interpreter: served from a thread of a process that runs many
@@ -835,9 +841,6 @@ class StubProcess:
             raise RuntimeError("the stub process did not start")
         self.port = int(port)
         self.root = f"http://127.0.0.1:{port}"
-        self.gleif_base_url = f"{self.root}{GLEIF_PREFIX}"
-        self.experian_base_url = f"{self.root}{EXPERIAN_PREFIX}"
-        self.experian_token_url = f"{self.root}{EXPERIAN_TOKEN_PATH}"
 
     def _call(self, path: str, payload: dict | None = None) -> dict[str, Any]:
         request = urllib.request.Request(  # noqa: S310 - our own loopback stub

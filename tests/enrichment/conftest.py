@@ -10,7 +10,7 @@ from enrichment.providers.bureau import ExperianClient, experian_http
 from enrichment.providers.http import Timeouts
 from enrichment.providers.registry import GleifClient, gleif_http
 from enrichment.providers.resilience import CircuitBreaker, RetryPolicy
-from enrichment.stubs import STUB_CLIENT_ID, STUB_CLIENT_SECRET, StubProviders
+from enrichment.stubs import STUB_CLIENT_ID, STUB_CLIENT_SECRET, StubProcess, StubProviders
 
 
 @pytest.fixture(scope="session")
@@ -19,12 +19,25 @@ def stub_server():
         yield server
 
 
+@pytest.fixture(scope="session")
+def stub_process_server():
+    """The stub server in a process of its own (`StubProcess`): its answers do not wait
+    for this process's interpreter, whatever its threads are doing."""
+    with StubProcess(registry_size=600) as server:
+        yield server
+
+
+def reset_around(server):
+    """A stub server reset (no faults, zero counters) before and after a test."""
+    server.reset()
+    yield server
+    server.reset()
+
+
 @pytest.fixture
 def stub(stub_server):
-    """The shared stub server, reset (no faults, zero counters) for each test."""
-    stub_server.reset()
-    yield stub_server
-    stub_server.reset()
+    """The shared stub server, reset for each test."""
+    yield from reset_around(stub_server)
 
 
 FAST_RETRY = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, max_retry_after=2)

@@ -22,31 +22,23 @@ from enrichment.models import (
     ProviderCall,
 )
 from enrichment.services import application_create, enrichment_run_execute, enrichment_run_request
-from enrichment.stubs import StubProcess, demo_company
+from enrichment.stubs import demo_company
 from tests.conftest import sealed_ledger
 
-from .conftest import application_data
+from .conftest import application_data, reset_around
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 APPLICATIONS = int(os.environ.get("ENRICHMENT_SCALE_APPLICATIONS", "500"))
 WORKERS = int(os.environ.get("ENRICHMENT_SCALE_WORKERS", "16"))
 
 
-@pytest.fixture(scope="module")
-def stub_process():
-    with StubProcess(registry_size=600) as stub:
-        yield stub
-
-
 @pytest.fixture
-def stub(stub_process):
+def stub(stub_process_server):
     """The providers' stub in a process of its own, as the providers are: served from a
     thread of this process, its answers would wait for the interpreter behind the 16
     runs' threads, and with a 0.3 s read timeout the test could see time-outs it did not
     inject. Reset for the test."""
-    stub_process.reset()
-    yield stub_process
-    stub_process.reset()
+    yield from reset_around(stub_process_server)
 
 
 def _submit(index: int) -> int:
