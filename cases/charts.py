@@ -50,11 +50,14 @@ def bar_chart(
 
 def _ticks(peak: int) -> list[int]:
     """Whole-number y-axis ticks from 0 to at least `peak`, a step of 1, 2 or 5 times a
-    power of ten: at most six ticks."""
-    step = 1
-    while -(-peak // step) > 5:
-        step = step * 5 // 2 if str(step)[0] == "2" else step * 2
-    return list(range(0, -(-peak // step) * step + 1, step))
+    power of ten: the smallest step that needs at most five intervals."""
+    power = 1
+    while True:
+        for step in (power, 2 * power, 5 * power):
+            intervals = -(-peak // step)  # ceiling
+            if intervals <= 5:
+                return list(range(0, intervals * step + 1, step))
+        power *= 10
 
 
 def stacked_columns(
@@ -64,7 +67,6 @@ def stacked_columns(
     title: str,
     width: int = 860,
     height: int = 260,
-    unit: str = "alert",
 ) -> str:
     """One column per x label, stacked by series (a colour each), over a y axis with
     whole-number ticks; a legend with each series' total; every segment titled with its
@@ -109,7 +111,7 @@ def stacked_columns(
                 continue
             y = top + plot_h - (base[day] + value) * scale
             x = left + slot * (day + 0.5) - bar_w / 2
-            noun = unit if value == 1 else unit + "s"
+            noun = "alert" if value == 1 else "alerts"
             parts.append(
                 f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" '
                 f'height="{value * scale:.1f}" fill="{colour}" stroke="#ffffff" '

@@ -59,9 +59,6 @@ class CompactKanwaTable:
             cache_store(self._recent, code, found, RECENT_GROUPS)
         return found
 
-    def __contains__(self, code: object) -> bool:
-        return code in self._spans
-
     def __len__(self) -> int:
         return len(self._spans)
 
