@@ -59,7 +59,8 @@ def test_outsider_gets_403(portal_as, outsider, active_list):
 
 
 def test_batch_page_lists_the_rows_with_hits_in_file_order(portal_as, analyst, auditor,
-                                                           active_list, tmp_path):
+                                                           active_list, tmp_path,
+                                                           django_assert_max_num_queries):
     src = tmp_path / "in.csv"
     src.write_text("id,name\nC-1,Usama Bin Laden\nC-2,José Pérez\nC-3,BANCO NACIONAL DE CUBA\n",
                    encoding="utf-8")
@@ -67,7 +68,11 @@ def test_batch_page_lists_the_rows_with_hits_in_file_order(portal_as, analyst, a
     batch = BatchRun.objects.get()
     first = ScreeningQuery.objects.get(batch=batch, row_number=1)
     for user in (analyst, auditor):
-        html = portal_as(user).get(f"/screening/batches/{batch.pk}/").content.decode()
+        # session, user and role; the batch, the hits' count and one page of hits with
+        # their customers (one query for the page, not one per row)
+        client = portal_as(user)
+        with django_assert_max_num_queries(6):
+            html = client.get(f"/screening/batches/{batch.pk}/").content.decode()
         assert "Rows with hits (2)" in html
         table = html[html.index('class="batch-hits"'):html.index("</table>")]
         assert "José Pérez" not in table
