@@ -1,44 +1,9 @@
-"""How evidence is shown to an analyst: a side-by-side name comparison for screening
-matches and a rule/parameter/observed table for alerts. Pure functions, no Django."""
+"""How alert evidence is shown to an analyst: a rule/parameter/observed table. Pure
+functions, no Django. (Screening matches: `screening.presentation`.)"""
 
 from __future__ import annotations
 
 from typing import Any
-
-import jellyfish
-from anyascii import anyascii
-
-
-def _tokens(name: str) -> list[str]:
-    return [t for t in str(name or "").replace(",", " ").split() if t]
-
-
-def _norm(token: str) -> str:
-    return "".join(ch for ch in anyascii(token).lower() if ch.isalnum())
-
-
-def _status(token: str, others: list[str]) -> str:
-    norm = _norm(token)
-    if not norm:
-        return "diff"
-    best = 0.0
-    for other in others:
-        if norm == other:
-            return "same"
-        if other:
-            best = max(best, jellyfish.jaro_winkler_similarity(norm, other))
-    return "similar" if best >= 0.85 else "diff"
-
-
-def compare_names(query_name: str, matched_name: str) -> dict[str, list[tuple[str, str]]]:
-    """Each token of both names tagged same / similar / diff against the other name, so an
-    analyst sees at a glance which parts of the names agree."""
-    left, right = _tokens(query_name), _tokens(matched_name)
-    left_norm, right_norm = [_norm(t) for t in left], [_norm(t) for t in right]
-    return {
-        "left": [(t, _status(t, right_norm)) for t in left],
-        "right": [(t, _status(t, left_norm)) for t in right],
-    }
 
 
 def _rows(value: Any) -> list[tuple[str, str]]:

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from cases import charts, services
 from cases.choices import CaseSource, CaseState, Disposition, EvidenceKind
-from cases.evidence_display import alert_trace, compare_names
+from cases.evidence_display import alert_trace
 from cases.filtersets import AGE_CHOICES, STATUS_CHOICES, CaseFilterSet
 from cases.forms import (
     TRANSITIONS,
@@ -24,7 +24,7 @@ from cases.forms import (
     SarForm,
     TransitionForm,
 )
-from cases.models import Case, CaseEvidence
+from cases.models import Case
 from cases.selectors import (
     assignable_users,
     case_evidence,
@@ -36,6 +36,8 @@ from cases.selectors import (
     queue_counts,
 )
 from config.accounts.roles import APPROVE_ROLES, READ_ROLES, WORK_ROLES, can_write, role_required
+from screening.presentation import match_view
+from screening.selectors import match_entities, match_key, query_inputs
 
 PAGE_SIZES = (25, 50, 100)
 
@@ -152,21 +154,34 @@ def bulk(request):
     return redirect("cases:index")
 
 
-def _evidence_view(item: CaseEvidence, case: Case) -> dict:
-    summary = dict(item.summary or {})
-    view = {"item": item, "kind": item.kind, "summary": summary}
-    if item.kind == EvidenceKind.SCREENING_MATCH:
-        if not summary.get("query_name") and case.customer_id:
-            # Hits of a stored customer are screened under the customer's own name.
-            summary["query_name"] = case.customer.name
-            summary.setdefault("query_dob", case.customer.dob)
-            summary.setdefault("query_country", case.customer.country)
-        view["names"] = compare_names(
-            summary.get("query_name", ""), summary.get("matched_name", "")
-        )
-    elif item.kind == EvidenceKind.ALERT:
-        view["trace"] = alert_trace(summary)
-    return view
+def _evidence_views(items, case: Case) -> list[dict]:
+    """Each evidence item as the case page shows it: a screening match as the match card
+    of the screening pages (what the logged query screened, next to the listed entry the
+    match was made on), an alert as its rule, parameters and observed values."""
+    views = [{"item": item, "kind": item.kind, "summary": dict(item.summary or {})}
+             for item in items]
+    matches = [v["summary"] for v in views if v["kind"] == EvidenceKind.SCREENING_MATCH]
+    entities = match_entities(matches) if matches else {}
+    inputs = query_inputs([m.get("query_id") for m in matches]) if matches else {}
+    for view in views:
+        s = view["summary"]
+        if view["kind"] == EvidenceKind.ALERT:
+            view["trace"] = alert_trace(s)
+        elif view["kind"] == EvidenceKind.SCREENING_MATCH:
+            screened = inputs.get(s.get("query_id")) or {}
+            customer = case.customer if case.customer_id else None
+            query = {
+                "name": screened.get("name") or s.get("query_name")
+                or (customer.name if customer else ""),
+                "dob": screened.get("dob") or s.get("query_dob")
+                or (customer.dob if customer else ""),
+                "country": screened.get("country") or s.get("query_country")
+                or (customer.country if customer else ""),
+                "entity_type": screened.get("entity_type"),
+            }
+            view["card"] = match_view(s, query=query, entity=entities.get(match_key(s)))
+            view["query_id"] = s.get("query_id") if isinstance(s.get("query_id"), int) else None
+    return views
 
 
 def _actions(request, case: Case) -> dict:
@@ -201,7 +216,7 @@ def detail(request, pk: int):
         "cases/detail.html",
         {
             "case": case,
-            "evidence": [_evidence_view(e, case) for e in case_evidence(case=case)],
+            "evidence": _evidence_views(case_evidence(case=case), case),
             "decisions": list(case.decisions.select_related("actor")),
             "comments": list(case.comments.select_related("author")),
             "attachments": list(case.attachments.select_related("uploaded_by")),

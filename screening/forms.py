@@ -6,26 +6,64 @@ from django import forms
 
 from screening.lists.parsers import SOURCES
 
-
-class SearchForm(forms.Form):
-    name = forms.CharField(max_length=300, strip=False)
-    dob = forms.CharField(required=False, max_length=10, help_text="YYYY, YYYY-MM or YYYY-MM-DD")
-    country = forms.CharField(required=False, max_length=2, help_text="ISO alpha-2")
-    entity_type = forms.ChoiceField(required=False, choices=[
-        ("", "any"), ("person", "person"), ("organisation", "organisation"),
-        ("vessel", "vessel"), ("aircraft", "aircraft")])
-    lists = forms.MultipleChoiceField(required=False, choices=[(c, c) for c in SOURCES],
-                                      widget=forms.CheckboxSelectMultiple)
-    threshold = forms.FloatField(required=False, min_value=0, max_value=100)
-    use = forms.ChoiceField(choices=[("onboarding", "onboarding"), ("payments", "payments")],
-                            initial="onboarding")
+USES = [("onboarding", "Onboarding (KYC)"), ("payments", "Payments")]
+ENTITY_TYPES = [("", "Any"), ("person", "Person"), ("organisation", "Organisation"),
+                ("vessel", "Vessel"), ("aircraft", "Aircraft")]
 
 
-class BatchUploadForm(forms.Form):
-    file = forms.FileField(help_text="CSV with a `name` column (UTF-8 or cp1252)")
-    threshold = forms.FloatField(required=False, min_value=0, max_value=100)
-    use = forms.ChoiceField(choices=[("onboarding", "onboarding"), ("payments", "payments")],
-                            initial="onboarding")
+def _list_choices() -> list[tuple[str, str]]:
+    from screening.lists.choices import ListCode
+
+    labels = dict(ListCode.choices)
+    return [(code, labels.get(code, code)) for code in SOURCES]
+
+
+def _threshold_help() -> str:
+    from screening.matcher_cache import matcher_config
+
+    cfg = matcher_config()
+    uses = ", ".join(f"{cfg.use_thresholds.get(code, cfg.threshold):g} {code}"
+                     for code, _ in USES)
+    lists = "".join(f"; {code} {value:g}" for code, value in cfg.list_thresholds.items())
+    return f"0-100; empty: the configured default ({uses}{lists})"
+
+
+class _ThresholdForm(forms.Form):
+    threshold = forms.FloatField(required=False, min_value=0, max_value=100,
+                                 widget=forms.NumberInput(attrs={"step": "0.5"}))
+    use = forms.ChoiceField(choices=USES, initial="onboarding",
+                            help_text="which configured threshold applies")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["threshold"].help_text = _threshold_help()
+        self.fields["threshold"].widget.attrs["placeholder"] = "default"
+
+
+class SearchForm(_ThresholdForm):
+    field_order = ["name", "dob", "country", "entity_type", "lists", "use", "threshold"]
+
+    name = forms.CharField(max_length=300, strip=False,
+                           widget=forms.TextInput(attrs={"autofocus": True,
+                                                         "autocomplete": "off"}),
+                           help_text='any script; "LAST, First" is understood')
+    dob = forms.CharField(label="Date of birth", required=False, max_length=10,
+                          help_text="YYYY, YYYY-MM or YYYY-MM-DD",
+                          widget=forms.TextInput(attrs={"placeholder": "YYYY-MM-DD"}))
+    country = forms.CharField(required=False, max_length=2,
+                              help_text="ISO 3166 alpha-2, e.g. DE",
+                              widget=forms.TextInput(attrs={"size": 4}))
+    entity_type = forms.ChoiceField(required=False, choices=ENTITY_TYPES)
+    lists = forms.MultipleChoiceField(required=False, choices=_list_choices,
+                                      widget=forms.CheckboxSelectMultiple,
+                                      help_text="none ticked: every active list")
+
+
+class BatchUploadForm(_ThresholdForm):
+    field_order = ["file", "use", "threshold"]
+
+    file = forms.FileField(label="Customer file (CSV)",
+                           help_text="with a header row holding at least `name`")
 
 
 class HitWhitelistForm(forms.Form):

@@ -60,3 +60,57 @@ def query_whitelisted(*, query: ScreeningQuery) -> set[str]:
                                           entity_uid__in=[u for _, u in hashes])
         if hashes.get((w.list_code, w.entity_uid)) == w.content_hash
     }
+
+
+def _entity_card(entity) -> dict:
+    return {"id": entity.pk, "content": entity.content or {}, "entity_type": entity.entity_type,
+            "primary_name": entity.primary_name, "list_name": entity.version.source.name,
+            "version_id": entity.version_id, "is_active": entity.version.is_active}
+
+
+def match_key(match: dict) -> tuple[str, str, str]:
+    """(list, entity_uid, content_hash) of a logged match: the listed entry it was made on."""
+    return (str(match.get("list", "")), str(match.get("entity_uid", "")),
+            str(match.get("content_hash", "")))
+
+
+def match_entities(matches: list[dict]) -> dict[tuple[str, str, str], dict]:
+    """The stored listed entries the matches were made on, keyed by `match_key`, as
+    `screening.presentation.match_view` reads them. A match that names its entity row
+    (`entity_id`) gets that row; one that does not (a case's evidence summary) gets the
+    newest row of that uid with that exact content. Two queries at most, whatever the
+    number of matches."""
+    from screening.lists.models import Entity
+
+    found: dict[tuple[str, str, str], dict] = {}
+    ids = {m["entity_id"] for m in matches if isinstance(m.get("entity_id"), int)}
+    base = Entity.objects.select_related("version__source")
+    for e in base.filter(pk__in=ids) if ids else ():
+        found[(e.version.source.code, e.uid, e.content_hash)] = _entity_card(e)
+    rest = [m for m in matches if match_key(m) not in found and m.get("content_hash")]
+    if rest:
+        rows = base.filter(uid__in={str(m.get("entity_uid", "")) for m in rest},
+                           content_hash__in={str(m["content_hash"]) for m in rest},
+                           version__source__code__in={str(m.get("list", "")) for m in rest}
+                           ).order_by("pk")
+        for e in rows:  # ascending: the newest row of a key wins
+            found[(e.version.source.code, e.uid, e.content_hash)] = _entity_card(e)
+    return found
+
+
+def query_inputs(query_ids: list) -> dict[int, dict]:
+    """The logged input (name, dob, country, entity_type) of each query, by id."""
+    ids = {i for i in query_ids if isinstance(i, int)}
+    if not ids:
+        return {}
+    return dict(ScreeningQuery.objects.filter(pk__in=ids).values_list("pk", "input"))
+
+
+def match_cards(matches: list[dict], *, query: dict | None, threshold: float | None = None
+                ) -> list[dict]:
+    """Each match's card (`screening.presentation.match_view`) with its listed entry."""
+    from screening.presentation import match_view
+
+    entities = match_entities(matches)
+    return [match_view(m, query=query, threshold=threshold, entity=entities.get(match_key(m)))
+            for m in matches]

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -77,6 +77,22 @@ class ScreeningInput:
                 "threshold": self.threshold, "use": self.use}
 
 
+def _dob_problem(dob: str) -> str | None:
+    """Why `dob` is not a usable date of birth (None if it is one)."""
+    if not _DOB.match(dob):
+        return "dob must be YYYY, YYYY-MM or YYYY-MM-DD"
+    parts = [int(p) for p in dob.split("-")]
+    this_year = timezone.now().year
+    if not 1800 <= parts[0] <= this_year:
+        return f"dob year {parts[0]} is outside 1800-{this_year}"
+    try:
+        date(parts[0], parts[1] if len(parts) > 1 else 1,
+             parts[2] if len(parts) > 2 else 1)
+    except ValueError:
+        return f"dob {dob} is not a calendar date"
+    return None
+
+
 def screening_input_clean(
     *, name: object, dob: object = None, country: object = None, entity_type: object = None,
     lists: object = None, threshold: object = None, use: object = ScreeningUse.ONBOARDING,
@@ -88,8 +104,9 @@ def screening_input_clean(
         raise ScreeningInputError(str(exc), field="name") from None
     assert isinstance(name, str)
     dob_s = str(dob).strip() if dob not in (None, "") else None
-    if dob_s is not None and not _DOB.match(dob_s):
-        raise ScreeningInputError("dob must be YYYY, YYYY-MM or YYYY-MM-DD", field="dob")
+    problem = _dob_problem(dob_s) if dob_s is not None else None
+    if problem:
+        raise ScreeningInputError(problem, field="dob")
     country_s = str(country).strip().upper() if country not in (None, "") else None
     if country_s is not None and not _COUNTRY.match(country_s):
         raise ScreeningInputError("country must be an ISO 3166 alpha-2 code", field="country")
@@ -218,13 +235,11 @@ def _open_cases(customer: Customer, query: ScreeningQuery, matches: list[Match])
                     f"of {e.list_code} {e.uid} with score {m.score:.1f}",
             evidence={"kind": "screening_match",
                       "object_id": f"{query.pk}:{e.list_code}:{e.uid}",
-                      "summary": {"query_id": query.pk, "score": round(m.score, 1),
-                                  "query_name": (query.input or {}).get("name", ""),
-                                  "list": e.list_code, "entity_uid": e.uid,
-                                  "matched_name": m.matched_name,
-                                  "matched_name_kind": m.matched_name_kind,
-                                  "explanation": m.as_dict().get("explanation"),
-                                  "content_hash": e.content_hash}},
+                      # the logged match (as the query's results hold it), plus the
+                      # query it came from: the case page shows it as the screening
+                      # pages do (screening.presentation)
+                      "summary": {**m.as_dict(), "query_id": query.pk,
+                                  "query_name": (query.input or {}).get("name", "")}},
         )
 
 

@@ -56,8 +56,10 @@ def search(request):
         except ScreeningInputError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, str(exc))
     status = 200 if query is not None or form.is_valid() else 400
+    cards = (selectors.match_cards(query.results, query=query.input, threshold=query.threshold)
+             if query is not None else [])
     return render(request, "screening/index.html", {
-        "form": form, "query": query, "can_write": True,
+        "form": form, "query": query, "cards": cards, "can_write": True,
         "batches": selectors.batch_list(user=request.user)[:10],
     }, status=status)
 
@@ -79,6 +81,8 @@ def _query(request, pk: int) -> ScreeningQuery:
 def _query_page(request, query: ScreeningQuery, whitelist_form=None, status: int = 200):
     return render(request, "screening/query_detail.html", {
         "query": query, "config_json": json.dumps(query.config, indent=2),
+        "cards": selectors.match_cards(query.results, query=query.input,
+                                       threshold=query.threshold),
         "can_whitelist": query.customer_id is not None and can_write(request.user,
                                                                      WORK_ROLES),
         "whitelist_form": whitelist_form,
@@ -118,9 +122,9 @@ def hit_whitelist(request, pk: int):
 def batch_upload(request):
     """Upload a customer CSV; the batch runs in the background."""
     form = BatchUploadForm(request.POST or None, request.FILES or None)
+    max_bytes = int(getattr(settings, "SCREENING_BATCH_MAX_BYTES", 50 * 2**20))
     if request.method == "POST" and form.is_valid():
         f = form.cleaned_data["file"]
-        max_bytes = int(getattr(settings, "SCREENING_BATCH_MAX_BYTES", 50 * 2**20))
         if f.size > max_bytes:
             reason = f"file is too large ({f.size:,} bytes, maximum {max_bytes:,})"
             screening_batch_reject(file_name=f.name, size=f.size, reason=reason,
@@ -135,7 +139,8 @@ def batch_upload(request):
                 return redirect("screening:batch_detail", pk=batch.pk)
             except ScreeningInputError as exc:
                 form.add_error("file", str(exc))
-    return render(request, "screening/batch_upload.html", {"form": form},
+    return render(request, "screening/batch_upload.html",
+                  {"form": form, "max_mb": max_bytes // 2**20},
                   status=400 if form.errors else 200)
 
 

@@ -7,7 +7,8 @@ from types import SimpleNamespace
 import pytest
 
 from cases import charts, deadlines, sar
-from cases.evidence_display import alert_trace, compare_names
+from cases.evidence_display import alert_trace
+from screening.presentation import compare_names
 
 T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
 

@@ -49,6 +49,8 @@ def test_query_log_is_append_only(active_list):
 @pytest.mark.parametrize("kwargs, field", [
     ({"name": ""}, "name"), ({"name": "\x00\x01"}, "name"), ({"name": "🙂🙂"}, "name"),
     ({"name": "x" * 5000}, "name"), ({"name": "Kim", "dob": "1984/01/08"}, "dob"),
+    ({"name": "Kim", "dob": "1984-13-01"}, "dob"), ({"name": "Kim", "dob": "1984-02-30"}, "dob"),
+    ({"name": "Kim", "dob": "0984"}, "dob"), ({"name": "Kim", "dob": "2999-01"}, "dob"),
     ({"name": "Kim", "country": "KOR"}, "country"),
     ({"name": "Kim", "entity_type": "robot"}, "entity_type"),
     ({"name": "Kim", "lists": ["nope"]}, "lists"), ({"name": "Kim", "threshold": 120}, "threshold"),
@@ -139,3 +141,12 @@ def test_reproducing_a_query_of_another_algorithm_version_is_refused(active_list
     q.algorithm_version = "vigil-match/1.1"  # as logged by the previous release
     with pytest.raises(ScreeningInputError, match="cannot be reproduced exactly"):
         screening_query_reproduce(query=q)
+
+
+def test_a_batch_row_with_an_impossible_date_rejects_the_file_naming_it():
+    from screening.services import batch_rows_parse
+
+    with pytest.raises(ScreeningInputError, match="line 3: dob: dob 1970-02-31 is not a"):
+        batch_rows_parse(b"id,name,dob\n1,Ann Lee,1970-02-28\n2,Bo Li,1970-02-31\n")
+    assert [r["dob"] for r in batch_rows_parse(b"name,dob\nAnn Lee,1970-02\nBo,1970\n")] == [
+        "1970-02", "1970"]
