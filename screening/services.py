@@ -906,6 +906,49 @@ def batch_report_rows(batch: BatchRun) -> Iterator[dict]:
             }
 
 
+def _csv_safe(value: object) -> str:
+    """A customer-supplied cell as a spreadsheet shows it as text: one starting with
+    `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading apostrophe, so a name
+    like `=HYPERLINK(...)` is never run as a formula (OWASP: CSV injection)."""
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+QUERY_LOG_COLUMNS = ("query_id", "created_at", "actor", "actor_type", "origin", "use",
+                     "batch_id", "row_number", "customer_id", "name", "dob", "country",
+                     "entity_type", "normalized", "list_versions", "algorithm_version",
+                     "threshold", "hit_count", "top_score", "matches", "suppressed")
+
+
+def query_log_rows(queries) -> Iterator[str]:
+    """The query log as CSV text, a line at a time (header first), for a streamed export:
+    one row per logged query, its matches as `list:entity_uid:score` separated by `; `."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+
+    def line(values) -> str:
+        buf.seek(0)
+        buf.truncate()
+        writer.writerow(values)
+        return buf.getvalue()
+
+    yield line(QUERY_LOG_COLUMNS)
+    for q in queries.select_related("customer").iterator(chunk_size=2000):
+        data = q.input or {}
+        yield line([
+            q.pk, q.created_at.isoformat(), q.actor_label, q.actor_type, q.origin, q.use,
+            q.batch_id or "", q.row_number or "",
+            _csv_safe(q.customer.external_id) if q.customer_id else "",
+            *(_csv_safe(data.get(k) or "") for k in ("name", "dob", "country", "entity_type")),
+            q.normalized, json.dumps(q.list_versions, sort_keys=True), q.algorithm_version,
+            q.threshold, q.hit_count, round(q.top_score, 1),
+            "; ".join(f"{m.get('list')}:{m.get('entity_uid')}:{m.get('score')}"
+                      for m in q.results or ()),
+            "; ".join(f"{m.get('list')}:{m.get('entity_uid')}:{m.get('score')}"
+                      for m in q.suppressed or ()),
+        ])
+
+
 def batch_report_write(batch: BatchRun, fh, *, fmt: str = "csv") -> int:
     """Write the report to a text file handle; returns the number of match rows."""
     n = 0
@@ -920,7 +963,8 @@ def batch_report_write(batch: BatchRun, fh, *, fmt: str = "csv") -> int:
     writer = csv.DictWriter(fh, fieldnames=REPORT_COLUMNS)
     writer.writeheader()
     for row in batch_report_rows(batch):
-        writer.writerow(row)
+        writer.writerow({**row, "input_id": _csv_safe(row["input_id"]),
+                         "input_name": _csv_safe(row["input_name"])})
         n += 1
     return n
 

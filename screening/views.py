@@ -8,18 +8,22 @@ import json
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 
 from audit.context import Actor
+from audit.services import audit_record
 from config.accounts.roles import READ_ROLES, WORK_ROLES, can_write, role_required
 from screening import selectors
 from screening.choices import BatchStatus
+from screening.filtersets import QueryFilterSet
 from screening.forms import BatchUploadForm, HitWhitelistForm, SearchForm
 from screening.models import BatchRun, ScreeningQuery
 from screening.services import (
     ScreeningInputError,
     batch_report_write,
+    query_log_rows,
     screening_batch_reject,
     screening_batch_resume,
     screening_batch_start,
@@ -66,9 +70,34 @@ def search(request):
 
 @role_required(*READ_ROLES)
 def query_list(request):
-    """The append-only query log."""
-    page = Paginator(selectors.query_list(user=request.user), 50).get_page(request.GET.get("page"))
-    return render(request, "screening/query_list.html", {"page": page})
+    """The append-only query log, filtered (QueryFilterSet); `?export=csv` streams the
+    filtered log (up to SCREENING_LOG_EXPORT_MAX rows), and the export is on the audit
+    trail."""
+    filters = QueryFilterSet(request.GET or None, queryset=selectors.query_list(user=request.user))
+    if filters.is_bound and not filters.is_valid():
+        return render(request, "screening/query_list.html",
+                      {"filters": filters, "page": None}, status=400)
+    if request.GET.get("export") == "csv":
+        return _query_log_csv(request, filters)
+    page = Paginator(filters.qs, 50).get_page(request.GET.get("page"))
+    params = request.GET.copy()
+    params.pop("page", None)
+    return render(request, "screening/query_list.html", {
+        "filters": filters, "page": page, "params": params.urlencode(),
+        "filtered": any(v for k, v in request.GET.items() if k != "page"),
+    })
+
+
+def _query_log_csv(request, filters) -> StreamingHttpResponse:
+    limit = int(getattr(settings, "SCREENING_LOG_EXPORT_MAX", 100_000))
+    criteria = {k: v for k, v in request.GET.items() if k not in ("export", "page") and v}
+    audit_record(action="screening.query_log_exported", object_type="screening.ScreeningQuery",
+                 object_id="", data={"filters": criteria, "limit": limit})
+    rows = query_log_rows(filters.qs[:limit])
+    response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    response["Content-Disposition"] = f'attachment; filename="screening-queries-{stamp}.csv"'
+    return response
 
 
 def _query(request, pk: int) -> ScreeningQuery:

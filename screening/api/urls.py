@@ -4,6 +4,8 @@ from screening.api import views
 
 urlpatterns = [
     path("screening/search", views.ScreeningSearchApi.as_view(), name="screening-search"),
+    path("screening/queries", views.ScreeningQueryListApi.as_view(),
+         name="screening-queries"),
     path("screening/queries/<int:pk>", views.ScreeningQueryGetApi.as_view(),
          name="screening-query"),
     path("screening/batches", views.ScreeningBatchCreateApi.as_view(),

@@ -6,6 +6,7 @@ import io
 
 from django.conf import settings
 from django.http import HttpResponse
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
@@ -15,7 +16,7 @@ from rest_framework.response import Response
 from audit.context import Actor
 from cases.models import Customer
 from config.accounts.roles import READ_ROLES, WORK_ROLES, Role
-from config.api import ApiView
+from config.api import ApiView, ListApiView
 from screening import selectors
 from screening.api.serializers import (
     BatchCreateInputSerializer,
@@ -23,6 +24,7 @@ from screening.api.serializers import (
     ScreeningQueryOutputSerializer,
     ScreeningSearchInputSerializer,
 )
+from screening.filtersets import QueryFilterSet
 from screening.models import BatchRun, ScreeningQuery
 from screening.services import (
     ScreeningInputError,
@@ -80,6 +82,25 @@ class ScreeningQueryGetApi(ApiView):
         except ScreeningQuery.DoesNotExist:
             raise NotFound() from None
         return Response(ScreeningQueryOutputSerializer(query).data)
+
+
+class ScreeningQueryListApi(ListApiView):
+    """The query log, newest first, filtered like the portal's (name, customer, origin,
+    use, batch, hits, min_score, entity, actor, since, until); integration clients see
+    their own queries."""
+
+    read_roles = API_READ
+    write_roles = frozenset()
+    serializer_class = ScreeningQueryOutputSerializer
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = QueryFilterSet
+
+    def get_queryset(self):
+        return selectors.query_list(user=self.request.user)
+
+    @extend_schema(operation_id="screening_queries_list", summary="The query log")
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
 
 
 class ScreeningBatchCreateApi(ApiView):
