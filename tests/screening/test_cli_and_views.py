@@ -86,3 +86,18 @@ def test_batch_page_lists_the_rows_with_hits_in_file_order(portal_as, analyst, a
     quiet = BatchRun.objects.order_by("-pk").first()
     html = portal_as(analyst).get(f"/screening/batches/{quiet.pk}/").content.decode()
     assert "No row matched at or above the threshold." in html and "batch-hits" not in html
+
+
+def test_report_cells_a_spreadsheet_would_run_are_quoted(active_list, tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_text('id,name\n=1+1,"+Banco Nacional de Cuba"\n2,Banco Nacional de Cuba\n',
+                   encoding="utf-8")
+    out = tmp_path / "report.csv"
+    call_command("screen", str(src), "--output", str(out))
+    rows = {r["input_id"]: r for r in csv.DictReader(out.open(encoding="utf-8"))}
+    assert rows["'=1+1"]["input_name"] == "'+Banco Nacional de Cuba"
+    assert rows["2"]["input_name"] == "Banco Nacional de Cuba"
+    out_json = tmp_path / "report.json"
+    call_command("screen", str(src), "--output", str(out_json), "--format", "json")
+    assert {r["input_name"] for r in json.loads(out_json.read_text())} == {
+        "+Banco Nacional de Cuba", "Banco Nacional de Cuba"}  # JSON is data, not a sheet
