@@ -23,6 +23,7 @@ from enrichment.forms import (
     payload_from_post,
 )
 from enrichment.models import EnrichmentDocument
+from enrichment.presentation import document_sections
 
 
 @role_required(*READ_ROLES)
@@ -79,6 +80,7 @@ def _application_page(request, application, *, release_form=None, release_run_id
         "application": application, "runs": runs,
         "active": any(r.status in ACTIVE_RUN_STATUSES for r in runs),
         "document": latest,
+        "document_sections": document_sections(latest.document) if latest else [],
         "document_json": json.dumps(latest.document, indent=2, ensure_ascii=False)
         if latest else "",
         "diff": selectors.document_diff_latest(application=application),
@@ -162,6 +164,7 @@ def run_detail(request, pk: int):
         "run": run, "application": run.application,
         "timeline": selectors.run_timeline(run=run),
         "error_json": json.dumps(run.error, indent=2) if run.error else "",
+        "document_sections": document_sections(document.document) if document else [],
         "document_json": json.dumps(document.document, indent=2, ensure_ascii=False)
         if document else "",
         "ledger_count": selectors.run_ledger_count(run=run),
