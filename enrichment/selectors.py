@@ -100,14 +100,22 @@ def run_ledger_count(*, run: EnrichmentRun) -> int:
     return len(entries_with_pending(Q(object_type=RUN_OBJECT_TYPE, object_id=str(run.pk))))
 
 
-def application_documents(*, application: LoanApplication) -> list[EnrichmentDocument]:
-    return list(EnrichmentDocument.objects.filter(application=application)
-                .select_related("run").order_by("-created_at", "-id"))
+def application_documents(*, application: LoanApplication, limit: int | None = None
+                          ) -> list[EnrichmentDocument]:
+    """The application's documents, newest first (the newest `limit` of them)."""
+    qs = (EnrichmentDocument.objects.filter(application=application)
+          .select_related("run").order_by("-created_at", "-id"))
+    return list(qs[:limit] if limit else qs)
 
 
-def document_diff_latest(*, application: LoanApplication) -> list[dict[str, Any]]:
-    """What the latest document changed compared with the one before it."""
-    documents = application_documents(application=application)[:2]
+def document_diff_latest(*, application: LoanApplication,
+                         documents: list[EnrichmentDocument] | None = None
+                         ) -> list[dict[str, Any]]:
+    """What the latest document changed compared with the one before it (`documents`:
+    the application's newest first, if the caller has them already)."""
+    if documents is None:
+        documents = application_documents(application=application, limit=2)
+    documents = documents[:2]
     if not documents:
         return []
     previous = documents[1].document if len(documents) > 1 else None

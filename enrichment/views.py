@@ -74,7 +74,8 @@ def application_detail(request, pk: int):
 def _application_page(request, application, *, release_form=None, release_run_id=None,
                       status: int = 200):
     runs = list(selectors.run_list_for_application(application=application))
-    documents = selectors.application_documents(application=application)
+    # the two newest are all the page shows (the latest and what it changed)
+    documents = selectors.application_documents(application=application, limit=2)
     latest = documents[0] if documents else None
     return render(request, "enrichment/application_detail.html", {
         "application": application, "runs": runs,
@@ -83,7 +84,7 @@ def _application_page(request, application, *, release_form=None, release_run_id
         "document_sections": document_sections(latest.document) if latest else [],
         "document_json": json.dumps(latest.document, indent=2, ensure_ascii=False)
         if latest else "",
-        "diff": selectors.document_diff_latest(application=application),
+        "diff": selectors.document_diff_latest(application=application, documents=documents),
         "has_previous": len(documents) > 1,
         "can_write": can_write(request.user, WORK_ROLES),
         **_unknown_outcome_context(request, selectors.unknown_outcome_steps(

@@ -321,3 +321,19 @@ def test_application_page_escapes_hostile_document_values(portal_as, analyst, cl
         response = page.get(f"/enrichment/applications/{application.pk}/")
     assert response.status_code == 200
     assert_escaped(response.content.decode())
+
+
+@pytest.mark.django_db
+def test_application_page_reads_only_the_two_newest_documents(portal_as, analyst, clients):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    application = make_application(80)
+    for i in range(4):
+        store_document(application, real_document(clients, 80), f"run-{i}")
+    with CaptureQueriesContext(connection) as ctx:
+        html = portal_as(analyst).get(f"/enrichment/applications/{application.pk}/").content
+    reads = [q["sql"] for q in ctx.captured_queries
+             if 'FROM "enrichment_enrichmentdocument"' in q["sql"]]
+    assert len(reads) == 1 and "LIMIT 2" in reads[0], reads
+    assert b"Changes since the previous run" in html
