@@ -163,6 +163,8 @@ class CaseEvidence(AuditedModel):
             models.Index(KeyTransform("rule_code", "summary"), name="case_evidence_rule"),
             models.Index(KeyTransform("entity_uid", "summary"), name="case_evidence_entity"),
             models.Index(fields=["kind", "added_at"], name="case_evidence_kind_added"),
+            # Which case holds this object (a logged query's hit, an alert).
+            models.Index(fields=["object_id"], name="case_evidence_object"),
         ]
 
     def __str__(self) -> str:

@@ -41,9 +41,14 @@ class _ThresholdForm(forms.Form):
 
 
 class SearchForm(_ThresholdForm):
-    field_order = ["name", "dob", "country", "entity_type", "lists", "use", "threshold"]
+    field_order = ["name", "customer_id", "dob", "country", "entity_type", "lists", "use",
+                   "threshold"]
 
-    name = forms.CharField(max_length=300, strip=False,
+    customer_id = forms.CharField(
+        label="Customer id", required=False, max_length=100,
+        help_text="a stored customer: hits open or update their cases; empty fields take "
+                  "the customer's stored name, date of birth and country")
+    name = forms.CharField(max_length=300, strip=False, required=False,
                            widget=forms.TextInput(attrs={"autofocus": True,
                                                          "autocomplete": "off"}),
                            help_text='any script; "LAST, First" is understood')
@@ -58,6 +63,25 @@ class SearchForm(_ThresholdForm):
                                       widget=forms.CheckboxSelectMultiple,
                                       help_text="none ticked: every active list")
 
+    def clean(self):
+        data = super().clean()
+        customer_id = (data.get("customer_id") or "").strip()
+        data["customer"] = None
+        if customer_id:
+            from cases.models import Customer
+
+            customer = Customer.objects.filter(external_id=customer_id).first()
+            if customer is None:
+                self.add_error("customer_id", f"No stored customer has the id {customer_id!r}.")
+                return data
+            data["customer"] = customer
+            data["name"] = data.get("name") or customer.name
+            data["dob"] = data.get("dob") or customer.dob or ""
+            data["country"] = data.get("country") or customer.country or ""
+        if not (data.get("name") or "").strip() and "name" not in self.errors:
+            self.add_error("name", "Enter a name, or the id of a stored customer.")
+        return data
+
 
 class BatchUploadForm(_ThresholdForm):
     field_order = ["file", "use", "threshold"]
@@ -71,3 +95,4 @@ class HitWhitelistForm(forms.Form):
     entity_uid = forms.CharField(max_length=64)
     reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}),
                              help_text="why this customer is not the listed party")
+

@@ -114,3 +114,16 @@ def match_cards(matches: list[dict], *, query: dict | None, threshold: float | N
     entities = match_entities(matches)
     return [match_view(m, query=query, threshold=threshold, entity=entities.get(match_key(m)))
             for m in matches]
+
+
+def query_cases(*, query: ScreeningQuery) -> list:
+    """The cases that hold this query's hits as evidence (opened or updated by it), with
+    their state: what an analyst follows up and an auditor traces to."""
+    from cases.models import Case
+
+    if not query.results or query.customer_id is None:
+        return []
+    keys = [f"{query.pk}:{m.get('list')}:{m.get('entity_uid')}" for m in query.results]
+    return list(Case.objects.filter(evidence__kind="screening_match",
+                                    evidence__object_id__in=keys)
+                .distinct().order_by("pk"))

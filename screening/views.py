@@ -55,7 +55,7 @@ def search(request):
             query = screening_search(
                 name=data["name"], dob=data["dob"] or None, country=data["country"] or None,
                 entity_type=data["entity_type"] or None, lists=data["lists"] or None,
-                threshold=data["threshold"], use=data["use"],
+                threshold=data["threshold"], use=data["use"], customer=data["customer"],
                 actor=Actor.from_user(request.user))
         except ScreeningInputError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, str(exc))
@@ -64,6 +64,7 @@ def search(request):
              if query is not None else [])
     return render(request, "screening/index.html", {
         "form": form, "query": query, "cards": cards, "can_write": True,
+        "cases": selectors.query_cases(query=query) if query is not None else [],
         "batches": selectors.batch_list(user=request.user)[:10],
     }, status=status)
 
@@ -112,6 +113,7 @@ def _query_page(request, query: ScreeningQuery, whitelist_form=None, status: int
         "query": query, "config_json": json.dumps(query.config, indent=2),
         "cards": selectors.match_cards(query.results, query=query.input,
                                        threshold=query.threshold),
+        "cases": selectors.query_cases(query=query),
         "can_whitelist": query.customer_id is not None and can_write(request.user,
                                                                      WORK_ROLES),
         "whitelist_form": whitelist_form,

@@ -9,6 +9,7 @@ import pytest
 
 from audit.context import Actor
 from cases.models import Case
+from screening.models import ScreeningQuery
 from screening.presentation import match_view
 from screening.services import screening_search
 
@@ -138,3 +139,34 @@ def test_case_page_shows_the_card_of_a_real_hit(portal_as, analyst, active_list,
     assert "{&#x27;" not in html and "[{" not in html  # no raw dump of the explanation
     dob = re.search(r"<th scope=\"row\">Date of birth</th><td>(.*?)</td><td>(.*?)</td>", html)
     assert dob and dob.groups() == ("1957", "1957-07-30")
+
+
+def test_screening_a_stored_customer_opens_their_case_and_links_it(portal_as, analyst,
+                                                                   active_list, customer):
+    c = portal_as(analyst)
+    # the customer's stored name, date of birth and country are used when left empty
+    resp = c.post("/screening/search", {"customer_id": "C-1", "use": "onboarding"})
+    assert resp.status_code == 200
+    q = ScreeningQuery.objects.get()
+    assert (q.customer_id, q.input["name"], q.input["dob"], q.input["country"]) == (
+        customer.pk, "Osama bin Laden", "1957", "SA")
+    case = Case.objects.get(customer=customer)
+    html = resp.content.decode()
+    assert f'<a href="/cases/{case.pk}/">{case.reference}</a>' in html
+    detail = c.get(f"/screening/queries/{q.pk}/").content.decode()
+    assert f'<a href="/cases/{case.pk}/">{case.reference}</a>' in detail
+    # a plain search opens no case and says so
+    resp = c.post("/screening/search", {"name": "Osama bin Laden", "use": "onboarding"})
+    assert "No case is opened for a name screened without a customer id" in resp.content.decode()
+    assert Case.objects.count() == 1
+
+
+def test_an_unknown_customer_or_no_name_is_a_field_error(portal_as, analyst, active_list):
+    c = portal_as(analyst)
+    resp = c.post("/screening/search", {"customer_id": "NOPE", "use": "onboarding"})
+    assert resp.status_code == 400
+    assert "No stored customer has the id &#x27;NOPE&#x27;." in resp.content.decode()
+    resp = c.post("/screening/search", {"name": "", "use": "onboarding"})
+    assert resp.status_code == 400
+    assert "Enter a name, or the id of a stored customer." in resp.content.decode()
+    assert not ScreeningQuery.objects.exists()
