@@ -18,7 +18,7 @@ def alert_list(*, user) -> QuerySet[Alert]:
     """Alerts, newest first, with what list pages and the API show."""
     if not has_role(user, *ALERT_READ_ROLES):
         return Alert.objects.none()
-    return Alert.objects.select_related("rule_version", "transaction", "case")
+    return Alert.objects.select_related("rule_version__rule", "transaction", "case")
 
 
 def alert_get(*, user, alert_id: int) -> Alert:
