@@ -12,11 +12,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from config.accounts.roles import READ_ROLES, role_required
+from config.overview import home_overview
 
 
 @role_required(*READ_ROLES)
 def home(request):
-    return render(request, "home.html")
+    """Where work starts: the user's cases, the queues, the lists in use, the audit trail."""
+    return render(request, "home.html", {"overview": home_overview(user=request.user)})
 
 
 @require_GET
