@@ -16,6 +16,7 @@ from typing import Any
 import jsonschema
 
 from cases.choices import SarActivityCategory
+from config.exports import csv_cell
 
 SAR_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -144,11 +145,6 @@ def sar_json(document: dict[str, Any]) -> bytes:
     return json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8")
 
 
-def _csv_cell(value: str) -> str:
-    # Neutralise spreadsheet formulas in exported text (CSV injection).
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
 def sar_csv(document: dict[str, Any]) -> bytes:
     subject, activity = document["subject"], document["suspicious_activity"]
     row = [
@@ -168,5 +164,5 @@ def sar_csv(document: dict[str, Any]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
-    writer.writerow([_csv_cell(str(v)) for v in row])
+    writer.writerow([csv_cell(str(v)) for v in row])
     return buffer.getvalue().encode("utf-8")

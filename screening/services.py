@@ -27,6 +27,7 @@ from audit.services import audit_record, ledger_append_many
 from cases.choices import CaseSource
 from cases.models import Customer
 from cases.services import case_open, customer_upsert
+from config.exports import csv_cell
 from config.forking import forget_inherited_connections
 from config.rows import copy_objects, insert_objects
 from screening.choices import BatchStatus, QueryOrigin, ScreeningUse
@@ -221,7 +222,7 @@ def _query_audit_data(clean: ScreeningInput, cm: CachedMatcher, query: Screening
 
 def _open_cases(customer: Customer, query: ScreeningQuery, matches: list[Match]) -> None:
     """One case per customer and listed entity; a new hit adds evidence to the open one."""
-    for m in matches:
+    for m, logged in zip(matches, query.results, strict=True):
         e = m.entity
         case_open(
             source=CaseSource.SCREENING,
@@ -238,7 +239,7 @@ def _open_cases(customer: Customer, query: ScreeningQuery, matches: list[Match])
                       # the logged match (as the query's results hold it), plus the
                       # query it came from: the case page shows it as the screening
                       # pages do (screening.presentation)
-                      "summary": {**m.as_dict(), "query_id": query.pk,
+                      "summary": {**logged, "query_id": query.pk,
                                   "query_name": (query.input or {}).get("name", "")}},
         )
 
@@ -906,18 +907,18 @@ def batch_report_rows(batch: BatchRun) -> Iterator[dict]:
             }
 
 
-def _csv_safe(value: object) -> str:
-    """A customer-supplied cell as a spreadsheet shows it as text: one starting with
-    `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading apostrophe, so a name
-    like `=HYPERLINK(...)` is never run as a formula (OWASP: CSV injection)."""
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 QUERY_LOG_COLUMNS = ("query_id", "created_at", "actor", "actor_type", "origin", "use",
                      "batch_id", "row_number", "customer_id", "name", "dob", "country",
                      "entity_type", "normalized", "list_versions", "algorithm_version",
                      "threshold", "hit_count", "top_score", "matches", "suppressed")
+
+
+def query_log_export(*, queries, filters: dict, limit: int) -> Iterator[str]:
+    """Export the (filtered) query log as CSV lines, at most `limit` queries; the export
+    itself is on the ledger with its filters, since it takes personal data out."""
+    audit_record(action="screening.query_log_exported", object_type="screening.ScreeningQuery",
+                 object_id="", data={"filters": filters, "limit": limit})
+    return query_log_rows(queries[:limit])
 
 
 def query_log_rows(queries) -> Iterator[str]:
@@ -938,8 +939,8 @@ def query_log_rows(queries) -> Iterator[str]:
         yield line([
             q.pk, q.created_at.isoformat(), q.actor_label, q.actor_type, q.origin, q.use,
             q.batch_id or "", q.row_number or "",
-            _csv_safe(q.customer.external_id) if q.customer_id else "",
-            *(_csv_safe(data.get(k) or "") for k in ("name", "dob", "country", "entity_type")),
+            csv_cell(q.customer.external_id) if q.customer_id else "",
+            *(csv_cell(data.get(k) or "") for k in ("name", "dob", "country", "entity_type")),
             q.normalized, json.dumps(q.list_versions, sort_keys=True), q.algorithm_version,
             q.threshold, q.hit_count, round(q.top_score, 1),
             "; ".join(f"{m.get('list')}:{m.get('entity_uid')}:{m.get('score')}"
@@ -963,8 +964,8 @@ def batch_report_write(batch: BatchRun, fh, *, fmt: str = "csv") -> int:
     writer = csv.DictWriter(fh, fieldnames=REPORT_COLUMNS)
     writer.writeheader()
     for row in batch_report_rows(batch):
-        writer.writerow({**row, "input_id": _csv_safe(row["input_id"]),
-                         "input_name": _csv_safe(row["input_name"])})
+        writer.writerow({**row, "input_id": csv_cell(row["input_id"]),
+                         "input_name": csv_cell(row["input_name"])})
         n += 1
     return n
 

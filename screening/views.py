@@ -13,7 +13,6 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 
 from audit.context import Actor
-from audit.services import audit_record
 from config.accounts.roles import READ_ROLES, WORK_ROLES, can_write, role_required
 from screening import selectors
 from screening.choices import BatchStatus
@@ -23,7 +22,7 @@ from screening.models import BatchRun, ScreeningQuery
 from screening.services import (
     ScreeningInputError,
     batch_report_write,
-    query_log_rows,
+    query_log_export,
     screening_batch_reject,
     screening_batch_resume,
     screening_batch_start,
@@ -90,11 +89,9 @@ def query_list(request):
 
 
 def _query_log_csv(request, filters) -> StreamingHttpResponse:
-    limit = int(getattr(settings, "SCREENING_LOG_EXPORT_MAX", 100_000))
-    criteria = {k: v for k, v in request.GET.items() if k not in ("export", "page") and v}
-    audit_record(action="screening.query_log_exported", object_type="screening.ScreeningQuery",
-                 object_id="", data={"filters": criteria, "limit": limit})
-    rows = query_log_rows(filters.qs[:limit])
+    rows = query_log_export(
+        queries=filters.qs, limit=int(getattr(settings, "SCREENING_LOG_EXPORT_MAX", 100_000)),
+        filters={k: v for k, v in request.GET.items() if k not in ("export", "page") and v})
     response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     response["Content-Disposition"] = f'attachment; filename="screening-queries-{stamp}.csv"'
