@@ -23,7 +23,7 @@ from cases.choices import (
     EvidenceKind,
     MatchResolution,
 )
-from cases.models import Case, CaseEvidence
+from cases.models import Case, CaseEvidence, Customer
 from config.accounts.roles import READ_ROLES, Role, user_roles
 
 CASE_READ_ROLES = READ_ROLES | {Role.INTEGRATION}
@@ -269,3 +269,8 @@ def assignable_users() -> QuerySet[User]:
         .distinct()
         .order_by("username")
     )
+
+
+def customer_by_external_id(external_id: str) -> Customer | None:
+    """The stored customer with this id of the bank's own, if any."""
+    return Customer.objects.filter(external_id=str(external_id)).first()

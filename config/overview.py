@@ -19,17 +19,18 @@ def home_overview(*, user) -> dict:
 
     now = timezone.now()
     open_cases = Case.objects.filter(state__in=OPEN_STATES)
-    mine = open_cases.filter(assignee=user).aggregate(
-        open=Count("pk"), overdue=Count("pk", filter=Q(due_at__lt=now)))
+    late = Q(due_at__lt=now)
+    counts = open_cases.aggregate(
+        my_open=Count("pk", filter=Q(assignee=user)),
+        my_overdue=Count("pk", filter=Q(assignee=user) & late),
+        pending_approval=Count("pk", filter=Q(state=CaseState.PENDING_APPROVAL)),
+        overdue=Count("pk", filter=late))
     unassigned = dict(open_cases.filter(assignee__isnull=True).values_list("source")
                       .annotate(n=Count("pk")).order_by())
     return {
-        "my_open": mine["open"],
-        "my_overdue": mine["overdue"],
+        **counts,
         "unassigned": sorted(unassigned.items()),
         "unassigned_total": sum(unassigned.values()),
-        "pending_approval": open_cases.filter(state=CaseState.PENDING_APPROVAL).count(),
-        "overdue": open_cases.filter(due_at__lt=now).count(),
         "alerts_24h": Alert.objects.filter(created_at__gte=now - timedelta(days=1)).count(),
         "lists": list(ListVersion.objects.filter(is_active=True).select_related("source")
                       .order_by("source__code")),

@@ -68,9 +68,9 @@ class SearchForm(_ThresholdForm):
         customer_id = (data.get("customer_id") or "").strip()
         data["customer"] = None
         if customer_id:
-            from cases.models import Customer
+            from cases.selectors import customer_by_external_id
 
-            customer = Customer.objects.filter(external_id=customer_id).first()
+            customer = customer_by_external_id(customer_id)
             if customer is None:
                 self.add_error("customer_id", f"No stored customer has the id {customer_id!r}.")
                 return data

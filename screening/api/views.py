@@ -14,7 +14,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from audit.context import Actor
-from cases.models import Customer
+from cases.selectors import customer_by_external_id
 from config.accounts.roles import READ_ROLES, WORK_ROLES, Role
 from config.api import ApiView, ListApiView
 from screening import selectors
@@ -58,7 +58,7 @@ class ScreeningSearchApi(ApiView):
         data = dict(ser.validated_data)
         customer = None
         if data.pop("customer_id", None):
-            customer = Customer.objects.filter(external_id=request.data["customer_id"]).first()
+            customer = customer_by_external_id(request.data["customer_id"])
             if customer is None:
                 raise ValidationError({"customer_id": ["Unknown customer."]})
         try:
@@ -209,7 +209,7 @@ class ScreeningWhitelistAddApi(ApiView):
         ser = WhitelistAddInputSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         data = ser.validated_data
-        customer = Customer.objects.filter(external_id=data["customer_id"]).first()
+        customer = customer_by_external_id(data["customer_id"])
         if customer is None:
             raise ValidationError({"customer_id": ["Unknown customer."]})
         try:
