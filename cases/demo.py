@@ -1,9 +1,10 @@
-"""Demo data for `make run`: customers and a realistic mix of open and closed cases, worked
-through the real services so the timeline, decisions and audit trail are genuine."""
+"""Demo data for `make run`: customers and a realistic mix of open and closed monitoring
+and enrichment cases, worked through the real services so the timeline, decisions and
+audit trail are genuine. Screening cases are not made up here: `screening.demo` screens
+customers against the shipped real lists and works the cases its hits open."""
 
 from __future__ import annotations
 
-import hashlib
 import random
 from datetime import timedelta
 
@@ -13,7 +14,7 @@ from django.utils import timezone
 
 from audit.context import Actor, audit_context
 from cases import deadlines, services
-from cases.choices import CaseSource, Disposition, EvidenceKind, MatchResolution
+from cases.choices import CaseSource, Disposition, EvidenceKind
 from cases.models import Case, CaseEvidence
 
 CUSTOMERS = [
@@ -28,15 +29,6 @@ CUSTOMERS = [
     ("CUST-1009", "Fatima Al-Sayed", "1988-12-01", "SA", "person"),
     ("CUST-1010", "Kim Jong Su", "1975-04-15", "KR", "person"),
 ]
-LISTED = {
-    "CUST-1001": ("PETROV, Ivan Sergeyevich", "ofac-sdn", "OFAC-25913", 92, "1971-03-14"),
-    "CUST-1003": ("HASSAN, Ali Mahmoud", "un-consolidated", "UN-QDi.412", 88, "1969"),
-    "CUST-1004": ("NORTHWIND TRADING L.L.C.", "eu-fsf", "EU-8831", 95, ""),
-    "CUST-1005": ("CHEN, Wei", "ofac-sdn", "OFAC-30771", 81, "1962-06-11"),
-    "CUST-1007": ("BLUE HARBOUR SHIPPING LIMITED", "uk-hmt", "UK-17342", 90, ""),
-    "CUST-1009": ("AL SAYED, Fatima", "un-consolidated", "UN-QDi.207", 84, "1958"),
-    "CUST-1010": ("KIM, Jong Su", "ofac-sdn", "OFAC-19022", 86, "1961-02-20"),
-}
 RULES = [
     (
         "STRUCT-01",
@@ -69,7 +61,7 @@ RULES = [
 ]
 
 
-def _user(username: str) -> User:
+def demo_user(username: str) -> User:
     user = User.objects.filter(username=username).first()
     if user is None:
         from config.accounts.services import demo_users_create
@@ -79,7 +71,7 @@ def _user(username: str) -> User:
     return user
 
 
-def _backdate(case: Case, days: int) -> None:
+def backdate(case: Case, days: int) -> None:
     opened = timezone.now() - timedelta(days=days)
     due = deadlines.sar_due_at(detected_at=opened, suspect_identified=case.suspect_identified)
     Case.objects.filter(pk=case.pk).update(opened_at=opened, detected_at=opened, due_at=due)
@@ -95,8 +87,8 @@ def demo_cases_load(*, actor: Actor | None = None, seed: int = 7) -> int:
     if Case.objects.filter(dedupe_key__startswith="demo:").exists():
         return 0
     rng = random.Random(seed)
-    analyst, analyst2 = _user("analyst"), _user("analyst2")
-    approver, admin = _user("approver"), _user("admin")
+    analyst, analyst2 = demo_user("analyst"), demo_user("analyst2")
+    approver, admin = demo_user("approver"), demo_user("admin")
     created = 0
     with audit_context(actor=actor or Actor.system("demo_cases_load"), reason="demo data"):
         customers = {
@@ -106,39 +98,6 @@ def demo_cases_load(*, actor: Actor | None = None, seed: int = 7) -> int:
             for ext, name, dob, country, kind in CUSTOMERS
         }
         plans = []
-        for index, (ext, (listed, list_code, uid, score, listed_dob)) in enumerate(LISTED.items()):
-            customer = customers[ext]
-            case = services.case_open(
-                source=CaseSource.SCREENING,
-                title=f"Possible {list_code} match: {customer.name}",
-                subject_type="customer",
-                subject_id=ext,
-                customer=customer,
-                dedupe_key=f"demo:screening:{ext}:{list_code}:{uid}",
-                priority=score,
-                evidence={
-                    "kind": EvidenceKind.SCREENING_MATCH,
-                    "object_id": f"demo-m{index}",
-                    "summary": {
-                        "query_name": customer.name,
-                        "matched_name": listed,
-                        "score": score,
-                        "list": list_code,
-                        "entity_uid": uid,
-                        # Illustrative entities: a stand-in content hash so that a
-                        # false-positive decision whitelists this exact content.
-                        "content_hash": hashlib.sha256(f"{list_code}:{uid}:{listed}".encode())
-                        .hexdigest(),
-                        "query_dob": customer.dob,
-                        "matched_dob": listed_dob,
-                        "explanation": {
-                            "name": f"token match {score}%",
-                            "dob": "exact" if listed_dob == customer.dob else "differs",
-                        },
-                    },
-                },
-            )
-            plans.append(("screening", case))
         for index in range(14):
             ext = CUSTOMERS[index % len(CUSTOMERS)][0]
             code, name, params, observe = RULES[index % len(RULES)]
@@ -167,7 +126,7 @@ def demo_cases_load(*, actor: Actor | None = None, seed: int = 7) -> int:
                     },
                 },
             )
-            plans.append(("monitoring", case))
+            plans.append(case)
         for index in range(3):
             ext = CUSTOMERS[index + 3][0]
             case = services.case_open(
@@ -184,10 +143,10 @@ def demo_cases_load(*, actor: Actor | None = None, seed: int = 7) -> int:
                     "summary": {"provider": "gleif", "error": "HTTP 503 after 3 retries"},
                 },
             )
-            plans.append(("enrichment", case))
+            plans.append(case)
         created = len(plans)
-        for index, (kind, case) in enumerate(plans):
-            _backdate(case, days=[1, 2, 3, 5, 6, 8, 9, 11, 12, 13, 20, 35, 45, 70][index % 14])
+        for index, case in enumerate(plans):
+            backdate(case, days=[1, 2, 3, 5, 6, 8, 9, 11, 12, 13, 20, 35, 45, 70][index % 14])
             worker = analyst if index % 2 == 0 else analyst2
             step = index % 6
             if step == 0:
@@ -203,24 +162,6 @@ def demo_cases_load(*, actor: Actor | None = None, seed: int = 7) -> int:
             if step == 2:
                 services.case_comment_add(
                     case=case, actor_user=worker, body="Requested source-of-funds documents."
-                )
-                continue
-            if step == 3 and kind == "screening":
-                evidence = case.evidence.first()
-                services.case_match_resolve(
-                    evidence=evidence,
-                    actor_user=worker,
-                    expected_version=case.version,
-                    resolution=MatchResolution.FALSE_POSITIVE,
-                    note="Different date of birth and nationality.",
-                )
-                case.refresh_from_db()
-                services.case_resolve(
-                    case=case,
-                    actor_user=worker,
-                    expected_version=case.version,
-                    disposition=Disposition.FALSE_POSITIVE,
-                    rationale="Listed person is a different individual.",
                 )
                 continue
             if step == 3:

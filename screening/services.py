@@ -31,6 +31,7 @@ from config.exports import csv_cell
 from config.forking import forget_inherited_connections
 from config.rows import copy_objects, insert_objects
 from screening.choices import BatchStatus, QueryOrigin, ScreeningUse
+from screening.demo import demo_cases_work, demo_customers_create
 from screening.index_store import store_dir
 from screening.lists.parsers import SOURCES
 from screening.matcher_cache import (
@@ -1119,8 +1120,12 @@ def screening_rescreen_delta(*, version_id: int, actor: Actor | None = None) -> 
 
 
 def demo_screening_load(*, actor: Actor) -> int:
-    """Screen every stored customer against the active lists (demo data); returns the
-    number of customers screened."""
+    """Screen every stored customer against the active lists (demo data), the demo's
+    screening customers among them, and work the cases their real hits open into the
+    states an analyst meets (`screening.demo`); returns the number of customers
+    screened."""
+    with audit_context(actor=actor, reason="demo data"):
+        plans = demo_customers_create()
     n = 0
     for customer in Customer.objects.order_by("pk"):
         try:
@@ -1131,4 +1136,5 @@ def demo_screening_load(*, actor: Actor) -> int:
         except ScreeningInputError:
             continue
         n += 1
+    demo_cases_work(plans, actor=actor)
     return n

@@ -52,7 +52,7 @@ from screening.matching.scoring import (
 from screening.matching.similarity import INITIAL_SIMILARITY, token_similarity
 from screening.matching.tables import HONORIFICS, ORG_FORMS, PARTICLES
 
-ALGORITHM_VERSION = "vigil-match/1.3"
+ALGORITHM_VERSION = "vigil-match/1.4"
 DEFAULT_THRESHOLD = 85.0
 VECTOR_BOUND_MIN_ROWS = 48  # below this many candidates, a pure-Python bound is cheaper
 BOUND_SLACK = 1e-3  # float32 rounding of the vectorised bound must never drop a row

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 from screening.lists.records import ListedEntity
+from screening.matching.countries import country_code
 from screening.matching.index import (
     GLUED_LOOKUP_MIN,
     MIN_TOKEN_SIMILARITY,
@@ -277,16 +278,20 @@ def qualifier_effects(
                             "detail": f"date of birth {dob} differs from every listed date "
                                       f"({', '.join(sorted(entity.dates_of_birth)[:5])})"})
     if country:
+        # the lists publish names in their own spellings ("Russia", "Korea, North"): both
+        # sides are compared as ISO alpha-2 codes; a value naming no country is left out
         c = country.strip().upper()
-        listed = {x.upper() for x in (*entity.nationalities, *entity.countries) if x}
-        if listed:
-            if c in listed:
+        published = [x for x in dict.fromkeys((*entity.nationalities, *entity.countries))
+                     if x and country_code(x)]
+        if published:
+            if any(country_code(x) == c for x in published):
                 effects.append({"kind": "country", "effect": COUNTRY_MATCH,
-                                "detail": f"country {c} is linked to the listed entity"})
+                                "detail": f"country {c} is linked to the listed entity "
+                                          f"({', '.join(published[:6])})"})
             else:
                 effects.append({"kind": "country", "effect": COUNTRY_MISMATCH,
                                 "detail": f"country {c} is not among the entity's "
-                                          f"countries ({', '.join(sorted(listed)[:6])})"})
+                                          f"countries ({', '.join(published[:6])})"})
     if entity_type and entity.entity_type not in ("", "unknown"):
         if entity_type != entity.entity_type:
             effects.append({"kind": "entity_type", "effect": TYPE_MISMATCH,

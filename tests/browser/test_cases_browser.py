@@ -165,9 +165,20 @@ def test_case_workflow_in_the_browser(login, live_server, demo_users):
 
 
 def test_screenshots_of_inbox_case_page_and_dashboard(login, live_server):
+    from audit.context import Actor
+    from screening.lists.services import demo_lists_load
+    from screening.matcher_cache import matcher_cache_clear
+    from screening.services import demo_screening_load
     from tests.browser.conftest import SCREENSHOTS
 
+    # The demo as `make run` loads it: the screening cases are real hits on the shipped
+    # lists, so the case page shows the listed entry, not a stand-in.
+    actor = Actor.system("test")
+    matcher_cache_clear()
     services.demo_cases_load()
+    demo_lists_load(actor=actor)
+    demo_screening_load(actor=actor)
+    matcher_cache_clear()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page = login("approver")
     page.goto(f"{live_server.url}/cases/")
@@ -178,7 +189,8 @@ def test_screenshots_of_inbox_case_page_and_dashboard(login, live_server):
         or Case.objects.filter(source="screening").first()
     )
     page.goto(f"{live_server.url}/cases/{case.pk}/")
-    page.wait_for_selector("[data-testid=name-compare]")
+    page.wait_for_selector("[data-testid=match-card]")
+    assert "was not found in the stored list versions" not in page.content()
     page.screenshot(path=str(SCREENSHOTS / "cases-case-page.png"), full_page=True)
     page.goto(f"{live_server.url}/cases/dashboard/")
     page.wait_for_selector("svg")

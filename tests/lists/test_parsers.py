@@ -42,6 +42,16 @@ def test_remarks_yield_dob_pob_ids_aliases_and_links():
     assert split_remarks("a; b.") == ["a", "b"]
 
 
+def test_a_parenthesis_that_names_no_country_stays_in_the_number():
+    """SDN remarks write telephones as 'Telephone (357)(22660766)': the digits are not a
+    country (they once became the entity's 'countries', and the phone number '(357)')."""
+    facts = parse_remarks("Telephone (357)(22660766); Fax (357)(22678777); Registration "
+                          "Number IT022428/2014(G); Passport J16661804 (Iran)")
+    assert facts["ids"] == [("phone", "(357)(22660766)"), ("fax", "(357)(22678777)"),
+                            ("registration", "IT022428/2014(G)"), ("passport", "J16661804")]
+    assert facts["countries"] == ["Iran"]
+
+
 def test_sdn_csv_set_joins_alt_add_and_comment_continuations(sanctions):
     parsed = parse_ofac_csv(sanctions / "ofac" / "sdn-csv-2021-07")
     entities = by_uid(parsed)

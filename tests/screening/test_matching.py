@@ -119,6 +119,40 @@ def test_qualifiers_move_the_score_and_say_so(matcher):
     assert any(q["kind"] == "entity_type" for q in org.explanation["qualifiers"])
 
 
+@pytest.mark.parametrize(("published", "code"), [
+    ("Russia", "RU"), ("Korea, North", "KP"), ("Burma", "MM"), ("Iran (Islamic Republic of)", "IR"),
+    ("Congo, Democratic Republic of the", "CD"), ("Côte d'Ivoire", "CI"), ("Turkey", "TR"),
+    ("Syria", "SY"), ("St. Kitts & Nevis", "KN"), ("Bahamas, The", "BS"), ("ru", "RU"),
+    ("Cali", None), ("22660766", None), ("ZZ", None), ("", None)])
+def test_a_country_as_a_list_publishes_it_is_read_as_its_iso_code(published, code):
+    from screening.matching.countries import country_code
+
+    assert country_code(published) == code
+
+
+def test_the_country_qualifier_compares_codes_not_spellings():
+    """OFAC and the UN publish country names ("nationality Russia"), the query an ISO
+    code: RU must agree with "Russia" and raise the score, DE must not."""
+    entities = [*ENTITIES[1:], ListedEntity(
+        "ofac-sdn", "24283", "person", (ListedName("DERIPASKA, Oleg Vladimirovich", "primary"),),
+        nationalities=("Russia",), countries=("Russia", "Cyprus", "Cali"))]
+    m = Matcher(entities)
+
+    def qualifier(country):
+        hit = next(x for x in m.search("Oleg Deripaska", country=country, threshold=0)
+                   if x.entity.uid == "24283")
+        return hit.score, {q["kind"]: q for q in hit.explanation["qualifiers"]}.get("country")
+
+    base, _ = qualifier(None)
+    same, q = qualifier("RU")
+    assert q["effect"] > 0 and same > base
+    assert q["detail"] == "country RU is linked to the listed entity (Russia, Cyprus)"
+    assert qualifier("CY")[1]["effect"] > 0  # an address country counts too
+    other, q = qualifier("DE")
+    assert q["effect"] < 0 and other < base
+    assert "(Russia, Cyprus)" in q["detail"]  # a value naming no country is left out
+
+
 def test_thresholds_per_list_and_use():
     cfg = MatcherConfig(list_thresholds={"un": 80.0})
     assert cfg.threshold_for("un") == 80.0

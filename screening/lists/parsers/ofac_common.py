@@ -110,9 +110,11 @@ def identifier(label: str, number: str) -> tuple[str, str] | None:
 
 
 def split_country(value: str) -> tuple[str, str]:
-    """'042833 (Lebanon)' -> ('042833', 'Lebanon')."""
+    """'042833 (Lebanon)' -> ('042833', 'Lebanon'). A parenthesis that cannot name a
+    country stays part of the number: a telephone's '(357)(22660766)', a registration
+    number's '2014(G)'."""
     m = _TRAILING_COUNTRY.match(value)
-    if m and m.group(1):
+    if m and m.group(1) and len(re.sub(r"[^A-Za-z]", "", m.group(2))) >= 2:
         return m.group(1).strip(), m.group(2).strip()
     return value, ""
 
