@@ -826,13 +826,15 @@ def _open_cases(created: list[tuple[int, Finding]]) -> int:
     for alert_id, finding in sorted(created, key=lambda item: (dedupe_key(item[1]), item[0])):
         customer_id = finding.anchor.customer_id
         typology = TYPOLOGIES[finding.rule.typology]
+        stored = customers.get(customer_id)
+        who = f"{stored.name} ({customer_id})" if stored else f"customer {customer_id}"
         case = case_open(
             source=CaseSource.MONITORING,
-            title=f"{typology.title}: customer {customer_id}"[:300],
+            title=f"{typology.title}: {who}"[:300],
             subject_type="customer",
             subject_id=customer_id,
             dedupe_key=dedupe_key(finding),
-            customer=customers.get(customer_id),
+            customer=stored,
             priority=finding.priority,
             summary=finding.decision,
             evidence={
@@ -1158,6 +1160,32 @@ def _backtest(run: Backtest, *, chunk_accounts: int, screen: ScreenFn | None) ->
 # --- demo ---------------------------------------------------------------------------------
 
 
+DEMO_FIRST_NAMES = ("Anna", "Ben", "Carla", "David", "Elif", "Farid", "Grace", "Hugo",
+                    "Ines", "Jonas", "Kavya", "Leon", "Mei", "Nadia", "Omar", "Paula",
+                    "Quentin", "Rosa", "Samuel", "Tara", "Viktor", "Wanda", "Yusuf", "Zara")
+DEMO_LAST_NAMES = ("Andersen", "Baptiste", "Costa", "Dvorak", "Eriksen", "Fischer",
+                   "Gallagher", "Haddad", "Ivanova", "Jansen", "Kowalski", "Lindqvist",
+                   "Moreau", "Nakamura", "Okafor", "Petersen", "Quinn", "Romano", "Sato",
+                   "Teixeira", "Urquhart", "Varga", "Whitfield", "Yilmaz")
+
+
+def _demo_customers_create(events: Sequence[dict[str, Any]], *, seed: int) -> None:
+    """Stored customers (with names) for the demo feed's customer ids, so its cases show
+    who they are about; ids already stored are left as they are."""
+    import random
+
+    from cases.services import customer_upsert
+
+    ids = sorted({e["customer_id"] for e in events})
+    stored = set(Customer.objects.filter(external_id__in=ids)
+                 .values_list("external_id", flat=True))
+    rng = random.Random(seed)
+    for external_id in ids:
+        name = f"{rng.choice(DEMO_FIRST_NAMES)} {rng.choice(DEMO_LAST_NAMES)}"
+        if external_id not in stored:
+            customer_upsert(external_id=external_id, name=name, entity_type="person")
+
+
 def demo_monitoring_load(
     *, actor: Actor, accounts: int = 80, days: int = 60, batch_size: int = 500, seed: int = 7
 ) -> IngestResult:
@@ -1172,6 +1200,7 @@ def demo_monitoring_load(
     )
     total = IngestResult()
     with audit_context(actor=actor, reason="demo monitoring feed"):
+        _demo_customers_create(feed.events, seed=seed)
         rules = active_rule_configs()
         context = EvalContext(screen=default_screen(), jurisdictions=jurisdiction_lists())
         for start in range(0, len(feed.events), batch_size):

@@ -48,6 +48,21 @@ def test_structuring_raises_alert_with_trace_and_case(seeded):
     assert ledger is not None
 
 
+def test_a_stored_customers_case_is_titled_and_linked_by_name(seeded):
+    from cases.services import customer_upsert
+
+    known = customer_upsert(external_id="C-KNOWN", name="Grace Okafor")
+    result = ingest([make_event(at=H, amount="9500", channel="cash", customer="C-KNOWN"),
+                     make_event(at=2 * H, amount="9000", channel="cash", customer="C-KNOWN"),
+                     make_event(account="A-2", at=H, amount="9500", channel="cash"),
+                     make_event(account="A-2", at=2 * H, amount="9000", channel="cash")])
+    cases = {a.case.subject_id: a.case for a in Alert.objects.filter(pk__in=result.alert_ids)}
+    assert cases["C-KNOWN"].customer == known
+    assert cases["C-KNOWN"].title.endswith(": Grace Okafor (C-KNOWN)")
+    assert cases["C-A-2"].customer is None  # not a stored customer: the id alone
+    assert cases["C-A-2"].title.endswith(": customer C-A-2")
+
+
 def test_reprocessing_changes_nothing(seeded):
     events = [make_event(at=i * H, amount="9500", channel="cash") for i in range(3)]
     first = ingest(events)
