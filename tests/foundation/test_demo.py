@@ -29,6 +29,9 @@ def test_demo_loads_on_embedded_sqlite_and_is_idempotent(tmp_path):
     for username in ("analyst", "approver", "auditor", "admin"):
         assert username in first.stdout
     assert "failed" not in first.stdout
+    # the demo's ledger is sealed, signed and verified before anyone logs in
+    assert "audit: signed digest of entries 1.." in first.stdout
+    assert "audit: verification run #1 Passed" in first.stdout
     again = manage("load_demo")
     assert again.returncode == 0, again.stderr
     assert "loaded in" not in again.stdout  # every part was already there

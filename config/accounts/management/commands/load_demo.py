@@ -83,6 +83,14 @@ class Command(BaseCommand):
             if digest is not None:
                 self.stdout.write(f"audit: signed digest of entries {digest.first_seq}.."
                                   f"{digest.last_seq}")
+            # ...and verify it, so an auditor's first look shows a verification run too
+            # (run at once where tasks run in process, as under `make run`; queued else).
+            from audit.verification import verification_run_request
+
+            run = verification_run_request()
+            run.refresh_from_db()
+            self.stdout.write(f"audit: verification run #{run.pk} {run.get_status_display()}"
+                              + (f", {run.checked} entries checked" if run.checked else ""))
         self.stdout.write("")
         self.stdout.write("Demo users (log in at http://127.0.0.1:8000/login/):")
         for username, role, password in users:
