@@ -36,8 +36,7 @@ from cases.selectors import (
     queue_counts,
 )
 from config.accounts.roles import APPROVE_ROLES, READ_ROLES, WORK_ROLES, can_write, role_required
-from screening.presentation import match_view
-from screening.selectors import match_entities, match_key, query_inputs
+from screening.selectors import evidence_cards
 
 PAGE_SIZES = (25, 50, 100)
 
@@ -160,27 +159,16 @@ def _evidence_views(items, case: Case) -> list[dict]:
     match was made on), an alert as its rule, parameters and observed values."""
     views = [{"item": item, "kind": item.kind, "summary": dict(item.summary or {})}
              for item in items]
-    matches = [v["summary"] for v in views if v["kind"] == EvidenceKind.SCREENING_MATCH]
-    entities = match_entities(matches) if matches else {}
-    inputs = query_inputs([m.get("query_id") for m in matches]) if matches else {}
     for view in views:
-        s = view["summary"]
         if view["kind"] == EvidenceKind.ALERT:
-            view["trace"] = alert_trace(s)
-        elif view["kind"] == EvidenceKind.SCREENING_MATCH:
-            screened = inputs.get(s.get("query_id")) or {}
-            customer = case.customer if case.customer_id else None
-            query = {
-                "name": screened.get("name") or s.get("query_name")
-                or (customer.name if customer else ""),
-                "dob": screened.get("dob") or s.get("query_dob")
-                or (customer.dob if customer else ""),
-                "country": screened.get("country") or s.get("query_country")
-                or (customer.country if customer else ""),
-                "entity_type": screened.get("entity_type"),
-            }
-            view["card"] = match_view(s, query=query, entity=entities.get(match_key(s)))
-            view["query_id"] = s.get("query_id") if isinstance(s.get("query_id"), int) else None
+            view["trace"] = alert_trace(view["summary"])
+    matches = [v for v in views if v["kind"] == EvidenceKind.SCREENING_MATCH]
+    if matches:
+        cards = evidence_cards([v["summary"] for v in matches],
+                               customer=case.customer if case.customer_id else None)
+        for view, card in zip(matches, cards, strict=True):
+            query_id = view["summary"].get("query_id")
+            view["card"], view["query_id"] = card, query_id if isinstance(query_id, int) else None
     return views
 
 

@@ -15,6 +15,7 @@ import functools
 import hashlib
 import json
 import logging
+import random
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from audit.context import Actor, audit_context
 from audit.services import audit_record
 from cases.choices import CaseSource
 from cases.models import Customer
-from cases.services import case_open
+from cases.services import case_open, customer_upsert
 from monitoring.choices import (
     BacktestStatus,
     CtrStatus,
@@ -1172,10 +1173,6 @@ DEMO_LAST_NAMES = ("Andersen", "Baptiste", "Costa", "Dvorak", "Eriksen", "Fische
 def _demo_customers_create(events: Sequence[dict[str, Any]], *, seed: int) -> None:
     """Stored customers (with names) for the demo feed's customer ids, so its cases show
     who they are about; ids already stored are left as they are."""
-    import random
-
-    from cases.services import customer_upsert
-
     ids = sorted({e["customer_id"] for e in events})
     stored = set(Customer.objects.filter(external_id__in=ids)
                  .values_list("external_id", flat=True))

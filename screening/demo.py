@@ -34,17 +34,17 @@ AGE_DAYS = {"CUST-2001": 12, "CUST-2002": 9, "CUST-2003": 4, "CUST-2004": 1,
             "CUST-2005": 20, "CUST-2006": 2, "CUST-2007": 33}
 
 
-def demo_customers_create() -> dict[str, str]:
+def demo_customers_create(*, actor: Actor) -> dict[str, str]:
     """The demo's screening customers (idempotent); returns each one's plan by id."""
-    for ext, name, dob, country, kind, _plan in CUSTOMERS:
-        case_services.customer_upsert(external_id=ext, name=name, dob=dob, country=country,
-                                      entity_type=kind)
+    with audit_context(actor=actor, reason="demo data"):
+        for ext, name, dob, country, kind, _plan in CUSTOMERS:
+            case_services.customer_upsert(external_id=ext, name=name, dob=dob,
+                                          country=country, entity_type=kind)
     return {c[0]: c[5] for c in CUSTOMERS}
 
 
-def _work(case: Case, plan: str) -> Case:
+def _work(case: Case, plan: str, *, analyst, approver) -> Case:
     """Take one screening case as far as `plan` says, as the demo team would."""
-    analyst, approver = demo_user("analyst"), demo_user("approver")
     if plan == "new":
         return case
     case = case_services.case_assign(case=case, actor_user=approver,
@@ -95,9 +95,10 @@ def demo_cases_work(plans: dict[str, str], *, actor: Actor) -> int:
     cases = list(Case.objects.filter(source=CaseSource.SCREENING, customer__in=customers,
                                      closed_at__isnull=True)
                  .select_related("customer").order_by("pk"))
+    team = {"analyst": demo_user("analyst"), "approver": demo_user("approver")}
     with audit_context(actor=actor, reason="demo data"):
         for case in cases:
             ext = case.customer.external_id
             backdate(case, days=AGE_DAYS.get(ext, 1))
-            _work(case, plans[ext])
+            _work(case, plans[ext], **team)
     return len(cases)

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from django import forms
 
+from screening.choices import ScreeningUse
+from screening.lists.choices import EntityType, ListCode
 from screening.lists.parsers import SOURCES
 
-USES = [("onboarding", "Onboarding (KYC)"), ("payments", "Payments")]
-ENTITY_TYPES = [("", "Any"), ("person", "Person"), ("organisation", "Organisation"),
-                ("vessel", "Vessel"), ("aircraft", "Aircraft")]
+# what an analyst screens for (re-screening is the engine's own) and what a party may be
+USES = [(u.value, u.label) for u in (ScreeningUse.ONBOARDING, ScreeningUse.PAYMENTS)]
+ENTITY_TYPES = [("", "Any"), *((t.value, t.label) for t in EntityType
+                               if t != EntityType.UNKNOWN)]
 
 
 def _list_choices() -> list[tuple[str, str]]:
-    from screening.lists.choices import ListCode
-
     labels = dict(ListCode.choices)
     return [(code, labels.get(code, code)) for code in SOURCES]
 
@@ -95,4 +96,3 @@ class HitWhitelistForm(forms.Form):
     entity_uid = forms.CharField(max_length=64)
     reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}),
                              help_text="why this customer is not the listed party")
-

@@ -113,6 +113,10 @@ class ScreeningQuery(models.Model):
     def __str__(self) -> str:
         return f"query #{self.pk} {self.input.get('name', '')!r}"
 
+    def hit_evidence_id(self, list_code: str, entity_uid: str) -> str:
+        """The object id a case's evidence gives this query's hit on a listed entity."""
+        return f"{self.pk}:{list_code}:{entity_uid}"
+
 
 class Whitelist(AuditedModel):
     """A reviewed false positive: this customer is not this listed entity, as long as the

@@ -57,6 +57,11 @@ def _number(value: Any) -> float | None:
         return None
 
 
+def _dicts(items: Any) -> list[dict]:
+    """The dict entries of a logged list (anything else in it is skipped, not shown)."""
+    return [x for x in items or () if isinstance(x, dict)]
+
+
 def _signed(effect: float) -> str:
     if effect > 0:
         return f"+{effect:g}"
@@ -109,9 +114,7 @@ def _tokens(explanation: dict) -> tuple[list[tuple[str, str]], list[tuple[str, s
     query_status: dict[str, str] = {}
     listed_status: dict[str, str] = {}
     rank = {"diff": 0, "similar": 1, "same": 2}
-    for pair in explanation.get("aligned") or ():
-        if not isinstance(pair, dict):
-            continue
+    for pair in _dicts(explanation.get("aligned")):
         st = _status(_number(pair.get("similarity")) or 0.0, str(pair.get("how", "")))
         for side, table in (("query", query_status), ("listed", listed_status)):
             for tok in str(pair.get(side, "")).split():
@@ -126,18 +129,14 @@ def _tokens(explanation: dict) -> tuple[list[tuple[str, str]], list[tuple[str, s
 
 def _aligned_rows(explanation: dict) -> list[dict]:
     rows = []
-    for pair in explanation.get("aligned") or ():
-        if not isinstance(pair, dict):
-            continue
+    for pair in _dicts(explanation.get("aligned")):
         sim = _number(pair.get("similarity")) or 0.0
         how = str(pair.get("how", ""))
         rows.append({"query": _text(pair.get("query")), "listed": _text(pair.get("listed")),
                      "similarity": round(sim * 100), "how": HOW_LABELS.get(how, how),
                      "status": _status(sim, how), "weight": pair.get("weight")})
     for side, key in (("query", "unmatched_query"), ("listed", "unmatched_listed")):
-        for item in explanation.get(key) or ():
-            if not isinstance(item, dict):
-                continue
+        for item in _dicts(explanation.get(key)):
             tok = _text(item.get("token"))
             rows.append({"query": tok if side == "query" else "",
                          "listed": tok if side == "listed" else "", "similarity": 0,
@@ -148,9 +147,7 @@ def _aligned_rows(explanation: dict) -> list[dict]:
 
 def _qualifiers(explanation: dict) -> list[dict]:
     out = []
-    for q in explanation.get("qualifiers") or ():
-        if not isinstance(q, dict):
-            continue
+    for q in _dicts(explanation.get("qualifiers")):
         effect = _number(q.get("effect")) or 0.0
         kind = str(q.get("kind", ""))
         out.append({"kind": kind, "label": QUALIFIER_LABELS.get(kind, kind.replace("_", " ")),

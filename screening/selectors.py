@@ -116,6 +116,25 @@ def match_cards(matches: list[dict], *, query: dict | None, threshold: float | N
             for m in matches]
 
 
+def evidence_cards(matches: list[dict], *, customer=None) -> list[dict]:
+    """The card of each screening match a case holds as evidence (its summary: the
+    logged match plus `query_id`): what its logged query screened next to the listed
+    entry. Older evidence without a logged query falls back to the summary's own
+    `query_*` fields, then to the case's customer."""
+    from screening.presentation import match_view
+
+    entities = match_entities(matches)
+    inputs = query_inputs([m.get("query_id") for m in matches])
+    cards = []
+    for m in matches:
+        screened = inputs.get(m.get("query_id")) or {}
+        query = {f: screened.get(f) or m.get(f"query_{f}") or getattr(customer, f, "") or ""
+                 for f in ("name", "dob", "country")}
+        query["entity_type"] = screened.get("entity_type")
+        cards.append(match_view(m, query=query, entity=entities.get(match_key(m))))
+    return cards
+
+
 def query_cases(*, query: ScreeningQuery) -> list:
     """The cases that hold this query's hits as evidence (opened or updated by it), with
     their state: what an analyst follows up and an auditor traces to."""
@@ -123,7 +142,7 @@ def query_cases(*, query: ScreeningQuery) -> list:
 
     if not query.results or query.customer_id is None:
         return []
-    keys = [f"{query.pk}:{m.get('list')}:{m.get('entity_uid')}" for m in query.results]
+    keys = [query.hit_evidence_id(m.get("list"), m.get("entity_uid")) for m in query.results]
     return list(Case.objects.filter(evidence__kind="screening_match",
                                     evidence__object_id__in=keys)
                 .distinct().order_by("pk"))

@@ -236,7 +236,7 @@ def _open_cases(customer: Customer, query: ScreeningQuery, matches: list[Match])
             summary=f"{customer.name!r} matched {m.matched_name!r} ({m.matched_name_kind}) "
                     f"of {e.list_code} {e.uid} with score {m.score:.1f}",
             evidence={"kind": "screening_match",
-                      "object_id": f"{query.pk}:{e.list_code}:{e.uid}",
+                      "object_id": query.hit_evidence_id(e.list_code, e.uid),
                       # the logged match (as the query's results hold it), plus the
                       # query it came from: the case page shows it as the screening
                       # pages do (screening.presentation)
@@ -944,11 +944,14 @@ def query_log_rows(queries) -> Iterator[str]:
             *(csv_cell(data.get(k) or "") for k in ("name", "dob", "country", "entity_type")),
             q.normalized, json.dumps(q.list_versions, sort_keys=True), q.algorithm_version,
             q.threshold, q.hit_count, round(q.top_score, 1),
-            "; ".join(f"{m.get('list')}:{m.get('entity_uid')}:{m.get('score')}"
-                      for m in q.results or ()),
-            "; ".join(f"{m.get('list')}:{m.get('entity_uid')}:{m.get('score')}"
-                      for m in q.suppressed or ()),
+            _match_refs(q.results), _match_refs(q.suppressed),
         ])
+
+
+def _match_refs(matches) -> str:
+    """Logged matches as `list:entity_uid:score`, separated by `; `."""
+    return "; ".join(f"{m.get('list')}:{m.get('entity_uid')}:{m.get('score')}"
+                     for m in matches or ())
 
 
 def batch_report_write(batch: BatchRun, fh, *, fmt: str = "csv") -> int:
@@ -1124,8 +1127,7 @@ def demo_screening_load(*, actor: Actor) -> int:
     screening customers among them, and work the cases their real hits open into the
     states an analyst meets (`screening.demo`); returns the number of customers
     screened."""
-    with audit_context(actor=actor, reason="demo data"):
-        plans = demo_customers_create()
+    plans = demo_customers_create(actor=actor)
     n = 0
     for customer in Customer.objects.order_by("pk"):
         try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions
 from rest_framework.response import Response
@@ -40,7 +39,6 @@ class LedgerEntryListApi(ListApiView):
 
     read_roles = AUDIT_ROLES
     serializer_class = LedgerEntrySerializer
-    filter_backends = [DjangoFilterBackend]
     filterset_class = LedgerEntryFilterSet
 
     def get_queryset(self):

@@ -4,7 +4,6 @@ resolution. One class per operation; the services decide, the views translate.""
 from __future__ import annotations
 
 from django.contrib.auth.models import User
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -98,7 +97,6 @@ class CaseListApi(ListApiView):
     read_roles = CASE_READ_ROLES
     write_roles = frozenset()
     serializer_class = CaseListOutputSerializer
-    filter_backends = [DjangoFilterBackend]
     filterset_class = CaseFilterSet
 
     def get_queryset(self):

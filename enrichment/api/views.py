@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.core.exceptions import ObjectDoesNotExist
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -35,7 +34,6 @@ class ApplicationListCreateApi(ListApiView):
     read_roles = APPLICATION_READ_ROLES
     write_roles = APPLICATION_WRITE_ROLES
     serializer_class = ApplicationListOutputSerializer
-    filter_backends = [DjangoFilterBackend]
     filterset_class = LoanApplicationFilterSet
 
     def get_queryset(self):

@@ -6,7 +6,6 @@ import io
 
 from django.conf import settings
 from django.http import HttpResponse
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
@@ -92,7 +91,6 @@ class ScreeningQueryListApi(ListApiView):
     read_roles = API_READ
     write_roles = frozenset()
     serializer_class = ScreeningQueryOutputSerializer
-    filter_backends = [DjangoFilterBackend]
     filterset_class = QueryFilterSet
 
     def get_queryset(self):

@@ -281,10 +281,11 @@ def qualifier_effects(
         # the lists publish names in their own spellings ("Russia", "Korea, North"): both
         # sides are compared as ISO alpha-2 codes; a value naming no country is left out
         c = country.strip().upper()
-        published = [x for x in dict.fromkeys((*entity.nationalities, *entity.countries))
-                     if x and country_code(x)]
+        codes = {x: code for x in dict.fromkeys((*entity.nationalities, *entity.countries))
+                 if x and (code := country_code(x))}
+        published = list(codes)
         if published:
-            if any(country_code(x) == c for x in published):
+            if c in codes.values():
                 effects.append({"kind": "country", "effect": COUNTRY_MATCH,
                                 "detail": f"country {c} is linked to the listed entity "
                                           f"({', '.join(published[:6])})"})

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.http import Http404
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -81,7 +80,6 @@ class ListVersionDeltaApi(ListApiView):
 
     read_roles = LIST_READ_ROLES
     serializer_class = ChangeOutputSerializer
-    filter_backends = [DjangoFilterBackend]
     filterset_class = ChangeFilterSet
 
     def get_queryset(self):
@@ -116,7 +114,6 @@ class EntitySearchApi(ListApiView):
 
     read_roles = LIST_READ_ROLES
     serializer_class = EntityOutputSerializer
-    filter_backends = [DjangoFilterBackend]
     filterset_class = EntityFilterSet
 
     def get_queryset(self):
