@@ -7,8 +7,9 @@ from collections import Counter
 import pytest
 
 from screening.lists.parsers import detect_format, parse_list
+from screening.lists.parsers.common import entity_country
 from screening.lists.parsers.ofac_common import parse_remarks, programs, split_remarks
-from screening.lists.parsers.ofac_csv import parse_ofac_csv
+from screening.lists.parsers.ofac_csv import build_entity, parse_ofac_csv
 from screening.lists.parsers.ofac_xml import parse_ofac_xml
 
 
@@ -50,6 +51,32 @@ def test_a_parenthesis_that_names_no_country_stays_in_the_number():
     assert facts["ids"] == [("phone", "(357)(22660766)"), ("fax", "(357)(22678777)"),
                             ("registration", "IT022428/2014(G)"), ("passport", "J16661804")]
     assert facts["countries"] == ["Iran"]
+
+
+def test_a_place_that_is_not_a_country_is_not_an_entity_country():
+    """Colombian registrations name the chamber's city ('(Cali)'), addresses and flags say
+    'None Identified': neither is a country, so neither lands among the entity's
+    countries (they showed there, and on the country qualifier's 'listed' side). The
+    number stays without the place, so an identifier given with a query still equals it;
+    a country followed by a note keeps the country."""
+    facts = parse_remarks("Matricula Mercantil No 818178-2 (Cali); Passport I066302 "
+                          "(Cabo Verde. Previously Cape Verde.); NIT # 805012595-1 (Colombia)")
+    assert facts["ids"] == [("registration", "818178-2"), ("passport", "I066302"),
+                            ("tax_id", "805012595-1")]
+    assert facts["countries"] == ["Cabo Verde", "Colombia"]
+    entity = build_entity(
+        list_code="ofac-sdn", uid="1", name="X SHIP", sdn_type="vessel", program="CUBA",
+        title="", remarks="", aliases=[],
+        addresses=[{"country": "None Identified"}, {"city": "Havana", "country": "Cuba"},
+                   {"country": "undetermined"}, {"country": "Region: Crimea"}],
+        vessel={"flag": "None Identified"})
+    assert entity.countries == ("Cuba", "Region: Crimea")
+    assert {"country": "None Identified"} in entity.addresses
+    # The UK list notes when an address was known: the country is still the country.
+    assert entity_country("Afghanistan (since 2009)") == "Afghanistan"
+    assert entity_country("Libya (possible location as at Jul 2017)") == "Libya"
+    assert entity_country("Korea, North") == "Korea, North"
+    assert entity_country("Somewhere (else)") == "Somewhere (else)"
 
 
 def test_sdn_csv_set_joins_alt_add_and_comment_continuations(sanctions):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from screening.matching.countries import country_code
+
 _MONTHS = {
     m: i
     for i, m in enumerate(
@@ -19,6 +21,26 @@ def clean(value: str | None) -> str:
     if not value:
         return ""
     return _WS.sub(" ", value).strip()
+
+
+#: What publishers write where a country is unknown (OFAC addresses and vessel flags).
+NO_COUNTRY = frozenset({"undetermined", "none identified", "unknown"})
+_COUNTRY_NOTE = re.compile(r"\s*\(|\.\s")
+
+
+def entity_country(value: str | None) -> str:
+    """A published address country, flag or issuing country as one of the entity's
+    countries (what the country qualifier compares with): "" for a placeholder ('None
+    Identified'); the country alone when a note follows it ('Afghanistan (since 2009)',
+    'Cabo Verde. Previously Cape Verde.'); otherwise the value as published (a region
+    such as 'Region: Crimea' stays). Addresses keep their text as published."""
+    value = clean(value)
+    if value.lower() in NO_COUNTRY:
+        return ""
+    if country_code(value):
+        return value
+    head = _COUNTRY_NOTE.split(value, maxsplit=1)[0].strip().rstrip(".")
+    return head if head != value and country_code(head) else value
 
 
 def uniq(values) -> tuple:

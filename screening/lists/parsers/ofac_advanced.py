@@ -16,7 +16,7 @@ from xml.etree.ElementTree import Element
 
 from ..records import ListedEntity, ListedName
 from .base import ParsedList
-from .common import clean, parse_date, script_of, uniq
+from .common import clean, entity_country, parse_date, script_of, uniq
 from .errors import ListParseError
 from .ofac_common import ID_LABELS, identifier
 from .safexml import child, child_text, children, display_name, stream
@@ -251,7 +251,7 @@ def _party(
         dates_of_birth=uniq(dobs),
         places_of_birth=uniq(pobs),
         nationalities=uniq(nats),
-        countries=uniq([a.get("country", "") for a in addresses] + countries),
+        countries=uniq([entity_country(a.get("country")) for a in addresses] + countries),
         addresses=tuple(addresses),
         identifiers=uniq(ids),
         extra=extra,

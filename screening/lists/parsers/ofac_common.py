@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 
-from .common import clean, parse_date
+from screening.matching.countries import country_code
+
+from .common import clean, entity_country, parse_date
 
 #: OFAC identifier labels (as in the XML `idType` and in CSV remarks) -> Vigil kind.
 #: Labels not listed stay in remarks / extra: they are sanctions notes, not identifiers.
@@ -119,6 +121,14 @@ def split_country(value: str) -> tuple[str, str]:
     return value, ""
 
 
+def id_country(place: str) -> str:
+    """The issuing country of an identifier, or "" when the parenthesis names a place
+    that is not a country: Colombian commercial registrations give the chamber's city
+    ('Matricula Mercantil No 818178-2 (Cali)'). The remarks keep the text as published."""
+    country = entity_country(place)
+    return country if country_code(country) else ""
+
+
 def split_remarks(remarks: str) -> list[str]:
     """Split OFAC remarks on '; ' outside quoted aliases; drop the closing period."""
     text = clean(remarks)
@@ -172,7 +182,7 @@ def parse_remarks(remarks: str) -> dict:
             ident = identifier(m.group(1), number)
             if ident:
                 out["ids"].append(ident)
-                if country:
+                if country := id_country(country):
                     out["countries"].append(country)
     return out
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..records import ListedEntity, ListedName
 from .base import ParsedList
-from .common import clean, entity_type, script_of, uniq
+from .common import clean, entity_country, entity_type, script_of, uniq
 from .errors import ListParseError
 from .ofac_common import parse_remarks, programs
 from .source import DEFAULT_MAX_BYTES, display_name, iter_text_lines
@@ -188,9 +188,9 @@ def build_entity(
         extra["gender"] = facts["gender"]
     if facts["linked_to"]:
         extra["linked_to"] = facts["linked_to"]
-    countries = [a.get("country", "") for a in addresses] + facts["countries"]
+    countries = [entity_country(a.get("country", "")) for a in addresses] + facts["countries"]
     if vessel_info.get("flag"):
-        countries.append(vessel_info["flag"])
+        countries.append(entity_country(vessel_info["flag"]))
     return ListedEntity(
         list_code=list_code,
         uid=uid,

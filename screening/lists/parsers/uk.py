@@ -15,7 +15,7 @@ from xml.etree.ElementTree import Element
 
 from ..records import ListedEntity, ListedName
 from .base import ParsedList
-from .common import clean, entity_type, parse_date, script_of, uniq
+from .common import clean, entity_country, entity_type, parse_date, script_of, uniq
 from .errors import ListParseError
 from .safexml import child, child_text, children, display_name, stream
 from .source import DEFAULT_MAX_BYTES, iter_text_lines
@@ -143,7 +143,7 @@ def _designation(elem: Element, list_code: str, name: str, position: int) -> Lis
         dates_of_birth=uniq(dobs),
         places_of_birth=uniq(pobs),
         nationalities=uniq(nats),
-        countries=uniq([a.get("country", "") for a in addresses]),
+        countries=uniq([entity_country(a.get("country")) for a in addresses]),
         addresses=tuple(addresses),
         identifiers=uniq(ids),
         extra=extra,
@@ -254,7 +254,7 @@ def _group(gid: str, recs: list[dict[str, str]], list_code: str) -> ListedEntity
         dates_of_birth=uniq(dobs),
         places_of_birth=uniq(pobs),
         nationalities=uniq(nats),
-        countries=uniq([a.get("country", "") for a in addresses]),
+        countries=uniq([entity_country(a.get("country")) for a in addresses]),
         addresses=tuple(addresses),
         identifiers=uniq(ids),
         extra=extra,

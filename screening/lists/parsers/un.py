@@ -13,7 +13,7 @@ from xml.etree.ElementTree import Element
 
 from ..records import ListedEntity, ListedName
 from .base import ParsedList
-from .common import clean, parse_date, script_of, uniq
+from .common import clean, entity_country, parse_date, script_of, uniq
 from .errors import ListParseError
 from .safexml import child_text, children, display_name, local, stream
 from .source import DEFAULT_MAX_BYTES
@@ -139,7 +139,7 @@ def _record(elem: Element, tag: str, list_code: str, name: str, position: int) -
         dates_of_birth=uniq(dobs),
         places_of_birth=uniq(pobs),
         nationalities=uniq(nationalities),
-        countries=uniq([a.get("country", "") for a in addresses] + id_countries),
+        countries=uniq([entity_country(a.get("country")) for a in addresses] + id_countries),
         addresses=tuple(addresses),
         identifiers=uniq(ids),
         extra=extra,
