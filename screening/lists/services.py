@@ -336,8 +336,14 @@ def list_import(
     actor: Actor | None = None,
     fetched_at: dt.datetime | None = None,
     max_bytes: int | None = None,
+    publication_date: dt.date | None = None,
 ) -> ImportOutcome:
     """Import a list file (or OFAC CSV folder) as a new version of `source`.
+
+    `publication_date` stands in for a date the file does not carry (OFAC's legacy CSV
+    has none), as `import_list --published` gives it; a date inside the file always wins.
+    A download's Last-Modified is not used: a mirror's clock could hold a new version as
+    "older than the active one".
 
     Idempotent by SHA-256: a file imported before returns its version unchanged. The
     version is activated in the same transaction only when it passes validation; a parse
@@ -362,6 +368,7 @@ def list_import(
                 name=name,
                 fetched_at=fetched_at or timezone.now(),
                 max_bytes=max_bytes or int(_setting("LISTS_MAX_FILE_BYTES", DEFAULT_MAX_BYTES)),
+                publication_date=publication_date,
             )
         except (ListParseError, ListImportError) as exc:
             _import_refused(src, str(exc), sha256=sha256)
@@ -389,6 +396,7 @@ def _import_new(
     name: str,
     fetched_at: dt.datetime,
     max_bytes: int,
+    publication_date: dt.date | None = None,
 ) -> ImportOutcome:
     src = ListSource.objects.select_for_update().get(pk=src.pk)
     parsed = parse_list(src.code, path, max_bytes=max_bytes)
@@ -413,7 +421,7 @@ def _import_new(
     version.entity_count, version.name_count = count, names
     version.counts_by_type = dict(sorted(by_type.items()))
     version.declared_count = parsed.declared_count
-    version.publication_date = parsed.publication_date
+    version.publication_date = parsed.publication_date or publication_date
     version.previous = previous
     counts = _record_delta(version, previous)
     version.added_count, version.removed_count, version.changed_count = (
@@ -453,7 +461,10 @@ def _import_new(
         "sha256": sha256,
         "size": size,
         "format": parsed.format,
-        "publication_date": str(parsed.publication_date or ""),
+        "publication_date": str(version.publication_date or ""),
+        "publication_date_from": (
+            "file" if parsed.publication_date else "given" if publication_date else ""
+        ),
         "entities": count,
         "names": names,
         "declared_count": parsed.declared_count,
@@ -552,10 +563,11 @@ def list_version_activate(
         return version
 
 
+#: (list, file, publication date where the file carries none: the SDN capture's date).
 DEMO_FILES = (
-    (ListCode.OFAC_SDN, "ofac-sdn-2024-05-03/sdn.csv.gz"),
-    (ListCode.UN, "un/UN_consolidated_2025-11-18.xml.gz"),
-    (ListCode.UN, "un/UN_consolidated_2026-02-27.xml.gz"),
+    (ListCode.OFAC_SDN, "ofac-sdn-2024-05-03/sdn.csv.gz", dt.date(2024, 5, 3)),
+    (ListCode.UN, "un/UN_consolidated_2025-11-18.xml.gz", None),
+    (ListCode.UN, "un/UN_consolidated_2026-02-27.xml.gz", None),
 )
 
 
@@ -565,8 +577,10 @@ def demo_lists_load(*, actor: Actor) -> dict:
     Returns a JSON-ready summary per file: version id, entity count, whether it was new.
     """
     summary: dict[str, dict] = {}
-    for code, rel in DEMO_FILES:
-        outcome = list_import(source=code, path=FIXTURES / rel, actor=actor)
+    for code, rel, published in DEMO_FILES:
+        outcome = list_import(
+            source=code, path=FIXTURES / rel, actor=actor, publication_date=published
+        )
         v = outcome.version
         summary[rel] = {
             "list": code,

@@ -160,3 +160,28 @@ def test_refresh_task_without_url_records_the_error(settings):
     result = lists_refresh_source.apply(args=["eu"]).get()
     assert "no download URL configured" in result["error"]
     assert "no download URL" in ListSource.objects.get(code="eu").last_error
+
+
+@pytest.mark.django_db
+def test_import_list_published_dates_a_file_that_carries_none(sanctions, capsys):
+    """OFAC's legacy CSV has no publication date; `--published` gives it, is recorded on
+    the ledger as given, and never overrides a date inside the file (the UN XML's)."""
+    import json
+
+    from tests.conftest import sealed_ledger
+
+    with pytest.raises(CommandError, match="--published: '3 May 2024' is not a YYYY-MM-DD"):
+        call_command("import_list", "ofac-sdn", str(sanctions / "ofac/sdn-csv-small"),
+                     "--published", "3 May 2024")
+    assert not ListVersion.objects.exists()
+    call_command("import_list", "ofac-sdn", str(sanctions / "ofac/sdn-csv-small"),
+                 "--published", "2024-05-03")
+    assert "published 2024-05-03" in capsys.readouterr().out
+    sdn = ListVersion.objects.get(source__code="ofac-sdn")
+    assert str(sdn.publication_date) == "2024-05-03"
+    entry = sealed_ledger().get(action="lists.version_imported", object_id=str(sdn.pk))
+    assert json.loads(bytes(entry.body))["publication_date_from"] == "given"
+    call_command("import_list", "un", str(sanctions / "un/UN_consolidated_2026-02-27.xml"),
+                 "--published", "2020-01-01")
+    un = ListVersion.objects.get(source__code="un")
+    assert str(un.publication_date) == "2026-02-27"

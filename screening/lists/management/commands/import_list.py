@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.context import Actor
@@ -15,11 +17,25 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("source", choices=ListCode.values)
         parser.add_argument("path")
+        parser.add_argument(
+            "--published",
+            metavar="YYYY-MM-DD",
+            help="publication date of a file that carries none (OFAC's legacy CSV); "
+            "a date inside the file wins",
+        )
 
-    def handle(self, *args, source: str, path: str, **options) -> None:
+    def handle(self, *args, source: str, path: str, published: str | None = None,
+               **options) -> None:
+        try:
+            publication_date = dt.date.fromisoformat(published) if published else None
+        except ValueError as exc:
+            raise CommandError(f"--published: {published!r} is not a YYYY-MM-DD date") from exc
         try:
             outcome = list_import(
-                source=source, path=path, actor=Actor.system("manage.py import_list")
+                source=source,
+                path=path,
+                actor=Actor.system("manage.py import_list"),
+                publication_date=publication_date,
             )
         except ListImportError as exc:
             raise CommandError(f"import refused: {exc}") from exc
