@@ -154,7 +154,7 @@ def case_timeline(*, case: Case, limit: int = 300) -> list[dict]:
             last[key] = state
         elif data:
             changes = [
-                {"field": k, "before": "", "after": str(v)[:300]}
+                {"field": k, "before": "", "after": str(v)[:300] if v not in ("", None) else "—"}
                 for k, v in data.items()
                 if k not in ("reference", "decision_id")
             ]

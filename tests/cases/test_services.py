@@ -555,6 +555,18 @@ def test_timeline_reads_the_ledger_for_the_case_and_its_parts(analyst):
     assert {i["object"] for i in timeline} >= {"Case", "Evidence", "Comment"}
 
 
+def test_timeline_shows_an_empty_value_as_a_dash(analyst, approver):
+    """An assignment of a case nobody held read "from: ; to: analyst"."""
+    from cases.selectors import case_timeline
+
+    case = screening_case()
+    services.case_assign(case=case, actor_user=approver, expected_version=case.version,
+                         assignee=analyst)
+    assign = next(i for i in case_timeline(case=case) if i["action"] == "case.assign")
+    assert {c["field"]: c["after"] for c in assign["changes"]} == {
+        "from": "—", "to": analyst.username}
+
+
 @pytest.mark.postgres
 def test_timeline_shows_a_pending_entry_at_once_then_its_chained_place(analyst, settings):
     """Background sealing: the analyst's own action is on the case page right after the
