@@ -7,6 +7,11 @@ words and how closely, which name of the entity matched (primary or which alias)
 the list says about the party (dates of birth, nationalities, programs, identifiers) next
 to what the customer record says, and what moved the score. Everything here is read
 from what was logged, so the card of an old query shows what that query saw.
+
+One thing is recovered rather than read: the words as written behind the compared
+(folded) tokens of an explanation (BANCO for BANKO, JSC for JSK), by normalising the
+logged name again, which is deterministic. When today's normaliser no longer gives the
+reading the explanation logged, the card shows the compared tokens, as logged.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from typing import Any
 
 import jellyfish
 from anyascii import anyascii
+
+from screening.matching.normalize import normalize_name
 
 NAME_KINDS = {
     "primary": "primary name",
@@ -97,8 +104,8 @@ def compare_names(query_name: str, matched_name: str) -> dict[str, list[tuple[st
     left, right = _words(query_name), _words(matched_name)
     left_norm, right_norm = [_norm(t) for t in left], [_norm(t) for t in right]
     return {
-        "left": [(t, _name_status(t, right_norm)) for t in left],
-        "right": [(t, _name_status(t, left_norm)) for t in right],
+        "left": [(t, _name_status(t, right_norm), "") for t in left],
+        "right": [(t, _name_status(t, left_norm), "") for t in right],
     }
 
 
@@ -108,9 +115,36 @@ def _status(similarity: float, how: str) -> str:
     return "similar"
 
 
-def _tokens(explanation: dict) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """The query's and the listed name's normalised words, each tagged same / similar /
-    diff by the alignment the score was computed from (not re-guessed here)."""
+def _written(name: str, form_text: str) -> dict[str, str]:
+    """Each compared token of the reading `form_text` of `name` -> the word as written
+    (uppercase ASCII, before folding): the reading is found by normalising the name again.
+    Empty when no reading of the name gives that text (an older normaliser's log)."""
+    if not name or not form_text:
+        return {}
+    try:
+        forms = normalize_name(name).forms
+    except Exception:  # noqa: BLE001 - a card must render whatever was logged
+        return {}
+    for form in forms:
+        if form.text == form_text and len(form.raw) == len(form.tokens):
+            out: dict[str, str] = {}
+            for token, raw in zip(form.tokens, form.raw, strict=True):
+                out.setdefault(token, raw)
+            return out
+    return {}
+
+
+def _shown(token: str, written: dict[str, str]) -> tuple[str, str]:
+    """(word to show, compared form when it differs from the word shown, else '')."""
+    word = written.get(token, token)
+    return word, token if word != token else ""
+
+
+def _tokens(explanation: dict, written_query: dict[str, str], written_listed: dict[str, str]
+            ) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
+    """The query's and the listed name's words, each tagged same / similar / diff by the
+    alignment the score was computed from (not re-guessed here): (word as written,
+    status, the compared form when folding changed it)."""
     query_status: dict[str, str] = {}
     listed_status: dict[str, str] = {}
     rank = {"diff": 0, "similar": 1, "same": 2}
@@ -120,27 +154,53 @@ def _tokens(explanation: dict) -> tuple[list[tuple[str, str]], list[tuple[str, s
             for tok in str(pair.get(side, "")).split():
                 if rank[st] > rank[table.get(tok, "diff")]:
                     table[tok] = st
+    query_text, listed_text = _form_texts(explanation)
+    return ([_chip(t, query_status, written_query) for t in query_text.split()],
+            [_chip(t, listed_status, written_listed) for t in listed_text.split()])
+
+
+def _chip(token: str, status: dict[str, str], written: dict[str, str]) -> tuple[str, str, str]:
+    word, compared = _shown(token, written)
+    return word, status.get(token, "diff"), compared
+
+
+def _form_texts(explanation: dict) -> tuple[str, str]:
     query_form = explanation.get("query_form") or {}
     query_text = query_form.get("text", "") if isinstance(query_form, dict) else ""
-    listed_text = str(explanation.get("listed_form") or "")
-    return ([(t, query_status.get(t, "diff")) for t in str(query_text).split()],
-            [(t, listed_status.get(t, "diff")) for t in listed_text.split()])
+    return str(query_text), str(explanation.get("listed_form") or "")
 
 
-def _aligned_rows(explanation: dict) -> list[dict]:
+def _words_shown(text: str, written: dict[str, str]) -> tuple[str, str]:
+    """Tokens joined as written, and as compared when folding changed any of them."""
+    tokens = text.split()
+    shown = " ".join(written.get(t, t) for t in tokens)
+    return shown, text if shown != text else ""
+
+
+def _aligned_rows(explanation: dict, written_query: dict[str, str] | None = None,
+                  written_listed: dict[str, str] | None = None) -> list[dict]:
+    """The word-by-word table: each side as written, with the compared form beside it
+    where folding changed it (BANCO, compared as BANKO)."""
+    wq, wl = written_query or {}, written_listed or {}
     rows = []
     for pair in _dicts(explanation.get("aligned")):
         sim = _number(pair.get("similarity")) or 0.0
         how = str(pair.get("how", ""))
-        rows.append({"query": _text(pair.get("query")), "listed": _text(pair.get("listed")),
+        query, query_compared = _words_shown(_text(pair.get("query")), wq)
+        listed, listed_compared = _words_shown(_text(pair.get("listed")), wl)
+        rows.append({"query": query, "query_compared": query_compared, "listed": listed,
+                     "listed_compared": listed_compared,
                      "similarity": round(sim * 100), "how": HOW_LABELS.get(how, how),
                      "status": _status(sim, how), "weight": pair.get("weight")})
-    for side, key in (("query", "unmatched_query"), ("listed", "unmatched_listed")):
+    for side, key, written in (("query", "unmatched_query", wq),
+                               ("listed", "unmatched_listed", wl)):
         for item in _dicts(explanation.get(key)):
-            tok = _text(item.get("token"))
+            tok, compared = _words_shown(_text(item.get("token")), written)
             rows.append({"query": tok if side == "query" else "",
-                         "listed": tok if side == "listed" else "", "similarity": 0,
-                         "how": "no counterpart", "status": "diff",
+                         "query_compared": compared if side == "query" else "",
+                         "listed": tok if side == "listed" else "",
+                         "listed_compared": compared if side == "listed" else "",
+                         "similarity": 0, "how": "no counterpart", "status": "diff",
                          "weight": item.get("weight")})
     return rows
 
@@ -195,12 +255,12 @@ def _facts(query: dict, content: dict, entity_type: str, qualifiers: list[dict]
     return out
 
 
-def _summary(tokens: list[tuple[str, str]], qualifiers: list[dict]) -> str:
+def _summary(tokens: list[tuple[str, str, str]], qualifiers: list[dict]) -> str:
     """One sentence: how many of the query's words met a listed word, then each qualifier."""
     if not tokens:
         return ""
-    same = sum(1 for _, st in tokens if st == "same")
-    similar = sum(1 for _, st in tokens if st == "similar")
+    same = sum(1 for _, st, _ in tokens if st == "same")
+    similar = sum(1 for _, st, _ in tokens if st == "similar")
     parts = [f"{same} of {len(tokens)} words equal"]
     if similar:
         parts.append(f"{similar} similar")
@@ -245,8 +305,13 @@ def match_view(match: dict, *, query: dict | None = None, entity: dict | None = 
     qualifiers = _qualifiers(exp)
     matched = exp.get("matched_name") if isinstance(exp.get("matched_name"), dict) else {}
     matched_name = _text(match.get("matched_name") or matched.get("name"))
+    written_query: dict[str, str] = {}
+    written_listed: dict[str, str] = {}
     if structured:
-        query_tokens, listed_tokens = _tokens(exp)
+        query_text, listed_text = _form_texts(exp)
+        written_query = _written(_text(query.get("name")), query_text)
+        written_listed = _written(matched_name, listed_text)
+        query_tokens, listed_tokens = _tokens(exp, written_query, written_listed)
     else:  # no alignment logged: compare the names as written
         guessed = compare_names(_text(query.get("name")), matched_name)
         query_tokens, listed_tokens = guessed["left"], guessed["right"]
@@ -278,7 +343,7 @@ def match_view(match: dict, *, query: dict | None = None, entity: dict | None = 
         "query_tokens": query_tokens,
         "listed_tokens": listed_tokens,
         "summary": _summary(query_tokens, qualifiers) if structured else "",
-        "aligned": _aligned_rows(exp),
+        "aligned": _aligned_rows(exp, written_query, written_listed),
         "qualifiers": qualifiers,
         "coverage": exp.get("coverage") if isinstance(exp.get("coverage"), dict) else {},
         "normalisation": [str(s).replace("_", " ") for s in exp.get("normalisation") or ()],

@@ -44,13 +44,14 @@ def test_age_bucket_bounds_agree_with_buckets():
 
 def test_compare_names_marks_same_similar_and_different_tokens():
     result = compare_names("Ivan Petrov", "PETROFF, Ivan Sergeyevich")
-    assert dict(result["left"]) == {"Ivan": "same", "Petrov": "similar"}
-    assert dict(result["right"]) == {"PETROFF": "similar", "Ivan": "same", "Sergeyevich": "diff"}
+    assert {w: st for w, st, _ in result["left"]} == {"Ivan": "same", "Petrov": "similar"}
+    assert {w: st for w, st, _ in result["right"]} == {
+        "PETROFF": "similar", "Ivan": "same", "Sergeyevich": "diff"}
 
 
 def test_compare_names_transliterates():
     result = compare_names("Müller", "MULLER")
-    assert result["left"] == [("Müller", "same")]
+    assert result["left"] == [("Müller", "same", "")]
 
 
 def test_alert_trace_lines_up_parameters_and_observations():

@@ -26,8 +26,9 @@ def test_card_reads_the_alignment_and_the_qualifiers(active_list):
     q = screening_search(name="Kim Jong Un", dob="1984-01-08", actor=ACTOR)
     [card] = [c for c in _card(q) if c["entity_uid"] == "20157"]
     assert card["structured"] and card["entity_found"] and card["entity_current"]
-    assert card["query_tokens"] == [("KIM", "same"), ("JONG", "same"), ("UN", "same")]
-    assert {st for _, st in card["listed_tokens"]} == {"same"}
+    assert card["query_tokens"] == [("KIM", "same", ""), ("JONG", "same", ""),
+                                    ("UN", "same", "")]
+    assert {st for _, st, _ in card["listed_tokens"]} == {"same"}
     assert card["matched_name"] == "KIM, Jong Un"
     assert card["matched_name_label"] == "primary name"
     assert card["programs"] == ["DPRK2"]
@@ -43,7 +44,7 @@ def test_card_shows_a_differing_date_and_an_unmatched_word(active_list):
     q = screening_search(name="Kim Jong Un Park", dob="1960-05-05", threshold=50,
                          actor=ACTOR)
     [card] = [c for c in _card(q) if c["entity_uid"] == "20157"]
-    assert ("PARK", "diff") in card["query_tokens"]
+    assert ("PARK", "diff", "") in card["query_tokens"]
     assert "1 without a counterpart" in card["summary"]
     dob = next(f for f in card["facts"] if f["label"] == "Date of birth")
     assert dob["verdict"] == "differs"
@@ -54,10 +55,27 @@ def test_card_shows_a_differing_date_and_an_unmatched_word(active_list):
 def test_a_similar_spelling_is_tagged_similar(active_list):
     q = screening_search(name="Joaquin Guzmen Loera", threshold=60, actor=ACTOR)
     card = next(c for c in _card(q) if c["entity_uid"] == "7001")
-    statuses = dict(card["query_tokens"])
+    statuses = {word: st for word, st, _ in card["query_tokens"]}
     assert statuses["LOERA"] == "same" and statuses["GUZMEN"] == "similar"
     assert "2 of 3 words equal, 1 similar" in card["summary"]
     assert any(r["how"] == "similar spelling" for r in card["aligned"])
+
+
+def test_the_card_shows_words_as_written_and_what_they_were_compared_as(active_list):
+    """The explanation logs the folded tokens (BANKO NAKIONAL DE KUBA); the analyst reads
+    the words as written, with the compared form beside them where folding changed it.
+    A log the normaliser no longer reproduces falls back to the logged tokens."""
+    q = screening_search(name="Banco Nacional de Cuba", actor=ACTOR)
+    match = next(m for m in q.results if m["entity_uid"] == "306")
+    card = match_view(match, query=q.input)
+    assert [(w, c) for w, _, c in card["query_tokens"]] == [
+        ("BANCO", "BANKO"), ("NACIONAL", "NAKIONAL"), ("DE", ""), ("CUBA", "KUBA")]
+    assert [w for w, _, _ in card["listed_tokens"]] == ["BANCO", "NACIONAL", "DE", "CUBA"]
+    cuba = next(r for r in card["aligned"] if r["query"] == "CUBA")
+    assert (cuba["query_compared"], cuba["listed"], cuba["listed_compared"]) == (
+        "KUBA", "CUBA", "KUBA")
+    other = match_view(match, query={**q.input, "name": "Someone Else"})
+    assert [w for w, _, _ in other["query_tokens"]] == ["BANKO", "NAKIONAL", "DE", "KUBA"]
 
 
 def test_an_entity_of_an_earlier_version_is_found_by_its_content(active_list):
@@ -93,7 +111,7 @@ def test_an_explanation_in_another_shape_shows_its_reasons_not_a_dump():
                       query={"name": "Ivan Petrov", "dob": "1971"})
     assert not card["structured"]
     assert card["legacy_reasons"] == [("name", "token match 95%"), ("dob", "differs")]
-    assert ("Ivan", "same") in card["query_tokens"]
+    assert ("Ivan", "same", "") in card["query_tokens"]
     assert card["facts"][0]["listed"] == "1970"
 
 
