@@ -271,6 +271,12 @@ def assignable_users() -> QuerySet[User]:
     )
 
 
+def customer_names(external_ids) -> dict[str, str]:
+    """The stored customers' names by the bank's own ids (ids not stored are left out)."""
+    ids = {str(i) for i in external_ids if i}
+    return dict(Customer.objects.filter(external_id__in=ids).values_list("external_id", "name"))
+
+
 def customer_by_external_id(external_id: str) -> Customer | None:
     """The stored customer with this id of the bank's own, if any."""
     return Customer.objects.filter(external_id=str(external_id)).first()

@@ -1193,7 +1193,13 @@ def demo_monitoring_load(
 
     monitoring_seed_defaults(actor=actor)
     feed = generate(
-        seed=seed, accounts=accounts, days=days, instances=2, late_fraction=0.01, source="demo"
+        seed=seed,
+        accounts=accounts,
+        days=days,
+        instances=2,
+        late_fraction=0.01,
+        source="demo",
+        opaque_ids=True,
     )
     total = IngestResult()
     with audit_context(actor=actor, reason="demo monitoring feed"):

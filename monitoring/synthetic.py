@@ -216,11 +216,19 @@ def _poisson(rng: random.Random, lam: float) -> int:
 
 
 def _inject(
-    b: _Builder, typology: str, n: int, start: dt.datetime, days: int, prefix: str = ""
+    b: _Builder,
+    typology: str,
+    n: int,
+    start: dt.datetime,
+    days: int,
+    prefix: str = "",
+    ids: tuple[str, str] | None = None,
 ) -> Label:
     rng = b.rng
-    account = f"{prefix}INJ-{typology[:10].upper()}-{n:03d}"
-    customer = f"{prefix}CINJ-{typology[:10]}-{n:03d}"
+    account, customer = ids or (
+        f"{prefix}INJ-{typology[:10].upper()}-{n:03d}",
+        f"{prefix}CINJ-{typology[:10]}-{n:03d}",
+    )
     label = Label(typology, account, customer)
     # Leave the first days for warm-up history where a rule needs it.
     first_day = max(1, days // 2)
@@ -369,9 +377,15 @@ def generate(
     late_fraction: float = 0.0,
     source: str = "synthetic",
     account_prefix: str = "",
+    opaque_ids: bool = False,
 ) -> Feed:
     """Build the feed: events sorted by transaction time except `late_fraction` of them,
-    which are moved later in the list (arrive late, out of order)."""
+    which are moved later in the list (arrive late, out of order).
+
+    Injected instances are named after their typology (INJ-FUNNEL-000), which a test
+    reads at a glance; `opaque_ids` numbers them like the background accounts instead
+    (ACC-000083, CUST-000083, in shuffled order), as the demo does, so that an id does
+    not give away what an alert is about. The labels name the accounts either way."""
     rng = random.Random(seed)
     b = _Builder(rng, source)
     background = set()
@@ -379,10 +393,16 @@ def generate(
         account = f"{account_prefix}ACC-{i:06d}"
         background.add(account)
         _background(b, account, f"{account_prefix}CUST-{i:06d}", start, days)
+    plan = [(typology, n) for typology in typologies for n in range(instances)]
+    ids: list[tuple[str, str] | None] = [None] * len(plan)
+    if opaque_ids:
+        numbers = list(range(accounts, accounts + len(plan)))
+        random.Random(seed + 1).shuffle(numbers)  # the feed's own draws stay as they are
+        ids = [(f"{account_prefix}ACC-{k:06d}", f"{account_prefix}CUST-{k:06d}")
+               for k in numbers]
     labels = [
-        _inject(b, typology, n, start, days, account_prefix)
-        for typology in typologies
-        for n in range(instances)
+        _inject(b, typology, n, start, days, account_prefix, ids[i])
+        for i, (typology, n) in enumerate(plan)
     ]
     events = sorted(b.events, key=lambda e: (e["timestamp"], e["id"]))
     if late_fraction > 0:

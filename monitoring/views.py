@@ -11,6 +11,7 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 
+from cases.selectors import customer_names
 from config.accounts.roles import APPROVE_ROLES, READ_ROLES, WORK_ROLES, role_required
 from monitoring import selectors, services
 from monitoring.choices import DeadLetterStatus, RuleVersionStatus
@@ -45,11 +46,11 @@ def index(request):
 @role_required(*READ_ROLES)
 def alert_list(request):
     filterset = AlertFilterSet(request.GET, queryset=selectors.alert_list(user=request.user))
-    return render(
-        request,
-        "monitoring/alert_list.html",
-        {"filter": filterset, "page": _page(request, filterset.qs)},
-    )
+    page = _page(request, filterset.qs)
+    names = customer_names(alert.customer_id for alert in page)
+    for alert in page:
+        alert.customer_name = names.get(alert.customer_id, "")
+    return render(request, "monitoring/alert_list.html", {"filter": filterset, "page": page})
 
 
 @role_required(*READ_ROLES)
@@ -58,6 +59,7 @@ def alert_detail(request, alert_id: int):
         alert = selectors.alert_get(user=request.user, alert_id=alert_id)
     except Alert.DoesNotExist:
         raise Http404 from None
+    alert.customer_name = customer_names([alert.customer_id]).get(alert.customer_id, "")
     return render(
         request,
         "monitoring/alert_detail.html",

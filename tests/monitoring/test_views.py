@@ -65,6 +65,20 @@ def test_alert_list_filters_read_as_a_form_and_link_each_case(alert, portal_as, 
         "/monitoring/alerts/", {"since": after}).content.decode()
 
 
+def test_alert_pages_name_the_stored_customer(alert, portal_as, auditor):
+    """The feed carries only the bank's customer id; a stored customer's name is shown
+    beside it, and an id without a stored customer is shown alone."""
+    from cases.services import customer_upsert
+
+    client = portal_as(auditor)
+    assert "Maria Ruiz" not in client.get("/monitoring/alerts/").content.decode()
+    customer_upsert(external_id=alert.customer_id, name="Maria Ruiz", entity_type="person")
+    listing = client.get("/monitoring/alerts/").content.decode()
+    assert f'Maria Ruiz<br><span class="muted">{alert.customer_id}</span>' in listing
+    detail = client.get(f"/monitoring/alerts/{alert.pk}/").content.decode()
+    assert f"Maria Ruiz ({alert.customer_id})" in detail
+
+
 def test_approval_from_portal_needs_another_approver(seeded, portal_as, analyst, approver, auditor):
     rule = Rule.objects.get(code="T9")
     draft = rule_version_create(
