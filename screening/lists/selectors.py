@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, QuerySet
 
 from screening.lists.choices import ChangeKind
 from screening.lists.folding import fold
@@ -188,6 +188,8 @@ def entity_search(
 ) -> QuerySet[Entity]:
     """Entities of the active versions (or of one version) whose names contain all the
     words of `query` (folded: case, accents and scripts do not matter), or whose uid is it.
+    The uid first, then entities with a name holding every word as a whole word (CALI,
+    Maxamed and YARE, Cali before CALIBER WEALTH MANAGEMENT), then by name.
     """
     qs = Entity.objects.select_related("version__source")
     if version_id:
@@ -205,9 +207,22 @@ def entity_search(
             if version_id
             else EntityName.objects.filter(version__is_active=True)
         )
-        for word in folded.split()[:6]:
+        words = folded.split()[:6]
+        whole = names
+        for word in words:
             names = names.filter(folded__contains=word)
-        qs = qs.filter(Q(pk__in=names.values("entity_id")) | Q(uid=query.strip()))
+            whole = whole.filter(
+                Q(folded=word)
+                | Q(folded__startswith=f"{word} ")
+                | Q(folded__endswith=f" {word}")
+                | Q(folded__contains=f" {word} ")
+            )
+        uid = query.strip()
+        qs = qs.filter(Q(pk__in=names.values("entity_id")) | Q(uid=uid)).annotate(
+            uid_hit=ExpressionWrapper(Q(uid=uid), output_field=BooleanField()),
+            whole_words=Exists(whole.filter(entity_id=OuterRef("pk"))),
+        )
+        return qs.order_by("-uid_hit", "-whole_words", "primary_name", "pk")
     return qs.order_by("primary_name", "pk")
 
 

@@ -68,3 +68,21 @@ def test_refresh_button_is_admin_only(portal_as, auditor, admin_user, monkeypatc
     assert portal_as(auditor).post(url).status_code == 403
     assert "Refresh now" in portal_as(admin_user).get(reverse("lists:index")).content.decode()
     assert portal_as(admin_user).post(url).status_code == 302
+
+
+def test_entity_search_puts_whole_word_matches_first(tmp_path):
+    """'cali' finds CALI, Maxamed and CALIBER WEALTH alike (names contain the words); an
+    analyst looking up a name reads the whole-word matches first, each part by name, and
+    an entity whose list id is the query before all."""
+    from screening.lists.selectors import entity_search
+    from tests.screening.conftest import write_sdn
+
+    rows = [("1", "CALIBER WEALTH MANAGEMENT LTD", "-0- ", "RUSSIA", "", ""),
+            ("2", "YARE, Cali", "individual", "SDGT", "", ""),
+            ("3", "ACALI TRADING", "-0- ", "SDGT", "", ""),
+            ("4", "CALI, Maxamed", "individual", "SDGT", "", "")]
+    list_import(source="ofac-sdn", path=write_sdn(tmp_path / "sdn", rows,
+                                                  [("4", "9", "aka", "CALI, Mohamed")]))
+    assert [e.primary_name for e in entity_search(query="cali")] == [
+        "CALI, Maxamed", "YARE, Cali", "ACALI TRADING", "CALIBER WEALTH MANAGEMENT LTD"]
+    assert [e.uid for e in entity_search(query="3")] == ["3"]
