@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import redis
@@ -53,6 +54,20 @@ def alert_list(request):
     return render(request, "monitoring/alert_list.html", {"filter": filterset, "page": page})
 
 
+def _utc_text(value) -> str:
+    """An ISO timestamp of a trace as the portal writes times ('2026-02-08 23:00 UTC');
+    anything else as it is."""
+    if not value:
+        return ""
+    try:
+        moment = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.UTC)
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
 @role_required(*READ_ROLES)
 def alert_detail(request, alert_id: int):
     try:
@@ -60,11 +75,14 @@ def alert_detail(request, alert_id: int):
     except Alert.DoesNotExist:
         raise Http404 from None
     alert.customer_name = customer_names([alert.customer_id]).get(alert.customer_id, "")
+    window = alert.trace.get("window") if isinstance(alert.trace, dict) else None
+    window = window if isinstance(window, dict) else {}
     return render(
         request,
         "monitoring/alert_detail.html",
         {
             "alert": alert,
+            "window": {k: _utc_text(window.get(k)) for k in ("start", "end")},
             "trace": alert.trace,
             "trace_json": json.dumps(alert.trace, indent=2, sort_keys=True),
         },

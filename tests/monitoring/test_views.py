@@ -42,6 +42,8 @@ def test_alert_page_shows_trace_table(alert, portal_as, analyst, django_assert_m
     body = response.content.decode()
     assert response.status_code == 200
     assert "in-band cash txns today" in body and "Observed values against thresholds" in body
+    start = dt.datetime.fromisoformat(alert.trace["window"]["start"]).astimezone(dt.UTC)
+    assert start.strftime("<dd>%Y-%m-%d %H:%M UTC → ") in body  # not raw ISO
     with django_assert_max_num_queries(12):
         assert client.get("/monitoring/alerts/", {"account_id": "V1"}).status_code == 200
     assert client.get("/monitoring/alerts/999999/").status_code == 404
