@@ -115,32 +115,32 @@ def _status(similarity: float, how: str) -> str:
     return "similar"
 
 
-def _written(name: str, form_text: str) -> dict[str, str]:
-    """Each compared token of the reading `form_text` of `name` -> the word as written
-    (uppercase ASCII, before folding): the reading is found by normalising the name again.
-    Empty when no reading of the name gives that text (an older normaliser's log)."""
+def _written(name: str, form_text: str) -> list[str]:
+    """The words as written (uppercase ASCII, before folding) of the reading `form_text`
+    of `name`, one per compared token and in its order: the reading is found by
+    normalising the name again. Empty when no reading of the name gives that text (an
+    older normaliser's log)."""
     if not name or not form_text:
-        return {}
+        return []
     try:
         forms = normalize_name(name).forms
     except Exception:  # noqa: BLE001 - a card must render whatever was logged
-        return {}
+        return []
     for form in forms:
         if form.text == form_text and len(form.raw) == len(form.tokens):
-            out: dict[str, str] = {}
-            for token, raw in zip(form.tokens, form.raw, strict=True):
-                out.setdefault(token, raw)
-            return out
-    return {}
+            return list(form.raw)
+    return []
 
 
-def _shown(token: str, written: dict[str, str]) -> tuple[str, str]:
-    """(word to show, compared form when it differs from the word shown, else '')."""
-    word = written.get(token, token)
-    return word, token if word != token else ""
+def _by_token(text: str, written: list[str]) -> dict[str, str]:
+    """Compared token -> word as written (the first, where two words fold alike)."""
+    out: dict[str, str] = {}
+    for token, word in zip(text.split(), written, strict=False):
+        out.setdefault(token, word)
+    return out
 
 
-def _tokens(explanation: dict, written_query: dict[str, str], written_listed: dict[str, str]
+def _tokens(explanation: dict, written_query: list[str], written_listed: list[str]
             ) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
     """The query's and the listed name's words, each tagged same / similar / diff by the
     alignment the score was computed from (not re-guessed here): (word as written,
@@ -155,13 +155,16 @@ def _tokens(explanation: dict, written_query: dict[str, str], written_listed: di
                 if rank[st] > rank[table.get(tok, "diff")]:
                     table[tok] = st
     query_text, listed_text = _form_texts(explanation)
-    return ([_chip(t, query_status, written_query) for t in query_text.split()],
-            [_chip(t, listed_status, written_listed) for t in listed_text.split()])
+    return (_chips(query_text, query_status, written_query),
+            _chips(listed_text, listed_status, written_listed))
 
 
-def _chip(token: str, status: dict[str, str], written: dict[str, str]) -> tuple[str, str, str]:
-    word, compared = _shown(token, written)
-    return word, status.get(token, "diff"), compared
+def _chips(text: str, status: dict[str, str], written: list[str]
+           ) -> list[tuple[str, str, str]]:
+    tokens = text.split()
+    words = written if len(written) == len(tokens) else tokens
+    return [(word, status.get(token, "diff"), token if word != token else "")
+            for token, word in zip(tokens, words, strict=True)]
 
 
 def _form_texts(explanation: dict) -> tuple[str, str]:
@@ -177,11 +180,13 @@ def _words_shown(text: str, written: dict[str, str]) -> tuple[str, str]:
     return shown, text if shown != text else ""
 
 
-def _aligned_rows(explanation: dict, written_query: dict[str, str] | None = None,
-                  written_listed: dict[str, str] | None = None) -> list[dict]:
+def _aligned_rows(explanation: dict, written_query: list[str] | None = None,
+                  written_listed: list[str] | None = None) -> list[dict]:
     """The word-by-word table: each side as written, with the compared form beside it
     where folding changed it (BANCO, compared as BANKO)."""
-    wq, wl = written_query or {}, written_listed or {}
+    query_text, listed_text = _form_texts(explanation)
+    wq = _by_token(query_text, written_query or [])
+    wl = _by_token(listed_text, written_listed or [])
     rows = []
     for pair in _dicts(explanation.get("aligned")):
         sim = _number(pair.get("similarity")) or 0.0
@@ -305,8 +310,8 @@ def match_view(match: dict, *, query: dict | None = None, entity: dict | None = 
     qualifiers = _qualifiers(exp)
     matched = exp.get("matched_name") if isinstance(exp.get("matched_name"), dict) else {}
     matched_name = _text(match.get("matched_name") or matched.get("name"))
-    written_query: dict[str, str] = {}
-    written_listed: dict[str, str] = {}
+    written_query: list[str] = []
+    written_listed: list[str] = []
     if structured:
         query_text, listed_text = _form_texts(exp)
         written_query = _written(_text(query.get("name")), query_text)

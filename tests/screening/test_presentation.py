@@ -78,6 +78,20 @@ def test_the_card_shows_words_as_written_and_what_they_were_compared_as(active_l
     assert [w for w, _, _ in other["query_tokens"]] == ["BANKO", "NAKIONAL", "DE", "KUBA"]
 
 
+def test_two_words_that_fold_alike_each_show_as_written():
+    """MOHAMMED and MUHAMMAD are both compared as MUHAMAD: each chip keeps its own word."""
+    explanation = {"format": 1, "query_form": {"text": "MUHAMAD MUHAMAD ALI"},
+                   "listed_form": "MUHAMAD ALI",
+                   "aligned": [{"query": "MUHAMAD", "listed": "MUHAMAD", "similarity": 1.0,
+                                "how": "equal"}]}
+    card = match_view({"score": 90, "explanation": explanation,
+                       "matched_name": "Muhammad Ali"},
+                      query={"name": "Mohammed Muhammad Ali"})
+    assert [(w, c) for w, _, c in card["query_tokens"]] == [
+        ("MOHAMMED", "MUHAMAD"), ("MUHAMMAD", "MUHAMAD"), ("ALI", "")]
+    assert [w for w, _, _ in card["listed_tokens"]] == ["MUHAMMAD", "ALI"]
+
+
 def test_an_entity_of_an_earlier_version_is_found_by_its_content(active_list):
     from screening.selectors import match_entities
 
