@@ -104,7 +104,14 @@ class CaseFilterSet(django_filters.FilterSet):
         return self._evidence(queryset, EvidenceKind.SCREENING_MATCH, "entity_uid", value)
 
     def filter_rule(self, queryset, name, value):
-        return self._evidence(queryset, EvidenceKind.ALERT, "rule_code", value)
+        """A rule code (T1, SAN); evidence recorded before alerts carried `rule_code`
+        names its rule as "T1 v2" in `rule`."""
+        value = value.strip()
+        if not value:
+            return queryset
+        evidence = CaseEvidence.objects.filter(case=OuterRef("pk"), kind=EvidenceKind.ALERT)
+        return queryset.filter(Exists(evidence.filter(
+            Q(summary__rule_code=value) | Q(summary__rule__startswith=f"{value} v"))))
 
     def filter_age(self, queryset, name, value):
         opened_after, opened_before = deadlines.age_bucket_bounds(value, now=timezone.now())

@@ -207,12 +207,14 @@ def dashboard_stats(*, now=None, days: int = 14) -> dict:
     rows = (
         CaseEvidence.objects.filter(kind=EvidenceKind.ALERT, added_at__gte=since_start)
         .annotate(day=TruncDate("added_at"))
-        .values_list("summary__rule_code", "day")
+        .values_list("summary__rule_code", "summary__rule", "day")
         .annotate(n=Count("pk"))
         .order_by()
     )
-    for rule, day, n in rows:
-        per_rule[str(rule or "?")][day] = n
+    for code, rule, day, n in rows:
+        # Evidence recorded before alerts carried `rule_code` names it as "T1 v2".
+        key = str(code or (str(rule).split(" v")[0] if rule else "") or "?")
+        per_rule[key][day] = per_rule[key].get(day, 0) + n
     day_list = [since + timedelta(days=i) for i in range(days)]
     decided = dict(
         Case.objects.filter(source=CaseSource.SCREENING, state=CaseState.CLOSED)

@@ -36,6 +36,7 @@ from cases.selectors import (
     queue_counts,
 )
 from config.accounts.roles import APPROVE_ROLES, READ_ROLES, WORK_ROLES, can_write, role_required
+from monitoring.selectors import alert_traces
 from screening.selectors import evidence_cards
 
 PAGE_SIZES = (25, 50, 100)
@@ -159,9 +160,12 @@ def _evidence_views(items, case: Case) -> list[dict]:
     match was made on), an alert as its rule, parameters and observed values."""
     views = [{"item": item, "kind": item.kind, "summary": dict(item.summary or {})}
              for item in items]
-    for view in views:
-        if view["kind"] == EvidenceKind.ALERT:
-            view["trace"] = alert_trace(view["summary"])
+    alerts = [v for v in views if v["kind"] == EvidenceKind.ALERT]
+    traces = alert_traces(v["item"].object_id for v in alerts) if alerts else {}
+    for view in alerts:
+        object_id = str(view["item"].object_id)
+        alert_id = int(object_id) if object_id.isdigit() else None
+        view["trace"] = alert_trace(view["summary"], traces.get(alert_id), alert_id)
     matches = [v for v in views if v["kind"] == EvidenceKind.SCREENING_MATCH]
     if matches:
         cards = evidence_cards([v["summary"] for v in matches],

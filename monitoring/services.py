@@ -843,6 +843,10 @@ def _open_cases(created: list[tuple[int, Finding]]) -> int:
                 "object_id": str(alert_id),
                 "summary": {
                     "rule": f"{finding.rule.code} v{finding.rule.version}",
+                    # The keys the inbox's rule filter and the dashboard read.
+                    "rule_code": finding.rule.code,
+                    "rule_version": finding.rule.version,
+                    "rule_name": typology.title,
                     "severity": finding.severity,
                     "priority": finding.priority,
                     "transaction": tx_ref(finding.anchor),

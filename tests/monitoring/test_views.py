@@ -163,3 +163,37 @@ def test_rule_toggle_needs_approver_and_ctr_filing_needs_worker(
     assert portal_as(analyst).post(f"/monitoring/ctr/{report.pk}/filed/").status_code == 302
     report.refresh_from_db()
     assert report.status == "filed"
+
+
+def test_case_page_shows_the_alert_that_opened_it(alert, portal_as, analyst):
+    """The case an alert opened shows that alert's rule and version, each measure against
+    its threshold, the parameters and the contributing transactions, linked to the alert
+    page (it once read "Monitoring alert: rule", "No parameters recorded"). The inbox's
+    rule filter and the dashboard find the case by the rule's code."""
+    from cases.selectors import dashboard_stats
+
+    client = portal_as(analyst)
+    body = client.get(f"/cases/{alert.case.pk}/").content.decode()
+    assert f'<a href="/monitoring/alerts/{alert.pk}/">#{alert.pk}</a>: rule T1 v1' in body
+    assert "No parameters recorded" not in body
+    comparison = alert.trace["comparisons"][0]
+    assert f"<td>{comparison['measure']}</td><td><strong>{comparison['observed']}</strong>" in body
+    assert "Contributing transactions (2, total" in body
+    for ref in alert.trace["contributing"]["ids"]:
+        assert f"<code>{ref}</code>" in body
+    inbox = client.get("/cases/", {"rule": "T1", "status": "all"}).content.decode()
+    assert alert.case.reference in inbox
+    assert alert.case.reference not in client.get(
+        "/cases/", {"rule": "T9", "status": "all"}).content.decode()
+    assert sum(dashboard_stats()["alerts_per_rule"]["T1"]) == 1
+    # Evidence recorded before alerts carried `rule_code` names the rule as "SAN v1".
+    from cases.services import case_open
+
+    older = case_open(source="monitoring", title="older", subject_type="customer",
+                      subject_id="C-OLD", dedupe_key="older", priority=50,
+                      evidence={"kind": "alert", "object_id": "999999",
+                                "summary": {"rule": "SAN v1"}})
+    assert older.reference in client.get("/cases/", {"rule": "SAN"}).content.decode()
+    assert sum(dashboard_stats()["alerts_per_rule"]["SAN"]) == 1
+    page = client.get(f"/cases/{older.pk}/").content.decode()
+    assert "No parameters recorded" in page  # no such alert stored: the summary's shape
