@@ -135,8 +135,7 @@ def _timed(client: Client, url: str, repeat: int) -> tuple[float, float, int]:
 def _load(cases: int, analyst_id: int) -> None:
     from django.contrib.auth.models import User
 
-    from cases.demo import demo_cases_load
-    from cases.models import Case
+    from cases.demo import demo_customers_load
 
     started = time.perf_counter()
     # A team of 50 analysts shares the assigned cases (the demo analyst is one of them).
@@ -164,11 +163,33 @@ def _load(cases: int, analyst_id: int) -> None:
         f"{time.perf_counter() - started:.1f} s"
     )
     started = time.perf_counter()
-    created = demo_cases_load()
-    for seed in range(1, 9):  # about 200 cases worked through the real services
-        Case.objects.filter(dedupe_key__startswith="demo:").update(dedupe_key="")
-        created += demo_cases_load(seed=seed)
+    demo_customers_load()
+    created = sum(_worked_cases(seed) for seed in range(9))  # ~130 through the services
     print(f"worked {created} cases through the services in {time.perf_counter() - started:.1f} s")
+
+
+def _worked_cases(seed: int) -> int:
+    """14 alert cases of the demo customers (bench data: the evidence names no stored
+    alert) worked through the real services in the demo's pattern."""
+    from audit.context import Actor
+    from cases.demo import CUSTOMERS, demo_cases_work
+    from cases.models import Customer
+    from cases.services import case_open
+
+    customers = {c.external_id: c for c in Customer.objects.filter(
+        external_id__in=[row[0] for row in CUSTOMERS])}
+    cases = []
+    for index in range(14):
+        ext = CUSTOMERS[index % len(CUSTOMERS)][0]
+        cases.append(case_open(
+            source="monitoring", title=f"T1: bench case {seed}-{index}", subject_type="customer",
+            subject_id=ext, customer=customers[ext], priority=40 + index,
+            dedupe_key=f"bench:{seed}:{index}",
+            evidence={"kind": "alert", "object_id": f"bench-{seed}-{index}",
+                      "summary": {"rule_code": "T1", "rule_version": 1,
+                                  "parameters": {"threshold": 10000},
+                                  "observed": {"threshold": 9500 + index}}}))
+    return demo_cases_work(cases, actor=Actor.system("bench"))
 
 
 def main() -> None:

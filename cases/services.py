@@ -860,8 +860,9 @@ def case_sar_export(*, case: Case, actor_user: User, fmt: str) -> tuple[bytes, s
         return content, ctype, f"SAR-{draft.case.reference}.{fmt}"
 
 
-def demo_cases_load(*, actor: Actor | None = None) -> int:
-    """Load the demo customers and cases for `make run` (idempotent)."""
-    from cases.demo import demo_cases_load as load
+def demo_customers_load(*, actor: Actor | None = None) -> int:
+    """Load the demo customers for `make run` (idempotent). The demo's cases are opened
+    by the screening, monitoring and enrichment loaders, from real hits, alerts and runs."""
+    from cases.demo import demo_customers_load as load
 
     return load(actor=actor)

@@ -571,7 +571,9 @@ def enrichment_runs_resume_stale(*, older_than_seconds: float | None = None) -> 
     return queued
 
 
-DEMO_COMPANIES = (0, 1, 2, 3, 4, 5, 6, 7, 40, 57, 63, 102, 24, 49)
+DEMO_COMPANIES = (0, 1, 2, 3, 4, 5, 6, 7, 40, 57, 63, 102, 24, 49, 77)
+#: The demo company whose credit report arrives malformed: its run fails and opens a case.
+DEMO_BUREAU_FAILURE = 77
 DEMO_PRINCIPALS = (("Maria Keller", "1975-04-02", "DE"), ("James O'Connor", "1968-11-23", "IE"),
                    ("Aiko Tanaka", "1982-07-14", "JP"), ("Pierre Laurent", "1959-01-30", "FR"),
                    ("Emily Carter", "1990-09-05", "US"))
@@ -613,9 +615,28 @@ def demo_enrichment_load(*, actor: Actor) -> list[LoanApplication]:
                 application=application, idempotency_key=f"demo:{company.registration_number}",
                 requested_by="demo", queue=False)
             if created or run.status in ACTIVE_RUN_STATUSES:
+                if index == DEMO_BUREAU_FAILURE:  # the bureau answers with a cut-off body
+                    stub.configure(script=[{"match": "businessinformation",
+                                            "fault": "malformed", "times": 50}])
                 enrichment_run_execute(run_id=run.pk, reclaim_after=0, config=config)
+                stub.configure(script=[])
+                if index == DEMO_BUREAU_FAILURE:
+                    _demo_failure_work(application, actor=actor)
             applications.append(application)
     return applications
+
+
+def _demo_failure_work(application: LoanApplication, *, actor: Actor) -> None:
+    """The case the demo's failed run opened, taken up by an analyst."""
+    from cases.demo import WorkNotes, demo_cases_work
+    from cases.models import Case
+
+    case = Case.objects.filter(dedupe_key=f"enrichment:{application.reference}:failure",
+                               state="new").first()
+    if case is not None:
+        demo_cases_work([case], actor=actor, steps=[2], notes=WorkNotes(
+            comment="Experian's report arrived cut off; asked Experian support to re-send "
+                    "it before running the enrichment again."))
 
 
 def enrichment_unknown_outcome_release(*, run_id: int, note: str, retry: bool = False,

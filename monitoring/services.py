@@ -31,8 +31,8 @@ from django.utils.module_loading import import_string
 
 from audit.context import Actor, audit_context
 from audit.services import audit_record
-from cases.choices import CaseSource
-from cases.models import Customer
+from cases.choices import CaseSource, CaseState
+from cases.models import Case, Customer
 from cases.services import case_open, customer_upsert
 from monitoring.choices import (
     BacktestStatus,
@@ -1219,4 +1219,20 @@ def demo_monitoring_load(
             total.alert_ids.extend(part.alert_ids)
             total.reports_written += part.reports_written
             total.cases_touched += part.cases_touched
+    _demo_cases_work(actor=actor)
     return total
+
+
+#: How many of the demo feed's cases are worked (the rest stay new in the queue).
+DEMO_WORKED_CASES = 14
+
+
+def _demo_cases_work(*, actor: Actor) -> None:
+    """Work the cases the demo feed's alerts opened through the case services (the queue
+    shows every state, with ages); once: not when any of them was worked already."""
+    from cases.demo import demo_cases_work
+
+    cases = Case.objects.filter(source=CaseSource.MONITORING, dedupe_key__startswith="monitoring:")
+    if cases.exclude(state=CaseState.NEW).exists():
+        return
+    demo_cases_work(list(cases.order_by("pk")[:DEMO_WORKED_CASES]), actor=actor)

@@ -166,18 +166,21 @@ def test_case_workflow_in_the_browser(login, live_server, demo_users):
 
 def test_screenshots_of_inbox_case_page_and_dashboard(login, live_server):
     from audit.context import Actor
+    from monitoring.services import demo_monitoring_load
     from screening.lists.services import demo_lists_load
     from screening.matcher_cache import matcher_cache_clear
     from screening.services import demo_screening_load
     from tests.browser.conftest import SCREENSHOTS
 
-    # The demo as `make run` loads it: the screening cases are real hits on the shipped
-    # lists, so the case page shows the listed entry, not a stand-in.
+    # The demo as `make run` loads it (a smaller feed): the screening cases are real hits
+    # on the shipped lists, so the case page shows the listed entry, not a stand-in, and
+    # the monitoring cases come from the feed's alerts.
     actor = Actor.system("test")
     matcher_cache_clear()
-    services.demo_cases_load()
+    services.demo_customers_load()
     demo_lists_load(actor=actor)
     demo_screening_load(actor=actor)
+    demo_monitoring_load(actor=actor, accounts=20)
     matcher_cache_clear()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page = login("approver")

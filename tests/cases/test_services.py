@@ -515,25 +515,26 @@ def test_sar_is_only_for_true_matches(analyst):
         services.case_sar_save(case=case, actor_user=analyst, narrative="x")
 
 
-def test_demo_loader_creates_a_realistic_mix_once():
+def test_demo_customers_load_once_and_cases_are_worked_into_every_state():
     from django.contrib.auth.models import User
+
+    from audit.context import Actor
+    from cases.demo import demo_cases_work
+    from tests.cases.factories import monitoring_case
 
     for name in ("analyst", "analyst2", "approver", "admin"):
         User.objects.filter(username=name).delete()
-    created = services.demo_cases_load()
-    assert created >= 15  # monitoring and enrichment; screening: screening.demo
+    assert services.demo_customers_load() == 10
+    assert services.demo_customers_load() == 0
+    cases = [monitoring_case() for _ in range(14)]
+    assert demo_cases_work(cases, actor=Actor.system("test")) == 14
     states = set(Case.objects.values_list("state", flat=True))
-    assert {
-        CaseState.NEW,
-        CaseState.CLOSED,
-        CaseState.ESCALATED,
-        CaseState.PENDING_APPROVAL,
-    } <= states
+    assert states == {CaseState.NEW, CaseState.ASSIGNED, CaseState.INVESTIGATING,
+                      CaseState.CLOSED, CaseState.ESCALATED, CaseState.PENDING_APPROVAL}
     assert Case.objects.filter(
         due_at__lt=timezone.now(), state__in=[CaseState.NEW, CaseState.ASSIGNED]
     ).exists()  # some are overdue
-    assert services.demo_cases_load() == 0
-    assert CustomerFactory._meta.model.objects.count() >= 10
+    assert Case.objects.get(pk=cases[2].pk).comments.exists()
 
 
 def test_timeline_reads_the_ledger_for_the_case_and_its_parts(analyst):

@@ -55,9 +55,18 @@ def test_run_stub_providers_refuses_bad_options():
 
 
 def test_demo_load_enriches_the_demo_set_once():
+    """14 applications enriched; the 15th's credit report arrives cut off (a real failed
+    run through the stub), which opens a case an analyst has taken up."""
+    from cases.models import Case
+
     applications = demo_enrichment_load(actor=Actor.system("test demo"))
-    assert len(applications) == LoanApplication.objects.count() == 14
+    assert len(applications) == LoanApplication.objects.count() == 15
     assert EnrichmentRun.objects.filter(status="succeeded").count() == 14
+    failed = EnrichmentRun.objects.get(status="failed")
+    assert failed.case_reference and "malformed" in str(failed.error)
+    case = Case.objects.get(reference=failed.case_reference)
+    assert case.source == "enrichment" and case.state == "investigating"
+    assert case.evidence.get().object_id == str(failed.pk)
     demo_enrichment_load(actor=Actor.system("test demo"))
-    assert EnrichmentRun.objects.count() == 14
+    assert EnrichmentRun.objects.count() == 15
     assert EnrichmentDocument.objects.count() == 14

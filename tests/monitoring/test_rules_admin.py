@@ -93,4 +93,11 @@ def test_demo_load_creates_alerts_and_cases(db):
 
     result = demo_monitoring_load(actor=Actor.system("demo"), accounts=10, days=40)
     assert result.inserted > 500 and result.alert_ids
-    assert Case.objects.filter(source="monitoring").exists()
+    cases = Case.objects.filter(source="monitoring")
+    # the feed's own cases, worked into every state (none is made up)
+    assert {c.state for c in cases} >= {"new", "assigned", "investigating", "escalated",
+                                        "closed", "pending_approval"}
+    assert all(e.object_id.isdigit() for c in cases for e in c.evidence.all())
+    worked = {c.pk for c in cases.exclude(state="new")}
+    demo_monitoring_load(actor=Actor.system("demo"), accounts=10, days=40)
+    assert {c.pk for c in cases.exclude(state="new")} == worked  # worked once

@@ -14,14 +14,14 @@ pytestmark = [pytest.mark.slow]
 
 @pytest.fixture
 def demo(db):
-    from cases.services import demo_cases_load
+    from cases.services import demo_customers_load
     from screening.lists.services import demo_lists_load
     from screening.matcher_cache import matcher_cache_clear
     from screening.services import demo_screening_load
 
     actor = Actor.system("test")
     matcher_cache_clear()
-    demo_cases_load()
+    demo_customers_load()
     demo_lists_load(actor=actor)
     screened = demo_screening_load(actor=actor)
     yield screened

@@ -19,7 +19,7 @@ from screening.services import matcher_warm_batched
 # loader yet are reported and skipped.
 DEMO_PARTS = [
     ("lists", "screening.lists.services", "demo_lists_load"),
-    ("cases", "cases.services", "demo_cases_load"),
+    ("customers", "cases.services", "demo_customers_load"),
     ("screening", "screening.services", "demo_screening_load"),
     ("monitoring", "monitoring.services", "demo_monitoring_load"),
     ("enrichment", "enrichment.services", "demo_enrichment_load"),
