@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from html import escape
 
-PALETTE = ["#0b5cad", "#b54708", "#067647", "#b42318", "#6941c6", "#0e9384", "#c11574", "#475467"]
+# Twelve distinguishable colours: the rule engine has eleven rules, one colour each.
+PALETTE = ["#0b5cad", "#b54708", "#067647", "#b42318", "#6941c6", "#0e9384", "#c11574",
+           "#475467", "#ca8504", "#3e1c96", "#4e5ba6", "#7a2e0e"]
 
 
 def _svg_open(width: int, height: int, title: str) -> list[str]:

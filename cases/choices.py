@@ -4,7 +4,7 @@ from django.db import models
 class CaseSource(models.TextChoices):
     SCREENING = "screening", "Screening hit"
     MONITORING = "monitoring", "Monitoring alert"
-    ENRICHMENT = "enrichment", "Enrichment failure"
+    ENRICHMENT = "enrichment", "Enrichment review"  # a failed run, or a bureau warning
     LISTS = "lists", "List import"
     MANUAL = "manual", "Manual"
 

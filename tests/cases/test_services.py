@@ -16,7 +16,7 @@ from django.utils import timezone
 from cases import services
 from cases.choices import CaseState, DecisionKind, Disposition
 from cases.models import Case, CaseDecision
-from tests.cases.factories import CustomerFactory, monitoring_case, screening_case
+from tests.cases.factories import monitoring_case, screening_case
 from tests.conftest import sealed_ledger
 
 pytestmark = pytest.mark.django_db
