@@ -67,6 +67,13 @@ def test_demo_load_enriches_the_demo_set_once():
     case = Case.objects.get(reference=failed.case_reference)
     assert case.source == "enrichment" and case.state == "investigating"
     assert case.evidence.get().object_id == str(failed.pk)
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    client = Client()
+    client.force_login(User.objects.get(username="analyst"))
+    page = client.get(f"/cases/{case.pk}/").content.decode()
+    assert f'Enrichment run <a href="/enrichment/runs/{failed.pk}/">#{failed.pk}</a>' in page
     demo_enrichment_load(actor=Actor.system("test demo"))
     assert EnrichmentRun.objects.count() == 15
     assert EnrichmentDocument.objects.count() == 14
