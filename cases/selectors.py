@@ -273,6 +273,13 @@ def assignable_users() -> QuerySet[User]:
     )
 
 
+def case_pk_for_reference(reference: str) -> int | None:
+    """The id of the case with this reference (C-000034), None when there is none."""
+    if not reference:
+        return None
+    return Case.objects.filter(reference=reference).values_list("pk", flat=True).first()
+
+
 def customer_names(external_ids) -> dict[str, str]:
     """The stored customers' names by the bank's own ids (ids not stored are left out)."""
     ids = {str(i) for i in external_ids if i}

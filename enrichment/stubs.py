@@ -549,9 +549,10 @@ class StubHandler(BaseHTTPRequestHandler):
                                                 "Server Error", "message": f"HTTP {status}"}]},
                            headers=headers)
             return True
-        if fault == "malformed":
-            self._send(200, b'{"data": {"type": "lei-records", "attributes": {"lei": "52',
-                       JSONAPI if gleif else "application/json")
+        if fault == "malformed":  # each provider's own document, cut off mid-value
+            self._send(200, b'{"data": {"type": "lei-records", "attributes": {"lei": "52'
+                       if gleif else b'{"requestId": "7f3c2a", "success": true, "results": '
+                       b'[{"bin": "70000', JSONAPI if gleif else "application/json")
             return True
         if fault == "content_type":
             self._send(200, b"<html><body>Service temporarily degraded</body></html>",

@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from cases.selectors import case_pk_for_reference
 from config.accounts.roles import READ_ROLES, WORK_ROLES, can_write, role_required
 from enrichment import selectors, services
 from enrichment.api.serializers import ApplicationInputSerializer
@@ -169,4 +170,5 @@ def run_detail(request, pk: int):
         "document_json": json.dumps(document.document, indent=2, ensure_ascii=False)
         if document else "",
         "ledger_count": selectors.run_ledger_count(run=run),
+        "case_pk": case_pk_for_reference(run.case_reference or ""),
     })

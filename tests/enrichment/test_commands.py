@@ -74,6 +74,9 @@ def test_demo_load_enriches_the_demo_set_once():
     client.force_login(User.objects.get(username="analyst"))
     page = client.get(f"/cases/{case.pk}/").content.decode()
     assert f'Enrichment run <a href="/enrichment/runs/{failed.pk}/">#{failed.pk}</a>' in page
+    run_page = client.get(f"/enrichment/runs/{failed.pk}/").content.decode()
+    assert f'case <a href="/cases/{case.pk}/">{case.reference}</a>' in run_page
+    assert '"results": [{"bin": "70000' in failed.error["excerpt"]  # the bureau's own, cut off
     demo_enrichment_load(actor=Actor.system("test demo"))
     assert EnrichmentRun.objects.count() == 15
     assert EnrichmentDocument.objects.count() == 14
