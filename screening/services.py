@@ -341,6 +341,58 @@ def screening_query_reproduce(*, query: ScreeningQuery) -> list[dict]:
     return [m.as_dict() for m in _match(matcher, clean)]
 
 
+def _match_ref(match: dict | None) -> str:
+    if not match:
+        return "none"
+    return f"{match.get('list')} {match.get('entity_uid')} at {match.get('score')}"
+
+
+def screening_query_verify(*, query: ScreeningQuery) -> dict:
+    """Re-run a logged query against its logged list versions and compare with what was
+    logged, match by match and in rank order (score, explanation and all), the matches
+    the whitelist suppressed at the time by their scores. The check goes on the ledger
+    (`screening.query_reproduced`) with its outcome; an auditor may run it (it changes no
+    record). Raises `ScreeningInputError` for a query of another algorithm version."""
+    reproduced = screening_query_reproduce(query=query)
+    suppressed = {(s.get("list"), s.get("entity_uid")): s for s in _dicts(query.suppressed)}
+    kept = [m for m in reproduced if (m["list"], m["entity_uid"]) not in suppressed]
+    again = {(m["list"], m["entity_uid"]): m for m in reproduced
+             if (m["list"], m["entity_uid"]) in suppressed}
+    logged = _dicts(query.results)
+    differences = []
+    for rank in range(max(len(logged), len(kept))):
+        before = logged[rank] if rank < len(logged) else None
+        after = kept[rank] if rank < len(kept) else None
+        if _canonical(before) != _canonical(after):
+            differences.append({"rank": rank + 1, "logged": _match_ref(before),
+                                "reproduced": _match_ref(after)})
+    for key, entry in suppressed.items():
+        match = again.get(key)
+        if match is None or match.get("score") != entry.get("score"):
+            differences.append({"rank": None, "logged": f"suppressed {_match_ref(entry)}",
+                                "reproduced": _match_ref(match)})
+    outcome = {
+        "query_id": query.pk,
+        "identical": not differences,
+        "matches": len(logged),
+        "suppressed": len(suppressed),
+        "algorithm_version": query.algorithm_version,
+        "list_versions": query.list_versions,
+        "differences": differences[:50],
+    }
+    audit_record(action="screening.query_reproduced", object_type="screening.ScreeningQuery",
+                 object_id=str(query.pk), data=outcome)
+    return outcome
+
+
+def _dicts(items) -> list[dict]:
+    return [x for x in items or () if isinstance(x, dict)]
+
+
+def _canonical(value) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
 # ---------------------------------------------------------------------------- batches
 
 

@@ -11,6 +11,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.views.decorators.http import require_GET
 
 from audit.context import Actor
 from config.accounts.roles import READ_ROLES, WORK_ROLES, can_write, role_required
@@ -27,6 +28,7 @@ from screening.services import (
     screening_batch_resume,
     screening_batch_start,
     screening_hit_whitelist,
+    screening_query_verify,
     screening_search,
 )
 
@@ -105,8 +107,10 @@ def _query(request, pk: int) -> ScreeningQuery:
         raise Http404 from None
 
 
-def _query_page(request, query: ScreeningQuery, whitelist_form=None, status: int = 200):
+def _query_page(request, query: ScreeningQuery, whitelist_form=None, status: int = 200,
+                reproduction: dict | None = None, reproduction_error: str = ""):
     return render(request, "screening/query_detail.html", {
+        "reproduction": reproduction, "reproduction_error": reproduction_error,
         "query": query, "config_json": json.dumps(query.config, indent=2),
         "cards": selectors.match_cards(query.results, query=query.input,
                                        threshold=query.threshold),
@@ -122,6 +126,19 @@ def _query_page(request, query: ScreeningQuery, whitelist_form=None, status: int
 def query_detail(request, pk: int):
     """A logged query; work roles may whitelist a customer's hit from here."""
     return _query_page(request, _query(request, pk))
+
+
+@role_required(*READ_ROLES)
+@require_GET
+def query_reproduce(request, pk: int):
+    """Re-run a logged query against its logged list versions and show whether the
+    result is the same (auditors too: it changes no record; the check is on the ledger)."""
+    query = _query(request, pk)
+    try:
+        outcome = screening_query_verify(query=query)
+    except ScreeningInputError as exc:
+        return _query_page(request, query, reproduction_error=str(exc), status=409)
+    return _query_page(request, query, reproduction=outcome)
 
 
 @role_required(*WORK_ROLES, write=True)

@@ -44,6 +44,24 @@ class ScreeningQueryOutputSerializer(serializers.ModelSerializer):
                   "suppressed"]
 
 
+class ReproductionDifferenceSerializer(serializers.Serializer):
+    rank = serializers.IntegerField(allow_null=True, help_text="null: a suppressed match")
+    logged = serializers.CharField()
+    reproduced = serializers.CharField()
+
+
+class ReproductionOutputSerializer(serializers.Serializer):
+    """A logged query re-run against its logged list versions, compared with the log."""
+
+    query_id = serializers.IntegerField()
+    identical = serializers.BooleanField()
+    matches = serializers.IntegerField()
+    suppressed = serializers.IntegerField()
+    algorithm_version = serializers.CharField()
+    list_versions = serializers.DictField(child=serializers.IntegerField())
+    differences = ReproductionDifferenceSerializer(many=True)
+
+
 class BatchCreateInputSerializer(StrictSerializer):
     file = serializers.FileField()
     threshold = serializers.FloatField(required=False, allow_null=True, min_value=0,

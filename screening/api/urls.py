@@ -8,6 +8,8 @@ urlpatterns = [
          name="screening-queries"),
     path("screening/queries/<int:pk>", views.ScreeningQueryGetApi.as_view(),
          name="screening-query"),
+    path("screening/queries/<int:pk>/reproduce", views.ScreeningQueryReproduceApi.as_view(),
+         name="screening-query-reproduce"),
     path("screening/batches", views.ScreeningBatchCreateApi.as_view(),
          name="screening-batch-create"),
     path("screening/batches/<int:pk>", views.ScreeningBatchGetApi.as_view(),

@@ -20,6 +20,7 @@ from screening import selectors
 from screening.api.serializers import (
     BatchCreateInputSerializer,
     BatchOutputSerializer,
+    ReproductionOutputSerializer,
     ScreeningQueryOutputSerializer,
     ScreeningSearchInputSerializer,
 )
@@ -31,6 +32,7 @@ from screening.services import (
     screening_batch_reject,
     screening_batch_resume,
     screening_batch_start,
+    screening_query_verify,
     screening_search,
     whitelist_add,
 )
@@ -81,6 +83,26 @@ class ScreeningQueryGetApi(ApiView):
         except ScreeningQuery.DoesNotExist:
             raise NotFound() from None
         return Response(ScreeningQueryOutputSerializer(query).data)
+
+
+class ScreeningQueryReproduceApi(ApiView):
+    """Re-run a logged query against its logged list versions and compare with the log
+    (match by match: scores and explanations). The check is recorded on the audit trail;
+    a query logged by another algorithm version is refused (400, `algorithm_version`)."""
+
+    read_roles = API_READ
+
+    @extend_schema(responses=ReproductionOutputSerializer, summary="Reproduce a logged query")
+    def get(self, request, pk: int):
+        try:
+            query = selectors.query_get(user=request.user, pk=pk)
+        except ScreeningQuery.DoesNotExist:
+            raise NotFound() from None
+        try:
+            outcome = screening_query_verify(query=query)
+        except ScreeningInputError as exc:
+            raise _field_error(exc) from None
+        return Response(ReproductionOutputSerializer(outcome).data)
 
 
 class ScreeningQueryListApi(ListApiView):
