@@ -8,7 +8,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, time, timedelta
 
 from django.contrib.auth.models import User
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.http import Http404
 from django.utils import timezone
@@ -270,6 +270,20 @@ def assignable_users() -> QuerySet[User]:
         .exclude(groups__name=Role.AUDITOR)
         .distinct()
         .order_by("username")
+    )
+
+
+def customer_get(*, external_id: str) -> Customer:
+    """One customer by the bank's own id (raises Customer.DoesNotExist)."""
+    return Customer.objects.get(external_id=external_id)
+
+
+def customer_cases(*, customer: Customer) -> list[Case]:
+    """Every case about the customer, open ones first, then newest first."""
+    return list(
+        Case.objects.filter(customer=customer)
+        .select_related("assignee")
+        .order_by(F("closed_at").asc(nulls_first=True), "-opened_at", "-pk")
     )
 
 

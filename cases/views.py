@@ -24,7 +24,7 @@ from cases.forms import (
     SarForm,
     TransitionForm,
 )
-from cases.models import Case
+from cases.models import Case, Customer
 from cases.selectors import (
     assignable_users,
     case_evidence,
@@ -32,12 +32,15 @@ from cases.selectors import (
     case_inbox,
     case_list,
     case_timeline,
+    customer_cases,
+    customer_get,
     dashboard_stats,
     queue_counts,
 )
 from config.accounts.roles import APPROVE_ROLES, READ_ROLES, WORK_ROLES, can_write, role_required
-from monitoring.selectors import alert_traces
-from screening.selectors import evidence_cards
+from enrichment.selectors import customer_applications
+from monitoring.selectors import alert_traces, customer_alerts
+from screening.selectors import customer_screening, evidence_cards
 
 PAGE_SIZES = (25, 50, 100)
 
@@ -223,6 +226,26 @@ def detail(request, pk: int):
             "assignees": assignable_users(),
         },
     )
+
+
+@role_required(*READ_ROLES)
+@require_GET
+def customer(request, external_id: str):
+    """Everything Vigil holds about one customer: cases, screening queries and reviewed
+    false positives, monitoring alerts and loan applications."""
+    try:
+        found = customer_get(external_id=external_id)
+    except Customer.DoesNotExist:
+        raise Http404("No such customer") from None
+    alerts, alert_count = customer_alerts(user=request.user, external_id=found.external_id)
+    return render(request, "cases/customer.html", {
+        "customer": found,
+        "cases": customer_cases(customer=found),
+        "screening": customer_screening(user=request.user, customer=found),
+        "alerts": alerts,
+        "alert_count": alert_count,
+        "applications": customer_applications(user=request.user, customer=found),
+    })
 
 
 @role_required(*WORK_ROLES)

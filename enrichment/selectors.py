@@ -29,6 +29,11 @@ def _may_read(user) -> bool:
     return has_role(user, *APPLICATION_READ_ROLES)
 
 
+def customer_applications(*, user, customer) -> list[LoanApplication]:
+    """The loan applications of a customer, newest first."""
+    return list(application_list(user=user).filter(customer=customer))
+
+
 def application_list(*, user) -> QuerySet[LoanApplication]:
     """Applications the user may see (all of them for any reading role)."""
     if not _may_read(user):

@@ -21,6 +21,13 @@ def alert_list(*, user) -> QuerySet[Alert]:
     return Alert.objects.select_related("rule_version__rule", "transaction", "case")
 
 
+def customer_alerts(*, user, external_id: str, limit: int = 20) -> tuple[list[Alert], int]:
+    """A customer's latest alerts (by the bank's customer id the feed carries), and how
+    many in all."""
+    alerts = alert_list(user=user).filter(customer_id=external_id)
+    return list(alerts.order_by("-created_at", "-pk")[:limit]), alerts.count()
+
+
 def alert_traces(alert_ids) -> dict[int, dict]:
     """The stored traces of these alerts by id (what a case shows of its alert evidence;
     the case page already decided who may read it)."""

@@ -16,6 +16,18 @@ def _is_integration_only(user) -> bool:
     return not has_role(user, *READ_ROLES)
 
 
+def customer_screening(*, user, customer, limit: int = 20) -> dict:
+    """A customer's screening record: the latest queries about them (and how many in
+    all) and their whitelist entries (reviewed false positives), newest first."""
+    queries = query_list(user=user).filter(customer=customer)
+    return {
+        "queries": list(queries[:limit]),
+        "query_count": queries.count(),
+        "whitelist": list(Whitelist.objects.filter(customer=customer)
+                          .select_related("reviewer").order_by("-created_at", "-pk")),
+    }
+
+
 def query_list(*, user) -> QuerySet[ScreeningQuery]:
     """Logged queries, newest first."""
     qs = ScreeningQuery.objects.select_related("customer", "batch").order_by("-created_at",

@@ -74,6 +74,8 @@ def _write_urls(case, evidence, attachment_id=1):
             args["evidence_id"] = evidence.pk
         if "<int:attachment_id>" in route:
             args["attachment_id"] = attachment_id
+        if "<path:external_id>" in route:
+            args["external_id"] = case.customer.external_id
         urls.append(reverse(f"cases:{name}", kwargs=args))
     return urls
 

@@ -76,9 +76,10 @@ def test_alert_pages_name_the_stored_customer(alert, portal_as, auditor):
     assert "Maria Ruiz" not in client.get("/monitoring/alerts/").content.decode()
     customer_upsert(external_id=alert.customer_id, name="Maria Ruiz", entity_type="person")
     listing = client.get("/monitoring/alerts/").content.decode()
-    assert f'Maria Ruiz<br><span class="muted">{alert.customer_id}</span>' in listing
+    link = f'<a href="/cases/customers/{alert.customer_id}/">Maria Ruiz</a>'
+    assert f'{link}<br><span class="muted">{alert.customer_id}</span>' in listing
     detail = client.get(f"/monitoring/alerts/{alert.pk}/").content.decode()
-    assert f"Maria Ruiz ({alert.customer_id})" in detail
+    assert f"{link} ({alert.customer_id})" in detail
 
 
 def test_approval_from_portal_needs_another_approver(seeded, portal_as, analyst, approver, auditor):
@@ -197,3 +198,36 @@ def test_case_page_shows_the_alert_that_opened_it(alert, portal_as, analyst):
     assert sum(dashboard_stats()["alerts_per_rule"]["SAN"]) == 1
     page = client.get(f"/cases/{older.pk}/").content.decode()
     assert "No parameters recorded" in page  # no such alert stored: the summary's shape
+
+
+def test_customer_page_gathers_cases_queries_whitelist_alerts_and_applications(
+        alert, portal_as, auditor, outsider, analyst):
+    """Everything Vigil holds about one customer, for any reader (an auditor too): every
+    case (open first), the screening queries and reviewed false positives, the alerts and
+    the loan applications, each linked to its own page."""
+    from cases.services import customer_upsert
+    from screening.models import Whitelist
+
+    customer = customer_upsert(external_id=alert.customer_id, name="Maria Ruiz",
+                               entity_type="person")
+    from audit.context import Actor
+    from cases.services import case_open
+    from screening.services import screening_search
+
+    query = screening_search(name="Maria Ruiz", customer=customer, actor=Actor.system("t"))
+    own = case_open(source="manual", title="Source of wealth review", subject_type="customer",
+                    subject_id=customer.external_id, customer=customer, priority=10,
+                    dedupe_key="manual:maria")
+    Whitelist.objects.create(customer=customer, list_code="ofac-sdn", entity_uid="306",
+                             content_hash="h", reviewer=analyst, reason="other party")
+    url = f"/cases/customers/{alert.customer_id}/"
+    assert portal_as(outsider).get(url).status_code == 403
+    page = portal_as(auditor).get(url)
+    body = page.content.decode()
+    assert page.status_code == 200 and "<h1>Maria Ruiz" in body
+    assert f'href="/screening/queries/{query.pk}/"' in body
+    assert "ofac-sdn 306" in body and "other party" in body
+    assert f'href="/monitoring/alerts/{alert.pk}/"' in body
+    assert "No loan application." in body
+    assert f'href="/cases/{own.pk}/">{own.reference}</a>' in body
+    assert portal_as(auditor).get("/cases/customers/NO-SUCH/").status_code == 404
