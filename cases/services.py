@@ -289,10 +289,12 @@ def customer_upsert(
     entity_type: str = "person",
     data: dict | None = None,
 ) -> Customer:
-    """Create or update a customer by its external id."""
+    """Create or update a customer by its external id. A new customer is linked to the
+    cases already opened about that id (a monitoring alert can name a customer id the
+    bank has not sent yet), so those cases show who they are about."""
     customer = Customer.objects.select_for_update().filter(external_id=external_id).first()
     if customer is None:
-        return Customer.objects.create(
+        customer = Customer.objects.create(
             external_id=external_id,
             name=name,
             dob=dob,
@@ -300,6 +302,8 @@ def customer_upsert(
             entity_type=entity_type,
             data=data or {},
         )
+        _cases_link(customer)
+        return customer
     changed = []
     for field, value in (
         ("name", name),
@@ -316,6 +320,17 @@ def customer_upsert(
     if changed:
         customer.save(update_fields=changed)
     return customer
+
+
+def _cases_link(customer: Customer) -> None:
+    """Name a newly stored customer on the cases opened about its id without one (each
+    change versioned and on the audit trail, like any other)."""
+    for case in Case.objects.select_for_update().filter(
+        subject_type="customer", subject_id=customer.external_id, customer__isnull=True
+    ):
+        case.customer = customer
+        case.search_text = _search_text(case, case.evidence.all())
+        _save(case, ["customer", "search_text"])
 
 
 # --- queue work ------------------------------------------------------------------------

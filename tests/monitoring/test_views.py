@@ -230,4 +230,9 @@ def test_customer_page_gathers_cases_queries_whitelist_alerts_and_applications(
     assert f'href="/monitoring/alerts/{alert.pk}/"' in body
     assert "No loan application." in body
     assert f'href="/cases/{own.pk}/">{own.reference}</a>' in body
+    # the alert's case was opened before the bank sent the customer: storing the
+    # customer linked it (versioned, and searchable by the name)
+    alert.case.refresh_from_db()
+    assert alert.case.customer_id == customer.pk and "maria ruiz" in alert.case.search_text
+    assert f'href="/cases/{alert.case.pk}/">{alert.case.reference}</a>' in body
     assert portal_as(auditor).get("/cases/customers/NO-SUCH/").status_code == 404
