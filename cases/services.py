@@ -302,7 +302,7 @@ def customer_upsert(
             entity_type=entity_type,
             data=data or {},
         )
-        _cases_link(customer)
+        cases_link_customers(customer)
         return customer
     changed = []
     for field, value in (
@@ -322,13 +322,14 @@ def customer_upsert(
     return customer
 
 
-def _cases_link(customer: Customer) -> None:
-    """Name a newly stored customer on the cases opened about its id without one (each
+def cases_link_customers(*customers: Customer) -> None:
+    """Name newly stored customers on the cases opened about their ids without one (each
     change versioned and on the audit trail, like any other)."""
+    by_id = {c.external_id: c for c in customers}
     for case in Case.objects.select_for_update().filter(
-        subject_type="customer", subject_id=customer.external_id, customer__isnull=True
+        subject_type="customer", subject_id__in=list(by_id), customer__isnull=True
     ):
-        case.customer = customer
+        case.customer = by_id[case.subject_id]
         case.search_text = _search_text(case, case.evidence.all())
         _save(case, ["customer", "search_text"])
 

@@ -318,6 +318,7 @@ SPECTACULAR_SETTINGS = {
         "ListedEntityTypeEnum": "screening.lists.choices.EntityType",
         "RunStatusEnum": "enrichment.choices.RunStatus",
         "ScreeningUseEnum": ["onboarding", "payments"],
+        "CustomerEntityTypeEnum": "cases.choices.EntityType",
     },
 }
 

@@ -1,10 +1,13 @@
 from django.urls import path
 
-from cases.api import views
+from cases.api import customers, views
 
 # Ids are matched as text and checked by the views, so a malformed id gets the API's JSON
 # 404 rather than the portal's HTML page.
 urlpatterns = [
+    path("customers", customers.CustomersUpsertApi.as_view(), name="api-customers-upsert"),
+    path("customers/<path:external_id>", customers.CustomerGetApi.as_view(),
+         name="api-customers-get"),
     path("cases/", views.CaseListApi.as_view(), name="api-cases-list"),
     path("cases/claim-next/", views.CaseClaimNextApi.as_view(), name="api-cases-claim-next"),
     path("cases/<str:pk>/", views.CaseDetailApi.as_view(), name="api-cases-detail"),

@@ -33,6 +33,8 @@ def _endpoints(case):
             f"/api/v1/cases/{case.pk}/evidence/{evidence.pk}/resolve/",
             {"expected_version": case.version, "resolution": "false_positive", "note": "x"},
         ),
+        ("post", "/api/v1/customers", {"customers": [{"external_id": "W-1", "name": "W"}]}),
+        ("get", f"/api/v1/customers/{case.customer.external_id}", None),
     ]
 
 

@@ -1,0 +1,88 @@
+"""Customer API: the bank's customer base, upserted in bulk and read one at a time."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, serializers
+from rest_framework.response import Response
+
+from cases.choices import EntityType
+from cases.customers import CustomerInputError, customer_rows_clean, customers_upsert_many
+from cases.models import Customer
+from cases.selectors import customer_cases, customer_get
+from config.accounts.roles import READ_ROLES, WORK_ROLES, Role
+from config.api import ApiView, error_response
+
+MAX_PER_REQUEST = 1000
+
+
+class CustomerSerializer(serializers.Serializer):
+    external_id = serializers.CharField(help_text="the bank's own customer id")
+    name = serializers.CharField()
+    dob = serializers.CharField(required=False, allow_blank=True,
+                                help_text="YYYY, YYYY-MM or YYYY-MM-DD")
+    country = serializers.CharField(required=False, allow_blank=True,
+                                    help_text="ISO 3166 alpha-2")
+    entity_type = serializers.ChoiceField(choices=EntityType.choices, required=False)
+
+
+class CustomersUpsertInputSerializer(serializers.Serializer):
+    customers = CustomerSerializer(many=True)
+
+
+class CustomersUpsertOutputSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+
+
+class CustomerOutputSerializer(CustomerSerializer):
+    created_at = serializers.DateTimeField()
+    open_cases = serializers.ListField(child=serializers.CharField(),
+                                       help_text="references of the customer's open cases")
+
+
+class CustomersUpsertApi(ApiView):
+    """Store or update up to 1,000 customers by id (the base that delta re-screening
+    screens when a list version activates). All or nothing: one bad customer refuses the
+    request with its index and field."""
+
+    read_roles = READ_ROLES | {Role.INTEGRATION}
+    write_roles = WORK_ROLES | {Role.INTEGRATION}
+
+    @extend_schema(request=CustomersUpsertInputSerializer,
+                   responses=CustomersUpsertOutputSerializer, summary="Upsert customers")
+    def post(self, request):
+        body = request.data
+        if not isinstance(body, dict) or set(body) != {"customers"}:
+            raise exceptions.ValidationError({"customers": ["Send {\"customers\": [...]}."]})
+        rows = body["customers"]
+        if isinstance(rows, list) and len(rows) > MAX_PER_REQUEST:
+            raise exceptions.ValidationError(
+                {"customers": [f"At most {MAX_PER_REQUEST:,} customers per request."]})
+        try:
+            cleaned = customer_rows_clean(rows)
+        except CustomerInputError as exc:
+            key = f"customers[{exc.row - 1}].{exc.field}" if exc.row else "customers"
+            return error_response(status=400, code="validation_error", message=str(exc),
+                                  fields={key: [exc.problem]})
+        outcome = customers_upsert_many(cleaned, source="api")
+        return Response(CustomersUpsertOutputSerializer(outcome.as_dict()).data)
+
+
+class CustomerGetApi(ApiView):
+    """One stored customer, with the references of their open cases."""
+
+    read_roles = READ_ROLES | {Role.INTEGRATION}
+
+    @extend_schema(responses=CustomerOutputSerializer, summary="A customer")
+    def get(self, request, external_id: str):
+        try:
+            customer = customer_get(external_id=external_id)
+        except Customer.DoesNotExist:
+            raise exceptions.NotFound() from None
+        data = {f: getattr(customer, f) for f in ("external_id", "name", "dob", "country",
+                                                  "entity_type", "created_at")}
+        data["open_cases"] = [c.reference for c in customer_cases(customer=customer)
+                              if c.is_open]
+        return Response(CustomerOutputSerializer(data).data)

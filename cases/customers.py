@@ -1,0 +1,143 @@
+"""The bank's customer base in Vigil: validated rows in, stored customers out, many at a time.
+
+Delta re-screening (a list version activates) screens the *stored* customers, so the whole
+base must be here, not only the customers that once had a hit. Integrations send it
+through `POST /api/v1/customers` and operators load it with `manage.py import_customers`;
+both call `customers_upsert_many`, which writes a chunk in a few statements (history rows
+included) and links new customers to cases already opened about their id.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from audit.services import audit_record
+from cases.choices import EntityType
+from cases.models import Customer
+
+MAX_ID = 64
+MAX_NAME = 300
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+_DOB = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+FIELDS = ("external_id", "name", "dob", "country", "entity_type")
+
+
+class CustomerInputError(ValueError):
+    """A customer row that cannot be stored: which row (1-based), which field, why."""
+
+    def __init__(self, message: str, *, field: str, row: int | None = None) -> None:
+        self.field, self.row, self.problem = field, row, message
+        super().__init__(f"row {row}: {field}: {message}" if row else f"{field}: {message}")
+
+
+def _dob_problem(value: str) -> str | None:
+    m = _DOB.match(value)
+    if not m:
+        return "must be YYYY, YYYY-MM or YYYY-MM-DD"
+    year, month, day = (int(g) if g else None for g in m.groups())
+    try:
+        dt.date(year, month or 1, day or 1)
+    except ValueError:
+        return f"{value} is not a calendar date"
+    return None
+
+
+def customer_row_clean(row: dict, *, index: int | None = None) -> dict:
+    """One customer, validated and normalised (country upper case, "organization"
+    accepted); raises `CustomerInputError` naming the row and the field."""
+    unknown = sorted(set(row) - set(FIELDS))
+    if unknown:
+        raise CustomerInputError(f"unknown field(s) {', '.join(unknown)}; expected "
+                                 f"{', '.join(FIELDS)}", field=unknown[0], row=index)
+    out: dict = {}
+    for field in FIELDS:
+        value = row.get(field)
+        if value is not None and not isinstance(value, str):
+            raise CustomerInputError("must be a string", field=field, row=index)
+        value = (value or "").strip()
+        if any(unicodedata.category(c) == "Cc" for c in value):
+            raise CustomerInputError("contains control characters", field=field, row=index)
+        out[field] = value
+    if not out["external_id"] or len(out["external_id"]) > MAX_ID:
+        raise CustomerInputError(f"is required, at most {MAX_ID} characters",
+                                 field="external_id", row=index)
+    if not out["name"] or len(out["name"]) > MAX_NAME:
+        raise CustomerInputError(f"is required, at most {MAX_NAME} characters", field="name",
+                                 row=index)
+    if out["dob"] and (problem := _dob_problem(out["dob"])):
+        raise CustomerInputError(problem, field="dob", row=index)
+    out["country"] = out["country"].upper()
+    if out["country"] and not _COUNTRY.match(out["country"]):
+        raise CustomerInputError("must be an ISO 3166 alpha-2 code", field="country", row=index)
+    kind = out["entity_type"].lower() or EntityType.PERSON
+    kind = EntityType.ORGANISATION if kind == "organization" else kind
+    if kind not in EntityType.values:
+        raise CustomerInputError(f"must be one of {', '.join(EntityType.values)}",
+                                 field="entity_type", row=index)
+    out["entity_type"] = kind
+    return out
+
+
+def customer_rows_clean(rows: list) -> list[dict]:
+    """Every row validated, or the first problem raised (nothing is stored then). An id
+    given twice is refused: which of the two is the customer would be a guess."""
+    if not isinstance(rows, list):
+        raise CustomerInputError("must be a list of customers", field="customers")
+    cleaned, seen = [], {}
+    for index, row in enumerate(rows, 1):
+        if not isinstance(row, dict):
+            raise CustomerInputError("must be an object", field="customers", row=index)
+        clean = customer_row_clean(row, index=index)
+        if clean["external_id"] in seen:
+            raise CustomerInputError(f"{clean['external_id']} is also row "
+                                     f"{seen[clean['external_id']]}", field="external_id",
+                                     row=index)
+        seen[clean["external_id"]] = index
+        cleaned.append(clean)
+    return cleaned
+
+
+@dataclass(frozen=True)
+class UpsertOutcome:
+    created: int
+    updated: int
+    unchanged: int
+
+    def as_dict(self) -> dict:
+        return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged}
+
+
+@transaction.atomic
+def customers_upsert_many(rows: list[dict], *, source: str) -> UpsertOutcome:
+    """Store or update cleaned customer rows (`customer_rows_clean`) in one transaction:
+    new customers in one insert, changed ones in one update, each with its history row;
+    one ledger entry names the source and the counts. New customers are linked to the
+    cases already opened about their id."""
+    from cases.services import cases_link_customers
+
+    fields = ("name", "dob", "country", "entity_type")
+    existing = {c.external_id: c for c in Customer.objects.select_for_update()
+                .filter(external_id__in=[r["external_id"] for r in rows])}
+    new, changed = [], []
+    for row in rows:
+        customer = existing.get(row["external_id"])
+        if customer is None:
+            new.append(Customer(**row, data={}))
+        elif any(getattr(customer, f) != row[f] for f in fields):
+            for f in fields:
+                setattr(customer, f, row[f])
+            changed.append(customer)
+    created = Customer.objects.bulk_create(new) if new else []
+    if changed:
+        Customer.objects.bulk_update(changed, list(fields))
+    if created:
+        cases_link_customers(*created)
+    outcome = UpsertOutcome(len(created), len(changed), len(rows) - len(created) - len(changed))
+    audit_record(action="cases.customers_upserted", object_type="cases.customer", object_id="",
+                 data={"source": source, **outcome.as_dict()})
+    return outcome
