@@ -273,11 +273,6 @@ def assignable_users() -> QuerySet[User]:
     )
 
 
-def customer_get(*, external_id: str) -> Customer:
-    """One customer by the bank's own id (raises Customer.DoesNotExist)."""
-    return Customer.objects.get(external_id=external_id)
-
-
 def customer_cases(*, customer: Customer) -> list[Case]:
     """Every case about the customer, open ones first, then newest first."""
     return list(

@@ -13,7 +13,6 @@ from django.views.decorators.http import require_GET, require_POST
 
 from cases import charts, services
 from cases.choices import CaseSource, CaseState, Disposition, EvidenceKind
-from cases.evidence_display import alert_trace
 from cases.filtersets import AGE_CHOICES, STATUS_CHOICES, CaseFilterSet
 from cases.forms import (
     TRANSITIONS,
@@ -24,7 +23,7 @@ from cases.forms import (
     SarForm,
     TransitionForm,
 )
-from cases.models import Case, Customer
+from cases.models import Case
 from cases.selectors import (
     assignable_users,
     case_evidence,
@@ -32,14 +31,14 @@ from cases.selectors import (
     case_inbox,
     case_list,
     case_timeline,
+    customer_by_external_id,
     customer_cases,
-    customer_get,
     dashboard_stats,
     queue_counts,
 )
 from config.accounts.roles import APPROVE_ROLES, READ_ROLES, WORK_ROLES, can_write, role_required
 from enrichment.selectors import customer_applications
-from monitoring.selectors import alert_traces, customer_alerts
+from monitoring.selectors import alert_evidence, customer_alerts
 from screening.selectors import customer_screening, evidence_cards
 
 PAGE_SIZES = (25, 50, 100)
@@ -164,11 +163,8 @@ def _evidence_views(items, case: Case) -> list[dict]:
     views = [{"item": item, "kind": item.kind, "summary": dict(item.summary or {})}
              for item in items]
     alerts = [v for v in views if v["kind"] == EvidenceKind.ALERT]
-    traces = alert_traces(v["item"].object_id for v in alerts) if alerts else {}
-    for view in alerts:
-        object_id = str(view["item"].object_id)
-        alert_id = int(object_id) if object_id.isdigit() else None
-        view["trace"] = alert_trace(view["summary"], traces.get(alert_id), alert_id)
+    for view, trace in zip(alerts, alert_evidence([v["item"] for v in alerts]), strict=True):
+        view["trace"] = trace
     matches = [v for v in views if v["kind"] == EvidenceKind.SCREENING_MATCH]
     if matches:
         cards = evidence_cards([v["summary"] for v in matches],
@@ -233,10 +229,9 @@ def detail(request, pk: int):
 def customer(request, external_id: str):
     """Everything Vigil holds about one customer: cases, screening queries and reviewed
     false positives, monitoring alerts and loan applications."""
-    try:
-        found = customer_get(external_id=external_id)
-    except Customer.DoesNotExist:
-        raise Http404("No such customer") from None
+    found = customer_by_external_id(external_id)
+    if found is None:
+        raise Http404("No such customer")
     alerts, alert_count = customer_alerts(user=request.user, external_id=found.external_id)
     return render(request, "cases/customer.html", {
         "customer": found,

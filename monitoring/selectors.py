@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from cases.evidence_display import alert_trace
 from config.accounts.roles import READ_ROLES, Role, has_role
 from monitoring.models import Alert, Backtest, CtrReport, DeadLetter, Rule, RuleVersion
 
@@ -28,11 +29,18 @@ def customer_alerts(*, user, external_id: str, limit: int = 20) -> tuple[list[Al
     return list(alerts.order_by("-created_at", "-pk")[:limit]), alerts.count()
 
 
-def alert_traces(alert_ids) -> dict[int, dict]:
-    """The stored traces of these alerts by id (what a case shows of its alert evidence;
-    the case page already decided who may read it)."""
-    ids = {int(i) for i in alert_ids if str(i).isdigit()}
-    return dict(Alert.objects.filter(pk__in=ids).values_list("pk", "trace")) if ids else {}
+def alert_evidence(items) -> list[dict]:
+    """What a case page shows of each alert in its evidence (`CaseEvidence` rows of kind
+    alert), in order: from the stored trace of the alert the evidence names, else from the
+    evidence's own summary (older records). One query; the case page already decided who
+    may read the case."""
+    def alert_id(item) -> int | None:
+        return int(item.object_id) if str(item.object_id).isdigit() else None
+
+    ids = {i for i in map(alert_id, items) if i is not None}
+    traces = dict(Alert.objects.filter(pk__in=ids).values_list("pk", "trace")) if ids else {}
+    return [alert_trace(dict(item.summary or {}), traces.get(alert_id(item)), alert_id(item))
+            for item in items]
 
 
 def alert_get(*, user, alert_id: int) -> Alert:

@@ -8,8 +8,7 @@ from rest_framework.response import Response
 
 from cases.choices import EntityType
 from cases.customers import CustomerInputError, customer_rows_clean, customers_upsert_many
-from cases.models import Customer
-from cases.selectors import customer_cases, customer_get
+from cases.selectors import customer_by_external_id, customer_cases
 from config.accounts.roles import READ_ROLES, WORK_ROLES, Role
 from config.api import ApiView, error_response
 
@@ -77,10 +76,9 @@ class CustomerGetApi(ApiView):
 
     @extend_schema(responses=CustomerOutputSerializer, summary="A customer")
     def get(self, request, external_id: str):
-        try:
-            customer = customer_get(external_id=external_id)
-        except Customer.DoesNotExist:
-            raise exceptions.NotFound() from None
+        customer = customer_by_external_id(external_id)
+        if customer is None:
+            raise exceptions.NotFound()
         data = {f: getattr(customer, f) for f in ("external_id", "name", "dob", "country",
                                                   "entity_type", "created_at")}
         data["open_cases"] = [c.reference for c in customer_cases(customer=customer)
