@@ -15,6 +15,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.utils import timezone
 
 from audit.services import audit_record
 from cases.choices import EntityType
@@ -22,8 +23,9 @@ from cases.models import Customer
 
 MAX_ID = 64
 MAX_NAME = 300
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
-_DOB = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+_DOB = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+#: An ISO 3166 alpha-2 code, once upper-cased (a customer's and a screened country).
+COUNTRY_CODE = re.compile(r"^[A-Z]{2}$")
 FIELDS = ("external_id", "name", "dob", "country", "entity_type")
 
 
@@ -35,15 +37,19 @@ class CustomerInputError(ValueError):
         super().__init__(f"row {row}: {field}: {message}" if row else f"{field}: {message}")
 
 
-def _dob_problem(value: str) -> str | None:
-    m = _DOB.match(value)
-    if not m:
+def dob_problem(dob: str) -> str | None:
+    """Why `dob` is not a usable date of birth (None if it is one): a customer's, or a
+    screened one (`screening.services.screening_input_clean`)."""
+    if not _DOB.match(dob):
         return "must be YYYY, YYYY-MM or YYYY-MM-DD"
-    year, month, day = (int(g) if g else None for g in m.groups())
+    parts = [int(p) for p in dob.split("-")]
+    this_year = timezone.now().year
+    if not 1800 <= parts[0] <= this_year:
+        return f"year {parts[0]} is outside 1800-{this_year}"
     try:
-        dt.date(year, month or 1, day or 1)
+        dt.date(parts[0], parts[1] if len(parts) > 1 else 1, parts[2] if len(parts) > 2 else 1)
     except ValueError:
-        return f"{value} is not a calendar date"
+        return f"{dob} is not a calendar date"
     return None
 
 
@@ -69,10 +75,10 @@ def customer_row_clean(row: dict, *, index: int | None = None) -> dict:
     if not out["name"] or len(out["name"]) > MAX_NAME:
         raise CustomerInputError(f"is required, at most {MAX_NAME} characters", field="name",
                                  row=index)
-    if out["dob"] and (problem := _dob_problem(out["dob"])):
+    if out["dob"] and (problem := dob_problem(out["dob"])):
         raise CustomerInputError(problem, field="dob", row=index)
     out["country"] = out["country"].upper()
-    if out["country"] and not _COUNTRY.match(out["country"]):
+    if out["country"] and not COUNTRY_CODE.match(out["country"]):
         raise CustomerInputError("must be an ISO 3166 alpha-2 code", field="country", row=index)
     kind = out["entity_type"].lower() or EntityType.PERSON
     kind = EntityType.ORGANISATION if kind == "organization" else kind

@@ -64,7 +64,7 @@ def _number(value: Any) -> float | None:
         return None
 
 
-def _dicts(items: Any) -> list[dict]:
+def logged_dicts(items: Any) -> list[dict]:
     """The dict entries of a logged list (anything else in it is skipped, not shown)."""
     return [x for x in items or () if isinstance(x, dict)]
 
@@ -148,7 +148,7 @@ def _tokens(explanation: dict, written_query: list[str], written_listed: list[st
     query_status: dict[str, str] = {}
     listed_status: dict[str, str] = {}
     rank = {"diff": 0, "similar": 1, "same": 2}
-    for pair in _dicts(explanation.get("aligned")):
+    for pair in logged_dicts(explanation.get("aligned")):
         st = _status(_number(pair.get("similarity")) or 0.0, str(pair.get("how", "")))
         for side, table in (("query", query_status), ("listed", listed_status)):
             for tok in str(pair.get(side, "")).split():
@@ -188,7 +188,7 @@ def _aligned_rows(explanation: dict, written_query: list[str] | None = None,
     wq = _by_token(query_text, written_query or [])
     wl = _by_token(listed_text, written_listed or [])
     rows = []
-    for pair in _dicts(explanation.get("aligned")):
+    for pair in logged_dicts(explanation.get("aligned")):
         sim = _number(pair.get("similarity")) or 0.0
         how = str(pair.get("how", ""))
         query, query_compared = _words_shown(_text(pair.get("query")), wq)
@@ -199,7 +199,7 @@ def _aligned_rows(explanation: dict, written_query: list[str] | None = None,
                      "status": _status(sim, how), "weight": pair.get("weight")})
     for side, key, written in (("query", "unmatched_query", wq),
                                ("listed", "unmatched_listed", wl)):
-        for item in _dicts(explanation.get(key)):
+        for item in logged_dicts(explanation.get(key)):
             tok, compared = _words_shown(_text(item.get("token")), written)
             rows.append({"query": tok if side == "query" else "",
                          "query_compared": compared if side == "query" else "",
@@ -212,7 +212,7 @@ def _aligned_rows(explanation: dict, written_query: list[str] | None = None,
 
 def _qualifiers(explanation: dict) -> list[dict]:
     out = []
-    for q in _dicts(explanation.get("qualifiers")):
+    for q in logged_dicts(explanation.get("qualifiers")):
         effect = _number(q.get("effect")) or 0.0
         kind = str(q.get("kind", ""))
         out.append({"kind": kind, "label": QUALIFIER_LABELS.get(kind, kind.replace("_", " ")),

@@ -11,12 +11,11 @@ import csv
 import hashlib
 import io
 import json
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -25,6 +24,7 @@ from django.utils import timezone
 from audit.context import Actor, audit_context, current_context
 from audit.services import audit_record, ledger_append_many
 from cases.choices import CaseSource
+from cases.customers import COUNTRY_CODE, dob_problem
 from cases.models import Customer
 from cases.services import case_open, customer_upsert
 from config.exports import csv_cell
@@ -43,10 +43,9 @@ from screening.matcher_cache import (
 from screening.matching.engine import ALGORITHM_VERSION, Match, Matcher, MatcherPool
 from screening.matching.normalize import NameInputError, normalize_name, validate_name
 from screening.models import BatchInput, BatchRun, ScreeningQuery, Whitelist
+from screening.presentation import logged_dicts
 
 ENTITY_TYPES = ("person", "organisation", "vessel", "aircraft")
-_DOB = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
-_COUNTRY = re.compile(r"^[A-Za-z]{2}$")
 REPORT_COLUMNS = ("input_id", "input_name", "score", "list", "entity_uid", "matched_name",
                   "matched_name_kind", "entity_type", "programs", "explanation",
                   "name_score", "ofac_score", "query_id")
@@ -79,22 +78,6 @@ class ScreeningInput:
                 "threshold": self.threshold, "use": self.use}
 
 
-def _dob_problem(dob: str) -> str | None:
-    """Why `dob` is not a usable date of birth (None if it is one)."""
-    if not _DOB.match(dob):
-        return "dob must be YYYY, YYYY-MM or YYYY-MM-DD"
-    parts = [int(p) for p in dob.split("-")]
-    this_year = timezone.now().year
-    if not 1800 <= parts[0] <= this_year:
-        return f"dob year {parts[0]} is outside 1800-{this_year}"
-    try:
-        date(parts[0], parts[1] if len(parts) > 1 else 1,
-             parts[2] if len(parts) > 2 else 1)
-    except ValueError:
-        return f"dob {dob} is not a calendar date"
-    return None
-
-
 def screening_input_clean(
     *, name: object, dob: object = None, country: object = None, entity_type: object = None,
     lists: object = None, threshold: object = None, use: object = ScreeningUse.ONBOARDING,
@@ -106,11 +89,11 @@ def screening_input_clean(
         raise ScreeningInputError(str(exc), field="name") from None
     assert isinstance(name, str)
     dob_s = str(dob).strip() if dob not in (None, "") else None
-    problem = _dob_problem(dob_s) if dob_s is not None else None
+    problem = dob_problem(dob_s) if dob_s is not None else None
     if problem:
-        raise ScreeningInputError(problem, field="dob")
+        raise ScreeningInputError(f"dob {problem}", field="dob")
     country_s = str(country).strip().upper() if country not in (None, "") else None
-    if country_s is not None and not _COUNTRY.match(country_s):
+    if country_s is not None and not COUNTRY_CODE.match(country_s):
         raise ScreeningInputError("country must be an ISO 3166 alpha-2 code", field="country")
     et = str(entity_type).strip().lower() if entity_type not in (None, "") else None
     if et == "organization":
@@ -354,11 +337,11 @@ def screening_query_verify(*, query: ScreeningQuery) -> dict:
     (`screening.query_reproduced`) with its outcome; an auditor may run it (it changes no
     record). Raises `ScreeningInputError` for a query of another algorithm version."""
     reproduced = screening_query_reproduce(query=query)
-    suppressed = {(s.get("list"), s.get("entity_uid")): s for s in _dicts(query.suppressed)}
+    suppressed = {(s.get("list"), s.get("entity_uid")): s for s in logged_dicts(query.suppressed)}
     kept = [m for m in reproduced if (m["list"], m["entity_uid"]) not in suppressed]
     again = {(m["list"], m["entity_uid"]): m for m in reproduced
              if (m["list"], m["entity_uid"]) in suppressed}
-    logged = _dicts(query.results)
+    logged = logged_dicts(query.results)
     differences = []
     for rank in range(max(len(logged), len(kept))):
         before = logged[rank] if rank < len(logged) else None
@@ -383,10 +366,6 @@ def screening_query_verify(*, query: ScreeningQuery) -> dict:
     audit_record(action="screening.query_reproduced", object_type="screening.ScreeningQuery",
                  object_id=str(query.pk), data=outcome)
     return outcome
-
-
-def _dicts(items) -> list[dict]:
-    return [x for x in items or () if isinstance(x, dict)]
 
 
 def _canonical(value) -> str:

@@ -46,6 +46,8 @@ def test_a_new_customer_is_linked_to_the_cases_opened_about_its_id():
     ([{"name": "No Id"}], "row 1: external_id: is required"),
     ([{"external_id": "K-1", "name": ""}], "row 1: name: is required"),
     ([{"external_id": "K-1", "name": "A", "dob": "1970-02-31"}], "is not a calendar date"),
+    # the same date rule as a screened date of birth (one `dob_problem`)
+    ([{"external_id": "K-1", "name": "A", "dob": "1700"}], "dob: year 1700 is outside 1800-"),
     ([{"external_id": "K-1", "name": "A", "country": "Spain"}], "ISO 3166 alpha-2"),
     ([{"external_id": "K-1", "name": "A", "entity_type": "vessel"}], "entity_type: must be"),
     ([{"external_id": "K-1", "name": "A\x00B"}], "control characters"),
