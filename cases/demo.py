@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from audit.context import Actor, audit_context
 from cases import deadlines, services
-from cases.choices import Disposition
+from cases.choices import Disposition, EvidenceKind, MatchResolution
 from cases.models import Case, CaseEvidence, Customer
 
 CUSTOMERS = [
@@ -62,68 +62,93 @@ class WorkNotes:
     no_action: str = "Activity matches the customer's payroll."
     escalation: str = "Pattern consistent with layering."
     true_match: str = "Funds moved through three shell companies within 48 hours."
+    false_positive: str = "Different person: date and place of birth differ."
+    match: str = ""  # on each screening match the case holds, when resolving it
     approval: str = "Agree: file a SAR."
+
+
+#: How far the demo takes a case: each plan goes one step further than the one before it
+#: ("false_positive" and "no_action" close from investigation; "approved" is a true match
+#: a second person signed off).
+PLANS = ("new", "assigned", "investigating", "no_action", "false_positive", "escalated",
+         "true_match", "approved")
+#: The plans `demo_cases_work` gives cases by default, in turn.
+CYCLE = ("new", "assigned", "investigating", "no_action", "escalated", "approved",
+         "new", "assigned", "investigating", "no_action", "escalated", "true_match")
+_DISPOSITIONS = {"no_action": Disposition.NO_FURTHER_ACTION,
+                 "false_positive": Disposition.FALSE_POSITIVE,
+                 "true_match": Disposition.TRUE_MATCH, "approved": Disposition.TRUE_MATCH}
 
 
 @transaction.atomic
 def demo_customers_load(*, actor: Actor | None = None) -> int:
     """Create the demo customers (idempotent); returns how many were created."""
-    created = 0
+    from cases.customers import customer_rows_clean, customers_upsert_many
+
+    stored = set(Customer.objects.filter(external_id__in=[c[0] for c in CUSTOMERS])
+                 .values_list("external_id", flat=True))
+    rows = [dict(zip(("external_id", "name", "dob", "country", "entity_type"), c, strict=True))
+            for c in CUSTOMERS if c[0] not in stored]
+    if not rows:
+        return 0
     with audit_context(actor=actor or Actor.system("demo_customers_load"), reason="demo data"):
-        for ext, name, dob, country, kind in CUSTOMERS:
-            if not Customer.objects.filter(external_id=ext).exists():
-                services.customer_upsert(
-                    external_id=ext, name=name, dob=dob, country=country, entity_type=kind
-                )
-                created += 1
-    return created
+        return customers_upsert_many(customer_rows_clean(rows), source="demo").created
 
 
-def demo_cases_work(cases: list[Case], *, actor: Actor, notes: WorkNotes = WorkNotes(),
-                    steps: list[int] | None = None) -> int:
-    """Work open cases through the real services so the demo shows every state, each
-    backdated by `AGES` (the queue gets ages, and some cases pass their SAR deadline).
-
-    Step per case (by default its position, modulo 6): 0 stays new in the queue; 1
-    assigned; 2 under investigation with a comment; 3 closed, no further action; 4
-    escalated; 5 resolved as a true match, awaiting four-eyes approval (every other one
-    approved). Returns how many cases were worked."""
-    analyst, analyst2 = demo_user("analyst"), demo_user("analyst2")
-    approver, admin = demo_user("approver"), demo_user("admin")
+@transaction.atomic
+def demo_cases_work(cases: list[Case], *, actor: Actor, plans: list[str] | None = None,
+                    ages: list[int] | None = None,
+                    notes: list[WorkNotes] | None = None) -> int:
+    """Work open cases through the real services into the states an analyst meets, one
+    plan per case (`PLANS`; by default `CYCLE` in turn), each backdated by its age in days
+    (by default `AGES` in turn: the queue gets ages, and some cases pass their SAR
+    deadline), with its notes (by default `WorkNotes()`). Two analysts share the cases.
+    Returns how many cases were worked."""
+    team = {"approver": demo_user("approver"), "admin": demo_user("admin")}
+    workers = (demo_user("analyst"), demo_user("analyst2"))
     with audit_context(actor=actor, reason="demo data"):
         for index, case in enumerate(cases):
-            step = steps[index] if steps is not None else index % 6
-            backdate(case, days=AGES[index % len(AGES)])
-            _work(case, step, index, notes, analyst if index % 2 == 0 else analyst2,
-                  approver, admin)
+            backdate(case, days=ages[index] if ages else AGES[index % len(AGES)])
+            _work(case, plans[index] if plans else CYCLE[index % len(CYCLE)],
+                  notes[index] if notes else WorkNotes(), worker=workers[index % 2], **team)
     return len(cases)
 
 
-def _work(case: Case, step: int, index: int, notes: WorkNotes, worker: User, approver: User,
+def _work(case: Case, plan: str, notes: WorkNotes, *, worker: User, approver: User,
           admin: User) -> None:
-    if step == 0:
-        return  # stays new in the queue
-    case = services.case_assign(
-        case=case, actor_user=approver, expected_version=case.version, assignee=worker
-    )
-    if step == 1:
+    """Take one case as far as `plan` says, as the demo team would."""
+    if plan not in PLANS:
+        raise ValueError(f"unknown demo plan {plan!r}")
+    if plan == "new":
+        return
+    case = services.case_assign(case=case, actor_user=approver, expected_version=case.version,
+                                assignee=worker)
+    if plan == "assigned":
         return
     case = services.case_start(case=case, actor_user=worker, expected_version=case.version)
-    if step == 2:
+    if plan == "investigating":
         services.case_comment_add(case=case, actor_user=worker, body=notes.comment)
         return
-    if step == 3:
-        services.case_resolve(case=case, actor_user=worker, expected_version=case.version,
-                              disposition=Disposition.NO_FURTHER_ACTION,
-                              rationale=notes.no_action)
-        return
-    case = services.case_escalate(case=case, actor_user=worker, expected_version=case.version,
-                                  reason=notes.escalation)
-    if step == 4:
-        return
+    if plan in ("escalated", "true_match", "approved"):
+        case = services.case_escalate(case=case, actor_user=worker,
+                                      expected_version=case.version, reason=notes.escalation)
+        if plan == "escalated":
+            return
+    disposition = _DISPOSITIONS[plan]
+    rationale = {Disposition.NO_FURTHER_ACTION: notes.no_action,
+                 Disposition.FALSE_POSITIVE: notes.false_positive,
+                 Disposition.TRUE_MATCH: notes.true_match}[disposition]
+    if plan != "no_action":  # a screening case's matches are decided before the case
+        resolution = (MatchResolution.TRUE_MATCH if disposition == Disposition.TRUE_MATCH
+                      else MatchResolution.FALSE_POSITIVE)
+        for evidence in case.evidence.filter(kind=EvidenceKind.SCREENING_MATCH,
+                                             resolution=MatchResolution.UNRESOLVED):
+            services.case_match_resolve(evidence=evidence, actor_user=worker,
+                                        expected_version=case.version, resolution=resolution,
+                                        note=notes.match or rationale)
+            case.refresh_from_db()
     case = services.case_resolve(case=case, actor_user=worker, expected_version=case.version,
-                                 disposition=Disposition.TRUE_MATCH,
-                                 rationale=notes.true_match)
-    if index % 4 == 1:
+                                 disposition=disposition, rationale=rationale)
+    if plan == "approved":
         services.case_approve(case=case, actor_user=admin, expected_version=case.version,
                               rationale=notes.approval)

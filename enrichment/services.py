@@ -634,9 +634,9 @@ def _demo_failure_work(application: LoanApplication, *, actor: Actor) -> None:
     case = Case.objects.filter(dedupe_key=f"enrichment:{application.reference}:failure",
                                state="new").first()
     if case is not None:
-        demo_cases_work([case], actor=actor, steps=[2], notes=WorkNotes(
+        demo_cases_work([case], actor=actor, plans=["investigating"], notes=[WorkNotes(
             comment="Experian's report arrived cut off; asked Experian support to re-send "
-                    "it before running the enrichment again."))
+                    "it before running the enrichment again.")])
 
 
 def enrichment_unknown_outcome_release(*, run_id: int, note: str, retry: bool = False,

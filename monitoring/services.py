@@ -33,7 +33,7 @@ from audit.context import Actor, audit_context
 from audit.services import audit_record
 from cases.choices import CaseSource, CaseState
 from cases.models import Case, Customer
-from cases.services import case_open, customer_upsert
+from cases.services import case_open
 from monitoring.choices import (
     BacktestStatus,
     CtrStatus,
@@ -1177,14 +1177,16 @@ DEMO_LAST_NAMES = ("Andersen", "Baptiste", "Costa", "Dvorak", "Eriksen", "Fische
 def _demo_customers_create(events: Sequence[dict[str, Any]], *, seed: int) -> None:
     """Stored customers (with names) for the demo feed's customer ids, so its cases show
     who they are about; ids already stored are left as they are."""
+    from cases.customers import customer_rows_clean, customers_upsert_many
+
     ids = sorted({e["customer_id"] for e in events})
     stored = set(Customer.objects.filter(external_id__in=ids)
                  .values_list("external_id", flat=True))
     rng = random.Random(seed)
-    for external_id in ids:
-        name = f"{rng.choice(DEMO_FIRST_NAMES)} {rng.choice(DEMO_LAST_NAMES)}"
-        if external_id not in stored:
-            customer_upsert(external_id=external_id, name=name, entity_type="person")
+    names = {i: f"{rng.choice(DEMO_FIRST_NAMES)} {rng.choice(DEMO_LAST_NAMES)}" for i in ids}
+    rows = [{"external_id": i, "name": names[i]} for i in ids if i not in stored]
+    if rows:
+        customers_upsert_many(customer_rows_clean(rows), source="demo monitoring feed")
 
 
 def demo_monitoring_load(

@@ -11,17 +11,17 @@ approval.
 
 from __future__ import annotations
 
-from django.db import transaction
-
 from audit.context import Actor, audit_context
-from cases import services as case_services
-from cases.choices import CaseSource, Disposition, MatchResolution
-from cases.demo import backdate, demo_user
-from cases.models import Case, Customer
+from cases.choices import CaseSource
+from cases.customers import customer_rows_clean, customers_upsert_many
+from cases.demo import WorkNotes
+from cases.demo import demo_cases_work as cases_work
+from cases.models import Case
 
-# external id, name, date of birth, country, entity type, what the team did with its hits
+# external id, name, date of birth, country, entity type, how far the team took its hits
+# (a plan of `cases.demo.PLANS`)
 CUSTOMERS = [
-    ("CUST-2001", "Banco Nacional de Cuba", "", "CU", "organisation", "approval"),
+    ("CUST-2001", "Banco Nacional de Cuba", "", "CU", "organisation", "true_match"),
     ("CUST-2002", "Ali Habib Mahmoud", "1986-04-02", "GB", "person", "false_positive"),
     ("CUST-2003", "Кирилл Алексеевич Мордашов", "1999-09-12", "RU", "person", "investigating"),
     ("CUST-2004", "Sovcomflot JSC", "", "RU", "organisation", "new"),
@@ -32,73 +32,40 @@ CUSTOMERS = [
 # days since each customer's hits arrived (spreads the inbox and the deadlines)
 AGE_DAYS = {"CUST-2001": 12, "CUST-2002": 9, "CUST-2003": 4, "CUST-2004": 1,
             "CUST-2005": 20, "CUST-2006": 2, "CUST-2007": 33}
+# what the team wrote on each customer's case
+NOTES = {
+    "CUST-2001": WorkNotes(
+        escalation="The customer is the listed bank itself: for the MLRO.",
+        match="The customer is the listed bank itself (same name, Cuba).",
+        true_match="Customer is the listed Banco Nacional de Cuba: block and report."),
+    "CUST-2002": WorkNotes(
+        match="Listed person was born in 1939 and is a Syrian general; the customer was "
+              "born in 1986 in London (passport seen).",
+        false_positive="Different person: date and place of birth differ."),
+    "CUST-2003": WorkNotes(
+        comment="Cyrillic name transliterates to the listed one and the month and year of "
+                "birth agree; asked the branch for the passport copy."),
+    "CUST-2005": WorkNotes(escalation="Name and full date of birth agree with the listed entry."),
+}
 
 
 def demo_customers_create(*, actor: Actor) -> dict[str, str]:
     """The demo's screening customers (idempotent); returns each one's plan by id."""
+    rows = [dict(zip(("external_id", "name", "dob", "country", "entity_type"), c[:5],
+                     strict=True)) for c in CUSTOMERS]
     with audit_context(actor=actor, reason="demo data"):
-        for ext, name, dob, country, kind, _plan in CUSTOMERS:
-            case_services.customer_upsert(external_id=ext, name=name, dob=dob,
-                                          country=country, entity_type=kind)
+        customers_upsert_many(customer_rows_clean(rows), source="demo")
     return {c[0]: c[5] for c in CUSTOMERS}
 
 
-def _work(case: Case, plan: str, *, analyst, approver) -> Case:
-    """Take one screening case as far as `plan` says, as the demo team would."""
-    if plan == "new":
-        return case
-    case = case_services.case_assign(case=case, actor_user=approver,
-                                     expected_version=case.version, assignee=analyst)
-    if plan == "assigned":
-        return case
-    case = case_services.case_start(case=case, actor_user=analyst,
-                                    expected_version=case.version)
-    evidence = case.evidence.order_by("pk").first()
-    if plan == "investigating":
-        case_services.case_comment_add(
-            case=case, actor_user=analyst,
-            body="Cyrillic name transliterates to the listed one and the month and year "
-                 "of birth agree; asked the branch for the passport copy.")
-        return case
-    if plan == "false_positive":
-        case_services.case_match_resolve(
-            evidence=evidence, actor_user=analyst, expected_version=case.version,
-            resolution=MatchResolution.FALSE_POSITIVE,
-            note="Listed person was born in 1939 and is a Syrian general; the customer "
-                 "was born in 1986 in London (passport seen).")
-        case.refresh_from_db()
-        return case_services.case_resolve(
-            case=case, actor_user=analyst, expected_version=case.version,
-            disposition=Disposition.FALSE_POSITIVE,
-            rationale="Different person: date and place of birth differ.")
-    if plan == "escalated":
-        return case_services.case_escalate(
-            case=case, actor_user=analyst, expected_version=case.version,
-            reason="Name and full date of birth agree with the listed entry.")
-    # "approval": a true match goes to a second person (four-eyes)
-    case_services.case_match_resolve(
-        evidence=evidence, actor_user=analyst, expected_version=case.version,
-        resolution=MatchResolution.TRUE_MATCH,
-        note="The customer is the listed bank itself (same name, Cuba).")
-    case.refresh_from_db()
-    return case_services.case_resolve(
-        case=case, actor_user=analyst, expected_version=case.version,
-        disposition=Disposition.TRUE_MATCH,
-        rationale="Customer is the listed Banco Nacional de Cuba: block and report.")
-
-
-@transaction.atomic
 def demo_cases_work(plans: dict[str, str], *, actor: Actor) -> int:
-    """Work the open screening cases of the demo customers by their plans; returns how
-    many cases were worked."""
-    customers = Customer.objects.filter(external_id__in=list(plans))
-    cases = list(Case.objects.filter(source=CaseSource.SCREENING, customer__in=customers,
+    """Work the open screening cases of the demo customers by their plans
+    (`cases.demo.demo_cases_work`); returns how many cases were worked."""
+    cases = list(Case.objects.filter(source=CaseSource.SCREENING,
+                                     customer__external_id__in=list(plans),
                                      closed_at__isnull=True)
                  .select_related("customer").order_by("pk"))
-    team = {"analyst": demo_user("analyst"), "approver": demo_user("approver")}
-    with audit_context(actor=actor, reason="demo data"):
-        for case in cases:
-            ext = case.customer.external_id
-            backdate(case, days=AGE_DAYS.get(ext, 1))
-            _work(case, plans[ext], **team)
-    return len(cases)
+    ids = [case.customer.external_id for case in cases]
+    return cases_work(cases, actor=actor, plans=[plans[i] for i in ids],
+                      ages=[AGE_DAYS.get(i, 1) for i in ids],
+                      notes=[NOTES.get(i, WorkNotes()) for i in ids])
