@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 import redis
@@ -11,6 +10,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils.dateparse import parse_datetime
 
 from cases.selectors import customer_names
 from config.accounts.roles import APPROVE_ROLES, READ_ROLES, WORK_ROLES, role_required
@@ -54,20 +54,6 @@ def alert_list(request):
     return render(request, "monitoring/alert_list.html", {"filter": filterset, "page": page})
 
 
-def _utc_text(value) -> str:
-    """An ISO timestamp of a trace as the portal writes times ('2026-02-08 23:00 UTC');
-    anything else as it is."""
-    if not value:
-        return ""
-    try:
-        moment = dt.datetime.fromisoformat(str(value))
-    except ValueError:
-        return str(value)
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(dt.UTC)
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
-
-
 @role_required(*READ_ROLES)
 def alert_detail(request, alert_id: int):
     try:
@@ -76,13 +62,13 @@ def alert_detail(request, alert_id: int):
         raise Http404 from None
     alert.customer_name = customer_names([alert.customer_id]).get(alert.customer_id, "")
     window = alert.trace.get("window") if isinstance(alert.trace, dict) else None
-    window = window if isinstance(window, dict) else {}
+    window = window if isinstance(window, dict) else {}  # ISO strings: the template's times
     return render(
         request,
         "monitoring/alert_detail.html",
         {
             "alert": alert,
-            "window": {k: _utc_text(window.get(k)) for k in ("start", "end")},
+            "window": {k: parse_datetime(str(window.get(k) or "")) for k in ("start", "end")},
             "trace": alert.trace,
             "trace_json": json.dumps(alert.trace, indent=2, sort_keys=True),
         },
