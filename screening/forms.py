@@ -85,10 +85,17 @@ class SearchForm(_ThresholdForm):
 
 
 class BatchUploadForm(_ThresholdForm):
-    field_order = ["file", "use", "threshold"]
+    field_order = ["file", "use", "threshold", "lists", "keep_customers"]
 
     file = forms.FileField(label="Customer file (CSV)",
-                           help_text="with a header row holding at least `name`")
+                           help_text="with a header row holding at least a name column")
+    lists = forms.MultipleChoiceField(required=False, choices=_list_choices,
+                                      widget=forms.CheckboxSelectMultiple,
+                                      help_text="none ticked: every active list")
+    keep_customers = forms.BooleanField(
+        required=False, label="Keep these customers for ongoing screening",
+        help_text="every row with an id is stored in the customer base and screened again "
+                  "when a list changes; unticked, only the rows with hits are stored")
 
 
 class HitWhitelistForm(forms.Form):

@@ -26,6 +26,9 @@ class BatchRun(AuditedModel):
                            default=ScreeningUse.ONBOARDING)
     threshold = models.FloatField(null=True, blank=True)
     lists = models.JSONField(default=list, blank=True)
+    # Every row with an id is stored in the customer base (re-screened when a list
+    # changes), not only the rows with hits.
+    keep_customers = models.BooleanField(default=False)
     total = models.PositiveIntegerField(default=0)
     processed = models.PositiveIntegerField(default=0)
     hit_rows = models.PositiveIntegerField(default=0)

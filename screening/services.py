@@ -449,13 +449,15 @@ def screening_batch_start(
     threshold: float | None = None,
     lists: Iterable[str] | None = None,
     use: str = ScreeningUse.ONBOARDING,
+    keep_customers: bool = False,
     actor: Actor | None,
     user=None,
     enqueue: bool = True,
 ) -> BatchRun:
     """Record a batch and queue its run (`enqueue=False`: the caller runs it, e.g. the
     CLI). A file that fails validation is recorded as a failed batch with the reason, and
-    ScreeningInputError is raised."""
+    ScreeningInputError is raised. `keep_customers`: every row with an id is stored in
+    the customer base (re-screened when a list changes); otherwise only rows with hits."""
     max_bytes = int(getattr(settings, "SCREENING_BATCH_MAX_BYTES", 50 * 2**20))
     digest = hashlib.sha256(data).hexdigest()
     opts = screening_input_clean(name="x", lists=list(lists) if lists else None,
@@ -473,7 +475,8 @@ def screening_batch_start(
                 failed = BatchRun.objects.create(
                     file_name=file_name[:255], sha256=digest, size=len(data),
                     status=BatchStatus.FAILED, use=opts.use, threshold=opts.threshold,
-                    lists=list(opts.lists or []), error=str(exc)[:2000], created_by=user,
+                    lists=list(opts.lists or []), keep_customers=keep_customers,
+                    error=str(exc)[:2000], created_by=user,
                     actor_label=label, finished_at=timezone.now())
                 audit_record(action="screening.batch_rejected", object_type="screening.BatchRun",
                              object_id=str(failed.pk), data={"file": file_name[:255],
@@ -485,11 +488,12 @@ def screening_batch_start(
             batch = BatchRun.objects.create(
                 file_name=file_name[:255], sha256=digest, size=len(data), use=opts.use,
                 threshold=opts.threshold, lists=list(opts.lists or []), total=len(rows),
-                created_by=user, actor_label=label)
+                keep_customers=keep_customers, created_by=user, actor_label=label)
             BatchInput.objects.create(batch=batch, rows=rows)
             audit_record(action="screening.batch_created", object_type="screening.BatchRun",
                          object_id=str(batch.pk),
-                         data={"file": file_name[:255], "sha256": digest, "rows": len(rows)})
+                         data={"file": file_name[:255], "sha256": digest, "rows": len(rows),
+                               "keep_customers": keep_customers})
             if enqueue:
                 from screening.tasks import screening_batch_run_task
 
@@ -693,6 +697,27 @@ def _batch_commit(batch_id: int, items: list, cm: CachedMatcher, cfg: dict,
     return None  # pragma: no cover (the loop returns or raises)
 
 
+def _customer_fields(row: dict) -> dict:
+    """A batch row as a stored customer (vessels and aircraft are kept as organisations:
+    the customer base holds persons and organisations)."""
+    return {"external_id": row["id"], "name": row["name"], "dob": row["dob"] or "",
+            "country": row["country"] or "",
+            "entity_type": "person" if row["entity_type"] in ("", None, "person")
+            else "organisation"}
+
+
+def _batch_customers_keep(batch: BatchRun, items: list) -> dict[str, Customer]:
+    """Store every row of a chunk that has an id in the customer base (one insert, one
+    update, one ledger entry per chunk; a file's ids are unique)."""
+    from cases.customers import customers_upsert_many
+
+    rows = {row["id"]: _customer_fields(row) for _, row, _, _ in items if row["id"]}
+    if not rows:
+        return {}
+    customers_upsert_many(list(rows.values()), source=f"screening batch #{batch.pk}")
+    return {c.external_id: c for c in Customer.objects.filter(external_id__in=list(rows))}
+
+
 def _batch_commit_once(batch_id: int, items: list, cm: CachedMatcher, cfg: dict,
                        actor_fields: dict, dispatch: int | None = None) -> BatchRun | None:
     batch = BatchRun.objects.get(pk=batch_id)
@@ -703,14 +728,11 @@ def _batch_commit_once(batch_id: int, items: list, cm: CachedMatcher, cfg: dict,
     queries: list[ScreeningQuery] = []
     hits: list[tuple[Customer, int, list[Match]]] = []
     matches_total = hit_rows = 0
+    kept_customers = _batch_customers_keep(batch, items) if batch.keep_customers else {}
     for index, row, clean, (matches, normalized) in items:
-        customer = None
-        if row["id"] and matches:
-            customer = customer_upsert(
-                external_id=row["id"], name=row["name"], dob=row["dob"] or "",
-                country=row["country"] or "",
-                entity_type="organisation" if row["entity_type"] == "organisation"
-                else "person")
+        customer = kept_customers.get(row["id"]) if row["id"] else None
+        if row["id"] and matches and customer is None:
+            customer = customer_upsert(**_customer_fields(row))
         kept, suppressed = _whitelist_split(customer, matches)
         queries.append(_query_row(
             clean=clean, versions=cm.versions, threshold=_threshold(cm, clean),

@@ -179,8 +179,9 @@ def batch_upload(request):
             try:
                 batch = screening_batch_start(
                     file_name=f.name, data=f.read(), threshold=form.cleaned_data["threshold"],
-                    use=form.cleaned_data["use"], actor=Actor.from_user(request.user),
-                    user=request.user)
+                    lists=form.cleaned_data["lists"] or None, use=form.cleaned_data["use"],
+                    keep_customers=form.cleaned_data["keep_customers"],
+                    actor=Actor.from_user(request.user), user=request.user)
                 return redirect("screening:batch_detail", pk=batch.pk)
             except ScreeningInputError as exc:
                 form.add_error("file", str(exc))

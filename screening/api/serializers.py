@@ -69,6 +69,10 @@ class BatchCreateInputSerializer(StrictSerializer):
     lists = serializers.CharField(required=False, allow_blank=True)
     use = serializers.ChoiceField(choices=["onboarding", "payments"], required=False,
                                   default="onboarding")
+    keep_customers = serializers.BooleanField(
+        required=False, default=False,
+        help_text="store every row with an id in the customer base (screened again when a "
+                  "list changes); default: only the rows with hits")
 
 
 class BatchOutputSerializer(serializers.ModelSerializer):
@@ -78,5 +82,5 @@ class BatchOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = BatchRun
         fields = ["batch_id", "file_name", "sha256", "status", "use", "threshold", "lists",
-                  "total", "processed", "progress_percent", "hit_rows", "match_count",
+                  "keep_customers", "total", "processed", "progress_percent", "hit_rows", "match_count",
                   "error", "created_at", "started_at", "finished_at"]

@@ -148,8 +148,9 @@ class ScreeningBatchCreateApi(ApiView):
                 file_name=f.name, data=f.read(), threshold=ser.validated_data.get("threshold"),
                 lists=[c for c in ser.validated_data.get("lists", "").split(",") if c.strip()]
                 or None,
-                use=ser.validated_data["use"], actor=Actor.from_user(request.user),
-                user=request.user)
+                use=ser.validated_data["use"],
+                keep_customers=ser.validated_data["keep_customers"],
+                actor=Actor.from_user(request.user), user=request.user)
         except ScreeningInputError as exc:
             raise _field_error(exc) from None
         return Response(BatchOutputSerializer(batch).data, status=status.HTTP_202_ACCEPTED)

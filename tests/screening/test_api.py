@@ -61,11 +61,12 @@ def test_batch_upload_status_and_report(api_as, active_list, analyst, settings):
     app.conf.task_always_eager = True
     try:
         f = SimpleUploadedFile("c.csv", b"id,name\r\nA1,Usama bin Ladin\r\nA2,Jane Roe\r\n")
-        resp = api_as(analyst).post("/api/v1/screening/batches", {"file": f},
-                                    format="multipart")
+        resp = api_as(analyst).post("/api/v1/screening/batches",
+                                    {"file": f, "keep_customers": "true"}, format="multipart")
     finally:
         app.conf.task_always_eager = previous
     assert resp.status_code == 202, resp.content
+    assert resp.json()["keep_customers"] is True
     batch_id = resp.json()["batch_id"]
     status = api_as(analyst).get(f"/api/v1/screening/batches/{batch_id}").json()
     assert status["total"] == 2

@@ -101,3 +101,44 @@ def test_report_cells_a_spreadsheet_would_run_are_quoted(active_list, tmp_path):
     call_command("screen", str(src), "--output", str(out_json), "--format", "json")
     assert {r["input_name"] for r in json.loads(out_json.read_text())} == {
         "+Banco Nacional de Cuba", "Banco Nacional de Cuba"}  # JSON is data, not a sheet
+
+
+def test_batch_upload_page_takes_lists_and_keep_customers(portal_as, analyst, active_list,
+                                                          django_capture_on_commit_callbacks):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from config.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    try:
+        f = SimpleUploadedFile("book.csv", b"id,name\r\nK-1,Usama bin Ladin\r\nK-2,Jane Roe\r\n")
+        with django_capture_on_commit_callbacks(execute=True):
+            resp = portal_as(analyst).post(
+                "/screening/batches/new",
+                {"file": f, "use": "payments", "lists": ["ofac-sdn"], "keep_customers": "on"})
+        resp = portal_as(analyst).get(resp.url)
+    finally:
+        app.conf.task_always_eager = previous
+    assert resp.status_code == 200
+    batch = BatchRun.objects.get()
+    assert (batch.use, batch.lists, batch.keep_customers) == ("payments", ["ofac-sdn"], True)
+    facts = resp.content.decode()
+    assert "every row with an id kept in the customer base" in facts
+    assert "Payments" in facts and "ofac-sdn" in facts
+    assert batch.status == "succeeded"
+    from cases.models import Customer
+
+    assert set(Customer.objects.values_list("external_id", flat=True)) == {"K-1", "K-2"}
+    assert 'href="/cases/customers/K-1/"' in facts  # the hit row links its customer
+
+
+def test_screen_command_keeps_customers_when_asked(active_list, tmp_path):
+    from cases.models import Customer
+
+    src = tmp_path / "in.csv"
+    src.write_text("id,name\nP-1,Jane Roe\nP-2,John Smith\n")
+    call_command("screen", str(src), "--output", str(tmp_path / "r.csv"))
+    assert not Customer.objects.exists()
+    call_command("screen", str(src), "--output", str(tmp_path / "r.csv"), "--keep-customers")
+    assert set(Customer.objects.values_list("external_id", flat=True)) == {"P-1", "P-2"}

@@ -70,3 +70,55 @@ def test_a_delta_with_no_customers_builds_no_matcher_and_is_still_recorded(
     entry = sealed_ledger().filter(action="screening.delta_rescreen",
                                    object_id=str(v2.pk)).get()
     assert entry is not None
+
+
+KEEP_CSV = ("id,name,dob,country,entity_type\r\n"
+            "C-10,Usama Bin Laden,1957,SA,\r\n"
+            "C-11,Erika Mustermann,1970-02-01,DE,person\r\n"
+            "C-12,Ever Given,,PA,vessel\r\n"
+            ",Max Mustermann,,,\r\n")
+
+
+def _batch(keep: bool):
+    from screening.services import screening_batch_run, screening_batch_start
+
+    batch = screening_batch_start(file_name="customers.csv", data=KEEP_CSV.encode(),
+                                  keep_customers=keep, actor=ACTOR, enqueue=False)
+    return screening_batch_run(batch_id=batch.pk, chunk_size=2)
+
+
+def test_a_batch_keeps_its_customers_for_ongoing_screening_when_asked(active_list, tmp_path):
+    from cases.models import Customer
+    from tests.conftest import sealed_ledger
+
+    batch = _batch(keep=True)
+    assert batch.status == "succeeded" and batch.keep_customers
+    stored = {c.external_id: c for c in Customer.objects.all()}
+    assert set(stored) == {"C-10", "C-11", "C-12"}  # the row without an id is not stored
+    assert (stored["C-11"].dob, stored["C-11"].country) == ("1970-02-01", "DE")
+    assert stored["C-12"].entity_type == "organisation"  # a vessel is kept as one
+    # every row with an id is logged against its customer, hits or not
+    logged = ScreeningQuery.objects.filter(batch=batch).order_by("row_number")
+    assert [q.customer.external_id if q.customer else None for q in logged] == [
+        "C-10", "C-11", "C-12", None]
+    from audit.selectors import entry_body
+
+    sources = {entry_body(e)["source"] for e in sealed_ledger().filter(
+        action="cases.customers_upserted")}
+    assert sources == {f"screening batch #{batch.pk}"}
+
+    # a later list version names Erika: the delta re-screen finds the kept customer
+    rows = [*SDN, ("9001", "MUSTERMANN, Erika", "individual", "SDGT", "", "")]
+    v2 = list_import(source="ofac-sdn", path=write_sdn(tmp_path / "v2", rows, ALT),
+                     actor=ACTOR).version
+    screening_rescreen_delta(version_id=v2.pk)
+    assert Case.objects.filter(dedupe_key="screening:C-11:ofac-sdn:9001").exists()
+
+
+def test_a_batch_stores_only_its_hits_as_customers_by_default(active_list):
+    from cases.models import Customer
+
+    batch = _batch(keep=False)
+    assert batch.status == "succeeded" and not batch.keep_customers
+    assert set(Customer.objects.values_list("external_id", flat=True)) == {"C-10"}
+    assert ScreeningQuery.objects.filter(batch=batch, customer__isnull=False).count() == 1

@@ -32,6 +32,9 @@ class Command(BaseCommand):
                             help="list codes (ofac-sdn ofac-cons un uk eu); default all")
         parser.add_argument("--format", choices=["csv", "json"], default="csv")
         parser.add_argument("--use", choices=["onboarding", "payments"], default="onboarding")
+        parser.add_argument("--keep-customers", action="store_true",
+                            help="store every row with an id in the customer base (screened "
+                                 "again when a list changes); default: only rows with hits")
         parser.add_argument("--workers", type=int, default=0,
                             help="processes screening and logging the rows (default: all cores)")
 
@@ -51,7 +54,9 @@ class Command(BaseCommand):
         try:
             batch = screening_batch_start(file_name=path.name, data=path.read_bytes(),
                                           threshold=opts["threshold"], lists=lists or None,
-                                          use=opts["use"], actor=actor, enqueue=False)
+                                          use=opts["use"],
+                                          keep_customers=opts["keep_customers"], actor=actor,
+                                          enqueue=False)
         except ScreeningInputError as exc:
             failed = getattr(exc, "batch", None)
             suffix = f" (batch #{failed.pk} marked failed)" if failed else ""
