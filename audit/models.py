@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from django.db import models, router, transaction
+from django.db import connections, models, router, transaction
 from django.db.models import signals
+from django.utils import timezone
 from simple_history.manager import HistoryManager
 from simple_history.models import HistoricalRecords
 
-from config.rows import insert_objects, update_row
+from config.rows import copy_objects, insert_objects, update_row
 
 
 class LedgerEntryQuerySet(models.QuerySet):
@@ -140,8 +141,15 @@ class AuditedQuerySet(models.QuerySet):
     delete.queryset_only = True
 
     def bulk_create(self, objs, *args, **kwargs):
+        objs = list(objs)
         with transaction.atomic(using=self.db):
-            created = super().bulk_create(objs, *args, **kwargs)
+            if _copyable(self.model, self.db, objs, args, kwargs):
+                for obj in objs:
+                    obj._prepare_related_fields_for_save(operation_name="bulk_create")
+                copy_objects(objs, using=self.db)  # what bulk_create stores, in one COPY
+                created = objs
+            else:
+                created = super().bulk_create(objs, *args, **kwargs)
             if any(obj.pk is None for obj in created):
                 raise RuntimeError(
                     "bulk_create on an audited model must return primary keys "
@@ -160,15 +168,38 @@ class AuditedQuerySet(models.QuerySet):
         return count
 
 
+def _copyable(model, alias: str | None, objs: list, args: tuple, kwargs: dict) -> bool:
+    """Whether a bulk_create can go through COPY (``config.rows.copy_objects``): new rows
+    of a model with its own table and an auto key, on PostgreSQL, no conflict options."""
+    return (bool(objs) and not args and set(kwargs) <= {"batch_size"}
+            and connections[alias or "default"].vendor == "postgresql"
+            and model._meta.auto_field is not None and not model._meta.parents
+            and all(obj.pk is None for obj in objs))
+
+
 def _record_bulk_history(model, objs, *, update: bool) -> None:
+    """One history row per object (as simple-history's ``bulk_history_create`` builds
+    them), inserted in one COPY, then their ledger entries."""
+    from simple_history.utils import get_change_reason_from_object
+
     from audit.history import history_defaults, ledger_for_history_rows
 
     if not objs:
         return
     user, reason = history_defaults()
-    rows = model.history.bulk_history_create(
-        objs, update=update, default_user=user, default_change_reason=reason
-    )
+    historical = model.history.model
+    now = timezone.now()
+    attnames = [field.attname for field in historical.tracked_fields]
+    rows = []
+    for obj in objs:
+        row = historical(
+            history_date=getattr(obj, "_history_date", now),
+            history_user=getattr(obj, "_history_user", user),
+            history_change_reason=get_change_reason_from_object(obj) or reason,
+            history_type="~" if update else "+",
+            **{name: getattr(obj, name) for name in attnames})
+        rows.append(row)
+    copy_objects(rows)
     ledger_for_history_rows(model, rows)
 
 

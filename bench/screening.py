@@ -1,7 +1,7 @@
 """Speed benchmark of the screening matcher against the plain approach, same process.
 
 Usage: .venv/bin/python bench/screening.py [--queries N] [--plain-queries N]
-       .venv/bin/python bench/screening.py --cli 100000 [--database-url URL]
+       .venv/bin/python bench/screening.py --cli 100000 [--keep-customers] [--database-url URL]
        .venv/bin/python bench/screening.py --api 2000 [--api-clients K] [--database-url URL]
        .venv/bin/python bench/screening.py --celery 20000 [--celery-workers K] [--redis-url URL]
        .venv/bin/python bench/screening.py --memory 100000
@@ -274,13 +274,15 @@ def api_bench(n: int, database_url: str, rng: random.Random, listed_share: float
 
 
 def cli_bench(n: int, database_url: str, rng: random.Random, listed_share: float,
-              workers: int = 0) -> int:
-    """`manage.py screen` on N customers, end to end, against a scratch database."""
+              workers: int = 0, keep_customers: bool = False) -> int:
+    """`manage.py screen` on N customers, end to end, against a scratch database
+    (`keep_customers`: every customer stored in the customer base too)."""
     import tempfile
 
     _scratch_django(database_url)
     from django.core.management import call_command
 
+    from cases.models import Customer
     from screening.matcher_cache import current_matcher
     from screening.models import ScreeningQuery
 
@@ -295,14 +297,15 @@ def cli_bench(n: int, database_url: str, rng: random.Random, listed_share: float
             for i, name in enumerate(names):
                 w.writerow([f"B{run}-{i}", name])
         cm = current_matcher()  # build outside the timed part, as a running worker has it
-        before = ScreeningQuery.objects.count()
+        before, customers = ScreeningQuery.objects.count(), Customer.objects.count()
         out = Path(tmp) / "report.csv"
         t, busy = time.perf_counter(), _machine_busy()
         call_command("screen", str(src), "--output", str(out), "--workers", str(workers),
-                     verbosity=0)
+                     *(["--keep-customers"] if keep_customers else []), verbosity=0)
         wall = time.perf_counter() - t
         busy = _machine_busy() - busy
         logged = ScreeningQuery.objects.count() - before
+        customers = Customer.objects.count() - customers
         # baseline afterwards (so the CLI does not profit from its warm caches)
         t = time.perf_counter()
         for name in names[:5000]:
@@ -313,7 +316,8 @@ def cli_bench(n: int, database_url: str, rng: random.Random, listed_share: float
     print(
         f"cli: {n:,} customers end to end in {wall:.1f} s ({n / wall:,.0f} names/s; "
         f"target < 120 s); {listed_share:.0%} altered listed names; {logged:,} queries "
-        f"logged, {report_rows:,} report rows; the machine's cores {busy / wall:.2f} busy "
+        f"logged, {report_rows:,} report rows, {customers:,} customers stored"
+        f"{' (--keep-customers)' if keep_customers else ''}; the machine's cores {busy / wall:.2f} busy "
         f"({busy / n * 1e6:,.0f} us of CPU per name, PostgreSQL included)\n"
         f"     baseline: matcher alone in this process {base_rate:,.0f} names/s "
         f"(ratio {n / wall / base_rate:.2f})"
@@ -524,6 +528,8 @@ def main() -> int:
         help="N single queries through the API over real HTTP (gunicorn) instead",
     )
     ap.add_argument("--api-clients", type=int, default=1, help="concurrent clients with --api")
+    ap.add_argument("--keep-customers", action="store_true",
+                    help="--cli: screen with --keep-customers (every customer stored)")
     ap.add_argument("--cli-workers", type=int, default=0,
                     help="--workers of manage.py screen with --cli (default: one per core)")
     ap.add_argument("--celery", type=int, default=0, metavar="N",
@@ -582,7 +588,7 @@ def main() -> int:
     rng = random.Random(args.seed)
     if args.cli:
         return cli_bench(args.cli, args.database_url, rng, args.listed_share,
-                         args.cli_workers)
+                         args.cli_workers, args.keep_customers)
     if args.celery:
         return celery_bench(args.celery, args.database_url, args.redis_url, rng,
                             args.listed_share, args.celery_workers)

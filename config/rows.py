@@ -147,33 +147,39 @@ def copy_objects(objs: list[Model], *, using: str | None = None) -> None:
     (each field's ``pre_save`` and ``get_db_prep_save``), no save signals; a constraint
     violation raises Django's ``IntegrityError`` and marks the atomic block for rollback,
     as an INSERT would. Elsewhere (SQLite), or for instances that have a key already:
-    ``insert_objects``."""
+    ``insert_objects``. A model without an auto key (e.g. the ledger, keyed by its
+    sequence number) is copied with the keys its instances carry."""
     if not objs:
         return
     model = type(objs[0])
     alias = using or "default"
     conn = transaction.get_connection(alias)
     auto = model._meta.auto_field
-    if conn.vendor != "postgresql" or auto is None or any(
-            getattr(o, auto.attname) is not None for o in objs):
+    pk = model._meta.pk
+    keyed = auto is None and all(getattr(o, pk.attname) is not None for o in objs)
+    if conn.vendor != "postgresql" or not keyed and (auto is None or any(
+            getattr(o, auto.attname) is not None for o in objs)):
         insert_objects(objs, using=alias)
         return
     fields = model._meta.concrete_fields
     copy_sql = _copy_sql(model)
     try:
         with transaction.mark_for_rollback_on_error(using=alias), conn.cursor() as cursor:
-            cursor.execute(_RESERVE_KEYS, [conn.ops.quote_name(model._meta.db_table),
-                                           auto.column, len(objs)])
-            for obj, key in zip(objs, sorted(r[0] for r in cursor.fetchall()), strict=True):
-                setattr(obj, auto.attname, key)
+            if not keyed:
+                cursor.execute(_RESERVE_KEYS, [conn.ops.quote_name(model._meta.db_table),
+                                               auto.column, len(objs)])
+                for obj, key in zip(objs, sorted(r[0] for r in cursor.fetchall()),
+                                    strict=True):
+                    setattr(obj, auto.attname, key)
             rows = [[f.get_db_prep_save(f.pre_save(obj, True), connection=conn)
                      for f in fields] for obj in objs]
             with conn.wrap_database_errors, cursor.cursor.copy(copy_sql) as copy:
                 for row in rows:
                     copy.write_row(row)
     except BaseException:
-        for obj in objs:
-            setattr(obj, auto.attname, None)  # nothing was stored
+        if not keyed:
+            for obj in objs:
+                setattr(obj, auto.attname, None)  # nothing was stored
         raise
     for obj in objs:
         obj._state.adding = False

@@ -214,3 +214,39 @@ def test_ledger_and_history_tables_carry_no_like_prefix_indexes(db):
         )
     assert drop_history_like_indexes() == ["cases_historicalcustomer_name_x_like"]
     assert drop_history_like_indexes() == []
+
+
+def test_a_large_bulk_write_is_versioned_row_by_row_as_a_small_one(analyst):
+    """bulk_create and its history rows and entries go in by COPY on PostgreSQL: each row
+    stored as the ORM stores it, one history row and one chained entry per row, with the
+    actor and reason of the context."""
+    from audit.selectors import entry_body
+    from audit.services import COPY_FROM_ENTRIES
+
+    n = COPY_FROM_ENTRIES * 3
+    seq_before = LedgerEntry.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+    with audit_context(user=analyst, reason="bulk load"), transaction.atomic():
+        made = Customer.objects.bulk_create([
+            Customer(external_id=f"BULK-{i}", name=f"Bülk\t{i}", country="DE",
+                     data={"k": [i, None]}) for i in range(n)])
+        one = Customer.objects.create(external_id="ONE", name="Bülk\t0", country="DE",
+                                      data={"k": [0, None]})
+    ledger_seal_pending()
+    keys = [c.pk for c in made]
+    assert keys == sorted(keys) and None not in keys and keys[-1] < one.pk
+    stored = {c.pk: c for c in Customer.objects.filter(pk__in=keys)}
+    assert stored[keys[0]].name == "Bülk\t0" and stored[keys[0]].data == {"k": [0, None]}
+    assert stored[keys[0]].created_at == made[0].created_at is not None
+    history = {h.id: h for h in Customer.history.filter(id__in=keys)}
+    assert len(history) == n
+    first, single = history[keys[0]], Customer.history.get(id=one.pk)
+    for field in ("history_type", "history_user_id", "history_change_reason", "name",
+                  "country", "data"):
+        assert getattr(first, field) == getattr(single, field), field
+    entries = list(LedgerEntry.objects.filter(seq__gt=seq_before, object_type="cases.customer")
+                   .order_by("seq"))
+    assert [e.object_id for e in entries] == [str(k) for k in keys] + [str(one.pk)]
+    assert entry_body(entries[0])["state"]["name"] == "Bülk\t0"
+    assert {e.actor_label for e in entries} == {analyst.username}
+    result = verify_ledger()
+    assert result.ok, result.summary()
