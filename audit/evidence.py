@@ -16,6 +16,7 @@ from audit.digests import digest_envelope_bytes, ensure_sealed, inclusion_proof
 from audit.formats import build_bundle
 from audit.keys import signing_key
 from audit.models import Digest, LedgerEntry
+from audit.object_types import canonical_object_type, object_type_names
 
 MAX_ENTRIES = 20_000
 
@@ -40,7 +41,7 @@ def resolve_object_type(kind_or_label: str) -> str:
             return apps.get_model(kind_or_label)._meta.label_lower
         except (LookupError, ValueError):
             # Events recorded with audit_record may name non-model types: allow them.
-            return kind_or_label.lower()
+            return canonical_object_type(kind_or_label)
     names = SUBJECT_KINDS.get(kind_or_label)
     if names is None:
         raise EvidenceError(f"unknown subject kind {kind_or_label!r}")
@@ -74,9 +75,9 @@ def _related_objects(object_type: str, object_id: str) -> list[tuple[str, list[s
 
 
 def evidence_entries(object_type: str, object_id: str) -> list[LedgerEntry]:
-    condition = Q(object_type=object_type, object_id=str(object_id))
+    condition = Q(object_type__in=object_type_names(object_type), object_id=str(object_id))
     for child_type, ids in _related_objects(object_type, str(object_id)):
-        condition |= Q(object_type=child_type, object_id__in=ids)
+        condition |= Q(object_type__in=object_type_names(child_type), object_id__in=ids)
     entries = list(LedgerEntry.objects.filter(condition).order_by("seq")[: MAX_ENTRIES + 1])
     if len(entries) > MAX_ENTRIES:
         raise EvidenceError(f"more than {MAX_ENTRIES} entries; narrow the export")

@@ -5,13 +5,17 @@ from __future__ import annotations
 import django_filters
 
 from audit.models import LedgerEntry
+from audit.object_types import object_type_names
 from config.filters import UtcIsoDateTimeFilter
 
 
 class LedgerEntryFilterSet(django_filters.FilterSet):
     """Filter by object, actor, action, time and correlation id."""
 
-    object_type = django_filters.CharFilter()
+    object_type = django_filters.CharFilter(
+        method="_object_type",
+        help_text="a model label, e.g. cases.case; entries recorded under the object's "
+                  "former names are included")
     object_id = django_filters.CharFilter()
     actor = django_filters.CharFilter(field_name="actor_label", lookup_expr="icontains")
     actor_type = django_filters.ChoiceFilter(choices=[
@@ -27,3 +31,6 @@ class LedgerEntryFilterSet(django_filters.FilterSet):
     class Meta:
         model = LedgerEntry
         fields: list[str] = []
+
+    def _object_type(self, queryset, name, value):
+        return queryset.filter(object_type__in=object_type_names(value.strip()))

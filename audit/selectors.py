@@ -10,6 +10,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from audit.models import Digest, LedgerEntry, PendingEntry, VerificationRun
+from audit.object_types import object_type_names
 from config.accounts.roles import READ_ROLES
 
 #: Who may browse the ledger, object histories, digests and runs, export evidence and start
@@ -67,12 +68,23 @@ class HistoryStep:
     data: Any
     changes: list[tuple[str, Any, Any]] = field(default_factory=list)
 
+    @property
+    def shown_changes(self) -> list[tuple[str, Any, Any]]:
+        """The changes for a page: structured values (a JSON field) as JSON text."""
+        return [(name, _shown(old), _shown(new)) for name, old, new in self.changes]
+
+
+def _shown(value: Any) -> Any:
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return value
+
 
 def object_history(*, object_type: str, object_id: str, limit: int = 500) -> list[HistoryStep]:
     """Every entry about one object, oldest first, each with field-level before/after
     differences computed from consecutive recorded states."""
-    entries = LedgerEntry.objects.filter(object_type=object_type, object_id=str(object_id)
-                                         ).order_by("seq")[:limit]
+    entries = LedgerEntry.objects.filter(object_type__in=object_type_names(object_type),
+                                         object_id=str(object_id)).order_by("seq")[:limit]
     steps: list[HistoryStep] = []
     previous: dict[str, Any] | None = None
     for entry in entries:

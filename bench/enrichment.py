@@ -317,7 +317,7 @@ def _audit_check(run_ids: list[int]) -> str:
         audit_services, "ledger_seal_pending") else 0
     seal_time = time.perf_counter() - started
     entries = LedgerEntry.objects.filter(
-        action="enrichment.provider_call", object_type="enrichment.run",
+        action="enrichment.provider_call", object_type="enrichment.enrichmentrun",
         object_id__in=[str(pk) for pk in run_ids]).count()
     calls = ProviderCall.objects.filter(run_id__in=run_ids).count()
     verdict = "ok" if entries == calls else "MISMATCH"

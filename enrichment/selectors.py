@@ -19,6 +19,7 @@ from enrichment.models import (
     ProviderCall,
     ProviderStep,
 )
+from audit.object_types import object_type_names
 from enrichment.store import RUN_OBJECT_TYPE
 
 #: who may read loan applications and their enrichment (integration clients included)
@@ -102,7 +103,8 @@ def unknown_outcome_steps(*, application: LoanApplication | None = None,
 
 def run_ledger_count(*, run: EnrichmentRun) -> int:
     """The run's ledger entries, counting those background sealing has not chained yet."""
-    return len(entries_with_pending(Q(object_type=RUN_OBJECT_TYPE, object_id=str(run.pk))))
+    return len(entries_with_pending(Q(object_type__in=object_type_names(RUN_OBJECT_TYPE),
+                                             object_id=str(run.pk))))
 
 
 def application_documents(*, application: LoanApplication, limit: int | None = None

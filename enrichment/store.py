@@ -21,7 +21,7 @@ BODY_LIMIT = 65_536
 #: excerpt kept inside the ledger entry (the ledger holds the full body's SHA-256)
 LEDGER_EXCERPT = 512
 
-RUN_OBJECT_TYPE = "enrichment.run"
+RUN_OBJECT_TYPE = "enrichment.enrichmentrun"  # the run model's label
 
 
 def call_ledger_item(run: EnrichmentRun, step: str, record: CallRecord

@@ -280,7 +280,7 @@ def screening_search_many(
                 customer=customer, actor_fields=actor_fields, config=config))
         insert_objects(queries)
         ledger_append_many([
-            ("screening.query", "screening.ScreeningQuery", str(query.pk),
+            ("screening.query", "screening.screeningquery", str(query.pk),
              _query_audit_data(clean, cm, query, customer, kept))
             for query, clean, customer, kept in zip(queries, cleans, customers,
                                                     kept_per_subject, strict=True)])
@@ -363,7 +363,7 @@ def screening_query_verify(*, query: ScreeningQuery) -> dict:
         "list_versions": query.list_versions,
         "differences": differences[:50],
     }
-    audit_record(action="screening.query_reproduced", object_type="screening.ScreeningQuery",
+    audit_record(action="screening.query_reproduced", object_type="screening.screeningquery",
                  object_id=str(query.pk), data=outcome)
     return outcome
 
@@ -478,7 +478,7 @@ def screening_batch_start(
                     lists=list(opts.lists or []), keep_customers=keep_customers,
                     error=str(exc)[:2000], created_by=user,
                     actor_label=label, finished_at=timezone.now())
-                audit_record(action="screening.batch_rejected", object_type="screening.BatchRun",
+                audit_record(action="screening.batch_rejected", object_type="screening.batchrun",
                              object_id=str(failed.pk), data={"file": file_name[:255],
                                                              "sha256": digest,
                                                              "error": str(exc)[:500]})
@@ -490,7 +490,7 @@ def screening_batch_start(
                 threshold=opts.threshold, lists=list(opts.lists or []), total=len(rows),
                 keep_customers=keep_customers, created_by=user, actor_label=label)
             BatchInput.objects.create(batch=batch, rows=rows)
-            audit_record(action="screening.batch_created", object_type="screening.BatchRun",
+            audit_record(action="screening.batch_created", object_type="screening.batchrun",
                          object_id=str(batch.pk),
                          data={"file": file_name[:255], "sha256": digest, "rows": len(rows),
                                "keep_customers": keep_customers})
@@ -510,7 +510,7 @@ def screening_batch_reject(*, file_name: str, size: int, reason: str, actor: Act
             file_name=file_name[:255], sha256="", size=size, status=BatchStatus.FAILED,
             error=reason[:2000], created_by=user,
             actor_label=(actor.label if actor else "")[:150], finished_at=timezone.now())
-        audit_record(action="screening.batch_rejected", object_type="screening.BatchRun",
+        audit_record(action="screening.batch_rejected", object_type="screening.batchrun",
                      object_id=str(batch.pk),
                      data={"file": file_name[:255], "size": size, "error": reason[:500]})
         return batch
@@ -755,7 +755,7 @@ def _batch_commit_once(batch_id: int, items: list, cm: CachedMatcher, cfg: dict,
     locked.match_count += matches_total
     fields = ["processed", "hit_rows", "match_count", *_succeeded_fields(locked)]
     locked.save(update_fields=fields)  # one audited save: counters and, last, the status
-    audit_record(action="screening.batch_chunk", object_type="screening.BatchRun",
+    audit_record(action="screening.batch_chunk", object_type="screening.batchrun",
                  object_id=str(batch_id),
                  data={"rows": [items[0][0] + 1, items[-1][0] + 1], "count": len(items),
                        "hit_rows": hit_rows, "matches": matches_total,
@@ -901,7 +901,7 @@ def screening_batch_resume(*, batch_id: int, actor: Actor) -> BatchRun:
         batch.error = ""
         batch.finished_at = None
         batch.save(update_fields=["status", "error", "finished_at"])
-        audit_record(action="screening.batch_resumed", object_type="screening.BatchRun",
+        audit_record(action="screening.batch_resumed", object_type="screening.batchrun",
                      object_id=str(batch.pk),
                      data={"by": actor.label, "processed": batch.processed,
                            "total": batch.total, "previous_error": previous[:500]})
@@ -935,7 +935,7 @@ def screening_batch_resume_stale(*, stale_after_seconds: float | None = None) ->
     with audit_context(actor=Actor.system("screening.batch_resume_stale")), \
             transaction.atomic():
         for pk, processed, total in stale:
-            audit_record(action="screening.batch_resumed", object_type="screening.BatchRun",
+            audit_record(action="screening.batch_resumed", object_type="screening.batchrun",
                          object_id=str(pk),
                          data={"processed": processed, "total": total,
                                "stale_after_seconds": seconds})
@@ -970,7 +970,7 @@ QUERY_LOG_COLUMNS = ("query_id", "created_at", "actor", "actor_type", "origin", 
 def query_log_export(*, queries, filters: dict, limit: int) -> Iterator[str]:
     """Export the (filtered) query log as CSV lines, at most `limit` queries; the export
     itself is on the ledger with its filters, since it takes personal data out."""
-    audit_record(action="screening.query_log_exported", object_type="screening.ScreeningQuery",
+    audit_record(action="screening.query_log_exported", object_type="screening.screeningquery",
                  object_id="", data={"filters": filters, "limit": limit})
     return query_log_rows(queries[:limit])
 
@@ -1170,7 +1170,7 @@ def screening_rescreen_delta(*, version_id: int, actor: Actor | None = None) -> 
                 if kept:
                     summary["hits"] += len(kept)
                     _open_cases(customer, query, kept)
-        audit_record(action="screening.delta_rescreen", object_type="screening.ListVersion",
+        audit_record(action="screening.delta_rescreen", object_type="lists.listversion",
                      object_id=str(version_id), data=summary)
     return summary
 

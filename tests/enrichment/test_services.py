@@ -52,7 +52,7 @@ def enrich(application, key=None):
 
 def call_entries(run):
     return sealed_ledger().filter(action="enrichment.provider_call",
-                                      object_type="enrichment.run", object_id=str(run.pk))
+                                      object_type="enrichment.enrichmentrun", object_id=str(run.pk))
 
 
 def test_successful_run_applies_patches_and_stores_a_valid_document(

@@ -150,3 +150,15 @@ def test_a_batch_row_with_an_impossible_date_rejects_the_file_naming_it():
         batch_rows_parse(b"id,name,dob\n1,Ann Lee,1970-02-28\n2,Bo Li,1970-02-31\n")
     assert [r["dob"] for r in batch_rows_parse(b"name,dob\nAnn Lee,1970-02\nBo,1970\n")] == [
         "1970-02", "1970"]
+
+
+def test_new_service_events_are_recorded_under_the_model_label(active_list):
+    from screening.services import screening_batch_start
+
+    batch = screening_batch_start(file_name="c.csv", data=b"name\r\nJane Roe\r\n",
+                                  actor=Actor.system("test"), enqueue=False)
+    from audit.services import ledger_seal_pending
+
+    ledger_seal_pending()
+    entry = sealed_ledger().get(action="screening.batch_created")
+    assert (entry.object_type, entry.object_id) == ("screening.batchrun", str(batch.pk))
