@@ -147,3 +147,58 @@ def customers_upsert_many(rows: list[dict], *, source: str) -> UpsertOutcome:
     audit_record(action="cases.customers_upserted", object_type="cases.customer", object_id="",
                  data={"source": source, **outcome.as_dict()})
     return outcome
+
+
+class CustomerStateError(CustomerInputError):
+    """The customer is not in a state that allows this (already offboarded, not offboarded)."""
+
+
+MAX_REASON = 500
+
+
+@transaction.atomic
+def customer_offboard(*, customer: Customer, reason: str) -> Customer:
+    """The bank no longer serves this customer: list changes stop re-screening them. Their
+    cases, queries and history stay as they are (open cases are still worked to a close).
+    Inside the caller's audit context (who offboarded is the entry's actor)."""
+    reason = (reason or "").strip()
+    if not reason or len(reason) > MAX_REASON:
+        raise CustomerInputError(f"is required, at most {MAX_REASON} characters",
+                                 field="reason")
+    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    if customer.offboarded_at is not None:
+        raise CustomerStateError(
+            f"{customer.external_id} was offboarded on {customer.offboarded_at:%Y-%m-%d}",
+            field="external_id")
+    customer.offboarded_at, customer.offboarding_reason = timezone.now(), reason
+    customer.save(update_fields=["offboarded_at", "offboarding_reason"])
+    audit_record(action="cases.customer_offboarded", object_type="cases.customer",
+                 object_id=str(customer.pk),
+                 data={"external_id": customer.external_id, "reason": reason})
+    return customer
+
+
+@transaction.atomic
+def customer_reinstate(*, customer: Customer, reason: str) -> Customer:
+    """An offboarded customer is served again: list changes re-screen them again."""
+    reason = (reason or "").strip()
+    if not reason or len(reason) > MAX_REASON:
+        raise CustomerInputError(f"is required, at most {MAX_REASON} characters",
+                                 field="reason")
+    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    if customer.offboarded_at is None:
+        raise CustomerStateError(f"{customer.external_id} is not offboarded",
+                                 field="external_id")
+    was = customer.offboarded_at
+    customer.offboarded_at, customer.offboarding_reason = None, ""
+    customer.save(update_fields=["offboarded_at", "offboarding_reason"])
+    audit_record(action="cases.customer_reinstated", object_type="cases.customer",
+                 object_id=str(customer.pk),
+                 data={"external_id": customer.external_id, "reason": reason,
+                       "offboarded_at": was.isoformat()})
+    return customer
+
+
+def customers_rescreened():
+    """The customers list changes re-screen: every stored customer not offboarded."""
+    return Customer.objects.filter(offboarded_at__isnull=True)

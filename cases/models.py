@@ -32,9 +32,17 @@ class Customer(AuditedModel):
     )
     data = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Offboarded: the bank no longer serves this customer. Their records stay (retention);
+    # list changes no longer re-screen them. Reinstating clears both fields.
+    offboarded_at = models.DateTimeField(null=True, blank=True)
+    offboarding_reason = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ["name"]
+
+    @property
+    def is_offboarded(self) -> bool:
+        return self.offboarded_at is not None
 
     def __str__(self) -> str:
         return f"{self.name} ({self.external_id})"

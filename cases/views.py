@@ -240,7 +240,32 @@ def customer(request, external_id: str):
         "alerts": alerts,
         "alert_count": alert_count,
         "applications": customer_applications(user=request.user, customer=found),
+        "can_offboard": can_write(request.user, WORK_ROLES),
     })
+
+
+@role_required(*WORK_ROLES, write=True)
+@require_POST
+def customer_state(request, external_id: str, verb: str):
+    """Offboard a customer (list changes stop re-screening them) or reinstate one, with a
+    reason; refusals are shown as messages on the customer page."""
+    from cases.customers import CustomerInputError, customer_offboard, customer_reinstate
+
+    found = customer_by_external_id(external_id)
+    if found is None or verb not in ("offboard", "reinstate"):
+        raise Http404("No such customer")
+    service = customer_offboard if verb == "offboard" else customer_reinstate
+    try:
+        service(customer=found, reason=request.POST.get("reason", ""))
+    except CustomerInputError as exc:
+        messages.error(request, "Nothing changed: give a reason (at most 500 characters)."
+                       if exc.field == "reason" else f"Nothing changed: {exc.problem}.")
+    else:
+        messages.success(request, f"{found.external_id} offboarded: list changes no longer "
+                                  "re-screen them." if verb == "offboard" else
+                                  f"{found.external_id} reinstated: list changes re-screen "
+                                  "them again.")
+    return redirect("cases:customer", external_id=found.external_id)
 
 
 @role_required(*WORK_ROLES)

@@ -118,3 +118,15 @@ class WhoAmIApi(ApiView):
             "api_client": client.name if client else None,
             "request_id": getattr(request._request, "request_id", None),
         })
+
+
+class StrictSerializer(serializers.Serializer):
+    """Rejects fields it does not declare, naming them (400 with each unknown field)."""
+
+    def to_internal_value(self, data):
+        if hasattr(data, "keys"):
+            unknown = sorted(set(data.keys()) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)

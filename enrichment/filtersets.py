@@ -11,7 +11,8 @@ from enrichment.models import LoanApplication
 
 class LoanApplicationFilterSet(django_filters.FilterSet):
     q = django_filters.CharFilter(method="filter_q", label="Search")
-    enrichment_status = django_filters.ChoiceFilter(choices=EnrichmentStatus.choices)
+    enrichment_status = django_filters.ChoiceFilter(choices=EnrichmentStatus.choices,
+                                                    empty_label="Any")
     country = django_filters.CharFilter(lookup_expr="iexact")
 
     class Meta:

@@ -7,6 +7,7 @@ from typing import Any
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 
+from audit.object_types import object_type_names
 from audit.selectors import entries_with_pending
 from config.accounts.roles import READ_ROLES, Role, has_role
 from enrichment.choices import ACTIVE_RUN_STATUSES, StepStatus
@@ -19,7 +20,6 @@ from enrichment.models import (
     ProviderCall,
     ProviderStep,
 )
-from audit.object_types import object_type_names
 from enrichment.store import RUN_OBJECT_TYPE
 
 #: who may read loan applications and their enrichment (integration clients included)

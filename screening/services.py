@@ -24,7 +24,7 @@ from django.utils import timezone
 from audit.context import Actor, audit_context, current_context
 from audit.services import audit_record, ledger_append_many
 from cases.choices import CaseSource
-from cases.customers import COUNTRY_CODE, dob_problem
+from cases.customers import COUNTRY_CODE, customers_rescreened, dob_problem
 from cases.models import Customer
 from cases.services import case_open, customer_upsert
 from config.exports import csv_cell
@@ -1119,10 +1119,10 @@ def screening_version_activated(*, version_id: int) -> None:
 
 
 def screening_rescreen_delta(*, version_id: int, actor: Actor | None = None) -> dict:
-    """Screen the stored customer base against only the entities a version added or
-    changed (against every entity when the list is activated for the first time); cases
-    open only for those new or changed hits. Whitelist entries of changed entities are
-    reopened."""
+    """Screen the stored customer base (offboarded customers left out) against only the
+    entities a version added or changed (against every entity when the list is activated
+    for the first time); cases open only for those new or changed hits. Whitelist entries
+    of changed entities are reopened."""
     from screening.lists.selectors import listed_entities, version_delta
 
     delta = version_delta(version_id)
@@ -1144,7 +1144,7 @@ def screening_rescreen_delta(*, version_id: int, actor: Actor | None = None) -> 
     matcher = None  # built for the first customer: a new deployment has none
     with audit_context(actor=actor or Actor.system("screening.delta")):
         actor_fields = _actor_fields()
-        for customer in Customer.objects.order_by("pk").iterator(chunk_size=1000):
+        for customer in customers_rescreened().order_by("pk").iterator(chunk_size=1000):
             matcher = matcher or Matcher(entities, config)
             summary["customers"] += 1
             try:

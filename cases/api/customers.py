@@ -7,10 +7,18 @@ from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 
 from cases.choices import EntityType
-from cases.customers import CustomerInputError, customer_rows_clean, customers_upsert_many
+from cases.customers import (
+    MAX_REASON,
+    CustomerInputError,
+    CustomerStateError,
+    customer_offboard,
+    customer_reinstate,
+    customer_rows_clean,
+    customers_upsert_many,
+)
 from cases.selectors import customer_by_external_id, customer_cases
 from config.accounts.roles import READ_ROLES, WORK_ROLES, Role
-from config.api import ApiView, error_response
+from config.api import ApiView, StrictSerializer, error_response
 
 MAX_PER_REQUEST = 1000
 
@@ -37,6 +45,9 @@ class CustomersUpsertOutputSerializer(serializers.Serializer):
 
 class CustomerOutputSerializer(CustomerSerializer):
     created_at = serializers.DateTimeField()
+    offboarded_at = serializers.DateTimeField(
+        allow_null=True, help_text="set: no longer re-screened when a list changes")
+    offboarding_reason = serializers.CharField(allow_blank=True)
     open_cases = serializers.ListField(child=serializers.CharField(),
                                        help_text="references of the customer's open cases")
 
@@ -44,7 +55,8 @@ class CustomerOutputSerializer(CustomerSerializer):
 class CustomersUpsertApi(ApiView):
     """Store or update up to 1,000 customers by id (the base that delta re-screening
     screens when a list version activates). All or nothing: one bad customer refuses the
-    request with its index and field."""
+    request with its index and field. An offboarded customer sent again stays offboarded
+    until reinstated."""
 
     read_roles = READ_ROLES | {Role.INTEGRATION}
     write_roles = WORK_ROLES | {Role.INTEGRATION}
@@ -79,8 +91,62 @@ class CustomerGetApi(ApiView):
         customer = customer_by_external_id(external_id)
         if customer is None:
             raise exceptions.NotFound()
-        data = {f: getattr(customer, f) for f in ("external_id", "name", "dob", "country",
-                                                  "entity_type", "created_at")}
-        data["open_cases"] = [c.reference for c in customer_cases(customer=customer)
-                              if c.is_open]
-        return Response(CustomerOutputSerializer(data).data)
+        return Response(_customer_out(customer))
+
+
+def _customer_out(customer) -> dict:
+    data = {f: getattr(customer, f) for f in ("external_id", "name", "dob", "country",
+                                              "entity_type", "created_at", "offboarded_at",
+                                              "offboarding_reason")}
+    data["open_cases"] = [c.reference for c in customer_cases(customer=customer) if c.is_open]
+    return CustomerOutputSerializer(data).data
+
+
+class CustomerReasonInputSerializer(StrictSerializer):
+    reason = serializers.CharField(max_length=MAX_REASON, help_text="why (kept on the record)")
+
+
+class _CustomerStateApi(ApiView):
+    read_roles = READ_ROLES | {Role.INTEGRATION}
+    write_roles = WORK_ROLES | {Role.INTEGRATION}
+    service = staticmethod(customer_offboard)
+
+    def post(self, request, external_id: str):
+        customer = customer_by_external_id(external_id)
+        if customer is None:
+            raise exceptions.NotFound()
+        ser = CustomerReasonInputSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        try:
+            customer = self.service(customer=customer, reason=ser.validated_data["reason"])
+        except CustomerStateError as exc:
+            return error_response(status=409, code="conflict", message=str(exc),
+                                  fields={exc.field: [exc.problem]})
+        except CustomerInputError as exc:
+            return error_response(status=400, code="validation_error", message=str(exc),
+                                  fields={exc.field: [exc.problem]})
+        return Response(_customer_out(customer))
+
+
+class CustomerOffboardApi(_CustomerStateApi):
+    """The bank no longer serves this customer: list changes stop re-screening them (their
+    cases and records stay). 409 if already offboarded."""
+
+    service = staticmethod(customer_offboard)
+
+    @extend_schema(request=CustomerReasonInputSerializer, responses=CustomerOutputSerializer,
+                   summary="Offboard a customer")
+    def post(self, request, external_id: str):
+        return super().post(request, external_id)
+
+
+class CustomerReinstateApi(_CustomerStateApi):
+    """An offboarded customer is served again: list changes re-screen them again. 409 if
+    not offboarded."""
+
+    service = staticmethod(customer_reinstate)
+
+    @extend_schema(request=CustomerReasonInputSerializer, responses=CustomerOutputSerializer,
+                   summary="Reinstate an offboarded customer")
+    def post(self, request, external_id: str):
+        return super().post(request, external_id)

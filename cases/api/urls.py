@@ -6,6 +6,10 @@ from cases.api import customers, views
 # 404 rather than the portal's HTML page.
 urlpatterns = [
     path("customers", customers.CustomersUpsertApi.as_view(), name="api-customers-upsert"),
+    path("customers/<path:external_id>/offboard", customers.CustomerOffboardApi.as_view(),
+         name="api-customers-offboard"),
+    path("customers/<path:external_id>/reinstate", customers.CustomerReinstateApi.as_view(),
+         name="api-customers-reinstate"),
     path("customers/<path:external_id>", customers.CustomerGetApi.as_view(),
          name="api-customers-get"),
     path("cases/", views.CaseListApi.as_view(), name="api-cases-list"),

@@ -9,23 +9,12 @@ from decimal import Decimal
 from django.utils import timezone
 from rest_framework import serializers
 
+from config.api import StrictSerializer
 from enrichment.choices import PrincipalRole
 from enrichment.models import DataPatch, EnrichmentRun, LoanApplication, Principal
 from enrichment.providers.registry import lei_is_valid
 
 CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-
-
-class StrictSerializer(serializers.Serializer):
-    """Rejects fields it does not declare, naming them."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError(
-                    {name: ["Unknown field."] for name in unknown})
-        return super().to_internal_value(data)
 
 
 def _clean_text(value: str) -> str:

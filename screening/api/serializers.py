@@ -4,19 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from config.api import StrictSerializer
 from screening.models import BatchRun, ScreeningQuery
-
-
-class StrictSerializer(serializers.Serializer):
-    """Rejects unknown fields instead of silently ignoring them."""
-
-    def to_internal_value(self, data):
-        if hasattr(data, "keys"):
-            unknown = set(data.keys()) - set(self.fields)
-            if unknown:
-                raise serializers.ValidationError(
-                    {k: ["Unknown field."] for k in sorted(unknown)})
-        return super().to_internal_value(data)
 
 
 class ScreeningSearchInputSerializer(StrictSerializer):
@@ -82,5 +71,5 @@ class BatchOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = BatchRun
         fields = ["batch_id", "file_name", "sha256", "status", "use", "threshold", "lists",
-                  "keep_customers", "total", "processed", "progress_percent", "hit_rows", "match_count",
-                  "error", "created_at", "started_at", "finished_at"]
+                  "keep_customers", "total", "processed", "progress_percent", "hit_rows",
+                  "match_count", "error", "created_at", "started_at", "finished_at"]

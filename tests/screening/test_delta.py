@@ -122,3 +122,20 @@ def test_a_batch_stores_only_its_hits_as_customers_by_default(active_list):
     assert batch.status == "succeeded" and not batch.keep_customers
     assert set(Customer.objects.values_list("external_id", flat=True)) == {"C-10"}
     assert ScreeningQuery.objects.filter(batch=batch, customer__isnull=False).count() == 1
+
+
+def test_an_offboarded_customer_is_not_rescreened(active_list, tmp_path):
+    from cases.customers import customer_offboard, customer_reinstate
+
+    gone = customer_upsert(external_id="C-GONE", name="Erika Mustermann")
+    customer_offboard(customer=gone, reason="account closed")
+    rows = [*SDN, ("9001", "MUSTERMANN, Erika", "individual", "SDGT", "", "")]
+    v2 = list_import(source="ofac-sdn", path=write_sdn(tmp_path / "v2", rows, ALT),
+                     actor=ACTOR).version
+    summary = screening_rescreen_delta(version_id=v2.pk)
+    assert summary["customers"] == 0 and summary["hits"] == 0
+    assert not Case.objects.filter(subject_id="C-GONE").exists()
+    customer_reinstate(customer=gone, reason="relationship resumed")
+    summary = screening_rescreen_delta(version_id=v2.pk)
+    assert summary["customers"] == 1 and summary["hits"] >= 1
+    assert Case.objects.filter(dedupe_key="screening:C-GONE:ofac-sdn:9001").exists()

@@ -1,0 +1,72 @@
+"""Offboarding: a customer the bank no longer serves is left out of re-screening when a
+list changes; their records stay; reinstating brings them back. Portal and API."""
+
+from __future__ import annotations
+
+import pytest
+
+from audit.selectors import entry_body
+from cases.customers import CustomerInputError, CustomerStateError, customer_offboard
+from cases.models import Customer
+from cases.services import customer_upsert
+from tests.conftest import sealed_ledger
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def erika(db):
+    return customer_upsert(external_id="C/77", name="Erika Mustermann", country="DE")
+
+
+def test_offboarding_needs_a_reason_and_happens_once(erika):
+    with pytest.raises(CustomerInputError, match="reason"):
+        customer_offboard(customer=erika, reason="  ")
+    done = customer_offboard(customer=erika, reason="account closed")
+    assert done.is_offboarded and done.offboarding_reason == "account closed"
+    with pytest.raises(CustomerStateError, match="was offboarded on"):
+        customer_offboard(customer=erika, reason="again")
+    entry = sealed_ledger().get(action="cases.customer_offboarded")
+    assert entry_body(entry) == {"external_id": "C/77", "reason": "account closed"}
+    assert Customer.history.filter(id=erika.pk).count() == 2  # created, offboarded
+
+
+def test_analyst_offboards_and_reinstates_on_the_customer_page(portal_as, analyst, auditor,
+                                                               erika):
+    url = "/cases/customers/C/77/"
+    page = portal_as(analyst).get(url).content.decode()
+    assert "Active" in page and "Offboard this customer" in page
+    assert "Offboard this customer" not in portal_as(auditor).get(url).content.decode()
+    assert portal_as(auditor).post(url + "do/offboard", {"reason": "x"}).status_code == 403
+    resp = portal_as(analyst).post(url + "do/offboard", {"reason": ""}, follow=True)
+    assert "give a reason" in resp.content.decode()
+    resp = portal_as(analyst).post(url + "do/offboard", {"reason": "account closed"},
+                                   follow=True)
+    page = resp.content.decode()
+    assert "Offboarded" in page and "account closed" in page and "Reinstate" in page
+    erika.refresh_from_db()
+    assert erika.is_offboarded
+    entry = sealed_ledger().get(action="cases.customer_offboarded")
+    assert entry.actor_label == analyst.username
+    resp = portal_as(analyst).post(url + "do/reinstate", {"reason": "relationship resumed"},
+                                   follow=True)
+    erika.refresh_from_db()
+    assert not erika.is_offboarded and "reinstated" in resp.content.decode()
+
+
+def test_integration_offboards_through_the_api(api_as, integration_client, erika):
+    client = api_as(token=integration_client[1])
+    resp = client.post("/api/v1/customers/C/77/offboard", {"reason": "closed"}, format="json")
+    assert resp.status_code == 200, resp.content
+    assert resp.json()["offboarded_at"] and resp.json()["offboarding_reason"] == "closed"
+    again = client.post("/api/v1/customers/C/77/offboard", {"reason": "closed"}, format="json")
+    assert again.status_code == 409 and "external_id" in again.json()["error"]["fields"]
+    for body, field in (({"reason": "back", "x": 1}, "x"), ({"reason": ""}, "reason"),
+                        ({}, "reason")):
+        bad = client.post("/api/v1/customers/C/77/reinstate", body, format="json")
+        assert bad.status_code == 400 and field in bad.json()["error"]["fields"], body
+    assert client.get("/api/v1/customers/C/77").json()["offboarded_at"]
+    ok = client.post("/api/v1/customers/C/77/reinstate", {"reason": "back"}, format="json")
+    assert ok.status_code == 200 and ok.json()["offboarded_at"] is None
+    missing = client.post("/api/v1/customers/NOPE/offboard", {"reason": "x"}, format="json")
+    assert missing.status_code == 404
