@@ -69,6 +69,12 @@ class HistoryStep:
     changes: list[tuple[str, Any, Any]] = field(default_factory=list)
 
     @property
+    def shown_data(self) -> str:
+        """An event's data for a page: indented JSON."""
+        return json.dumps(self.data, ensure_ascii=False, sort_keys=True, indent=2,
+                          default=str)
+
+    @property
     def shown_changes(self) -> list[tuple[str, Any, Any]]:
         """The changes for a page: structured values (a JSON field) as JSON text."""
         return [(name, _shown(old), _shown(new)) for name, old, new in self.changes]

@@ -77,3 +77,9 @@ def test_a_json_field_change_reads_as_json_on_the_history_page(customers, audito
         f"/audit/objects/cases.customer/{customer.pk}/").content.decode())
     assert '{"kyc": {"note": "Müller", "risk": "high"}}' in page
     assert "{'kyc'" not in page
+    audit_record(action="cases.customer_note", object_type="cases.customer",
+                 object_id=str(customer.pk), data={"note": "Müller"})
+    ledger_seal_pending()
+    page = html.unescape(portal_as(auditor).get(
+        f"/audit/objects/cases.customer/{customer.pk}/").content.decode())
+    assert '"note": "Müller"' in page  # an event's data as JSON too
