@@ -53,6 +53,11 @@ def _write_urls(case, evidence, attachment_id=1):
         args = {}
         if "<int:pk>" in route:
             args.update(kwargs)
+        if "<path:external_id>" in route and "<slug:verb>" in route:
+            for verb in ("offboard", "reinstate"):
+                urls.append(reverse(f"cases:{name}", kwargs={
+                    "external_id": case.customer.external_id, "verb": verb}))
+            continue
         if "<slug:verb>" in route:
             for verb in (
                 "claim",
