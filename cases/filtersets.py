@@ -129,3 +129,32 @@ class CaseFilterSet(django_filters.FilterSet):
 
         model = Case
         fields: list[str] = []
+
+
+CUSTOMER_STATES = [("active", "Active"), ("offboarded", "Offboarded")]
+
+
+class CustomerFilterSet(django_filters.FilterSet):
+    """The customer base page and `GET /api/v1/customers`: search by id or name, by state
+    (active: re-screened when a list changes; offboarded), type and country."""
+
+    q = django_filters.CharFilter(method="filter_q", label="Search",
+                                  help_text="customer id (exact or start) or name")
+    state = django_filters.ChoiceFilter(choices=CUSTOMER_STATES, method="filter_state",
+                                        empty_label="Any state")
+    entity_type = django_filters.ChoiceFilter(choices=Customer._meta.get_field(
+        "entity_type").choices, empty_label="Any type", label="Type")
+    country = django_filters.CharFilter(lookup_expr="iexact")
+
+    class Meta:
+        model = Customer
+        fields: list[str] = []
+
+    def filter_q(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(Q(external_id__istartswith=value) | Q(name__icontains=value))
+
+    def filter_state(self, queryset, name, value):
+        return queryset.filter(offboarded_at__isnull=(value == "active"))

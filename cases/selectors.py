@@ -295,6 +295,13 @@ def customer_names(external_ids) -> dict[str, str]:
     return dict(Customer.objects.filter(external_id__in=ids).values_list("external_id", "name"))
 
 
+def customer_list() -> QuerySet[Customer]:
+    """The customer base, each with the number of their open cases, by name."""
+    return Customer.objects.annotate(
+        open_cases=Count("cases", filter=Q(cases__state__in=OPEN_STATES), distinct=True)
+    ).order_by("name", "pk")
+
+
 def customer_by_external_id(external_id: str) -> Customer | None:
     """The stored customer with this id of the bank's own, if any."""
     return Customer.objects.filter(external_id=str(external_id)).first()

@@ -9,6 +9,7 @@ urlpatterns = [
     path("dashboard/", views.dashboard, name="dashboard"),
     path("claim-next/", views.claim_next, name="claim_next"),
     path("bulk/", views.bulk, name="bulk"),
+    path("customers/", views.customer_index, name="customer_index"),
     path("customers/<path:external_id>/do/<slug:verb>", views.customer_state,
          name="customer_state"),
     path("customers/<path:external_id>/", views.customer, name="customer"),

@@ -226,6 +226,24 @@ def detail(request, pk: int):
 
 @role_required(*READ_ROLES)
 @require_GET
+def customer_index(request):
+    """The customer base: who list changes re-screen (active) and who not (offboarded),
+    with each customer's open cases."""
+    from cases.filtersets import CustomerFilterSet
+    from cases.selectors import customer_list
+
+    filterset = CustomerFilterSet(request.GET, queryset=customer_list())
+    queryset = filterset.qs if filterset.is_valid() else customer_list().none()
+    page = Paginator(queryset, 50).get_page(request.GET.get("page"))
+    params = request.GET.copy()
+    params.pop("page", None)
+    return render(request, "cases/customer_list.html", {
+        "filterset": filterset, "page": page, "params": params.urlencode(),
+    })
+
+
+@role_required(*READ_ROLES)
+@require_GET
 def customer(request, external_id: str):
     """Everything Vigil holds about one customer: cases, screening queries and reviewed
     false positives, monitoring alerts and loan applications."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 
@@ -16,9 +16,11 @@ from cases.customers import (
     customer_rows_clean,
     customers_upsert_many,
 )
-from cases.selectors import customer_by_external_id, customer_cases
+from cases.filtersets import CustomerFilterSet
+from cases.selectors import customer_by_external_id, customer_cases, customer_list
 from config.accounts.roles import READ_ROLES, WORK_ROLES, Role
 from config.api import ApiView, StrictSerializer, error_response
+from config.pagination import StandardPagination
 
 MAX_PER_REQUEST = 1000
 
@@ -52,14 +54,44 @@ class CustomerOutputSerializer(CustomerSerializer):
                                        help_text="references of the customer's open cases")
 
 
+class CustomerListItemSerializer(CustomerSerializer):
+    created_at = serializers.DateTimeField()
+    offboarded_at = serializers.DateTimeField(allow_null=True)
+    open_cases = serializers.IntegerField(help_text="how many of the customer's cases are open")
+
+
+class CustomerPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = CustomerListItemSerializer(many=True)
+
+
 class CustomersUpsertApi(ApiView):
-    """Store or update up to 1,000 customers by id (the base that delta re-screening
-    screens when a list version activates). All or nothing: one bad customer refuses the
-    request with its index and field. An offboarded customer sent again stays offboarded
-    until reinstated."""
+    """GET: the customer base, paginated (filters `q`, `state` active|offboarded,
+    `entity_type`, `country`). POST: store or update up to 1,000 customers by id (the
+    base that delta re-screening screens when a list version activates). All or nothing:
+    one bad customer refuses the request with its index and field. An offboarded customer
+    sent again stays offboarded until reinstated."""
 
     read_roles = READ_ROLES | {Role.INTEGRATION}
     write_roles = WORK_ROLES | {Role.INTEGRATION}
+
+    @extend_schema(parameters=[
+        OpenApiParameter("q", str, description="customer id (exact or start) or name"),
+        OpenApiParameter("state", str, enum=["active", "offboarded"]),
+        OpenApiParameter("entity_type", str, enum=list(EntityType.values)),
+        OpenApiParameter("country", str, description="ISO 3166 alpha-2"),
+        OpenApiParameter("page", int), OpenApiParameter("page_size", int),
+    ], responses=CustomerPageSerializer, summary="List customers", operation_id="customers_list")
+    def get(self, request):
+        filterset = CustomerFilterSet(request.query_params, queryset=customer_list())
+        if not filterset.is_valid():
+            raise exceptions.ValidationError(filterset.errors)
+        paginator = StandardPagination()
+        page = paginator.paginate_queryset(filterset.qs, request, view=self)
+        return paginator.get_paginated_response(
+            CustomerListItemSerializer(page, many=True).data)
 
     @extend_schema(request=CustomersUpsertInputSerializer,
                    responses=CustomersUpsertOutputSerializer, summary="Upsert customers")

@@ -70,3 +70,26 @@ def test_integration_offboards_through_the_api(api_as, integration_client, erika
     assert ok.status_code == 200 and ok.json()["offboarded_at"] is None
     missing = client.post("/api/v1/customers/NOPE/offboard", {"reason": "x"}, format="json")
     assert missing.status_code == 404
+
+
+def test_the_customer_base_page_and_api_list_filter_by_state(portal_as, auditor, api_as,
+                                                             integration_client, erika):
+    customer_upsert(external_id="C-2", name="Acme Trading LLC", entity_type="organisation",
+                    country="AE")
+    customer_offboard(customer=erika, reason="account closed")
+    page = portal_as(auditor).get("/cases/customers/").content.decode()
+    assert "2 customers" in page and "Acme Trading LLC" in page and "Offboarded" in page
+    page = portal_as(auditor).get("/cases/customers/?state=active").content.decode()
+    assert "1 customer" in page and "Erika" not in page
+    page = portal_as(auditor).get("/cases/customers/?q=c/7").content.decode()
+    assert "Erika Mustermann" in page and "Acme" not in page  # id prefix
+
+    client = api_as(token=integration_client[1])
+    body = client.get("/api/v1/customers?state=offboarded").json()
+    assert body["count"] == 1
+    assert body["results"][0]["external_id"] == "C/77"
+    assert body["results"][0]["offboarded_at"] and body["results"][0]["open_cases"] == 0
+    both = client.get("/api/v1/customers?q=acme").json()
+    assert [c["external_id"] for c in both["results"]] == ["C-2"]
+    bad = client.get("/api/v1/customers?state=gone")
+    assert bad.status_code == 400 and "state" in bad.json()["error"]["fields"]
