@@ -141,7 +141,7 @@ class CustomerFilterSet(django_filters.FilterSet):
     q = django_filters.CharFilter(method="filter_q", label="Search",
                                   help_text="customer id (exact or start) or name")
     state = django_filters.ChoiceFilter(choices=CUSTOMER_STATES, method="filter_state",
-                                        empty_label="Any state")
+                                        empty_label="Any state", label="Ongoing screening")
     entity_type = django_filters.ChoiceFilter(choices=Customer._meta.get_field(
         "entity_type").choices, empty_label="Any type", label="Type")
     country = django_filters.CharFilter(lookup_expr="iexact")

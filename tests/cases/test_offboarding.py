@@ -79,6 +79,7 @@ def test_the_customer_base_page_and_api_list_filter_by_state(portal_as, auditor,
     customer_offboard(customer=erika, reason="account closed")
     page = portal_as(auditor).get("/cases/customers/").content.decode()
     assert "2 customers" in page and "Acme Trading LLC" in page and "Offboarded" in page
+    assert "invalid name" not in page  # every filter has its label
     page = portal_as(auditor).get("/cases/customers/?state=active").content.decode()
     assert "1 customer" in page and "Erika" not in page
     page = portal_as(auditor).get("/cases/customers/?q=c/7").content.decode()
