@@ -94,3 +94,4 @@ def test_the_customer_base_page_and_api_list_filter_by_state(portal_as, auditor,
     assert [c["external_id"] for c in both["results"]] == ["C-2"]
     bad = client.get("/api/v1/customers?state=gone")
     assert bad.status_code == 400 and "state" in bad.json()["error"]["fields"]
+

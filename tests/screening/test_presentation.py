@@ -202,3 +202,19 @@ def test_an_unknown_customer_or_no_name_is_a_field_error(portal_as, analyst, act
     assert resp.status_code == 400
     assert "Enter a name, or the id of a stored customer." in resp.content.decode()
     assert not ScreeningQuery.objects.exists()
+
+
+def test_screen_now_from_the_customer_page(portal_as, analyst, auditor, active_list):
+    from cases.services import customer_upsert
+    from screening.models import ScreeningQuery
+
+    customer_upsert(external_id="C-CUBA", name="Banco Nacional de Cuba",
+                    entity_type="organisation")
+    page = portal_as(analyst).get("/cases/customers/C-CUBA/").content.decode()
+    assert "Screen now" in page
+    assert "Screen now" not in portal_as(auditor).get("/cases/customers/C-CUBA/").content.decode()
+    resp = portal_as(analyst).post("/screening/search",
+                                   {"customer_id": "C-CUBA", "use": "onboarding"})
+    assert resp.status_code == 200 and "BANCO NACIONAL DE CUBA" in resp.content.decode()
+    query = ScreeningQuery.objects.get(customer__external_id="C-CUBA")
+    assert query.hit_count >= 1 and query.input["name"] == "Banco Nacional de Cuba"
