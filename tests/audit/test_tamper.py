@@ -240,9 +240,10 @@ def test_delete_a_business_row_and_insert_one_outside_the_app(sealed, customers)
 def test_forged_history_row_without_ledger_entry(sealed, customers):
     raw_sql(
         "INSERT INTO cases_historicalcustomer (id, external_id, name, dob, country,"
-        " entity_type, data, created_at, history_date, history_type, history_change_reason)"
+        " entity_type, data, created_at, offboarding_reason, history_date, history_type,"
+        " history_change_reason)"
         " SELECT id, external_id, 'forged', dob, country, entity_type, data, created_at,"
-        " now(), '~', NULL FROM cases_customer WHERE id = %s",
+        " offboarding_reason, now(), '~', NULL FROM cases_customer WHERE id = %s",
         [customers[0].pk],
     )
     raw_sql("UPDATE cases_customer SET name = 'forged' WHERE id = %s", [customers[0].pk])

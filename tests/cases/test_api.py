@@ -35,6 +35,8 @@ def _endpoints(case):
         ),
         ("post", "/api/v1/customers", {"customers": [{"external_id": "W-1", "name": "W"}]}),
         ("get", f"/api/v1/customers/{case.customer.external_id}", None),
+        ("post", f"/api/v1/customers/{case.customer.external_id}/offboard", {"reason": "x"}),
+        ("post", f"/api/v1/customers/{case.customer.external_id}/reinstate", {"reason": "x"}),
     ]
 
 
