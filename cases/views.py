@@ -212,6 +212,8 @@ def detail(request, pk: int):
             "comments": list(case.comments.select_related("author")),
             "attachments": list(case.attachments.select_related("uploaded_by")),
             "timeline": case_timeline(case=case),
+            "other_open": [c for c in customer_cases(customer=case.customer)
+                           if c.is_open and c.pk != case.pk] if case.customer else [],
             "actions": _actions(request, case),
             "form": TransitionForm(initial={"expected_version": case.version}),
             "comment_form": CommentForm(),

@@ -95,3 +95,17 @@ def test_the_customer_base_page_and_api_list_filter_by_state(portal_as, auditor,
     bad = client.get("/api/v1/customers?state=gone")
     assert bad.status_code == 400 and "state" in bad.json()["error"]["fields"]
 
+
+
+def test_a_case_names_the_customers_other_open_cases_and_their_offboarding(portal_as,
+                                                                            analyst):
+    from tests.cases.factories import monitoring_case, screening_case
+
+    first = screening_case(customer=customer_upsert(external_id="C-9", name="Sultani Makenga"))
+    second = screening_case(customer=first.customer, list_code="un", entity_uid="6907999")
+    third = monitoring_case(customer=first.customer)
+    customer_offboard(customer=first.customer, reason="account closed")
+    page = portal_as(analyst).get(f"/cases/{first.pk}/").content.decode()
+    assert f">{second.reference}</a>" in page and f">{third.reference}</a>" in page
+    assert f">{first.reference}</a>" not in page.split('data-testid="other-open-cases"')[1][:600]
+    assert "offboarded " in page
