@@ -113,6 +113,9 @@ class UpsertOutcome:
     created: int
     updated: int
     unchanged: int
+    # Customers to screen now: new ones, and those whose screened details changed (they
+    # are otherwise screened only against what later list versions add or change).
+    to_screen: tuple[int, ...] = ()
 
     def as_dict(self) -> dict:
         return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged}
@@ -143,7 +146,9 @@ def customers_upsert_many(rows: list[dict], *, source: str) -> UpsertOutcome:
         Customer.objects.bulk_update(changed, list(fields))
     if created:
         cases_link_customers(*created)
-    outcome = UpsertOutcome(len(created), len(changed), len(rows) - len(created) - len(changed))
+    outcome = UpsertOutcome(len(created), len(changed), len(rows) - len(created) - len(changed),
+                            tuple(c.pk for c in (*created, *changed)
+                                  if c.offboarded_at is None))
     audit_record(action="cases.customers_upserted", object_type="cases.customer", object_id="",
                  data={"source": source, **outcome.as_dict()})
     return outcome

@@ -20,3 +20,4 @@ class QueryOrigin(models.TextChoices):
     SINGLE = "single", "Single search"
     BATCH = "batch", "Batch"
     DELTA = "delta", "Delta re-screening"
+    CUSTOMER = "customer", "Customer base update"

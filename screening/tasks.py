@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from audit.context import Actor
 from screening.matcher_cache import current_matcher
 from screening.services import (
     screening_batch_dispatch,
     screening_batch_resume_stale,
     screening_batch_run,
+    screening_customers_screen,
     screening_rescreen_delta,
 )
 
@@ -40,6 +42,14 @@ def screening_batch_slice_task(batch_id: int, lo: int, hi: int,
 def screening_delta_task(version_id: int) -> dict:
     """Re-screen the customer base against what a newly active list version changed."""
     return screening_rescreen_delta(version_id=version_id)
+
+
+@shared_task(name="screening.customers_screen", acks_late=True)
+def screening_customers_task(customer_ids: list[int]) -> dict:
+    """Screen customers new to the base (or with changed details) against the active
+    lists, as soon as an integration stores them."""
+    return screening_customers_screen(customer_ids=customer_ids,
+                                      actor=Actor.system("screening.customers_screen"))
 
 
 @shared_task(name="screening.matcher_warm")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
@@ -43,6 +44,10 @@ class CustomersUpsertOutputSerializer(serializers.Serializer):
     created = serializers.IntegerField()
     updated = serializers.IntegerField()
     unchanged = serializers.IntegerField()
+    screening_queued = serializers.IntegerField(
+        help_text="new customers and customers whose name, date of birth, country or type "
+                  "changed: screened against the active lists in the background (their "
+                  "queries and any cases follow)")
 
 
 class CustomerOutputSerializer(CustomerSerializer):
@@ -109,8 +114,15 @@ class CustomersUpsertApi(ApiView):
             key = f"customers[{exc.row - 1}].{exc.field}" if exc.row else "customers"
             return error_response(status=400, code="validation_error", message=str(exc),
                                   fields={key: [exc.problem]})
-        outcome = customers_upsert_many(cleaned, source="api")
-        return Response(CustomersUpsertOutputSerializer(outcome.as_dict()).data)
+        with transaction.atomic():
+            outcome = customers_upsert_many(cleaned, source="api")
+            if outcome.to_screen:
+                from screening.tasks import screening_customers_task
+
+                ids = list(outcome.to_screen)
+                transaction.on_commit(lambda: screening_customers_task.delay(ids))
+        return Response(CustomersUpsertOutputSerializer(
+            {**outcome.as_dict(), "screening_queued": len(outcome.to_screen)}).data)
 
 
 class CustomerGetApi(ApiView):

@@ -65,7 +65,7 @@ def test_api_upserts_all_or_nothing_and_reads_a_customer(api_as, analyst, audito
     client = api_as(analyst)
     done = client.post("/api/v1/customers", {"customers": ROWS}, format="json")
     assert done.status_code == 200 and done.json() == {"created": 2, "updated": 0,
-                                                         "unchanged": 0}
+                                                         "unchanged": 0, "screening_queued": 2}
     bad = client.post("/api/v1/customers", {"customers": [
         {"external_id": "K-3", "name": "Fine"}, {"external_id": "K-4", "name": "X",
                                                   "country": "ESP"}]}, format="json")

@@ -139,3 +139,54 @@ def test_an_offboarded_customer_is_not_rescreened(active_list, tmp_path):
     summary = screening_rescreen_delta(version_id=v2.pk)
     assert summary["customers"] == 1 and summary["hits"] >= 1
     assert Case.objects.filter(dedupe_key="screening:C-GONE:ofac-sdn:9001").exists()
+
+
+def test_customers_new_to_the_base_are_screened_against_the_active_lists(active_list,
+                                                                          tmp_path, capsys):
+    """A customer stored after a list activated would otherwise meet only what later
+    versions add or change: import_customers screens the new and changed ones."""
+    from django.core.management import call_command
+
+    src = tmp_path / "base.csv"
+    src.write_text("id,name,entity_type\nN-1,Banco Nacional de Cuba,organisation\n"
+                   "N-2,Jane Roe,person\n", encoding="utf-8")
+    call_command("import_customers", str(src))
+    assert "screened 2 new or changed customers against the active lists: 1 with hits" \
+        in capsys.readouterr().out
+    logged = ScreeningQuery.objects.filter(origin="customer")
+    assert {q.customer.external_id for q in logged} == {"N-1", "N-2"}
+    assert Case.objects.filter(dedupe_key="screening:N-1:ofac-sdn:306").exists()
+    call_command("import_customers", str(src))  # unchanged: nothing screened again
+    assert ScreeningQuery.objects.filter(origin="customer").count() == 2
+    src.write_text("id,name,entity_type\nN-1,Banco Nacional de Cuba,organisation\n"
+                   "N-2,Jane Roe-Smith,person\n", encoding="utf-8")
+    call_command("import_customers", str(src), "--no-screen")
+    assert ScreeningQuery.objects.filter(origin="customer").count() == 2
+    src.write_text("id,name,entity_type\nN-2,Jane Roe,person\n", encoding="utf-8")
+    call_command("import_customers", str(src))
+    assert ScreeningQuery.objects.filter(origin="customer").count() == 3
+
+
+def test_customers_sent_by_the_api_are_screened_in_the_background(
+        active_list, api_as, integration_client, django_capture_on_commit_callbacks):
+    from cases.customers import customer_offboard
+    from config.celery import app
+
+    gone = customer_upsert(external_id="A-GONE", name="Kim Jong Un")
+    customer_offboard(customer=gone, reason="account closed")
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            resp = api_as(token=integration_client[1]).post("/api/v1/customers", {
+                "customers": [{"external_id": "A-1", "name": "National Bank of Cuba",
+                               "entity_type": "organisation"},
+                              {"external_id": "A-GONE", "name": "Kim Jong-un"}]},
+                format="json")
+    finally:
+        app.conf.task_always_eager = previous
+    assert resp.status_code == 200
+    assert resp.json()["screening_queued"] == 1  # the offboarded customer is not screened
+    query = ScreeningQuery.objects.get(origin="customer")
+    assert query.customer.external_id == "A-1" and query.hit_count >= 1
+    assert query.actor_label == "screening.customers_screen"

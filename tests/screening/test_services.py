@@ -162,3 +162,16 @@ def test_new_service_events_are_recorded_under_the_model_label(active_list):
     ledger_seal_pending()
     entry = sealed_ledger().get(action="screening.batch_created")
     assert (entry.object_type, entry.object_id) == ("screening.batchrun", str(batch.pk))
+
+
+def test_many_subjects_take_the_batch_path_with_the_same_results(active_list):
+    from screening.services import MANY_FROM, screening_search_many
+
+    names = ["Usama Bin Laden", "Banco Nacional de Cuba", "Jane Doe", "Kim Jong Un",
+             "Osama bin Ladin", "Erika Mustermann"] * 3
+    assert len(names) >= MANY_FROM
+    many = screening_search_many(subjects=[{"name": n} for n in names], actor=ACTOR)
+    for name, query in zip(names, many, strict=True):
+        single = screening_search(name=name, actor=ACTOR)
+        assert query.results == single.results and query.normalized == single.normalized
+    assert any(q.hit_count for q in many) and not all(q.hit_count for q in many)

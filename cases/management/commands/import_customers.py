@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import csv
 import io
+import sys
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
 
 from audit.context import Actor, audit_context
 from cases.customers import FIELDS, CustomerInputError, customer_rows_clean, customers_upsert_many
@@ -38,8 +40,12 @@ class Command(BaseCommand):
         parser.add_argument("path")
         parser.add_argument("--chunk", type=int, default=1000,
                             help="customers per transaction (default 1000)")
+        parser.add_argument("--no-screen", action="store_true",
+                            help="only store: do not screen the new and changed customers "
+                                 "against the active lists now")
 
-    def handle(self, *args, path: str, chunk: int, **options) -> None:
+    def handle(self, *args, path: str, chunk: int, no_screen: bool = False,
+               **options) -> None:
         file = Path(path)
         if not file.is_file():
             raise CommandError(f"{path}: no such file")
@@ -75,13 +81,35 @@ class Command(BaseCommand):
             where = f"line {line_numbers[exc.row - 1]}, " if exc.row else ""
             raise CommandError(f"{path}, {where}{exc.field}: {exc.problem}") from None
         totals = {"created": 0, "updated": 0, "unchanged": 0}
-        with audit_context(actor=Actor.system("manage.py import_customers"),
-                           reason=f"customer import {file.name}"):
+        to_screen: list[int] = []
+        actor = Actor.system("manage.py import_customers")
+        with audit_context(actor=actor, reason=f"customer import {file.name}"):
             for start in range(0, len(cleaned), chunk):
                 outcome = customers_upsert_many(cleaned[start:start + chunk],
                                                 source=f"import_customers {file.name}")
                 for key, value in outcome.as_dict().items():
                     totals[key] += value
+                to_screen += outcome.to_screen
         self.stdout.write(self.style.SUCCESS(
             f"{len(cleaned):,} customers: {totals['created']:,} new, "
             f"{totals['updated']:,} updated, {totals['unchanged']:,} unchanged"))
+        if no_screen or not to_screen:
+            return
+        from screening.services import screening_customers_screen
+
+        bar = tqdm(total=len(to_screen), unit="customer", file=sys.stderr,
+                   disable=not sys.stderr.isatty() and options.get("verbosity", 1) < 2)
+
+        def progress(done: int, total: int) -> None:
+            bar.n = done
+            bar.refresh()
+
+        summary = screening_customers_screen(customer_ids=to_screen, actor=actor,
+                                             progress=progress)
+        bar.close()
+        self.stdout.write(
+            f"screened {summary['customers']:,} new or changed customers against the active "
+            f"lists: {summary['with_hits']:,} with hits (cases opened or updated)"
+            + (f", {summary['skipped']:,} not screenable" if summary["skipped"] else "")
+            + ("" if summary["customers"] or summary["skipped"] else
+               " (no active list yet: its first activation screens the whole base)"))
