@@ -240,35 +240,53 @@ CUSTOMER_CHUNK = 500
 
 
 def screening_customers_screen(*, customer_ids: Iterable[int], actor: Actor | None = None,
-                               progress=None) -> dict:
+                               progress=None, processes: int = 1) -> dict:
     """Screen customers against the active lists now: those new to the customer base and
     those whose screened details (name, date of birth, country, type) changed. Without
     this, a customer who joins the base after a list version activated would be screened
     only against what later versions add or change. Offboarded customers are left out;
     a customer whose stored details cannot be screened is counted and skipped. Each chunk
-    of customers is one unit of work (queries logged, cases opened, ledger entries)."""
+    of customers is one unit of work (queries logged, cases opened, ledger entries).
+    `processes` > 1: the next chunk is screened on that many cores while this process
+    logs the one before (as `manage.py screen` does)."""
     ids = sorted(set(customer_ids))
     summary = {"customers": 0, "with_hits": 0, "skipped": 0}
-    if not ids or not current_matcher().versions:
+    cm = current_matcher()
+    if not ids or not cm.versions:
         return summary  # no active list yet: its first activation screens the whole base
-    for start in range(0, len(ids), CUSTOMER_CHUNK):
-        subjects = []
-        for customer in customers_rescreened().filter(pk__in=ids[start:start + CUSTOMER_CHUNK]):
-            subject = {"name": customer.name, "dob": customer.dob or None,
-                       "country": customer.country or None,
-                       "entity_type": customer.entity_type or None, "customer": customer}
-            try:
-                screening_input_clean(**{k: v for k, v in subject.items() if k != "customer"})
-            except ScreeningInputError:
-                summary["skipped"] += 1
-                continue
-            subjects.append(subject)
-        queries = screening_search_many(subjects=subjects, actor=actor,
+
+    def log(subjects: list[dict], pending) -> None:
+        found = pending.get() if subjects else []
+        queries = screening_search_many(subjects=subjects, actor=actor, cm=cm, found=found,
                                         origin=QueryOrigin.CUSTOMER)
         summary["customers"] += len(queries)
         summary["with_hits"] += sum(1 for q in queries if q.hit_count)
-        if progress is not None:
-            progress(min(start + CUSTOMER_CHUNK, len(ids)), len(ids))
+
+    with MatcherPool(cm.matcher, workers=processes) as pool:
+        previous: tuple[list[dict], object] | None = None
+        for start in range(0, len(ids), CUSTOMER_CHUNK):
+            subjects, cleans = [], []
+            for customer in customers_rescreened().filter(
+                    pk__in=ids[start:start + CUSTOMER_CHUNK]):
+                subject = {"name": customer.name, "dob": customer.dob or None,
+                           "country": customer.country or None,
+                           "entity_type": customer.entity_type or None, "customer": customer}
+                try:
+                    cleans.append(_subject_clean(subject))
+                except ScreeningInputError:
+                    summary["skipped"] += 1
+                    continue
+                subjects.append(subject)
+            pending = pool.screen_async([_search_kwargs(c) for c in cleans])
+            if previous is not None:
+                log(*previous)
+                if progress is not None:
+                    progress(min(start, len(ids)), len(ids))
+            previous = (subjects, pending)
+        if previous is not None:
+            log(*previous)
+    if progress is not None:
+        progress(len(ids), len(ids))
     return summary
 
 
@@ -292,33 +310,38 @@ def screening_search(
     }], actor=actor)[0]
 
 
+def _subject_clean(s: Mapping[str, object]) -> ScreeningInput:
+    return screening_input_clean(
+        name=s.get("name"), dob=s.get("dob"), country=s.get("country"),
+        entity_type=s.get("entity_type"),
+        lists=list(s["lists"]) if s.get("lists") is not None else None,  # type: ignore[call-overload]
+        threshold=s.get("threshold"), use=s.get("use", ScreeningUse.ONBOARDING))
+
+
 def screening_search_many(
     *, subjects: Sequence[Mapping[str, object]], actor: Actor | None,
-    origin: str = QueryOrigin.SINGLE,
+    origin: str = QueryOrigin.SINGLE, cm: CachedMatcher | None = None,
+    found: list[tuple[list[Match], str | None]] | None = None,
 ) -> list[ScreeningQuery]:
     """Screen several names as one unit of work (e.g. an applicant and its owners); each
     subject takes `screening_search`'s keywords and is logged, audited and turned into
     cases as one query, all against the same active list versions and in one
     transaction, with one lookup of those versions, one insert of the query rows and one
-    ledger append instead of one of each per name."""
-    cleans = [screening_input_clean(
-        name=s.get("name"), dob=s.get("dob"), country=s.get("country"),
-        entity_type=s.get("entity_type"),
-        lists=list(s["lists"]) if s.get("lists") is not None else None,  # type: ignore[call-overload]
-        threshold=s.get("threshold"), use=s.get("use", ScreeningUse.ONBOARDING))
-        for s in subjects]
+    ledger append instead of one of each per name. `found`: each subject's matches and
+    normalised form, already screened by `cm`'s matcher (e.g. on other cores)."""
+    cleans = [_subject_clean(s) for s in subjects]
     customers: list[Customer | None] = [s.get("customer") for s in subjects]  # type: ignore[misc]
     if not cleans:
         return []
-    cm = current_matcher()
+    cm = cm or current_matcher()
     config = cm.matcher.config.as_dict()
     with audit_context(actor=actor) if actor else nullcontext(), transaction.atomic():
         actor_fields = _actor_fields()
         kept_per_subject = []
         queries = []
-        if len(cleans) >= MANY_FROM:  # the batch path: the same results, cheaper per name
+        if found is None and len(cleans) >= MANY_FROM:  # the batch path: same results
             found = screen_many(cm.matcher, [_search_kwargs(c) for c in cleans])
-        else:
+        elif found is None:
             found = [(_match(cm.matcher, clean), None) for clean in cleans]
         for clean, customer, (matches, normalized) in zip(cleans, customers, found,
                                                          strict=True):

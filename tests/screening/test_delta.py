@@ -190,3 +190,27 @@ def test_customers_sent_by_the_api_are_screened_in_the_background(
     query = ScreeningQuery.objects.get(origin="customer")
     assert query.customer.external_id == "A-1" and query.hit_count >= 1
     assert query.actor_label == "screening.customers_screen"
+
+
+def test_screening_new_customers_on_two_cores_gives_what_one_core_gives(active_list):
+    """More customers than one pool chunk: screened on forked workers while the parent
+    logs the chunk before; every customer is logged once with the single-search result."""
+    from cases.customers import customer_rows_clean, customers_upsert_many
+    from screening.services import screening_customers_screen, screening_search
+
+    names = ["Banco Nacional de Cuba", "Jane Roe", "Kim Jong Un", "Erika Mustermann",
+             "Maria Lopez Garcia", "Usama bin Ladin"]
+    rows = customer_rows_clean([{"external_id": f"P-{i}", "name": f"{names[i % 6]}"}
+                                for i in range(900)])
+    outcome = customers_upsert_many(rows, source="test")
+    seen = []
+    summary = screening_customers_screen(customer_ids=outcome.to_screen, actor=ACTOR,
+                                         processes=2, progress=lambda d, t: seen.append(d))
+    assert summary == {"customers": 900, "with_hits": summary["with_hits"], "skipped": 0}
+    assert seen[-1] == 900 and seen == sorted(seen)
+    logged = ScreeningQuery.objects.filter(origin="customer")
+    assert logged.count() == 900
+    expected = {n: screening_search(name=n, actor=ACTOR).results for n in names}
+    for q in logged.select_related("customer")[:60]:
+        assert q.results == expected[q.customer.name], q.customer.name
+    assert summary["with_hits"] == sum(1 for q in logged if q.hit_count) > 0

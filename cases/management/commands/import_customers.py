@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import sys
 from pathlib import Path
 
@@ -40,6 +41,8 @@ class Command(BaseCommand):
         parser.add_argument("path")
         parser.add_argument("--chunk", type=int, default=1000,
                             help="customers per transaction (default 1000)")
+        parser.add_argument("--workers", type=int, default=0,
+                            help="processes screening the new customers (default: all cores)")
         parser.add_argument("--no-screen", action="store_true",
                             help="only store: do not screen the new and changed customers "
                                  "against the active lists now")
@@ -105,7 +108,9 @@ class Command(BaseCommand):
             bar.refresh()
 
         summary = screening_customers_screen(customer_ids=to_screen, actor=actor,
-                                             progress=progress)
+                                             progress=progress,
+                                             processes=options.get("workers") or os.cpu_count()
+                                             or 1)
         bar.close()
         self.stdout.write(
             f"screened {summary['customers']:,} new or changed customers against the active "
