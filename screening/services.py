@@ -352,7 +352,10 @@ def screening_search_many(
                 matches=kept, suppressed=suppressed, origin=origin,
                 customer=customer, actor_fields=actor_fields, config=config,
                 normalized=normalized))
-        insert_objects(queries)
+        if len(queries) >= MANY_FROM:
+            copy_objects(queries)  # many at once (customers screened on arrival): COPY
+        else:
+            insert_objects(queries)
         ledger_append_many([
             ("screening.query", "screening.screeningquery", str(query.pk),
              _query_audit_data(clean, cm, query, customer, kept))
