@@ -295,6 +295,20 @@ def customer_names(external_ids) -> dict[str, str]:
     return dict(Customer.objects.filter(external_id__in=ids).values_list("external_id", "name"))
 
 
+def customer_open_cases(*, customer: Customer | None, exclude: Case | None = None
+                        ) -> list[Case]:
+    """The customer's open cases, newest first (less `exclude`, the case being read)."""
+    if customer is None:
+        return []
+    return [c for c in customer_cases(customer=customer)
+            if c.is_open and (exclude is None or c.pk != exclude.pk)]
+
+
+def customers_rescreened() -> QuerySet[Customer]:
+    """The customers list changes re-screen: every stored customer not offboarded."""
+    return Customer.objects.filter(offboarded_at__isnull=True)
+
+
 def customer_list() -> QuerySet[Customer]:
     """The customer base, each with the number of their open cases, by name."""
     return Customer.objects.annotate(

@@ -6,10 +6,26 @@ integration clients see the queries and batches they made themselves.
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
 
+from cases.models import Customer
+from cases.selectors import customers_rescreened
 from config.accounts.roles import READ_ROLES, has_role
+from screening.choices import QueryOrigin
 from screening.models import BatchRun, ScreeningQuery, Whitelist
+
+
+def customers_awaiting_screening(ids: list[int]) -> QuerySet[Customer]:
+    """Of these customers, those to screen on arrival: not offboarded, and not screened
+    on arrival since their last recorded change (so a task run again, e.g. redelivered
+    after its worker died, screens only what the first run did not)."""
+    changed_at = Subquery(Customer.history.model.objects.filter(id=OuterRef("pk"))
+                          .order_by("-history_date").values("history_date")[:1])
+    screened = ScreeningQuery.objects.filter(customer=OuterRef("pk"),
+                                             origin=QueryOrigin.CUSTOMER,
+                                             created_at__gte=OuterRef("changed_at"))
+    return (customers_rescreened().filter(pk__in=ids).annotate(changed_at=changed_at)
+            .filter(~Exists(screened)).order_by("pk"))
 
 
 def _is_integration_only(user) -> bool:

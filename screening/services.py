@@ -24,8 +24,9 @@ from django.utils import timezone
 from audit.context import Actor, audit_context, current_context
 from audit.services import audit_record, ledger_append_many
 from cases.choices import CaseSource
-from cases.customers import COUNTRY_CODE, customers_rescreened, dob_problem
+from cases.customers import COUNTRY_CODE, dob_problem
 from cases.models import Customer
+from cases.selectors import customers_rescreened
 from cases.services import case_open, customer_upsert
 from config.exports import csv_cell
 from config.forking import forget_inherited_connections
@@ -50,6 +51,7 @@ from screening.matching.engine import (
 from screening.matching.normalize import NameInputError, normalize_name, validate_name
 from screening.models import BatchInput, BatchRun, ScreeningQuery, Whitelist
 from screening.presentation import logged_dicts
+from screening.selectors import customers_awaiting_screening
 
 ENTITY_TYPES = ("person", "organisation", "vessel", "aircraft")
 REPORT_COLUMNS = ("input_id", "input_name", "score", "list", "entity_uid", "matched_name",
@@ -246,7 +248,9 @@ def screening_customers_screen(*, customer_ids: Iterable[int], actor: Actor | No
     this, a customer who joins the base after a list version activated would be screened
     only against what later versions add or change. Offboarded customers are left out;
     a customer whose stored details cannot be screened is counted and skipped. Each chunk
-    of customers is one unit of work (queries logged, cases opened, ledger entries).
+    of customers is one unit of work (queries logged, cases opened, ledger entries); a
+    customer already screened on arrival since their last change is not screened again,
+    so running it again (a redelivered task) logs nothing twice.
     `processes` > 1: the next chunk is screened on that many cores while this process
     logs the one before (as `manage.py screen` does)."""
     ids = sorted(set(customer_ids))
@@ -266,8 +270,8 @@ def screening_customers_screen(*, customer_ids: Iterable[int], actor: Actor | No
         previous: tuple[list[dict], object] | None = None
         for start in range(0, len(ids), CUSTOMER_CHUNK):
             subjects, cleans = [], []
-            for customer in customers_rescreened().filter(
-                    pk__in=ids[start:start + CUSTOMER_CHUNK]):
+            for customer in customers_awaiting_screening(
+                    ids[start:start + CUSTOMER_CHUNK]):
                 subject = {"name": customer.name, "dob": customer.dob or None,
                            "country": customer.country or None,
                            "entity_type": customer.entity_type or None, "customer": customer}
@@ -788,11 +792,10 @@ def _batch_customers_keep(batch: BatchRun, items: list) -> dict[str, Customer]:
     update, one ledger entry per chunk; a file's ids are unique)."""
     from cases.customers import customers_upsert_many
 
-    rows = {row["id"]: _customer_fields(row) for _, row, _, _ in items if row["id"]}
+    rows = [_customer_fields(row) for _, row, _, _ in items if row["id"]]
     if not rows:
         return {}
-    customers_upsert_many(list(rows.values()), source=f"screening batch #{batch.pk}")
-    return {c.external_id: c for c in Customer.objects.filter(external_id__in=list(rows))}
+    return customers_upsert_many(rows, source=f"screening batch #{batch.pk}").stored
 
 
 def _batch_commit_once(batch_id: int, items: list, cm: CachedMatcher, cfg: dict,
