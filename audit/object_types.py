@@ -29,3 +29,13 @@ def object_type_names(name: str) -> list[str]:
     """Every name the object type was recorded under: its label first."""
     label = canonical_object_type(name)
     return [label, *FORMER_NAMES.get(label, ())]
+
+
+def object_kind(name: str) -> str:
+    """What an object type is called on a page ("Enrichment run"); empty if not a model."""
+    from django.apps import apps
+
+    try:
+        return apps.get_model(canonical_object_type(name))._meta.verbose_name.capitalize()
+    except (LookupError, ValueError):
+        return ""

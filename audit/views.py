@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from functools import wraps
 
-from django.apps import apps
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
@@ -19,7 +18,7 @@ from audit.digests import DigestError, covering_digest, digest_envelope_bytes, i
 from audit.evidence import EvidenceError, evidence_bundle_export, resolve_object_type
 from audit.filtersets import LedgerEntryFilterSet
 from audit.models import Digest, LedgerEntry, VerificationMode, VerificationRun
-from audit.object_types import canonical_object_type
+from audit.object_types import canonical_object_type, object_kind
 from audit.selectors import (
     AUDIT_ROLES,
     digest_list,
@@ -90,12 +89,9 @@ def object_detail(request, object_type: str, object_id: str):
     steps = object_history(object_type=object_type, object_id=object_id)
     if not steps:
         raise Http404("No ledger entries about this object.")
-    try:
-        kind = apps.get_model(object_type)._meta.verbose_name.capitalize()
-    except (LookupError, ValueError):
-        kind = ""
     return render(request, "audit/object_history.html", {
-        "object_type": object_type, "object_id": object_id, "steps": steps, "kind": kind,
+        "object_type": object_type, "object_id": object_id, "steps": steps,
+        "kind": object_kind(object_type),
     })
 
 

@@ -9,6 +9,7 @@ included) and links new customers to cases already opened about their id.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import unicodedata
@@ -116,6 +117,8 @@ class UpsertOutcome:
     # Customers to screen now: new ones, and those whose screened details changed (they
     # are otherwise screened only against what later list versions add or change).
     to_screen: tuple[int, ...] = ()
+    # Every customer of the rows, as stored now, by external id.
+    stored: dict[str, Customer] = dataclasses.field(default_factory=dict, compare=False)
 
     def as_dict(self) -> dict:
         return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged}
@@ -148,7 +151,8 @@ def customers_upsert_many(rows: list[dict], *, source: str) -> UpsertOutcome:
         cases_link_customers(*created)
     outcome = UpsertOutcome(len(created), len(changed), len(rows) - len(created) - len(changed),
                             tuple(c.pk for c in (*created, *changed)
-                                  if c.offboarded_at is None))
+                                  if c.offboarded_at is None),
+                            {**existing, **{c.external_id: c for c in created}})
     audit_record(action="cases.customers_upserted", object_type="cases.customer", object_id="",
                  data={"source": source, **outcome.as_dict()})
     return outcome
@@ -161,49 +165,44 @@ class CustomerStateError(CustomerInputError):
 MAX_REASON = 500
 
 
+def _reason_clean(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason or len(reason) > MAX_REASON:
+        raise CustomerInputError(f"is required, at most {MAX_REASON} characters",
+                                 field="reason")
+    return reason
+
+
+def _offboarding_set(customer: Customer, *, offboard: bool, reason: str) -> Customer:
+    """Offboard or reinstate under a row lock, versioned, with its own ledger event."""
+    reason = _reason_clean(reason)
+    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    was = customer.offboarded_at
+    if offboard and was is not None:
+        raise CustomerStateError(f"{customer.external_id} was offboarded on {was:%Y-%m-%d}",
+                                 field="external_id")
+    if not offboard and was is None:
+        raise CustomerStateError(f"{customer.external_id} is not offboarded",
+                                 field="external_id")
+    customer.offboarded_at = timezone.now() if offboard else None
+    customer.offboarding_reason = reason if offboard else ""
+    customer.save(update_fields=["offboarded_at", "offboarding_reason"])
+    data = {"external_id": customer.external_id, "reason": reason}
+    audit_record(action="cases.customer_offboarded" if offboard else "cases.customer_reinstated",
+                 object_type="cases.customer", object_id=str(customer.pk),
+                 data=data if offboard else {**data, "offboarded_at": was.isoformat()})
+    return customer
+
+
 @transaction.atomic
 def customer_offboard(*, customer: Customer, reason: str) -> Customer:
     """The bank no longer serves this customer: list changes stop re-screening them. Their
     cases, queries and history stay as they are (open cases are still worked to a close).
     Inside the caller's audit context (who offboarded is the entry's actor)."""
-    reason = (reason or "").strip()
-    if not reason or len(reason) > MAX_REASON:
-        raise CustomerInputError(f"is required, at most {MAX_REASON} characters",
-                                 field="reason")
-    customer = Customer.objects.select_for_update().get(pk=customer.pk)
-    if customer.offboarded_at is not None:
-        raise CustomerStateError(
-            f"{customer.external_id} was offboarded on {customer.offboarded_at:%Y-%m-%d}",
-            field="external_id")
-    customer.offboarded_at, customer.offboarding_reason = timezone.now(), reason
-    customer.save(update_fields=["offboarded_at", "offboarding_reason"])
-    audit_record(action="cases.customer_offboarded", object_type="cases.customer",
-                 object_id=str(customer.pk),
-                 data={"external_id": customer.external_id, "reason": reason})
-    return customer
+    return _offboarding_set(customer, offboard=True, reason=reason)
 
 
 @transaction.atomic
 def customer_reinstate(*, customer: Customer, reason: str) -> Customer:
     """An offboarded customer is served again: list changes re-screen them again."""
-    reason = (reason or "").strip()
-    if not reason or len(reason) > MAX_REASON:
-        raise CustomerInputError(f"is required, at most {MAX_REASON} characters",
-                                 field="reason")
-    customer = Customer.objects.select_for_update().get(pk=customer.pk)
-    if customer.offboarded_at is None:
-        raise CustomerStateError(f"{customer.external_id} is not offboarded",
-                                 field="external_id")
-    was = customer.offboarded_at
-    customer.offboarded_at, customer.offboarding_reason = None, ""
-    customer.save(update_fields=["offboarded_at", "offboarding_reason"])
-    audit_record(action="cases.customer_reinstated", object_type="cases.customer",
-                 object_id=str(customer.pk),
-                 data={"external_id": customer.external_id, "reason": reason,
-                       "offboarded_at": was.isoformat()})
-    return customer
-
-
-def customers_rescreened():
-    """The customers list changes re-screen: every stored customer not offboarded."""
-    return Customer.objects.filter(offboarded_at__isnull=True)
+    return _offboarding_set(customer, offboard=False, reason=reason)

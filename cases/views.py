@@ -33,6 +33,7 @@ from cases.selectors import (
     case_timeline,
     customer_by_external_id,
     customer_cases,
+    customer_open_cases,
     dashboard_stats,
     queue_counts,
 )
@@ -212,8 +213,7 @@ def detail(request, pk: int):
             "comments": list(case.comments.select_related("author")),
             "attachments": list(case.attachments.select_related("uploaded_by")),
             "timeline": case_timeline(case=case),
-            "other_open": [c for c in customer_cases(customer=case.customer)
-                           if c.is_open and c.pk != case.pk] if case.customer else [],
+            "other_open": customer_open_cases(customer=case.customer, exclude=case),
             "actions": _actions(request, case),
             "form": TransitionForm(initial={"expected_version": case.version}),
             "comment_form": CommentForm(),

@@ -18,7 +18,7 @@ from cases.customers import (
     customers_upsert_many,
 )
 from cases.filtersets import CustomerFilterSet
-from cases.selectors import customer_by_external_id, customer_cases, customer_list
+from cases.selectors import customer_by_external_id, customer_list, customer_open_cases
 from config.accounts.roles import READ_ROLES, WORK_ROLES, Role
 from config.api import ApiView, StrictSerializer, error_response
 from config.pagination import StandardPagination
@@ -142,7 +142,7 @@ def _customer_out(customer) -> dict:
     data = {f: getattr(customer, f) for f in ("external_id", "name", "dob", "country",
                                               "entity_type", "created_at", "offboarded_at",
                                               "offboarding_reason")}
-    data["open_cases"] = [c.reference for c in customer_cases(customer=customer) if c.is_open]
+    data["open_cases"] = [c.reference for c in customer_open_cases(customer=customer)]
     return CustomerOutputSerializer(data).data
 
 
