@@ -13,6 +13,7 @@ import dataclasses
 import datetime as dt
 import re
 import unicodedata
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -95,7 +96,14 @@ def customer_rows_clean(rows: list) -> list[dict]:
     given twice is refused: which of the two is the customer would be a guess."""
     if not isinstance(rows, list):
         raise CustomerInputError("must be a list of customers", field="customers")
-    cleaned, seen = [], {}
+    return list(customer_rows_clean_iter(rows))
+
+
+def customer_rows_clean_iter(rows: Iterable) -> Iterator[dict]:
+    """`customer_rows_clean` one row at a time, for a file read as it is checked: each
+    row is validated when it is reached, and the problem is raised then. Holds only the
+    ids seen so far."""
+    seen: dict[str, int] = {}
     for index, row in enumerate(rows, 1):
         if not isinstance(row, dict):
             raise CustomerInputError("must be an object", field="customers", row=index)
@@ -105,8 +113,7 @@ def customer_rows_clean(rows: list) -> list[dict]:
                                      f"{seen[clean['external_id']]}", field="external_id",
                                      row=index)
         seen[clean["external_id"]] = index
-        cleaned.append(clean)
-    return cleaned
+        yield clean
 
 
 @dataclass(frozen=True)

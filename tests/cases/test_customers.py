@@ -107,3 +107,38 @@ def test_import_customers_command_checks_the_whole_file_first(tmp_path, capsys):
     with pytest.raises(CommandError, match="binary"):
         call_command("import_customers", str(binary))
     assert Case.objects.count() == 0
+
+
+def test_import_customers_stores_nothing_when_a_row_past_the_first_chunks_is_bad(tmp_path):
+    """The file is stored a chunk at a time, but checked whole before the first chunk."""
+    rows = "".join(f"K-{i},Customer Number{i},,DE,person\n" for i in range(1, 8))
+    bad = tmp_path / "late.csv"
+    bad.write_text("id,name,dob,country,entity_type\n" + rows + "K-3,Again,,DE,person\n",
+                   encoding="utf-8")
+    with pytest.raises(CommandError, match=r"late.csv, line 9, external_id: K-3 is also row 3"):
+        call_command("import_customers", str(bad), "--chunk", "2")
+    short = tmp_path / "short.csv"
+    short.write_text("id,name,country\n" + "".join(f"K-{i},N{i},DE\n" for i in range(6))
+                     + "K-6,N6\n", encoding="utf-8")
+    with pytest.raises(CommandError, match=r"short.csv, line 8: 2 fields, the header has 3"):
+        call_command("import_customers", str(short), "--chunk", "2")
+    assert Customer.objects.count() == 0
+    good = tmp_path / "good.csv"
+    good.write_text("id,name,dob,country,entity_type\n" + rows, encoding="utf-8")
+    call_command("import_customers", str(good), "--chunk", "2")
+    assert Customer.objects.count() == 7
+
+
+def test_import_customers_reads_cp1252_found_past_the_first_block(tmp_path, capsys):
+    """The encoding is decided over the whole file, read a block at a time: a cp1252 byte
+    after the first MiB still makes it a cp1252 file, not a decoding error mid-import."""
+    src = tmp_path / "late-cp1252.csv"
+    src.write_bytes(b"id,name,country\nK-1,Anna Berg,SE\n" + b"\n" * (1 << 20)
+                    + "K-2,Zoë Müller,DE\n".encode("cp1252"))
+    call_command("import_customers", str(src))
+    assert "2 customers: 2 new" in capsys.readouterr().out
+    assert Customer.objects.get(external_id="K-2").name == "Zoë Müller"
+    (tmp_path / "neither.csv").write_bytes(b"id,name\nK-1,Anna\n" + b"\n" * (1 << 20)
+                                           + b"K-2,\x81\x8d\n")
+    with pytest.raises(CommandError, match="neither UTF-8 nor cp1252"):
+        call_command("import_customers", str(tmp_path / "neither.csv"))

@@ -8,30 +8,95 @@ nothing (customers are upserted by id)."""
 
 from __future__ import annotations
 
+import codecs
 import csv
-import io
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from audit.context import Actor, audit_context
-from cases.customers import FIELDS, CustomerInputError, customer_rows_clean, customers_upsert_many
+from cases.customers import (
+    FIELDS,
+    CustomerInputError,
+    customer_rows_clean_iter,
+    customers_upsert_many,
+)
 
 MAX_BYTES = 500 * 1024 * 1024
 
 
-def _text(data: bytes) -> str:
-    if b"\x00" in data[:65536]:
-        raise CommandError("the file is binary, not a CSV text file")
+def _encoding(file: Path) -> str:
+    """UTF-8 (with or without a BOM) or cp1252, whichever decodes the whole file, read a
+    block at a time; a binary file is refused by its first 64 KiB."""
+    with file.open("rb") as fh:
+        if b"\x00" in fh.read(65536):
+            raise CommandError("the file is binary, not a CSV text file")
     for encoding in ("utf-8-sig", "cp1252"):
+        decoder = codecs.getincrementaldecoder(encoding)()
         try:
-            return data.decode(encoding)
+            with file.open("rb") as fh:
+                while block := fh.read(1 << 20):
+                    decoder.decode(block)
+            decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             continue
+        return encoding
     raise CommandError("the file is neither UTF-8 nor cp1252 text")
+
+
+def _stamp(file: Path) -> tuple[int, int]:
+    st = file.stat()
+    return st.st_size, st.st_mtime_ns
+
+
+def _chunks(rows: Iterator[dict], size: int) -> Iterator[list[dict]]:
+    part: list[dict] = []
+    for row in rows:
+        part.append(row)
+        if len(part) == size:
+            yield part
+            part = []
+    if part:
+        yield part
+
+
+class _Rows:
+    """The file's customer rows as dicts, read one at a time (each pass opens the file
+    again); `line` is the line the row last read ended on, for error messages."""
+
+    def __init__(self, file: Path, encoding: str) -> None:
+        self.file, self.encoding, self.line = file, encoding, 0
+
+    def __iter__(self) -> Iterator[dict]:
+        path = self.file
+        with path.open(encoding=self.encoding, newline="") as fh:
+            reader = csv.reader(fh)
+            try:
+                header = [h.strip().lower() for h in next(reader, [])]
+                header = ["external_id" if h == "id" else h for h in header]
+                if "external_id" not in header or "name" not in header:
+                    raise CommandError(
+                        f"{path}: the header needs `external_id` (or `id`) and `name` "
+                        f"(found: {', '.join(header)[:200] or 'nothing'})")
+                unknown = [h for h in header if h not in FIELDS]
+                if unknown:
+                    raise CommandError(f"{path}: unknown column(s) {', '.join(unknown)}; "
+                                       f"expected {', '.join(FIELDS)}")
+                for line in reader:
+                    self.line = reader.line_num
+                    if not any(cell.strip() for cell in line):
+                        continue
+                    if len(line) != len(header):
+                        raise CommandError(f"{path}, line {reader.line_num}: {len(line)} "
+                                           f"fields, the header has {len(header)}")
+                    yield dict(zip(header, line, strict=True))
+            except csv.Error as exc:
+                raise CommandError(
+                    f"{path}, line {reader.line_num}: malformed CSV ({exc})") from None
 
 
 class Command(BaseCommand):
@@ -56,45 +121,38 @@ class Command(BaseCommand):
             raise CommandError(f"{path}: larger than {MAX_BYTES // (1024 * 1024)} MB")
         if chunk < 1:
             raise CommandError("--chunk must be at least 1")
-        reader = csv.reader(io.StringIO(_text(file.read_bytes()), newline=""))
+        # Two passes over the file, neither holding it: the first checks every row (a bad
+        # row stops the import before anything is stored), the second stores them a chunk
+        # at a time. Memory stays flat whatever the file's size.
+        stamp = _stamp(file)
+        rows = _Rows(file, _encoding(file))
+        count = 0
         try:
-            header = [h.strip().lower() for h in next(reader, [])]
-            header = ["external_id" if h == "id" else h for h in header]
-            if "external_id" not in header or "name" not in header:
-                raise CommandError(f"{path}: the header needs `external_id` (or `id`) and "
-                                   f"`name` (found: {', '.join(header)[:200] or 'nothing'})")
-            unknown = [h for h in header if h not in FIELDS]
-            if unknown:
-                raise CommandError(f"{path}: unknown column(s) {', '.join(unknown)}; "
-                                   f"expected {', '.join(FIELDS)}")
-            rows, line_numbers = [], []
-            for line in reader:
-                if not any(cell.strip() for cell in line):
-                    continue
-                if len(line) != len(header):
-                    raise CommandError(f"{path}, line {reader.line_num}: {len(line)} fields, "
-                                       f"the header has {len(header)}")
-                rows.append(dict(zip(header, line, strict=True)))
-                line_numbers.append(reader.line_num)
-        except csv.Error as exc:
-            raise CommandError(f"{path}, line {reader.line_num}: malformed CSV ({exc})") from None
-        try:
-            cleaned = customer_rows_clean(rows)
+            for _ in customer_rows_clean_iter(rows):
+                count += 1
         except CustomerInputError as exc:
-            where = f"line {line_numbers[exc.row - 1]}, " if exc.row else ""
-            raise CommandError(f"{path}, {where}{exc.field}: {exc.problem}") from None
+            raise CommandError(f"{path}, line {rows.line}, {exc.field}: {exc.problem}") from None
+        if _stamp(file) != stamp:
+            raise CommandError(f"{path}: the file changed while it was being checked; "
+                               f"nothing was stored")
         totals = {"created": 0, "updated": 0, "unchanged": 0}
         to_screen: list[int] = []
         actor = Actor.system("manage.py import_customers")
         with audit_context(actor=actor, reason=f"customer import {file.name}"):
-            for start in range(0, len(cleaned), chunk):
-                outcome = customers_upsert_many(cleaned[start:start + chunk],
-                                                source=f"import_customers {file.name}")
-                for key, value in outcome.as_dict().items():
-                    totals[key] += value
-                to_screen += outcome.to_screen
+            try:
+                for part in _chunks(customer_rows_clean_iter(rows), chunk):
+                    outcome = customers_upsert_many(part,
+                                                    source=f"import_customers {file.name}")
+                    for key, value in outcome.as_dict().items():
+                        totals[key] += value
+                    to_screen += outcome.to_screen
+            except CustomerInputError as exc:  # only if the file changed under the import
+                raise CommandError(
+                    f"{path}, line {rows.line}, {exc.field}: {exc.problem} (the file changed "
+                    f"during the import; the chunks before this line are stored, and running "
+                    f"the import again is safe)") from None
         self.stdout.write(self.style.SUCCESS(
-            f"{len(cleaned):,} customers: {totals['created']:,} new, "
+            f"{count:,} customers: {totals['created']:,} new, "
             f"{totals['updated']:,} updated, {totals['unchanged']:,} unchanged"))
         if no_screen or not to_screen:
             return
