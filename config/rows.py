@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 import psycopg._queries
-from django.db import connection, connections, transaction
+from django.db import DatabaseError, connection, connections, transaction
 from django.db.models import JSONField, Model
 from psycopg.types.json import Jsonb
 
@@ -261,3 +261,28 @@ def _update_plan(model: type[Model], fields: tuple, vendor: str) -> str:
     return (f"UPDATE {quote(model._meta.db_table)} SET "  # noqa: S608 - model metadata
             + ", ".join(f"{quote(f.column)} = %s" for f in fields)
             + f" WHERE {quote(model._meta.pk.column)} = %s")
+
+
+#: Rows written in one bulk load from which its tables' statistics are refreshed.
+ANALYZE_AFTER_ROWS = 5_000
+
+
+def tables_analyze(*models: type[Model], using: str | None = None) -> bool:
+    """Refresh PostgreSQL's planner statistics of these models' tables after a bulk write.
+
+    A table that grew by tens of thousands of rows since it was last analysed (autovacuum
+    lags behind a bulk load, and may be off) is planned as if it were still small: a read
+    of 500 customers by id then scans the whole table instead of its index (about 150 ms
+    instead of 2 ms per chunk of an import's screening, past 200,000 rows). ANALYZE reads
+    a fixed-size sample, so it takes about a second whatever the table's size. Returns
+    whether it ran (not on other databases, nor when this role may not analyse)."""
+    conn = connections[using or "default"]
+    if conn.vendor != "postgresql" or not models:
+        return False
+    tables = ", ".join(conn.ops.quote_name(m._meta.db_table) for m in models)
+    try:
+        with transaction.atomic(using=conn.alias), conn.cursor() as cursor:
+            cursor.execute(f"ANALYZE {tables}")
+    except DatabaseError:  # e.g. a role that does not own the tables: plans stay as they are
+        return False
+    return True

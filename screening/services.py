@@ -30,7 +30,7 @@ from cases.selectors import customers_rescreened
 from cases.services import case_open, customer_upsert
 from config.exports import csv_cell
 from config.forking import forget_inherited_connections
-from config.rows import copy_objects, insert_objects
+from config.rows import ANALYZE_AFTER_ROWS, copy_objects, insert_objects, tables_analyze
 from screening.choices import BatchStatus, QueryOrigin, ScreeningUse
 from screening.demo import demo_cases_work, demo_customers_create
 from screening.index_store import store_dir
@@ -54,6 +54,8 @@ from screening.presentation import logged_dicts
 from screening.selectors import customers_awaiting_screening
 
 ENTITY_TYPES = ("person", "organisation", "vessel", "aircraft")
+# (an enum's `.values` is rebuilt on every access: a sixth of a validation's cost)
+USES = tuple(ScreeningUse.values)
 REPORT_COLUMNS = ("input_id", "input_name", "score", "list", "entity_uid", "matched_name",
                   "matched_name_kind", "entity_type", "programs", "explanation",
                   "name_score", "ofac_score", "query_id")
@@ -127,8 +129,8 @@ def screening_input_clean(
             raise ScreeningInputError("threshold must be a number", field="threshold") from None
         if not 0 <= thr <= 100:
             raise ScreeningInputError("threshold must be between 0 and 100", field="threshold")
-    if use not in ScreeningUse.values:
-        raise ScreeningInputError(f"use must be one of {', '.join(ScreeningUse.values)}",
+    if use not in USES:
+        raise ScreeningInputError(f"use must be one of {', '.join(USES)}",
                                   field="use")
     return ScreeningInput(name=name, dob=dob_s, country=country_s, entity_type=et,
                           lists=codes, threshold=thr, use=str(use))
@@ -258,16 +260,18 @@ def screening_customers_screen(*, customer_ids: Iterable[int], actor: Actor | No
     cm = current_matcher()
     if not ids or not cm.versions:
         return summary  # no active list yet: its first activation screens the whole base
+    if len(ids) >= ANALYZE_AFTER_ROWS:  # the chunks' reads by customer id use its index
+        tables_analyze(ScreeningQuery)
 
-    def log(subjects: list[dict], pending) -> None:
+    def log(subjects: list[dict], cleans: list[ScreeningInput], pending) -> None:
         found = pending.get() if subjects else []
         queries = screening_search_many(subjects=subjects, actor=actor, cm=cm, found=found,
-                                        origin=QueryOrigin.CUSTOMER)
+                                        origin=QueryOrigin.CUSTOMER, cleans=cleans)
         summary["customers"] += len(queries)
         summary["with_hits"] += sum(1 for q in queries if q.hit_count)
 
     with MatcherPool(cm.matcher, workers=processes) as pool:
-        previous: tuple[list[dict], object] | None = None
+        previous: tuple[list[dict], list[ScreeningInput], object] | None = None
         for start in range(0, len(ids), CUSTOMER_CHUNK):
             subjects, cleans = [], []
             for customer in customers_awaiting_screening(
@@ -286,7 +290,7 @@ def screening_customers_screen(*, customer_ids: Iterable[int], actor: Actor | No
                 log(*previous)
                 if progress is not None:
                     progress(min(start, len(ids)), len(ids))
-            previous = (subjects, pending)
+            previous = (subjects, cleans, pending)
         if previous is not None:
             log(*previous)
     if progress is not None:
@@ -326,14 +330,19 @@ def screening_search_many(
     *, subjects: Sequence[Mapping[str, object]], actor: Actor | None,
     origin: str = QueryOrigin.SINGLE, cm: CachedMatcher | None = None,
     found: list[tuple[list[Match], str | None]] | None = None,
+    cleans: Sequence[ScreeningInput] | None = None,
 ) -> list[ScreeningQuery]:
     """Screen several names as one unit of work (e.g. an applicant and its owners); each
     subject takes `screening_search`'s keywords and is logged, audited and turned into
     cases as one query, all against the same active list versions and in one
     transaction, with one lookup of those versions, one insert of the query rows and one
     ledger append instead of one of each per name. `found`: each subject's matches and
-    normalised form, already screened by `cm`'s matcher (e.g. on other cores)."""
-    cleans = [_subject_clean(s) for s in subjects]
+    normalised form, already screened by `cm`'s matcher (e.g. on other cores); `cleans`:
+    each subject's `screening_input_clean`, when the caller has it already."""
+    if cleans is None:
+        cleans = [_subject_clean(s) for s in subjects]
+    elif len(cleans) != len(subjects):
+        raise ValueError("one clean input per subject")
     customers: list[Customer | None] = [s.get("customer") for s in subjects]  # type: ignore[misc]
     if not cleans:
         return []

@@ -9,7 +9,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 
 from cases.models import Customer
-from config.rows import copy_objects, fetch_joined, insert_objects, insert_rows
+from config.rows import copy_objects, fetch_joined, insert_objects, insert_rows, tables_analyze
 from enrichment.models import EnrichmentRun, LoanApplication, ProviderStep
 from enrichment.services import application_create, enrichment_run_request
 from screening.models import ScreeningQuery
@@ -215,3 +215,51 @@ def test_an_audited_save_with_expressions_versions_the_stored_values():
     assert entries() > before
     stored = LoanApplication.objects.get(pk=application.pk)
     assert (stored.requested_amount, stored.purpose) == (Decimal("1235.50"), "test (amended)")
+
+
+def _analysed(model) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_force_next_flush()")
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute("SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables "
+                       "WHERE relname = %s", [model._meta.db_table])
+        return cursor.fetchone()[0]
+
+
+def test_tables_analyze_refreshes_the_planner_statistics_after_a_bulk_load():
+    """After a bulk load the planner must see the table's real size, or it plans a read of
+    a few hundred ids as a scan of the whole table; ANALYZE gives it the row count."""
+    assert connection.vendor == "postgresql"
+    history = Customer.history.model
+    Customer.objects.bulk_create([Customer(external_id=f"AN-{i}", name=f"N {i}", data={})
+                                  for i in range(3000)])
+    assert tables_analyze(Customer, history)
+    assert _analysed(Customer) and _analysed(history)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = %s",
+                       [Customer._meta.db_table])
+        assert cursor.fetchone()[0] >= 3000
+    assert not tables_analyze()
+
+
+def test_import_customers_analyses_the_customer_tables_after_a_large_import(
+        tmp_path, monkeypatch):
+    from django.core.management import call_command
+
+    import cases.management.commands.import_customers as command
+
+    analysed = []
+    monkeypatch.setattr(command, "ANALYZE_AFTER_ROWS", 3)
+    monkeypatch.setattr(command, "tables_analyze", lambda *models: analysed.append(models))
+    src = tmp_path / "c.csv"
+    src.write_text("id,name\nA-1,Ann One\nA-2,Bo Two\n", encoding="utf-8")
+    call_command("import_customers", str(src), "--no-screen")
+    assert analysed == []  # two rows: below the threshold
+    src.write_text("id,name\nA-1,Ann One\nA-2,Bo Two\nA-3,Cy Three\nA-4,Di Four\n",
+                   encoding="utf-8")
+    call_command("import_customers", str(src), "--no-screen")
+    assert analysed == []  # two new rows, two unchanged: still below
+    src.write_text("id,name\nA-1,Ann Uno\nA-2,Bo Dos\nA-3,Cy Tres\nA-4,Di Four\n",
+                   encoding="utf-8")
+    call_command("import_customers", str(src), "--no-screen")
+    assert analysed == [(Customer, Customer.history.model)]

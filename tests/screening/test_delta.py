@@ -167,6 +167,24 @@ def test_customers_new_to_the_base_are_screened_against_the_active_lists(active_
     assert ScreeningQuery.objects.filter(origin="customer").count() == 3
 
 
+def test_screening_many_customers_refreshes_the_query_table_statistics_first(
+        active_list, monkeypatch):
+    """A large on-arrival screening reads the query table by customer id every chunk; it
+    analyses that table first so those reads use its index (config.rows.tables_analyze)."""
+    import screening.services as services
+
+    analysed = []
+    monkeypatch.setattr(services, "tables_analyze", lambda *models: analysed.append(models))
+    ids = [customer_upsert(external_id=f"AN-{i}", name=n).pk
+           for i, n in enumerate(["Jane Roe", "John Doe"])]
+    monkeypatch.setattr(services, "ANALYZE_AFTER_ROWS", 3)
+    services.screening_customers_screen(customer_ids=ids, actor=None)
+    assert analysed == []
+    monkeypatch.setattr(services, "ANALYZE_AFTER_ROWS", 2)
+    services.screening_customers_screen(customer_ids=ids, actor=None)
+    assert analysed == [(ScreeningQuery,)]
+
+
 def test_customers_sent_by_the_api_are_screened_in_the_background(
         active_list, api_as, integration_client, django_capture_on_commit_callbacks):
     from cases.customers import customer_offboard

@@ -25,6 +25,8 @@ from cases.customers import (
     customer_rows_clean_iter,
     customers_upsert_many,
 )
+from cases.models import Customer
+from config.rows import ANALYZE_AFTER_ROWS, tables_analyze
 
 MAX_BYTES = 500 * 1024 * 1024
 
@@ -151,6 +153,8 @@ class Command(BaseCommand):
                     f"{path}, line {rows.line}, {exc.field}: {exc.problem} (the file changed "
                     f"during the import; the chunks before this line are stored, and running "
                     f"the import again is safe)") from None
+        if totals["created"] + totals["updated"] >= ANALYZE_AFTER_ROWS:
+            tables_analyze(Customer, Customer.history.model)
         self.stdout.write(self.style.SUCCESS(
             f"{count:,} customers: {totals['created']:,} new, "
             f"{totals['updated']:,} updated, {totals['unchanged']:,} unchanged"))
