@@ -218,3 +218,13 @@ def test_screen_now_from_the_customer_page(portal_as, analyst, auditor, active_l
     assert resp.status_code == 200 and "BANCO NACIONAL DE CUBA" in resp.content.decode()
     query = ScreeningQuery.objects.get(customer__external_id="C-CUBA")
     assert query.hit_count >= 1 and query.input["name"] == "Banco Nacional de Cuba"
+    # the customer page marks a case whose SAR deadline has passed, as the inbox does
+    from django.utils import timezone
+
+    def page() -> str:
+        return portal_as(analyst).get("/cases/customers/C-CUBA/").content.decode()
+
+    assert "badge overdue" not in page()
+    Case.objects.filter(customer__external_id="C-CUBA").update(
+        due_at=timezone.now() - timezone.timedelta(days=1))
+    assert '<span class="badge overdue">overdue</span>' in page()
