@@ -7,6 +7,7 @@ Usage: .venv/bin/python bench/screening.py [--queries N] [--plain-queries N]
        .venv/bin/python bench/screening.py --memory 100000
        .venv/bin/python bench/screening.py --rescreen 10000
        .venv/bin/python bench/screening.py --batch-only [--queries N]
+       .venv/bin/python bench/screening.py --stages 6000
 
 `--cli N`: end to end through `manage.py screen` on a scratch PostgreSQL database (default
 postgres://postgres@127.0.0.1:5432/vigil_screening_bench, created and migrated; the SDN
@@ -30,6 +31,10 @@ on every process (SCREENING_BATCH_SLICE_ROWS, the default), each after a warm-up
 
 `--rescreen N`: one process over N customer names, then the same names again (every cache
 warm: the best case of this design), per CPU second, against plain cdist on one core.
+
+`--stages N`: one process, N new names after N warm-up names: CPU per name of normalising
+and of the rest of the batch path, at first sight and with every cache warm (names with
+and without an alert), against plain cdist on one core: the per-name budget of 10x plain.
 
 `--memory N`: a long-lived process screening N distinct customer names (1 % altered listed
 ones) through the batch path, 1,000 at a time as a batch run does: its RSS and names per
@@ -473,6 +478,63 @@ def rescreen_bench(n: int, rng: random.Random, listed_share: float,
     return 0
 
 
+def stages_bench(n: int, rng: random.Random, listed_share: float,
+                 which: str = "2021-07") -> int:
+    """Where one name's CPU goes in the batch path, in one process, per name: normalising
+    it, then the rest of `search_many` (retrieval, bounds, alignment, explanations), on
+    names seen for the first time after N warm-up names, then on the same names again
+    (every cache warm: what no cache can remove), split into names with and without an
+    alert. Against the plain approach's CPU per name on one core, so 10x plain on the
+    same cores is the per-name budget printed."""
+    from screening.matching.normalize import normalize_name
+
+    entities, label = bench_entities(which)
+    listed_names = [n.name for e in entities for n in e.names]
+    matcher = Matcher(entities)
+    qs = queries(entities, 2 * n, rng, listed_share)
+    warm, fresh = qs[:n], qs[n:]
+    print(f"stages: {len(fresh):,} new names after {len(warm):,} ({listed_share:.0%} altered "
+          f"listed names), one process, {label}")
+    gc.disable()
+    matcher.search_many([{"name": q} for q in warm])
+
+    def us(seconds: float, count: int) -> float:
+        return seconds / max(count, 1) * 1e6
+
+    cpu = time.process_time()
+    forms = [normalize_name(q) for q in fresh]
+    norm = us(time.process_time() - cpu, len(fresh))
+    batch = [{"name": q, "normalized": f} for q, f in zip(fresh, forms, strict=True)]
+    cpu = time.process_time()
+    found = matcher.search_many(batch)
+    first = us(time.process_time() - cpu, len(fresh))
+    cpu = time.process_time()
+    matcher.search_many(batch)
+    again = us(time.process_time() - cpu, len(fresh))
+    parts = {"without an alert": [b for b, r in zip(batch, found, strict=True) if not r],
+             "with an alert": [b for b, r in zip(batch, found, strict=True) if r]}
+    split = {}
+    for kind, part in parts.items():
+        cpu = time.process_time()
+        matcher.search_many(part)
+        split[kind] = (len(part), us(time.process_time() - cpu, len(part)))
+    gc.enable()
+    sample = fresh[: min(len(fresh), 3000)]
+    cpu = time.process_time()
+    process.cdist(sample, listed_names, scorer=fuzz.token_sort_ratio, workers=1,
+                  score_cutoff=85, dtype="uint8")
+    plain = us(time.process_time() - cpu, len(sample))
+    print(f"  normalising a name: {norm:,.0f} us (per-word memos warm from the warm-up)\n"
+          f"  the rest of search_many, first sight: {first:,.0f} us per name\n"
+          f"  the rest, the same names again (every cache warm): {again:,.0f} us per name; "
+          + "; ".join(f"{c:,} names {k}: {t:,.0f} us each" for k, (c, t) in split.items())
+          + f"\n  plain cdist token_sort_ratio, one core: {plain:,.0f} us per name; 10x plain "
+          f"leaves {plain / 10:,.0f} us per name for all of the above (first sight: "
+          f"{norm + first:,.0f} us; every cache warm: {norm + again:,.0f} us, of which "
+          f"normalising alone {norm:,.0f})")
+    return 0
+
+
 def memory_bench(n: int, rng: random.Random, listed_share: float,
                  which: str = "2021-07") -> int:
     """RSS of one process over N distinct names through `screen_many`, chunk by chunk."""
@@ -560,6 +622,14 @@ def main() -> int:
         "plain cdist on one core",
     )
     ap.add_argument(
+        "--stages",
+        type=int,
+        default=0,
+        metavar="N",
+        help="CPU per name of each stage of the batch path on N new names (after N warm-up "
+        "names), first sight and every cache warm, against plain cdist on one core",
+    )
+    ap.add_argument(
         "--steady",
         type=int,
         default=0,
@@ -595,6 +665,8 @@ def main() -> int:
     if args.api:
         return api_bench(args.api, args.database_url, rng, args.listed_share,
                          args.api_clients)
+    if args.stages:
+        return stages_bench(args.stages, rng, args.listed_share, args.list)
     if args.memory:
         return memory_bench(args.memory, rng, args.listed_share, args.list)
     if args.rescreen:
