@@ -14,7 +14,17 @@ from typing import Any
 
 import psycopg._queries
 from django.db import DatabaseError, connection, connections, transaction
-from django.db.models import JSONField, Model
+from django.db.models import (
+    BooleanField,
+    CharField,
+    Field,
+    ForeignKey,
+    IntegerField,
+    JSONField,
+    Model,
+    TextField,
+)
+from django.db.models.fields import AutoFieldMixin
 from psycopg.types.json import Jsonb
 
 #: psycopg keeps its parsing of a statement's placeholders in a cache only for
@@ -161,7 +171,6 @@ def copy_objects(objs: list[Model], *, using: str | None = None) -> None:
             getattr(o, auto.attname) is not None for o in objs)):
         insert_objects(objs, using=alias)
         return
-    fields = model._meta.concrete_fields
     copy_sql = _copy_sql(model)
     try:
         with transaction.mark_for_rollback_on_error(using=alias), conn.cursor() as cursor:
@@ -171,8 +180,8 @@ def copy_objects(objs: list[Model], *, using: str | None = None) -> None:
                 for obj, key in zip(objs, sorted(r[0] for r in cursor.fetchall()),
                                     strict=True):
                     setattr(obj, auto.attname, key)
-            rows = [[f.get_db_prep_save(f.pre_save(obj, True), connection=conn)
-                     for f in fields] for obj in objs]
+            plan = _copy_plan(model)
+            rows = [_copy_row(obj, plan, conn) for obj in objs]
             with conn.wrap_database_errors, cursor.cursor.copy(copy_sql) as copy:
                 for row in rows:
                     copy.write_row(row)
@@ -184,6 +193,56 @@ def copy_objects(objs: list[Model], *, using: str | None = None) -> None:
     for obj in objs:
         obj._state.adding = False
         obj._state.db = alias
+
+
+def _stored_as_given(field: Field) -> type | None:
+    """The one Python type whose values ``field`` stores unchanged (and None as NULL), so
+    preparing them can be skipped; None if it may change any value. Decided by which of
+    Django's methods the field uses (a subclass overriding any of them is prepared as
+    usual): str for CharField and TextField, int for the integer fields (keys included;
+    PostgreSQL does not adapt them), bool for BooleanField, the key's type for a foreign
+    key to an integer key. Preparing a value of another type (a lazy string, a Decimal,
+    1 for a boolean) still goes through the field."""
+    cls = type(field)
+    if cls.pre_save is not Field.pre_save:
+        return None
+    if isinstance(field, ForeignKey):
+        if cls.get_db_prep_save is not ForeignKey.get_db_prep_save:
+            return None
+        target = _stored_as_given(field.target_field)
+        return target if target is int else None
+    if cls.get_db_prep_save is not Field.get_db_prep_save:
+        return None
+    prep, db_prep = cls.get_prep_value, cls.get_db_prep_value
+    if db_prep is Field.get_db_prep_value and prep in (CharField.get_prep_value,
+                                                       TextField.get_prep_value):
+        return str
+    if db_prep is Field.get_db_prep_value and prep is BooleanField.get_prep_value:
+        return bool
+    if (db_prep in (IntegerField.get_db_prep_value, AutoFieldMixin.get_db_prep_value)
+            and prep is IntegerField.get_prep_value):
+        return int
+    return None
+
+
+def _copy_row(obj: Model, plan: tuple[tuple[Field, type | None], ...], conn) -> list:
+    """``obj``'s column values as ``get_db_prep_save`` prepares them (the same values; a
+    value the field would give back unchanged is not sent through it)."""
+    row = []
+    for f, kind in plan:
+        if kind is not None:
+            v = getattr(obj, f.attname)
+            if v is None or type(v) is kind:
+                row.append(v)
+                continue
+        row.append(f.get_db_prep_save(f.pre_save(obj, True), connection=conn))
+    return row
+
+
+@lru_cache(maxsize=32)
+def _copy_plan(model: type[Model]) -> tuple[tuple[Field, type | None], ...]:
+    """``model``'s concrete fields, each with the type it stores unchanged."""
+    return tuple((f, _stored_as_given(f)) for f in model._meta.concrete_fields)
 
 
 @lru_cache(maxsize=32)

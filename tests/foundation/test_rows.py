@@ -263,3 +263,49 @@ def test_import_customers_analyses_the_customer_tables_after_a_large_import(
                    encoding="utf-8")
     call_command("import_customers", str(src), "--no-screen")
     assert analysed == [(Customer, Customer.history.model)]
+
+
+def test_copy_rows_skip_only_the_preparation_that_changes_nothing(monkeypatch):
+    """copy_objects sends a str to a CharField, an int to an integer field or key and a
+    bool to a BooleanField as they are; every other value (a lazy string, 1 for a
+    boolean, a Decimal, dates, JSON) still goes through the field. Each row equals the one
+    full preparation gives, column by column and type by type."""
+    from django.utils.translation import gettext_lazy
+    from psycopg import Binary
+    from psycopg.types.json import Jsonb
+
+    from audit.models import LedgerEntry
+    from config.rows import _copy_plan, _copy_row, _stored_as_given
+
+    def full(obj):
+        return [f.get_db_prep_save(f.pre_save(obj, True), connection=connection)
+                for f in type(obj)._meta.concrete_fields]
+
+    customer = Customer.objects.create(external_id="R-1", name="Ann", data={"k": [1, "é"]})
+    history = customer.history.first()
+    query = ScreeningQuery(pk=7, origin=gettext_lazy("single"), use="onboarding",
+                           customer_id=customer.pk, input={"name": "Ann"}, normalized="ANN",
+                           list_versions={}, algorithm_version="v", config={},
+                           threshold=Decimal("85.0"), results=[], suppressed=[],
+                           hit_count=True, top_score=None)
+    entry = LedgerEntry(seq=3, actor_type="user", actor_id="1", action="x", object_type="y",
+                        object_id="2", header=b"h", body=b"b", prev_hash="0" * 64,
+                        hash="1" * 64, pending_id=None)
+    from django.utils import timezone
+
+    frozen = timezone.now()  # auto_now_add fields take "now" at each preparation
+    monkeypatch.setattr(timezone, "now", lambda: frozen)
+
+    def typed(row):
+        # Django wraps integers as psycopg's Int2/Int4/Int8 (int subclasses, for binding
+        # parameters); COPY writes the same text for them as for the int they wrap.
+        return [(int, int(v)) if isinstance(v, int) and not isinstance(v, bool)
+                else (type(v), v.obj if isinstance(v, Jsonb | Binary) else v) for v in row]
+
+    for obj in (customer, history, query, entry):
+        got, want = _copy_row(obj, _copy_plan(type(obj)), connection), full(obj)
+        assert typed(got) == typed(want), type(obj)
+    kinds = dict((f.name, k) for f, k in _copy_plan(ScreeningQuery))
+    assert (kinds["origin"], kinds["hit_count"], kinds["customer"]) == (str, int, int)
+    assert kinds["input"] is None and kinds["created_at"] is None  # JSON, dates: prepared
+    assert _stored_as_given(Customer._meta.get_field("offboarded_at")) is None
