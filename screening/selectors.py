@@ -30,6 +30,29 @@ def customers_awaiting_screening(ids: list[int]) -> list[Customer]:
             if c.pk not in screened or (c.pk in changed and screened[c.pk] < changed[c.pk])]
 
 
+def customer_screening_state(*, customer: Customer) -> dict:
+    """Where a customer's screening stands, for an integration that stored them and waits
+    for the result: `pending` (new or changed, not yet screened on arrival against the
+    active lists), `screened`, `no_active_list` (nothing to screen against yet: the first
+    activation screens the whole base) or `offboarded`; and their latest logged query of
+    any kind (id, time, origin, matches kept, top score), or None."""
+    from screening.lists.models import ListVersion
+
+    latest = (ScreeningQuery.objects.filter(customer=customer).order_by("-created_at", "-pk")
+              .values("id", "created_at", "origin", "hit_count", "top_score").first())
+    if customer.offboarded_at is not None:
+        state = "offboarded"
+    elif not ListVersion.objects.filter(is_active=True).exists():
+        state = "no_active_list"
+    elif customers_awaiting_screening([customer.pk]):
+        state = "pending"
+    else:
+        state = "screened"
+    return {"state": state, "latest_query": latest and {
+        "id": latest["id"], "screened_at": latest["created_at"], "origin": latest["origin"],
+        "hit_count": latest["hit_count"], "top_score": latest["top_score"]}}
+
+
 def _is_integration_only(user) -> bool:
     return not has_role(user, *READ_ROLES)
 

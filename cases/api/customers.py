@@ -22,6 +22,7 @@ from cases.selectors import customer_by_external_id, customer_list, customer_ope
 from config.accounts.roles import READ_ROLES, WORK_ROLES, Role
 from config.api import ApiView, StrictSerializer, error_response
 from config.pagination import StandardPagination
+from screening.selectors import customer_screening_state
 
 MAX_PER_REQUEST = 1000
 
@@ -50,6 +51,24 @@ class CustomersUpsertOutputSerializer(serializers.Serializer):
                   "queries and any cases follow)")
 
 
+class CustomerQuerySerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="the logged screening query")
+    screened_at = serializers.DateTimeField()
+    origin = serializers.CharField(help_text="customer (on arrival), single, batch, "
+                                             "rescreen, ...")
+    hit_count = serializers.IntegerField(help_text="matches at or above the threshold, "
+                                                   "after reviewed false positives")
+    top_score = serializers.FloatField(allow_null=True)
+
+
+class CustomerScreeningSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(
+        choices=["pending", "screened", "no_active_list", "offboarded"],
+        help_text="pending: new or changed and not yet screened against the active lists "
+                  "(queued); screened: screened since the last change")
+    latest_query = CustomerQuerySerializer(allow_null=True)
+
+
 class CustomerOutputSerializer(CustomerSerializer):
     created_at = serializers.DateTimeField()
     offboarded_at = serializers.DateTimeField(
@@ -57,6 +76,7 @@ class CustomerOutputSerializer(CustomerSerializer):
     offboarding_reason = serializers.CharField(allow_blank=True)
     open_cases = serializers.ListField(child=serializers.CharField(),
                                        help_text="references of the customer's open cases")
+    screening = CustomerScreeningSerializer()
 
 
 class CustomerListItemSerializer(CustomerSerializer):
@@ -126,7 +146,8 @@ class CustomersUpsertApi(ApiView):
 
 
 class CustomerGetApi(ApiView):
-    """One stored customer, with the references of their open cases."""
+    """One stored customer, with the references of their open cases and where their
+    screening stands (`screening.state`: pending until the queued screening ran)."""
 
     read_roles = READ_ROLES | {Role.INTEGRATION}
 
@@ -143,6 +164,7 @@ def _customer_out(customer) -> dict:
                                               "entity_type", "created_at", "offboarded_at",
                                               "offboarding_reason")}
     data["open_cases"] = [c.reference for c in customer_open_cases(customer=customer)]
+    data["screening"] = customer_screening_state(customer=customer)
     return CustomerOutputSerializer(data).data
 
 

@@ -81,6 +81,8 @@ def test_api_upserts_all_or_nothing_and_reads_a_customer(api_as, analyst, audito
     got = api_as(auditor).get("/api/v1/customers/K-1")
     assert got.status_code == 200 and got.json()["country"] == "ES"
     assert got.json()["open_cases"] == []
+    # no list is active yet: nothing to screen against (the first activation screens all)
+    assert got.json()["screening"] == {"state": "no_active_list", "latest_query": None}
     assert api_as(auditor).get("/api/v1/customers/NOPE").status_code == 404
 
 

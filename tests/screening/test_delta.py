@@ -192,6 +192,14 @@ def test_customers_sent_by_the_api_are_screened_in_the_background(
 
     gone = customer_upsert(external_id="A-GONE", name="Kim Jong Un")
     customer_offboard(customer=gone, reason="account closed")
+    client = api_as(token=integration_client[1])
+    # stored but not yet screened (the task is queued, not run): the customer says so
+    with django_capture_on_commit_callbacks(execute=False):
+        client.post("/api/v1/customers", {"customers": [
+            {"external_id": "A-WAIT", "name": "Jane Roe"}]}, format="json")
+    waiting = client.get("/api/v1/customers/A-WAIT").json()["screening"]
+    assert waiting == {"state": "pending", "latest_query": None}
+    assert client.get("/api/v1/customers/A-GONE").json()["screening"]["state"] == "offboarded"
     previous = app.conf.task_always_eager
     app.conf.task_always_eager = True
     try:
@@ -208,6 +216,11 @@ def test_customers_sent_by_the_api_are_screened_in_the_background(
     query = ScreeningQuery.objects.get(origin="customer")
     assert query.customer.external_id == "A-1" and query.hit_count >= 1
     assert query.actor_label == "screening.customers_screen"
+    screening = client.get("/api/v1/customers/A-1").json()["screening"]
+    assert screening["state"] == "screened"
+    assert screening["latest_query"]["id"] == query.pk
+    assert screening["latest_query"]["origin"] == "customer"
+    assert screening["latest_query"]["hit_count"] == query.hit_count >= 1
     # the task run again (redelivered after a worker died) screens nobody twice ...
     from screening.tasks import screening_customers_task
 
