@@ -319,6 +319,9 @@ SPECTACULAR_SETTINGS = {
         "RunStatusEnum": "enrichment.choices.RunStatus",
         "ScreeningUseEnum": ["onboarding", "payments"],
         "CustomerEntityTypeEnum": "cases.choices.EntityType",
+        "CustomerScreeningStateEnum": "screening.selectors.CUSTOMER_SCREENING_STATES",
+        # the case state kept the name it had before another "state" enum appeared
+        "StateEnum": "cases.choices.CaseState",
     },
 }
 

@@ -30,6 +30,10 @@ def customers_awaiting_screening(ids: list[int]) -> list[Customer]:
             if c.pk not in screened or (c.pk in changed and screened[c.pk] < changed[c.pk])]
 
 
+#: Where a stored customer's screening stands (`customer_screening_state`).
+CUSTOMER_SCREENING_STATES = ("pending", "screened", "no_active_list", "offboarded")
+
+
 def customer_screening_state(*, customer: Customer) -> dict:
     """Where a customer's screening stands, for an integration that stored them and waits
     for the result: `pending` (new or changed, not yet screened on arrival against the

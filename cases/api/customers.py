@@ -22,7 +22,7 @@ from cases.selectors import customer_by_external_id, customer_list, customer_ope
 from config.accounts.roles import READ_ROLES, WORK_ROLES, Role
 from config.api import ApiView, StrictSerializer, error_response
 from config.pagination import StandardPagination
-from screening.selectors import customer_screening_state
+from screening.selectors import CUSTOMER_SCREENING_STATES, customer_screening_state
 
 MAX_PER_REQUEST = 1000
 
@@ -54,8 +54,8 @@ class CustomersUpsertOutputSerializer(serializers.Serializer):
 class CustomerQuerySerializer(serializers.Serializer):
     id = serializers.IntegerField(help_text="the logged screening query")
     screened_at = serializers.DateTimeField()
-    origin = serializers.CharField(help_text="customer (on arrival), single, batch, "
-                                             "rescreen, ...")
+    origin = serializers.CharField(help_text="customer (screened on arrival), single, batch "
+                                             "or delta (a list change)")
     hit_count = serializers.IntegerField(help_text="matches at or above the threshold, "
                                                    "after reviewed false positives")
     top_score = serializers.FloatField(allow_null=True)
@@ -63,7 +63,7 @@ class CustomerQuerySerializer(serializers.Serializer):
 
 class CustomerScreeningSerializer(serializers.Serializer):
     state = serializers.ChoiceField(
-        choices=["pending", "screened", "no_active_list", "offboarded"],
+        choices=CUSTOMER_SCREENING_STATES,
         help_text="pending: new or changed and not yet screened against the active lists "
                   "(queued); screened: screened since the last change")
     latest_query = CustomerQuerySerializer(allow_null=True)
