@@ -12,22 +12,27 @@ from cases.models import Customer
 from cases.selectors import customers_rescreened
 from config.accounts.roles import READ_ROLES, has_role
 from screening.choices import QueryOrigin
+from screening.lists.selectors import active_versions
 from screening.models import BatchRun, ScreeningQuery, Whitelist
+
+
+def _screened_since_change(ids: list[int]) -> set[int]:
+    """Of these customers, those screened on arrival since their last recorded change.
+    Two grouped, indexed reads."""
+    changed = dict(Customer.history.model.objects.filter(id__in=ids).values("id")
+                   .annotate(last=Max("history_date")).values_list("id", "last"))
+    screened = ScreeningQuery.objects.filter(customer_id__in=ids, origin=QueryOrigin.CUSTOMER)
+    return {pk for pk, at in screened.values("customer_id").annotate(last=Max("created_at"))
+            .values_list("customer_id", "last") if pk not in changed or at >= changed[pk]}
 
 
 def customers_awaiting_screening(ids: list[int]) -> list[Customer]:
     """Of these customers (a chunk), those to screen on arrival: not offboarded, and not
     screened on arrival since their last recorded change (so a task run again, e.g.
-    redelivered after its worker died, screens only what the first run did not). Two
-    grouped, indexed reads per chunk."""
-    changed = dict(Customer.history.model.objects.filter(id__in=ids).values("id")
-                   .annotate(last=Max("history_date")).values_list("id", "last"))
-    screened = dict(ScreeningQuery.objects.filter(customer_id__in=ids,
-                                                  origin=QueryOrigin.CUSTOMER)
-                    .values("customer_id").annotate(last=Max("created_at"))
-                    .values_list("customer_id", "last"))
+    redelivered after its worker died, screens only what the first run did not)."""
+    done = _screened_since_change(ids)
     return [c for c in customers_rescreened().filter(pk__in=ids).order_by("pk")
-            if c.pk not in screened or (c.pk in changed and screened[c.pk] < changed[c.pk])]
+            if c.pk not in done]
 
 
 #: Where a stored customer's screening stands (`customer_screening_state`).
@@ -40,15 +45,13 @@ def customer_screening_state(*, customer: Customer) -> dict:
     active lists), `screened`, `no_active_list` (nothing to screen against yet: the first
     activation screens the whole base) or `offboarded`; and their latest logged query of
     any kind (id, time, origin, matches kept, top score), or None."""
-    from screening.lists.models import ListVersion
-
     latest = (ScreeningQuery.objects.filter(customer=customer).order_by("-created_at", "-pk")
               .values("id", "created_at", "origin", "hit_count", "top_score").first())
     if customer.offboarded_at is not None:
         state = "offboarded"
-    elif not ListVersion.objects.filter(is_active=True).exists():
+    elif not active_versions():
         state = "no_active_list"
-    elif customers_awaiting_screening([customer.pk]):
+    elif customer.pk not in _screened_since_change([customer.pk]):
         state = "pending"
     else:
         state = "screened"
