@@ -132,8 +132,11 @@ def test_import_customers_stores_nothing_when_a_row_past_the_first_chunks_is_bad
 
 
 def test_import_customers_reads_cp1252_found_past_the_first_block(tmp_path, capsys):
-    """The encoding is decided over the whole file, read a block at a time: a cp1252 byte
-    after the first MiB still makes it a cp1252 file, not a decoding error mid-import."""
+    """The file is decoded as it is read (screening.lists.parsers.source.iter_text_lines):
+    a cp1252 line after the first MiB makes it a cp1252 file; a line that is neither
+    UTF-8 nor cp1252, or cp1252 in a file already read as UTF-8, is refused by its number
+    before anything is stored (decoding the whole file as cp1252 would have stored the
+    UTF-8 names garbled)."""
     src = tmp_path / "late-cp1252.csv"
     src.write_bytes(b"id,name,country\nK-1,Anna Berg,SE\n" + b"\n" * (1 << 20)
                     + "K-2,Zoë Müller,DE\n".encode("cp1252"))
@@ -142,5 +145,11 @@ def test_import_customers_reads_cp1252_found_past_the_first_block(tmp_path, caps
     assert Customer.objects.get(external_id="K-2").name == "Zoë Müller"
     (tmp_path / "neither.csv").write_bytes(b"id,name\nK-1,Anna\n" + b"\n" * (1 << 20)
                                            + b"K-2,\x81\x8d\n")
-    with pytest.raises(CommandError, match="neither UTF-8 nor cp1252"):
+    with pytest.raises(CommandError, match=r"neither.csv, line 1048579: bytes .* are not "
+                                           r"valid utf-8 or cp1252"):
         call_command("import_customers", str(tmp_path / "neither.csv"))
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_bytes("id,name\nM-1,Jürgen Groß\n".encode() + "M-2,Zoë Berg\n".encode("cp1252"))
+    with pytest.raises(CommandError, match=r"mixed.csv, line 3: bytes .* are not valid"):
+        call_command("import_customers", str(mixed))
+    assert not Customer.objects.filter(external_id__startswith="M-").exists()

@@ -8,7 +8,7 @@ nothing (customers are upserted by id)."""
 
 from __future__ import annotations
 
-import codecs
+import contextlib
 import csv
 import os
 import sys
@@ -27,27 +27,16 @@ from cases.customers import (
 )
 from cases.models import Customer
 from config.rows import ANALYZE_AFTER_ROWS, tables_analyze
+from screening.lists.parsers.errors import ListParseError
+from screening.lists.parsers.source import iter_text_lines
 
 MAX_BYTES = 500 * 1024 * 1024
 
 
-def _encoding(file: Path) -> str:
-    """UTF-8 (with or without a BOM) or cp1252, whichever decodes the whole file, read a
-    block at a time; a binary file is refused by its first 64 KiB."""
+def _refuse_binary(file: Path) -> None:
     with file.open("rb") as fh:
         if b"\x00" in fh.read(65536):
             raise CommandError("the file is binary, not a CSV text file")
-    for encoding in ("utf-8-sig", "cp1252"):
-        decoder = codecs.getincrementaldecoder(encoding)()
-        try:
-            with file.open("rb") as fh:
-                while block := fh.read(1 << 20):
-                    decoder.decode(block)
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            continue
-        return encoding
-    raise CommandError("the file is neither UTF-8 nor cp1252 text")
 
 
 def _stamp(file: Path) -> tuple[int, int]:
@@ -68,15 +57,18 @@ def _chunks(rows: Iterator[dict], size: int) -> Iterator[list[dict]]:
 
 class _Rows:
     """The file's customer rows as dicts, read one at a time (each pass opens the file
-    again); `line` is the line the row last read ended on, for error messages."""
+    again; lines decoded as the list importer decodes them: UTF-8, or cp1252 when the
+    first non-ASCII line is not UTF-8, and a line in neither refused by its number);
+    `line` is the line the row last read ended on, for error messages."""
 
-    def __init__(self, file: Path, encoding: str) -> None:
-        self.file, self.encoding, self.line = file, encoding, 0
+    def __init__(self, file: Path) -> None:
+        self.file, self.line = file, 0
 
     def __iter__(self) -> Iterator[dict]:
         path = self.file
-        with path.open(encoding=self.encoding, newline="") as fh:
-            reader = csv.reader(fh)
+        lines = iter_text_lines(path, encodings=("utf-8", "cp1252"), max_bytes=MAX_BYTES)
+        with contextlib.closing(lines):
+            reader = csv.reader(lines)
             try:
                 header = [h.strip().lower() for h in next(reader, [])]
                 header = ["external_id" if h == "id" else h for h in header]
@@ -99,6 +91,8 @@ class _Rows:
             except csv.Error as exc:
                 raise CommandError(
                     f"{path}, line {reader.line_num}: malformed CSV ({exc})") from None
+            except ListParseError as exc:  # an undecodable line, or the file grew too large
+                raise CommandError(f"{path}, {exc.location or 'file'}: {exc.problem}") from None
 
 
 class Command(BaseCommand):
@@ -127,7 +121,8 @@ class Command(BaseCommand):
         # row stops the import before anything is stored), the second stores them a chunk
         # at a time. Memory stays flat whatever the file's size.
         stamp = _stamp(file)
-        rows = _Rows(file, _encoding(file))
+        _refuse_binary(file)
+        rows = _Rows(file)
         count = 0
         try:
             for _ in customer_rows_clean_iter(rows):
