@@ -140,6 +140,16 @@ def plain_rates(names: list[str], listed_names: list[str]) -> tuple[float, float
     return out[0], out[1]
 
 
+def plain_one_core(names: list[str], listed_names: list[str]) -> float:
+    """Names per CPU second of the plain approach on one core (`score_cutoff=85`), over
+    the first 3,000 of `names`: the per-core baseline of --rescreen and --stages."""
+    sample = names[:3000]
+    cpu = time.process_time()
+    process.cdist(sample, listed_names, scorer=fuzz.token_sort_ratio, workers=1,
+                  score_cutoff=85, dtype="uint8")
+    return len(sample) / (time.process_time() - cpu)
+
+
 def plain_rate(names: list[str], listed_names: list[str]) -> float:
     """The faster of the two plain figures (the stricter baseline), printing both."""
     full, cutoff = plain_rates(names, listed_names)
@@ -463,17 +473,13 @@ def rescreen_bench(n: int, rng: random.Random, listed_share: float,
         return len(qs) / (time.process_time() - cpu)
 
     first, again = per_cpu_second(), per_cpu_second()
-    sample = qs[: min(len(qs), 3000)]
-    cpu = time.process_time()
-    process.cdist(sample, listed_names, scorer=fuzz.token_sort_ratio, workers=1,
-                  score_cutoff=85, dtype="uint8")
-    plain = len(sample) / (time.process_time() - cpu)
+    plain = plain_one_core(qs, listed_names)
     print(
         f"  first pass: {first:,.0f} names per CPU second ({first / plain:.1f}x plain)\n"
         f"  the same names again: {again:,.0f} names per CPU second ({again / plain:.1f}x "
         f"plain; the bound of this design: every cache warm)\n"
         f"  plain cdist token_sort_ratio, one core, score_cutoff=85: {plain:,.0f} names per "
-        f"CPU second ({len(sample):,} of the names)"
+        f"CPU second ({min(len(qs), 3000):,} of the names)"
     )
     return 0
 
@@ -498,32 +504,22 @@ def stages_bench(n: int, rng: random.Random, listed_share: float,
     gc.disable()
     matcher.search_many([{"name": q} for q in warm])
 
-    def us(seconds: float, count: int) -> float:
-        return seconds / max(count, 1) * 1e6
+    def cpu_us(work, count: int):
+        """CPU microseconds per name of `work()`, and what it returned."""
+        cpu = time.process_time()
+        result = work()
+        return (time.process_time() - cpu) / max(count, 1) * 1e6, result
 
-    cpu = time.process_time()
-    forms = [normalize_name(q) for q in fresh]
-    norm = us(time.process_time() - cpu, len(fresh))
+    norm, forms = cpu_us(lambda: [normalize_name(q) for q in fresh], len(fresh))
     batch = [{"name": q, "normalized": f} for q, f in zip(fresh, forms, strict=True)]
-    cpu = time.process_time()
-    found = matcher.search_many(batch)
-    first = us(time.process_time() - cpu, len(fresh))
-    cpu = time.process_time()
-    matcher.search_many(batch)
-    again = us(time.process_time() - cpu, len(fresh))
+    first, found = cpu_us(lambda: matcher.search_many(batch), len(batch))
+    again, _ = cpu_us(lambda: matcher.search_many(batch), len(batch))
     parts = {"without an alert": [b for b, r in zip(batch, found, strict=True) if not r],
              "with an alert": [b for b, r in zip(batch, found, strict=True) if r]}
-    split = {}
-    for kind, part in parts.items():
-        cpu = time.process_time()
-        matcher.search_many(part)
-        split[kind] = (len(part), us(time.process_time() - cpu, len(part)))
+    split = {kind: (len(part), cpu_us(lambda p=part: matcher.search_many(p), len(part))[0])
+             for kind, part in parts.items()}
     gc.enable()
-    sample = fresh[: min(len(fresh), 3000)]
-    cpu = time.process_time()
-    process.cdist(sample, listed_names, scorer=fuzz.token_sort_ratio, workers=1,
-                  score_cutoff=85, dtype="uint8")
-    plain = us(time.process_time() - cpu, len(sample))
+    plain = 1e6 / plain_one_core(fresh, listed_names)
     print(f"  normalising a name: {norm:,.0f} us (per-word memos warm from the warm-up)\n"
           f"  the rest of search_many, first sight: {first:,.0f} us per name\n"
           f"  the rest, the same names again (every cache warm): {again:,.0f} us per name; "
