@@ -13,6 +13,7 @@ import csv
 import os
 import sys
 from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -42,17 +43,6 @@ def _refuse_binary(file: Path) -> None:
 def _stamp(file: Path) -> tuple[int, int]:
     st = file.stat()
     return st.st_size, st.st_mtime_ns
-
-
-def _chunks(rows: Iterator[dict], size: int) -> Iterator[list[dict]]:
-    part: list[dict] = []
-    for row in rows:
-        part.append(row)
-        if len(part) == size:
-            yield part
-            part = []
-    if part:
-        yield part
 
 
 class _Rows:
@@ -137,7 +127,8 @@ class Command(BaseCommand):
         actor = Actor.system("manage.py import_customers")
         with audit_context(actor=actor, reason=f"customer import {file.name}"):
             try:
-                for part in _chunks(customer_rows_clean_iter(rows), chunk):
+                cleaned = customer_rows_clean_iter(rows)
+                while part := list(islice(cleaned, chunk)):
                     outcome = customers_upsert_many(part,
                                                     source=f"import_customers {file.name}")
                     for key, value in outcome.as_dict().items():
