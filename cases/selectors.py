@@ -300,8 +300,9 @@ def customer_open_cases(*, customer: Customer | None, exclude: Case | None = Non
     """The customer's open cases, newest first (less `exclude`, the case being read)."""
     if customer is None:
         return []
-    return [c for c in customer_cases(customer=customer)
-            if c.is_open and (exclude is None or c.pk != exclude.pk)]
+    cases = (Case.objects.filter(customer=customer).exclude(state=CaseState.CLOSED)
+             .select_related("assignee").order_by("-opened_at", "-pk"))
+    return list(cases.exclude(pk=exclude.pk) if exclude is not None else cases)
 
 
 def customers_rescreened() -> QuerySet[Customer]:

@@ -7,7 +7,8 @@ import pytest
 
 from audit.selectors import entry_body
 from cases.customers import CustomerInputError, CustomerStateError, customer_offboard
-from cases.models import Customer
+from cases.models import Case, Customer
+from cases.selectors import customer_open_cases
 from cases.services import customer_upsert
 from tests.conftest import sealed_ledger
 
@@ -109,3 +110,9 @@ def test_a_case_names_the_customers_other_open_cases_and_their_offboarding(porta
     assert f">{second.reference}</a>" in page and f">{third.reference}</a>" in page
     assert f">{first.reference}</a>" not in page.split('data-testid="other-open-cases"')[1][:600]
     assert "offboarded " in page
+    # a closed case is not among the open ones, on the case page or in the customer API
+    Case.objects.filter(pk=third.pk).update(state="closed", closed_at=third.opened_at)
+    page = portal_as(analyst).get(f"/cases/{first.pk}/").content.decode()
+    assert f">{third.reference}</a>" not in page.split('data-testid="other-open-cases"')[1]
+    assert [c.reference for c in customer_open_cases(customer=first.customer)] == [
+        second.reference, first.reference]
