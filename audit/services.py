@@ -27,7 +27,7 @@ from audit.chain import (
 from audit.context import effective_context
 from audit.models import LedgerEntry, PendingEntry
 from audit.sealer import sealer_wake
-from config.rows import copy_objects, insert_objects
+from config.rows import copy_objects
 
 # Arbitrary constant identifying the ledger's chain lock among PostgreSQL advisory locks.
 CHAIN_LOCK_KEY = 0x5649_4749_4C  # "VIGIL"
@@ -129,19 +129,12 @@ def ledger_batch() -> Iterator[None]:
     _insert_pending(batch.entries)
 
 
-# More entries than this at once (a bulk write's, one per row) go in by COPY.
-COPY_FROM_ENTRIES = 32
-
-
 def _insert_pending(entries: list[PendingEntry]) -> None:
     """One cached INSERT ... RETURNING for pending entries (this is on every audited
     write's path); sets their ids and wakes this process's sealer at commit."""
     if not entries:
         return
-    if len(entries) > COPY_FROM_ENTRIES:
-        copy_objects(entries)  # a bulk write's entries (one per row): COPY is cheaper
-    else:
-        insert_objects(entries)
+    copy_objects(entries)  # a bulk write's entries (one per row) by COPY; a few by INSERT
     if settings.AUDIT_SEALER == "thread":
         transaction.on_commit(sealer_wake)
 
@@ -183,10 +176,7 @@ def ledger_append_many(
         seq, prev = _chain_head()
         entries = [LedgerEntry(**dict(zip(_LEDGER_COLUMNS, row, strict=True)))
                    for row in _chain(rows, seq=seq, prev=prev)]
-        if len(entries) > COPY_FROM_ENTRIES:
-            copy_objects(entries)  # keyed by their sequence numbers
-        else:
-            LedgerEntry.objects.bulk_create(entries)
+        copy_objects(entries)  # keyed by their sequence numbers
     return entries
 
 

@@ -149,6 +149,11 @@ def insert_objects(objs: list[Model], *, using: str | None = None) -> None:
         obj._state.db = alias
 
 
+#: Fewer instances than this go in by ``insert_objects``: on a few rows COPY's own round
+#: trips (reserving the keys, starting the COPY) cost more than it saves.
+COPY_FROM_ROWS = 32
+
+
 def copy_objects(objs: list[Model], *, using: str | None = None) -> None:
     """Insert new instances of one model through PostgreSQL's COPY and set their primary
     keys, reserved from the table's sequence first (ascending, in the order of ``objs``):
@@ -156,9 +161,10 @@ def copy_objects(objs: list[Model], *, using: str | None = None) -> None:
     against 120 us through ``bulk_create``). The same column values as ``insert_objects``
     (each field's ``pre_save`` and ``get_db_prep_save``), no save signals; a constraint
     violation raises Django's ``IntegrityError`` and marks the atomic block for rollback,
-    as an INSERT would. Elsewhere (SQLite), or for instances that have a key already:
-    ``insert_objects``. A model without an auto key (e.g. the ledger, keyed by its
-    sequence number) is copied with the keys its instances carry."""
+    as an INSERT would. Elsewhere (SQLite), for fewer than ``COPY_FROM_ROWS`` instances,
+    or for instances that have a key already: ``insert_objects``. A model without an auto
+    key (e.g. the ledger, keyed by its sequence number) is copied with the keys its
+    instances carry."""
     if not objs:
         return
     model = type(objs[0])
@@ -167,8 +173,8 @@ def copy_objects(objs: list[Model], *, using: str | None = None) -> None:
     auto = model._meta.auto_field
     pk = model._meta.pk
     keyed = auto is None and all(getattr(o, pk.attname) is not None for o in objs)
-    if conn.vendor != "postgresql" or not keyed and (auto is None or any(
-            getattr(o, auto.attname) is not None for o in objs)):
+    if conn.vendor != "postgresql" or len(objs) < COPY_FROM_ROWS or not keyed and (
+            auto is None or any(getattr(o, auto.attname) is not None for o in objs)):
         insert_objects(objs, using=alias)
         return
     copy_sql = _copy_sql(model)

@@ -30,7 +30,7 @@ from cases.selectors import customers_rescreened
 from cases.services import case_open, customer_upsert
 from config.exports import csv_cell
 from config.forking import forget_inherited_connections
-from config.rows import ANALYZE_AFTER_ROWS, copy_objects, insert_objects, tables_analyze
+from config.rows import ANALYZE_AFTER_ROWS, copy_objects, tables_analyze
 from screening.choices import BatchStatus, QueryOrigin, ScreeningUse
 from screening.demo import demo_cases_work, demo_customers_create
 from screening.index_store import store_dir
@@ -365,10 +365,7 @@ def screening_search_many(
                 matches=kept, suppressed=suppressed, origin=origin,
                 customer=customer, actor_fields=actor_fields, config=config,
                 normalized=normalized))
-        if len(queries) >= MANY_FROM:
-            copy_objects(queries)  # many at once (customers screened on arrival): COPY
-        else:
-            insert_objects(queries)
+        copy_objects(queries)  # by COPY when many (customers screened on arrival)
         ledger_append_many([
             ("screening.query", "screening.screeningquery", str(query.pk),
              _query_audit_data(clean, cm, query, customer, kept))

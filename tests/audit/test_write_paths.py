@@ -221,9 +221,9 @@ def test_a_large_bulk_write_is_versioned_row_by_row_as_a_small_one(analyst):
     stored as the ORM stores it, one history row and one chained entry per row, with the
     actor and reason of the context."""
     from audit.selectors import entry_body
-    from audit.services import COPY_FROM_ENTRIES
+    from config.rows import COPY_FROM_ROWS
 
-    n = COPY_FROM_ENTRIES * 3
+    n = COPY_FROM_ROWS * 3
     seq_before = LedgerEntry.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
     with audit_context(user=analyst, reason="bulk load"), transaction.atomic():
         made = Customer.objects.bulk_create([

@@ -102,7 +102,32 @@ def _logged(name: str, **extra) -> ScreeningQuery:
         hit_count=1, top_score=91.5, **extra)
 
 
-def test_copy_objects_sets_ascending_keys_and_stores_what_bulk_create_stores():
+@pytest.fixture
+def copy_always(monkeypatch):
+    """COPY even for the few rows these tests write (below it, copy_objects INSERTs)."""
+    import config.rows
+
+    monkeypatch.setattr(config.rows, "COPY_FROM_ROWS", 1)
+
+
+def test_copy_objects_inserts_fewer_rows_than_copy_from_rows(monkeypatch):
+    import config.rows
+
+    inserted = []
+    real = config.rows.insert_objects
+    monkeypatch.setattr(config.rows, "insert_objects",
+                        lambda objs, **kw: (inserted.append(len(objs)), real(objs, **kw)))
+    few = [_logged(f"Few {i}") for i in range(config.rows.COPY_FROM_ROWS - 1)]
+    many = [_logged(f"Many {i}") for i in range(config.rows.COPY_FROM_ROWS)]
+    copy_objects(few)
+    copy_objects(many)
+    assert inserted == [len(few)]  # the many went in by COPY
+    assert None not in [q.pk for q in few + many]
+    assert ScreeningQuery.objects.filter(pk__in=[q.pk for q in few + many]).count() == len(
+        few) + len(many)
+
+
+def test_copy_objects_sets_ascending_keys_and_stores_what_bulk_create_stores(copy_always):
     from screening.models import BatchRun
 
     batch = BatchRun.objects.create(file_name="x.csv", sha256="0" * 64, total=3)
@@ -125,7 +150,8 @@ def test_copy_objects_sets_ascending_keys_and_stores_what_bulk_create_stores():
         assert stored == reference
 
 
-def test_copy_objects_refuses_a_duplicate_row_whole_and_the_transaction_goes_on():
+def test_copy_objects_refuses_a_duplicate_row_whole_and_the_transaction_goes_on(
+        copy_always):
     from screening.models import BatchRun
 
     batch = BatchRun.objects.create(file_name="x.csv", sha256="0" * 64, total=2)
@@ -141,7 +167,7 @@ def test_copy_objects_refuses_a_duplicate_row_whole_and_the_transaction_goes_on(
     assert ScreeningQuery.objects.filter(batch=batch).count() == 2
 
 
-def test_copy_objects_keeps_a_preset_key():
+def test_copy_objects_keeps_a_preset_key(copy_always):
     preset = _logged("Preset", pk=987655)
     copy_objects([preset])
     assert ScreeningQuery.objects.get(pk=987655).input["name"] == "Preset"
